@@ -1,0 +1,173 @@
+package messages
+
+import (
+	"fmt"
+	"time"
+)
+
+// Difficulty bounds for skill-rated tasks.
+const (
+	MinDifficulty = 1
+	MaxDifficulty = 10
+)
+
+// NoRetry as a Task's or handler's MaxRetries means "never retry"; 0 means
+// "inherit the next level's value".
+const NoRetry = -1
+
+// Backoff is how the wait between retries grows.
+type Backoff string
+
+// Backoff strategies. The empty value inherits the next level's strategy.
+const (
+	BackoffFixed       Backoff = "fixed"
+	BackoffExponential Backoff = "exponential"
+)
+
+// Task is a unit of work. The zero value of every optional field means
+// "inherit": per-task values override the handler's, which override the
+// manager's defaults.
+type Task struct {
+	// ID is unique within a manager.
+	ID string `msgpack:"id"`
+	// Name is a short human label.
+	Name string `msgpack:"name,omitempty"`
+	// Description says what the task does; required.
+	Description string `msgpack:"desc,omitempty"`
+	// Difficulty is the skill the task needs, 1-10; 0 means unrated (no
+	// skill routing).
+	Difficulty int `msgpack:"difficulty,omitempty"`
+	// Type names the processor (handler) that runs the task; required.
+	Type string `msgpack:"type"`
+	// Input is the processor's payload, opaque to the framework.
+	Input []byte `msgpack:"input,omitempty"`
+	// Dependencies are IDs of tasks that must complete successfully first.
+	Dependencies []string `msgpack:"deps,omitempty"`
+	// Priority: higher runs first among ready tasks.
+	Priority int `msgpack:"prio,omitempty"`
+	// Timeout bounds one attempt's run time (the lease); 0 inherits.
+	Timeout time.Duration `msgpack:"timeout,omitempty"`
+	// MaxRetries is the number of retries after the first attempt; 0
+	// inherits, [NoRetry] disables retries.
+	MaxRetries int `msgpack:"retries,omitempty"`
+	// RetryInterval is the wait before the first retry; 0 inherits.
+	RetryInterval time.Duration `msgpack:"retry_interval,omitempty"`
+	// Backoff is how RetryInterval grows; "" inherits.
+	Backoff Backoff `msgpack:"backoff,omitempty"`
+	// Capabilities a worker must all have to run the task (e.g. "gpu").
+	Capabilities []string `msgpack:"caps,omitempty"`
+	// Parent is the ID of the task that spawned this one as a child.
+	Parent string `msgpack:"parent,omitempty"`
+}
+
+// Kind implements [Message].
+func (Task) Kind() string { return "ceylon.task" }
+
+// Validate checks the task's own fields: a non-empty ID, type and
+// description, difficulty 0 or 1-10, no negative durations or counts below
+// [NoRetry], and no self or duplicate dependency. Uniqueness of the ID and
+// the existence of dependencies are checked by whoever holds the other
+// tasks.
+func (t *Task) Validate() error {
+	switch {
+	case t.ID == "":
+		return fmt.Errorf("task: %w", ErrEmptyID)
+	case t.Type == "":
+		return fmt.Errorf("task %q: %w", t.ID, ErrEmptyType)
+	case t.Description == "":
+		return fmt.Errorf("task %q: %w", t.ID, ErrEmptyDescription)
+	case t.Difficulty != 0 && (t.Difficulty < MinDifficulty || t.Difficulty > MaxDifficulty):
+		return fmt.Errorf("task %q: %w: %d", t.ID, ErrDifficultyRange, t.Difficulty)
+	case t.Timeout < 0 || t.RetryInterval < 0 || t.MaxRetries < NoRetry:
+		return fmt.Errorf("task %q: %w: timeout, retry interval or retries", t.ID, ErrNegativeValue)
+	}
+	switch t.Backoff {
+	case "", BackoffFixed, BackoffExponential:
+	default:
+		return fmt.Errorf("task %q: %w: unknown backoff %q", t.ID, ErrMalformed, t.Backoff)
+	}
+	seen := make(map[string]struct{}, len(t.Dependencies))
+	for _, d := range t.Dependencies {
+		if d == t.ID {
+			return fmt.Errorf("task %q: %w", t.ID, ErrSelfDependency)
+		}
+		if d == "" {
+			return fmt.Errorf("task %q: dependency: %w", t.ID, ErrEmptyID)
+		}
+		if _, dup := seen[d]; dup {
+			return fmt.Errorf("task %q: %w: %q", t.ID, ErrDuplicateDependency, d)
+		}
+		seen[d] = struct{}{}
+	}
+	return nil
+}
+
+// TaskAssignment hands one attempt of a task to one worker.
+type TaskAssignment struct {
+	Task Task `msgpack:"task"`
+	// Attempt numbers attempts from 1; a result must carry it back.
+	Attempt int `msgpack:"attempt"`
+	// AssignedAt is the manager's clock at assignment.
+	AssignedAt time.Time `msgpack:"at"`
+	// Timeout is the lease: the worker cancels its run after it, and the
+	// manager counts the attempt failed. 0 means no limit.
+	Timeout time.Duration `msgpack:"timeout,omitempty"`
+	// Inputs holds the outputs of the task's dependencies, keyed by task ID.
+	Inputs map[string][]byte `msgpack:"inputs,omitempty"`
+}
+
+// Kind implements [Message].
+func (TaskAssignment) Kind() string { return "ceylon.task.assignment" }
+
+// Validate checks the assignment and its task.
+func (a *TaskAssignment) Validate() error {
+	if a.Attempt < 1 {
+		return fmt.Errorf("assignment of %q: %w", a.Task.ID, ErrBadAttempt)
+	}
+	if a.Timeout < 0 {
+		return fmt.Errorf("assignment of %q: %w: timeout", a.Task.ID, ErrNegativeValue)
+	}
+	return a.Task.Validate()
+}
+
+// TaskResult is a worker's report on one attempt.
+type TaskResult struct {
+	TaskID string `msgpack:"task"`
+	// Attempt is the assignment's attempt number.
+	Attempt int `msgpack:"attempt"`
+	// Worker is the worker's name.
+	Worker string `msgpack:"worker"`
+	// Success is false when the processor failed or was cancelled.
+	Success bool `msgpack:"ok"`
+	// ExecutionTime is the processor's run time on the worker.
+	ExecutionTime time.Duration `msgpack:"exec"`
+	// ErrorMessage says why the attempt failed.
+	ErrorMessage string `msgpack:"error,omitempty"`
+	// Output is the processor's result payload.
+	Output []byte `msgpack:"output,omitempty"`
+	// Children are tasks the processor spawned (fan-out).
+	Children []Task `msgpack:"children,omitempty"`
+}
+
+// Kind implements [Message].
+func (TaskResult) Kind() string { return "ceylon.task.result" }
+
+// Validate checks the result's identifying fields.
+func (r *TaskResult) Validate() error {
+	switch {
+	case r.TaskID == "":
+		return fmt.Errorf("result: %w", ErrEmptyID)
+	case r.Attempt < 1:
+		return fmt.Errorf("result of %q: %w", r.TaskID, ErrBadAttempt)
+	case r.Worker == "":
+		return fmt.Errorf("result of %q: %w", r.TaskID, ErrEmptyWorker)
+	case r.ExecutionTime < 0:
+		return fmt.Errorf("result of %q: %w: execution time", r.TaskID, ErrNegativeValue)
+	}
+	for i := range r.Children {
+		if err := r.Children[i].Validate(); err != nil {
+			return fmt.Errorf("result of %q: child: %w", r.TaskID, err)
+		}
+	}
+	return nil
+}

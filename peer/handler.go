@@ -1,0 +1,51 @@
+package peer
+
+import (
+	"context"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// ID identifies a node (its libp2p peer ID).
+type ID = peer.ID
+
+// PresenceEvent reports a peer joining or leaving the workspace.
+type PresenceEvent struct {
+	Peer ID
+	// Joined is true when the peer's hello was accepted, false when its
+	// stream ended.
+	Joined bool
+	// Meta is the opaque metadata from the peer's hello.
+	Meta []byte
+}
+
+// Handler receives what a node hears.
+//
+// For one remote peer, HandlePresence(joined), its HandleDirect calls and
+// HandlePresence(left) are made from one goroutine, in that order; different
+// peers are served by different goroutines, and broadcasts by another, so
+// implementations must be safe for concurrent use.
+//
+// HandleDirect and HandleBroadcast may block: while one blocks, the node
+// stops reading from that peer (or from the topic), which is how a slow
+// receiver pushes back on a fast sender. They must return once ctx is done
+// (the node is closing). The data slice belongs to the handler.
+type Handler interface {
+	HandlePresence(ctx context.Context, ev PresenceEvent)
+	HandleDirect(ctx context.Context, from ID, data []byte)
+	HandleBroadcast(ctx context.Context, from ID, data []byte)
+}
+
+// NopHandler drops everything.
+type NopHandler struct{}
+
+var _ Handler = NopHandler{}
+
+// HandlePresence implements [Handler].
+func (NopHandler) HandlePresence(context.Context, PresenceEvent) {}
+
+// HandleDirect implements [Handler].
+func (NopHandler) HandleDirect(context.Context, ID, []byte) {}
+
+// HandleBroadcast implements [Handler].
+func (NopHandler) HandleBroadcast(context.Context, ID, []byte) {}

@@ -1,0 +1,298 @@
+package peer
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// recorder is a Handler that records everything, with a channel to await
+// conditions.
+type recorder struct {
+	mu       sync.Mutex
+	events   []PresenceEvent
+	direct   map[ID][][]byte
+	bcast    [][]byte
+	changed  chan struct{}
+	blockDir chan struct{} // when non-nil, HandleDirect waits on it
+}
+
+func newRecorder() *recorder {
+	return &recorder{direct: map[ID][][]byte{}, changed: make(chan struct{})}
+}
+
+func (r *recorder) notify() {
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+func (r *recorder) HandlePresence(_ context.Context, ev PresenceEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, ev)
+	r.notify()
+}
+
+func (r *recorder) HandleDirect(ctx context.Context, from ID, data []byte) {
+	if r.blockDir != nil {
+		select {
+		case <-r.blockDir:
+		case <-ctx.Done():
+			return
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.direct[from] = append(r.direct[from], data)
+	r.notify()
+}
+
+func (r *recorder) HandleBroadcast(_ context.Context, from ID, data []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.bcast = append(r.bcast, data)
+	r.notify()
+}
+
+// await waits until cond (called with r.mu held) holds.
+func (r *recorder) await(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		r.mu.Lock()
+		ok, ch := cond(), r.changed
+		r.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func newTestNode(t *testing.T, h Handler, opts ...Option) *Node {
+	t.Helper()
+	opts = append([]Option{
+		WithListenAddrs("/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"),
+		WithHandler(h), WithWorkspace("test"),
+	}, opts...)
+	n, err := New(context.Background(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	return n
+}
+
+func connect(t *testing.T, a, b *Node) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := a.Connect(ctx, b.Addrs()[0].String()); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WaitPresent(ctx, a.ID()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSendInOrderAndPresence(t *testing.T) {
+	ra, rb := newRecorder(), newRecorder()
+	a := newTestNode(t, ra, WithMeta([]byte("A")))
+	b := newTestNode(t, rb, WithMeta([]byte("B")))
+	connect(t, a, b)
+
+	ctx := context.Background()
+	const N = 10000
+	for i := range N {
+		if err := a.Send(ctx, b.ID(), []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rb.await(t, "all frames", func() bool { return len(rb.direct[a.ID()]) == N })
+	for i, f := range rb.direct[a.ID()] {
+		if string(f) != fmt.Sprint(i) {
+			t.Fatalf("frame %d = %q: out of order", i, f)
+		}
+	}
+	rb.mu.Lock()
+	if len(rb.events) != 1 || !rb.events[0].Joined || string(rb.events[0].Meta) != "A" {
+		t.Fatalf("b's presence events: %+v", rb.events)
+	}
+	rb.mu.Unlock()
+
+	// A leaving is seen by B at once.
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rb.await(t, "leave", func() bool { return len(rb.events) == 2 && !rb.events[1].Joined })
+	if b.Present(a.ID()) {
+		t.Fatal("a still present after close")
+	}
+}
+
+func TestBroadcast(t *testing.T) {
+	ra, rb, rc := newRecorder(), newRecorder(), newRecorder()
+	a, b, c := newTestNode(t, ra), newTestNode(t, rb), newTestNode(t, rc)
+	connect(t, b, a)
+	connect(t, c, a)
+	// c learns b through peer exchange.
+	rc.await(t, "c sees b", func() bool { return c.Present(b.ID()) })
+
+	if err := a.Publish(context.Background(), []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*recorder{rb, rc} {
+		r.await(t, "broadcast", func() bool { return len(r.bcast) == 1 && string(r.bcast[0]) == "hello" })
+	}
+	ra.mu.Lock()
+	if len(ra.bcast) != 0 {
+		t.Fatal("publisher received its own broadcast")
+	}
+	ra.mu.Unlock()
+	big := make([]byte, DefaultMaxBroadcastSize+1)
+	if err := a.Publish(context.Background(), big); !errors.Is(err, ErrBroadcastTooLarge) {
+		t.Fatalf("oversized broadcast: %v", err)
+	}
+}
+
+func TestFrameLimits(t *testing.T) {
+	ra, rb := newRecorder(), newRecorder()
+	a := newTestNode(t, ra)
+	b := newTestNode(t, rb, WithMaxFrameSize(4096))
+	connect(t, a, b)
+	ctx := context.Background()
+
+	if err := b.Send(ctx, a.ID(), make([]byte, 5000)); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("oversized send: %v", err)
+	}
+	// a's limit is larger, so a sends a frame b must drop; then a normal one.
+	if err := a.Send(ctx, b.ID(), make([]byte, 5000)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Send(ctx, b.ID(), []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	rb.await(t, "frame after the oversized one", func() bool {
+		f := rb.direct[a.ID()]
+		return len(f) == 1 && string(f[0]) == "after"
+	})
+	if s := b.Stats(); s.DroppedOversize != 1 {
+		t.Fatalf("DroppedOversize = %d, want 1", s.DroppedOversize)
+	}
+}
+
+func TestGarbageStreams(t *testing.T) {
+	rb := newRecorder()
+	b := newTestNode(t, rb)
+	evil := newTestNode(t, NopHandler{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := evil.Host().Connect(ctx, b.Host().Peerstore().PeerInfo(b.ID())); err != nil {
+		// Peerstore of b does not hold its own addrs; dial directly.
+		ai, _ := ParseAddr(b.Addrs()[0].String())
+		if err := evil.Host().Connect(ctx, ai); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 1: no hello at all, just garbage.
+	s, err := evil.Host().NewStream(ctx, b.ID(), ProtocolID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = s.Write([]byte{0x05, 0xff, 0xff, 0xff, 0xff, 0xff})
+	// 2: a hello for another workspace.
+	s2, err := evil.Host().NewStream(ctx, b.ID(), ProtocolID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = s2.Write(appendFrame(nil, frameHello, encodeHello(hello{Version: protocolVersion, Workspace: "other"})))
+	// 3: a valid hello, then unknown frame types and a huge length.
+	s3, err := evil.Host().NewStream(ctx, b.ID(), ProtocolID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := bufio.NewWriter(s3)
+	_, _ = w.Write(appendFrame(nil, frameHello, encodeHello(hello{Version: protocolVersion, Workspace: "test"})))
+	_, _ = w.Write(appendFrame(nil, 99, []byte("??")))
+	_, _ = w.Write(appendFrame(nil, frameData, []byte("ok")))
+	_, _ = w.Write([]byte{0xff, 0xff, 0xff, 0xff, 0x0f}) // ~4 GiB frame
+	_ = w.Flush()
+
+	rb.await(t, "the good frame", func() bool { return len(rb.direct[evil.ID()]) == 1 })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := b.Stats()
+		if st.HandshakeFailures == 2 && st.DroppedUnknown == 1 && st.DroppedOversize == 1 && st.StreamResets == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stats: %+v", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, s := range []interface{ Reset() error }{s, s2, s3} {
+		_ = s.Reset()
+	}
+
+	// b keeps serving honest peers.
+	ra := newRecorder()
+	a := newTestNode(t, ra)
+	connect(t, a, b)
+	if err := a.Send(ctx, b.ID(), []byte("still here")); err != nil {
+		t.Fatal(err)
+	}
+	rb.await(t, "honest frame", func() bool { return len(rb.direct[a.ID()]) == 1 })
+}
+
+func TestBackPressure(t *testing.T) {
+	rb := newRecorder()
+	rb.blockDir = make(chan struct{})
+	a := newTestNode(t, NopHandler{}, WithSendQueue(64<<10))
+	b := newTestNode(t, rb)
+	connect(t, a, b)
+	// b's handler is blocked: a's sends fill the stream window and then a's
+	// queue, and Send blocks until its context ends instead of dropping.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	frame := make([]byte, 16<<10)
+	sent := 0
+	var err error
+	for ; sent < 100000; sent++ {
+		if err = a.Send(ctx, b.ID(), frame); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("send never blocked: sent %d, err %v", sent, err)
+	}
+	close(rb.blockDir)
+	rb.await(t, "every accepted frame", func() bool { return len(rb.direct[a.ID()]) == sent })
+}
+
+func TestConnectWrongWorkspace(t *testing.T) {
+	a := newTestNode(t, NopHandler{})
+	b := newTestNode(t, NopHandler{}, WithWorkspace("other"))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err := a.Connect(ctx, b.Addrs()[0].String())
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("connect to another workspace: %v", err)
+	}
+	if _, err := a.Connect(ctx, "/ip4/127.0.0.1/tcp/1"); !errors.Is(err, ErrBadAddress) {
+		t.Fatalf("address without /p2p: %v", err)
+	}
+}

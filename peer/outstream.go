@@ -1,0 +1,170 @@
+package peer
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+)
+
+// outStream is the stream this node writes to one peer. Senders append
+// frames to buf; one writer goroutine swaps buf out and writes it whenever
+// it is not empty, so frames that queue up while a write is in progress go
+// out together in the next write.
+type outStream struct {
+	n     *Node
+	peer  ID
+	s     network.Stream
+	limit int
+
+	mu    sync.Mutex
+	buf   []byte
+	spare []byte
+	err   error         // sticky: once set, enqueue fails with it
+	space chan struct{} // closed when buf is taken, if senders wait
+
+	wake     chan struct{} // capacity 1: buf became non-empty
+	stop     chan struct{} // closed to ask the writer for a final flush
+	stopOnce sync.Once
+	done     chan struct{} // closed when the writer has exited
+}
+
+func newOutStream(n *Node, p ID, s network.Stream) *outStream {
+	o := &outStream{
+		n: n, peer: p, s: s, limit: n.cfg.sendQueue,
+		wake: make(chan struct{}, 1),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	return o
+}
+
+// enqueue appends one frame, blocking while the queue is over its limit.
+// A frame larger than the limit is accepted into an empty queue.
+func (o *outStream) enqueue(ctx context.Context, typ byte, payload []byte) error {
+	need := binary.MaxVarintLen64 + 1 + len(payload)
+	o.mu.Lock()
+	for o.err == nil && len(o.buf) > 0 && len(o.buf)+need > o.limit {
+		if o.space == nil {
+			o.space = make(chan struct{})
+		}
+		ch := o.space
+		o.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("peer: send to %s: queue full: %w", o.peer, ctx.Err())
+		}
+		o.mu.Lock()
+	}
+	if o.err != nil {
+		err := o.err
+		o.mu.Unlock()
+		return err
+	}
+	wasEmpty := len(o.buf) == 0
+	o.buf = appendFrame(o.buf, typ, payload)
+	o.mu.Unlock()
+	if wasEmpty {
+		select {
+		case o.wake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// run is the writer goroutine.
+func (o *outStream) run() {
+	defer close(o.done)
+	for {
+		select {
+		case <-o.wake:
+			if !o.flush() {
+				return
+			}
+		case <-o.stop:
+			o.flush()
+			return
+		}
+	}
+}
+
+// flush writes until the queue is empty. It reports false after a write
+// error, which ends the stream.
+func (o *outStream) flush() bool {
+	for {
+		o.mu.Lock()
+		if healthy := o.err == nil || o.err == ErrClosed; len(o.buf) == 0 || !healthy {
+			o.mu.Unlock()
+			return healthy
+		}
+		b := o.buf
+		o.buf = o.spare[:0]
+		if o.space != nil {
+			close(o.space)
+			o.space = nil
+		}
+		o.mu.Unlock()
+
+		_, err := o.s.Write(b)
+		o.n.stats.framesOutBytes(len(b))
+		o.spare = b[:0]
+		if err != nil {
+			o.fail(fmt.Errorf("%w: %s: %w", ErrStreamClosed, o.peer, err))
+			_ = o.s.Reset()
+			o.n.dropOut(o)
+			return false
+		}
+	}
+}
+
+// fail makes every later enqueue fail with err and wakes blocked senders.
+func (o *outStream) fail(err error) {
+	o.mu.Lock()
+	if o.err == nil || o.err == ErrClosed {
+		o.err = err
+	}
+	if o.space != nil {
+		close(o.space)
+		o.space = nil
+	}
+	o.buf = nil
+	o.mu.Unlock()
+}
+
+// close flushes what is queued, half-closes the stream and waits (up to
+// wait) for the peer to close its end, so the peer has read everything
+// before the connection goes away.
+func (o *outStream) close(wait time.Duration) {
+	o.mu.Lock()
+	if o.err == nil {
+		o.err = ErrClosed
+	}
+	if o.space != nil {
+		close(o.space)
+		o.space = nil
+	}
+	o.mu.Unlock()
+	o.stopOnce.Do(func() { close(o.stop) })
+	<-o.done
+	if err := o.s.CloseWrite(); err != nil {
+		_ = o.s.Reset()
+		return
+	}
+	_ = o.s.SetReadDeadline(time.Now().Add(wait))
+	_, _ = io.Copy(io.Discard, o.s)
+	_ = o.s.Close()
+}
+
+// kill resets the stream without flushing and tells the writer to exit;
+// it does not wait.
+func (o *outStream) kill(err error) {
+	o.fail(err)
+	_ = o.s.Reset()
+	o.stopOnce.Do(func() { close(o.stop) })
+}
