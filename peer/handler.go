@@ -49,3 +49,6 @@ func (NopHandler) HandleDirect(context.Context, ID, []byte) {}
 
 // HandleBroadcast implements [Handler].
 func (NopHandler) HandleBroadcast(context.Context, ID, []byte) {}
+
+// ParseID parses a peer ID in its string (base58 or CID) form.
+func ParseID(s string) (ID, error) { return peer.Decode(s) }

@@ -1,0 +1,209 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/ceylon-go/ceylon/messages"
+	"github.com/ceylon-go/ceylon/peer"
+)
+
+// Agent is an actor in a workspace. Create it with [New], register handlers
+// with [On], [Agent.OnConnect] and [Agent.OnDisconnect], then [Agent.Start]
+// it. Its methods are safe for concurrent use.
+type Agent struct {
+	cfg      config
+	name     string
+	registry *messages.Registry
+	handlers atomic.Pointer[handlerTable]
+	hmu      sync.Mutex // serialises handler registration
+
+	node   *peer.Node
+	system *actor.ActorSystem
+	pid    *actor.PID
+	self   AgentDetail
+	log    *slog.Logger
+
+	ctx    context.Context // cancelled by Stop; handler contexts derive from it
+	cancel context.CancelFunc
+
+	credits chan struct{} // one slot per network message in the mailbox
+	seq     atomic.Uint64 // envelope IDs
+	replies replyTable
+	roster  roster
+	stats   stats
+
+	state     atomic.Int32 // 0 new, 1 started, 2 stopped
+	stopOnce  sync.Once
+	stopErr   error
+	stoppedCh chan struct{}
+}
+
+const (
+	stateNew int32 = iota
+	stateStarted
+	stateStopped
+)
+
+// New creates an agent named name. Nothing runs until [Agent.Start].
+func New(name string, opts ...Option) (*Agent, error) {
+	cfg := defaultConfig()
+	for _, opt := range opts {
+		if err := opt(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if name == "" {
+		return nil, fmt.Errorf("agent: empty name")
+	}
+	a := &Agent{
+		cfg:       cfg,
+		name:      name,
+		registry:  messages.NewRegistry(),
+		log:       cfg.logger.With("agent", name),
+		credits:   make(chan struct{}, cfg.mailbox),
+		stoppedCh: make(chan struct{}),
+	}
+	a.handlers.Store(&handlerTable{kinds: map[string]*handlerEntry{}})
+	a.replies.init()
+	a.roster.init()
+	return a, nil
+}
+
+// Name returns the agent's name.
+func (a *Agent) Name() string { return a.name }
+
+// Registry is the agent's kind registry: every kind it has a handler for,
+// plus the built-in task kinds. Register reply kinds for [Agent.Request]
+// here.
+func (a *Agent) Registry() *messages.Registry { return a.registry }
+
+// Start starts the agent's node and actor and, for a client, joins the
+// workspace through the admin address, retrying until ctx ends.
+func (a *Agent) Start(ctx context.Context) error {
+	if !a.state.CompareAndSwap(stateNew, stateStarted) {
+		if a.state.Load() == stateStopped {
+			return ErrStopped
+		}
+		return ErrAlreadyStarted
+	}
+	if a.cfg.mode == Client && len(a.cfg.join) == 0 && !a.cfg.mdns {
+		a.state.Store(stateNew)
+		return ErrNoJoinAddress
+	}
+	a.ctx, a.cancel = context.WithCancel(context.Background())
+	a.system = a.cfg.system
+	if a.system == nil {
+		a.system = DefaultSystem()
+	}
+	a.pid = a.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return (*agentActor)(a) }))
+
+	meta := AgentDetail{Name: a.name, Role: a.cfg.role, Mode: a.cfg.mode}
+	popts := []peer.Option{
+		peer.WithWorkspace(a.cfg.workspace),
+		peer.WithMeta(encodeMeta(meta)),
+		peer.WithHandler(nodeHandler{a}),
+		peer.WithLogger(a.log),
+		peer.WithMDNS(a.cfg.mdns),
+	}
+	if len(a.cfg.listen) > 0 {
+		popts = append(popts, peer.WithListenAddrs(a.cfg.listen...))
+	}
+	if a.cfg.keyFile != "" {
+		popts = append(popts, peer.WithIdentityFile(a.cfg.keyFile))
+	}
+	node, err := peer.New(ctx, append(popts, a.cfg.peerOptions...)...)
+	if err != nil {
+		a.cancel()
+		a.system.Root.Stop(a.pid)
+		a.state.Store(stateStopped)
+		close(a.stoppedCh)
+		return err
+	}
+	a.node = node
+	meta.ID = node.ID().String()
+	a.self = meta
+	a.log = a.log.With("id", meta.String())
+
+	for _, addr := range a.cfg.join {
+		if _, err := node.Connect(ctx, addr); err != nil {
+			_ = a.Stop()
+			return fmt.Errorf("agent %s: join %s: %w", a.name, addr, err)
+		}
+	}
+	a.log.Debug("started", "mode", a.cfg.mode, "addrs", node.Addrs())
+	return nil
+}
+
+// Stop leaves the workspace: the node flushes and closes its streams (peers
+// see the agent disconnect at once), then the actor handles what is left in
+// its mailbox and stops. Stop waits for all of it and is idempotent.
+func (a *Agent) Stop() error {
+	if a.state.CompareAndSwap(stateNew, stateStopped) {
+		close(a.stoppedCh)
+		return nil
+	}
+	a.stopOnce.Do(func() {
+		a.state.Store(stateStopped)
+		if a.node == nil { // Start failed
+			return
+		}
+		a.stopErr = a.node.Close()
+		a.cancel()
+		a.replies.failAll(ErrStopped)
+		_ = a.system.Root.PoisonFuture(a.pid).Wait()
+		close(a.stoppedCh)
+	})
+	<-a.stoppedCh
+	return a.stopErr
+}
+
+// Done is closed once the agent has stopped.
+func (a *Agent) Done() <-chan struct{} { return a.stoppedCh }
+
+// Detail returns the agent's own detail (its ID is set once started).
+func (a *Agent) Detail() AgentDetail {
+	if a.node == nil {
+		return AgentDetail{Name: a.name, Role: a.cfg.role, Mode: a.cfg.mode}
+	}
+	return a.self
+}
+
+// ID returns the agent's ID, or "" before Start.
+func (a *Agent) ID() string { return a.Detail().ID }
+
+// Workspace returns the workspace ID.
+func (a *Agent) Workspace() string { return a.cfg.workspace }
+
+// Addrs returns the addresses other agents can join through (multiaddrs
+// ending in /p2p/<id>), non-loopback first; nil before Start.
+func (a *Agent) Addrs() []string {
+	if a.node == nil {
+		return nil
+	}
+	var out []string
+	for _, m := range a.node.Addrs() {
+		out = append(out, m.String())
+	}
+	return out
+}
+
+// Node exposes the agent's peer node (for stats and tests).
+func (a *Agent) Node() *peer.Node { return a.node }
+
+// Logger returns the agent's logger.
+func (a *Agent) Logger() *slog.Logger { return a.log }
+
+func (a *Agent) started() error {
+	switch a.state.Load() {
+	case stateNew:
+		return ErrNotStarted
+	case stateStopped:
+		return ErrStopped
+	}
+	return nil
+}

@@ -1,0 +1,139 @@
+package agent
+
+import (
+	"errors"
+	"log/slog"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/ceylon-go/ceylon/peer"
+)
+
+// DefaultMailboxSize bounds the network messages waiting in an agent's
+// mailbox. When it is full the agent stops reading from the network, which
+// pushes back on senders.
+const DefaultMailboxSize = 4096
+
+// Option configures an [Agent].
+type Option func(*config) error
+
+type config struct {
+	role        string
+	mode        Mode
+	join        []string
+	workspace   string
+	listen      []string
+	keyFile     string
+	system      *actor.ActorSystem
+	logger      *slog.Logger
+	mailbox     int
+	mdns        bool
+	peerOptions []peer.Option
+}
+
+func defaultConfig() config {
+	return config{
+		role:      "agent",
+		workspace: peer.DefaultWorkspace,
+		logger:    slog.New(slog.DiscardHandler),
+		mailbox:   DefaultMailboxSize,
+	}
+}
+
+// WithRole sets the role the agent introduces itself with (default "agent").
+func WithRole(role string) Option {
+	return func(c *config) error { c.role = role; return nil }
+}
+
+// AsAdmin makes the agent an admin: others join through its address.
+func AsAdmin() Option {
+	return func(c *config) error { c.mode = Admin; return nil }
+}
+
+// WithJoin makes the agent a client that joins through the given admin
+// addresses (multiaddrs ending in /p2p/<id>, as [Agent.Addrs] prints them).
+func WithJoin(addrs ...string) Option {
+	return func(c *config) error {
+		if len(addrs) == 0 {
+			return errors.New("agent: WithJoin needs an address")
+		}
+		for _, a := range addrs {
+			if _, err := peer.ParseAddr(a); err != nil {
+				return err
+			}
+		}
+		c.join = addrs
+		return nil
+	}
+}
+
+// WithWorkspace sets the workspace ID (default "default").
+func WithWorkspace(id string) Option {
+	return func(c *config) error {
+		if id == "" {
+			return errors.New("agent: empty workspace id")
+		}
+		c.workspace = id
+		return nil
+	}
+}
+
+// WithListenAddrs sets the multiaddrs to listen on. An admin that others
+// must find at a fixed address uses a fixed port, e.g.
+// "/ip4/0.0.0.0/tcp/7000".
+func WithListenAddrs(addrs ...string) Option {
+	return func(c *config) error { c.listen = addrs; return nil }
+}
+
+// WithIdentityFile keeps the agent's key (and so its ID and address) in
+// path across restarts.
+func WithIdentityFile(path string) Option {
+	return func(c *config) error { c.keyFile = path; return nil }
+}
+
+// WithActorSystem runs the agent's actor in sys instead of the process-wide
+// default system.
+func WithActorSystem(sys *actor.ActorSystem) Option {
+	return func(c *config) error {
+		if sys == nil {
+			return errors.New("agent: nil actor system")
+		}
+		c.system = sys
+		return nil
+	}
+}
+
+// WithLogger sets the agent's logger (default: discard).
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("agent: nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithMailboxSize bounds the network messages queued for the agent's actor
+// (default [DefaultMailboxSize]).
+func WithMailboxSize(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return errors.New("agent: mailbox size must be positive")
+		}
+		c.mailbox = n
+		return nil
+	}
+}
+
+// WithMDNS discovers workspace peers on the local network (clients may then
+// omit WithJoin).
+func WithMDNS(on bool) Option {
+	return func(c *config) error { c.mdns = on; return nil }
+}
+
+// WithPeerOptions passes options to the agent's [peer.Node] (frame limits,
+// queue sizes, …). The agent sets the workspace, listen addresses, identity,
+// metadata and handler itself; options given here come after and win.
+func WithPeerOptions(opts ...peer.Option) Option {
+	return func(c *config) error { c.peerOptions = append(c.peerOptions, opts...); return nil }
+}

@@ -1,0 +1,186 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ceylon-go/ceylon/messages"
+	"github.com/ceylon-go/ceylon/peer"
+)
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+func errUnknownAgent(id string, err error) error {
+	return fmt.Errorf("%w: %q: %v", ErrUnknownAgent, id, err)
+}
+
+// Send delivers msg to the agent with the given ID over a direct stream;
+// no other agent sees it. It returns once the message is queued for the
+// peer (blocking while the peer's queue is full, until ctx ends). Delivery
+// is in order per sender and receiver, but not acknowledged: use
+// [Agent.Request] or an application ack when the sender must know.
+func (a *Agent) Send(ctx context.Context, to string, msg messages.Message) error {
+	if err := a.started(); err != nil {
+		return err
+	}
+	pid, err := a.resolve(to)
+	if err != nil {
+		return err
+	}
+	return a.send(ctx, pid, msg, 0)
+}
+
+// Broadcast publishes msg to every agent of the workspace (GossipSub;
+// best-effort, see [peer.Node.Publish]). The agent does not receive its
+// own broadcasts.
+func (a *Agent) Broadcast(ctx context.Context, msg messages.Message) error {
+	if err := a.started(); err != nil {
+		return err
+	}
+	bp, err := a.encode(msg, 0)
+	if err != nil {
+		return err
+	}
+	defer bufPool.Put(bp)
+	if err := a.node.Publish(ctx, *bp); err != nil {
+		return err
+	}
+	a.stats.broadcasts.Add(1)
+	return nil
+}
+
+// Request sends msg to the agent with the given ID and waits for the
+// handler there to answer with [Context.Reply]. The reply's kind must be
+// registered with this agent (a handler for it, or [RegisterKind]).
+func (a *Agent) Request(ctx context.Context, to string, msg messages.Message) (messages.Message, error) {
+	if err := a.started(); err != nil {
+		return nil, err
+	}
+	pid, err := a.resolve(to)
+	if err != nil {
+		return nil, err
+	}
+	id := a.seq.Add(1)
+	ch := a.replies.expect(id)
+	if err := a.sendID(ctx, pid, msg, id, 0); err != nil {
+		a.replies.cancel(id)
+		return nil, err
+	}
+	select {
+	case r := <-ch:
+		return r.msg, r.err
+	case <-ctx.Done():
+		a.replies.cancel(id)
+		return nil, ctx.Err()
+	}
+}
+
+func (a *Agent) send(ctx context.Context, pid peer.ID, msg messages.Message, replyTo uint64) error {
+	return a.sendID(ctx, pid, msg, a.seq.Add(1), replyTo)
+}
+
+func (a *Agent) sendID(ctx context.Context, pid peer.ID, msg messages.Message, id, replyTo uint64) error {
+	if err := a.started(); err != nil {
+		return err
+	}
+	bp, err := a.encodeID(msg, id, replyTo)
+	if err != nil {
+		return err
+	}
+	defer bufPool.Put(bp)
+	if pid == a.node.ID() {
+		return a.sendSelf(*bp)
+	}
+	if err := a.node.Send(ctx, pid, *bp); err != nil {
+		return err
+	}
+	a.stats.sent.Add(1)
+	return nil
+}
+
+// sendSelf posts an encoded envelope to the agent's own mailbox (decoded
+// from a copy, so sender and handler never share a value).
+func (a *Agent) sendSelf(data []byte) error {
+	env, err := messages.DecodeEnvelope(append([]byte(nil), data...))
+	if err != nil {
+		return err
+	}
+	a.stats.sent.Add(1)
+	a.system.Root.Send(a.pid, &delivery{Context: a.ctx, a: a, from: a.node.ID(), sender: a.self, env: env})
+	return nil
+}
+
+func (a *Agent) encode(msg messages.Message, replyTo uint64) (*[]byte, error) {
+	return a.encodeID(msg, a.seq.Add(1), replyTo)
+}
+
+func (a *Agent) encodeID(msg messages.Message, id, replyTo uint64) (*[]byte, error) {
+	body, err := messages.Marshal(msg)
+	if err != nil {
+		return nil, err
+	}
+	env := messages.Envelope{ID: id, ReplyTo: replyTo, Kind: msg.Kind(), From: a.self.ID, SentAt: time.Now(), Body: body}
+	bp := bufPool.Get().(*[]byte)
+	*bp = env.AppendEncode((*bp)[:0])
+	return bp, nil
+}
+
+// replyTable routes replies to the Request calls waiting for them, without
+// going through the actor (the reply is for the caller, not the agent).
+type replyTable struct {
+	mu      sync.Mutex
+	waiting map[uint64]chan replyResult
+}
+
+type replyResult struct {
+	msg messages.Message
+	err error
+}
+
+func (t *replyTable) init() { t.waiting = make(map[uint64]chan replyResult) }
+
+func (t *replyTable) expect(id uint64) chan replyResult {
+	ch := make(chan replyResult, 1)
+	t.mu.Lock()
+	t.waiting[id] = ch
+	t.mu.Unlock()
+	return ch
+}
+
+func (t *replyTable) cancel(id uint64) {
+	t.mu.Lock()
+	delete(t.waiting, id)
+	t.mu.Unlock()
+}
+
+// deliver hands a reply to its waiting Request. It reports false when no
+// Request waits for it, so the reply goes to the actor like any message.
+func (t *replyTable) deliver(a *Agent, env messages.Envelope, from AgentDetail) bool {
+	t.mu.Lock()
+	ch, ok := t.waiting[env.ReplyTo]
+	delete(t.waiting, env.ReplyTo)
+	t.mu.Unlock()
+	if !ok {
+		return false
+	}
+	msg, err := a.registry.Decode(env.Kind, env.Body)
+	if err != nil {
+		a.stats.droppedBad.Add(1)
+		err = fmt.Errorf("%w from %s: %w", ErrBadReply, from, err)
+	} else {
+		a.stats.received.Add(1)
+	}
+	ch <- replyResult{msg: msg, err: err}
+	return true
+}
+
+func (t *replyTable) failAll(err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id, ch := range t.waiting {
+		ch <- replyResult{err: err}
+		delete(t.waiting, id)
+	}
+}
