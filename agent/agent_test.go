@@ -287,3 +287,26 @@ func TestLifecycleErrors(t *testing.T) {
 		t.Fatalf("send after stop: %v", err)
 	}
 }
+
+// A burst of broadcasts arrives whole: GossipSub's queues are raised and
+// nothing is rejected (each publication owns its bytes: a shared buffer
+// once made every signature but the first invalid).
+func TestBroadcastBurstArrives(t *testing.T) {
+	const N = 5000
+	c := newCond()
+	got := 0
+	admin := startAdmin(t, "admin", func(a *Agent) {
+		On(a, func(ctx Context, m note) error { c.update(func() { got++ }); return nil })
+	})
+	client := startClient(t, "c", admin, nil)
+	ctx := testCtx(t)
+	for i := range N {
+		if err := client.Broadcast(ctx, note{N: i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.await(t, "every broadcast", 20*time.Second, func() bool { return got == N })
+	if st := admin.Node().Stats(); st.GossipRejected != 0 || st.GossipDropped != 0 {
+		t.Fatalf("gossip drops: %+v", st)
+	}
+}

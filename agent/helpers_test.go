@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +11,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(benchChildEnv) != "" {
+		runBenchChild()
+		return
+	}
 	goleak.VerifyTestMain(m,
 		// The process-wide actor system lives for the whole process.
 		goleak.IgnoreAnyFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.func1"),

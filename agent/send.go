@@ -116,8 +116,13 @@ func (a *Agent) encode(msg messages.Message, replyTo uint64) (*[]byte, error) {
 	return a.encodeID(msg, a.seq.Add(1), replyTo)
 }
 
+// encodeID encodes msg into an envelope in a pooled buffer; the caller
+// returns it to bufPool.
 func (a *Agent) encodeID(msg messages.Message, id, replyTo uint64) (*[]byte, error) {
-	body, err := messages.Marshal(msg)
+	scratch := bufPool.Get().(*[]byte)
+	defer bufPool.Put(scratch)
+	body, err := messages.AppendMarshal((*scratch)[:0], msg)
+	*scratch = body
 	if err != nil {
 		return nil, err
 	}

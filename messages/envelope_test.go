@@ -86,3 +86,16 @@ func BenchmarkEnvelopeDecode(b *testing.B) {
 		}
 	}
 }
+
+func TestAppendMarshalMatchesMarshal(t *testing.T) {
+	t.Parallel()
+	m := TaskResult{TaskID: "t", Attempt: 2, Worker: "w", Success: true, Output: []byte("x")}
+	want, err := Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := AppendMarshal([]byte("prefix"), m)
+	if err != nil || !bytes.Equal(got, append([]byte("prefix"), want...)) {
+		t.Fatalf("AppendMarshal = %q, %v; want prefix+%q", got, err, want)
+	}
+}

@@ -30,8 +30,9 @@ func ParseAddr(s string) (peer.AddrInfo, error) {
 }
 
 // Connect dials the node at addr (a multiaddr ending in /p2p/<id>) and
-// returns once both sides have exchanged hellos, so the peer is present and
-// [Node.Send] to it works. Failed dials are retried with capped exponential
+// returns once both sides have exchanged hellos and the peer has joined the
+// workspace topic, so the peer is present and both [Node.Send] and
+// [Node.Publish] reach it. Failed dials are retried with capped exponential
 // backoff until ctx ends; a peer that accepts the connection but never
 // completes the handshake is reported as possibly being in another workspace
 // or having another secret.
@@ -71,7 +72,10 @@ func (n *Node) ConnectInfo(ctx context.Context, ai peer.AddrInfo) error {
 	if _, err := n.outFor(ctx, ai.ID); err != nil {
 		return err
 	}
-	return n.WaitPresent(ctx, ai.ID)
+	if err := n.WaitPresent(ctx, ai.ID); err != nil {
+		return err
+	}
+	return n.waitTopicPeer(ctx, ai.ID)
 }
 
 // greet runs when a peer's hello is accepted: it makes sure this node's

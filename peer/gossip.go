@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -39,9 +40,57 @@ func (n *Node) startGossip() error {
 		return fmt.Errorf("peer: subscribe: %w", err)
 	}
 	n.sub = sub
-	n.wg.Add(1)
+	events, err := topic.EventHandler()
+	if err != nil {
+		return fmt.Errorf("peer: topic events: %w", err)
+	}
+	n.wg.Add(2)
 	go n.gossipLoop()
+	go n.topicPeersLoop(events)
 	return nil
+}
+
+// topicPeersLoop tracks which peers are subscribed to the workspace topic,
+// so Connect can wait until broadcasts will reach a new peer.
+func (n *Node) topicPeersLoop(events *pubsub.TopicEventHandler) {
+	defer n.wg.Done()
+	defer events.Cancel()
+	for {
+		ev, err := events.NextPeerEvent(n.ctx)
+		if err != nil {
+			return
+		}
+		n.mu.Lock()
+		if ev.Type == pubsub.PeerJoin {
+			n.topicPeers[ev.Peer] = struct{}{}
+		} else {
+			delete(n.topicPeers, ev.Peer)
+		}
+		n.presenceChanged()
+		n.mu.Unlock()
+	}
+}
+
+// waitTopicPeer blocks until p is subscribed to the workspace topic, as
+// seen from this node, or ctx ends.
+func (n *Node) waitTopicPeer(ctx context.Context, p ID) error {
+	for {
+		n.mu.Lock()
+		_, ok := n.topicPeers[p]
+		ch, closed := n.changed, n.closed
+		n.mu.Unlock()
+		switch {
+		case ok:
+			return nil
+		case closed:
+			return ErrClosed
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("peer: %s did not subscribe to the workspace topic: %w", p, ctx.Err())
+		}
+	}
 }
 
 // Publish broadcasts data to every peer of the workspace. GossipSub is
@@ -57,7 +106,9 @@ func (n *Node) Publish(ctx context.Context, data []byte) error {
 	if closed {
 		return ErrClosed
 	}
-	if err := n.topic.Publish(ctx, data); err != nil {
+	// GossipSub keeps the slice after Publish returns (it signs and sends
+	// it asynchronously), so it must not share the caller's buffer.
+	if err := n.topic.Publish(ctx, bytes.Clone(data)); err != nil {
 		return fmt.Errorf("peer: publish: %w", err)
 	}
 	n.stats.broadcastOut.Add(1)
@@ -87,9 +138,11 @@ func (n *Node) gossipLoop() {
 // gossipTracer counts GossipSub's drops; everything else is ignored.
 type gossipTracer struct{ n *Node }
 
-func (t *gossipTracer) DropRPC(*pubsub.RPC, ID)                         { t.n.stats.gossipDropped.Add(1) }
-func (t *gossipTracer) UndeliverableMessage(*pubsub.Message)            { t.n.stats.gossipDropped.Add(1) }
-func (t *gossipTracer) RejectMessage(_ *pubsub.Message, r string)       { t.n.stats.gossipRejected.Add(1) }
+func (t *gossipTracer) DropRPC(*pubsub.RPC, ID)              { t.n.stats.gossipDropped.Add(1) }
+func (t *gossipTracer) UndeliverableMessage(*pubsub.Message) { t.n.stats.gossipDropped.Add(1) }
+func (t *gossipTracer) RejectMessage(_ *pubsub.Message, r string) {
+	t.n.stats.gossipRejected.Add(1)
+}
 func (t *gossipTracer) OnNewOutboundStream(ID, protocol.ID)             {}
 func (t *gossipTracer) OnClosedOutboundStream(ID)                       {}
 func (t *gossipTracer) AddPeer(ID, protocol.ID)                         {}

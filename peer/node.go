@@ -41,12 +41,13 @@ type Node struct {
 	wg     sync.WaitGroup
 	stats  stats
 
-	mu      sync.Mutex
-	closed  bool
-	out     map[ID]*outStream
-	opening map[ID]*opening
-	in      map[ID]*inStream
-	changed chan struct{} // closed and replaced on every presence change
+	mu         sync.Mutex
+	closed     bool
+	out        map[ID]*outStream
+	opening    map[ID]*opening
+	in         map[ID]*inStream
+	topicPeers map[ID]struct{} // peers subscribed to the workspace topic
+	changed    chan struct{}   // closed and replaced on every presence change
 }
 
 // opening is an outbound stream being opened; concurrent senders wait on it.
@@ -89,10 +90,11 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 	nctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
 		cfg: cfg, host: h, ctx: nctx, cancel: cancel,
-		out:     make(map[ID]*outStream),
-		opening: make(map[ID]*opening),
-		in:      make(map[ID]*inStream),
-		changed: make(chan struct{}),
+		out:        make(map[ID]*outStream),
+		opening:    make(map[ID]*opening),
+		in:         make(map[ID]*inStream),
+		topicPeers: make(map[ID]struct{}),
+		changed:    make(chan struct{}),
 	}
 	if err := n.startGossip(); err != nil {
 		n.abortStart()

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 	"time"
 
@@ -84,6 +85,10 @@ func (o *outStream) run() {
 	for {
 		select {
 		case <-o.wake:
+			// Let runnable senders (other requesters, the actor working
+			// through its mailbox) add their frames first: one write of
+			// many frames costs far less than many writes of one.
+			o.gather()
 			if !o.flush() {
 				return
 			}
@@ -93,6 +98,24 @@ func (o *outStream) run() {
 		}
 	}
 }
+
+// gather yields to runnable senders while they keep adding to the queue
+// (a few times at most), so a burst in progress goes out in one write.
+func (o *outStream) gather() {
+	last := -1
+	for range maxGatherYields {
+		o.mu.Lock()
+		n := len(o.buf)
+		o.mu.Unlock()
+		if n == last || n >= o.limit/2 {
+			return
+		}
+		last = n
+		runtime.Gosched()
+	}
+}
+
+const maxGatherYields = 4
 
 // flush writes until the queue is empty. It reports false after a write
 // error, which ends the stream.
