@@ -1,18 +1,21 @@
 package messages
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // WorkerInfo introduces a worker to the task manager and updates it when the
 // worker's offer changes.
 type WorkerInfo struct {
 	Name string `msgpack:"name"`
-	// Skill is 1-10; 0 means unrated (takes only unrated tasks... and any
-	// task when no rated worker exists; see the manager's matching rules).
+	// Skill is 1-10; 0 means unrated (treated as skill 0 by matching).
 	Skill int `msgpack:"skill,omitempty"`
 	// Capabilities the worker has (e.g. "gpu", "high-memory").
 	Capabilities []string `msgpack:"caps,omitempty"`
-	// Types are the task types (processors) the worker runs.
-	Types []string `msgpack:"types"`
+	// Types are the task types (processors) the worker runs, with the
+	// handler's defaults for each.
+	Types []TypeInfo `msgpack:"types"`
 	// MaxConcurrency is how many tasks the worker runs at once (>= 1).
 	MaxConcurrency int `msgpack:"max"`
 }
@@ -30,7 +33,27 @@ func (w *WorkerInfo) Validate() error {
 	case w.MaxConcurrency < 1:
 		return fmt.Errorf("worker %q: %w: max concurrency %d", w.Name, ErrNegativeValue, w.MaxConcurrency)
 	}
+	for _, t := range w.Types {
+		if t.Name == "" {
+			return fmt.Errorf("worker %q: %w", w.Name, ErrEmptyType)
+		}
+		if t.Timeout < 0 || t.RetryInterval < 0 || t.MaxRetries < NoRetry {
+			return fmt.Errorf("worker %q: type %q: %w", w.Name, t.Name, ErrNegativeValue)
+		}
+	}
 	return nil
+}
+
+// TypeInfo is one task type a worker runs and its handler's defaults; zero
+// fields inherit the manager's defaults, and a task's own non-zero fields
+// override these.
+type TypeInfo struct {
+	Name          string        `msgpack:"name"`
+	Timeout       time.Duration `msgpack:"timeout,omitempty"`
+	MaxRetries    int           `msgpack:"retries,omitempty"`
+	RetryInterval time.Duration `msgpack:"retry_interval,omitempty"`
+	Backoff       Backoff       `msgpack:"backoff,omitempty"`
+	Priority      int           `msgpack:"prio,omitempty"`
 }
 
 // TaskAck confirms that a worker accepted an assignment. A result for the

@@ -147,6 +147,9 @@ type TaskResult struct {
 	Output []byte `msgpack:"output,omitempty"`
 	// Children are tasks the processor spawned (fan-out).
 	Children []Task `msgpack:"children,omitempty"`
+	// Final marks a failure that retrying cannot fix (the processor
+	// returned an error wrapping the agent package's ErrSkipRetry).
+	Final bool `msgpack:"final,omitempty"`
 }
 
 // Kind implements [Message].

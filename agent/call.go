@@ -1,0 +1,31 @@
+package agent
+
+import "context"
+
+type callResult[T any] struct {
+	v   T
+	err error
+}
+
+// call runs fn in a's actor and waits for its answer, ctx or a's stop. It
+// is how public methods of actor-owned roles read and change their state.
+// It must not be called from inside the actor.
+func call[T any](ctx context.Context, a *Agent, fn func() (T, error)) (T, error) {
+	var zero T
+	if err := a.started(); err != nil {
+		return zero, err
+	}
+	ch := make(chan callResult[T], 1)
+	a.exec(func() {
+		v, err := fn()
+		ch <- callResult[T]{v, err}
+	})
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	case <-a.Done():
+		return zero, ErrStopped
+	}
+}

@@ -1,0 +1,363 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ceylon-go/ceylon/messages"
+	"github.com/ceylon-go/ceylon/peer"
+)
+
+// Task manager errors.
+var (
+	ErrDuplicateTask          = errors.New("agent: duplicate task id")
+	ErrUnknownTask            = errors.New("agent: unknown task")
+	ErrUnknownProcessor       = errors.New("agent: no such processor")
+	ErrNoEligibleWorker       = errors.New("agent: no eligible worker")
+	ErrTooManyLost            = errors.New("agent: task lost with its worker too many times")
+	ErrUnresolvedDependencies = errors.New("agent: task has dependencies; submit it through a playground or with DependenciesMet")
+	ErrTaskTimeout            = errors.New("agent: attempt timed out")
+	ErrCancelled              = errors.New("agent: task cancelled")
+)
+
+// TaskManager is the admin agent that hands tasks to workers: it matches
+// each task to an eligible worker (type, capabilities, free capacity,
+// skill), assigns it with an ack and a lease, retries failed attempts with
+// backoff, requeues the tasks of lost workers, and keeps every result.
+//
+// All its state lives in its agent's actor; its methods are safe for
+// concurrent use.
+type TaskManager struct {
+	agent *Agent
+	cfg   managerConfig
+
+	// Owned by the actor.
+	tasks      map[string]*taskState
+	inflight   map[string]*taskState
+	workers    map[peer.ID]*workerState
+	workerList []*workerState // sorted by name, for deterministic matching
+	history    map[string]WorkerStats
+	ready      readyQueues
+	seq        uint64
+	dirty      bool
+	totals     totals
+	workersChg chan struct{} // closed and replaced when the worker set changes
+
+	tickerStop chan struct{}
+	tickerDone sync.WaitGroup
+}
+
+type totals struct {
+	submitted, succeeded, failed, cancelled, retried, requeued, late int
+	execTotal, latencyTotal                                          time.Duration
+}
+
+// NewTaskManager creates a task manager. Start it with [TaskManager.Start].
+func NewTaskManager(opts ...ManagerOption) (*TaskManager, error) {
+	cfg := defaultManagerConfig()
+	for _, opt := range opts {
+		if err := opt(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	a, err := New(cfg.name, append(cfg.agentOpts, AsAdmin(), WithRole(ManagerRole))...)
+	if err != nil {
+		return nil, err
+	}
+	m := &TaskManager{
+		agent:      a,
+		cfg:        cfg,
+		tasks:      map[string]*taskState{},
+		inflight:   map[string]*taskState{},
+		workers:    map[peer.ID]*workerState{},
+		history:    map[string]WorkerStats{},
+		workersChg: make(chan struct{}),
+	}
+	On(a, m.onWorkerInfo)
+	On(a, m.onAck)
+	On(a, m.onResult)
+	On(a, m.onHeartbeat)
+	a.OnDisconnect(m.onDisconnect)
+	return m, nil
+}
+
+// Agent returns the manager's agent (addresses, stats, extra handlers).
+func (m *TaskManager) Agent() *Agent { return m.agent }
+
+// Addrs returns the addresses workers join through.
+func (m *TaskManager) Addrs() []string { return m.agent.Addrs() }
+
+// Start starts the manager's agent and its lease checker.
+func (m *TaskManager) Start(ctx context.Context) error {
+	if err := m.agent.Start(ctx); err != nil {
+		return err
+	}
+	m.tickerStop = make(chan struct{})
+	m.tickerDone.Add(1)
+	go func() {
+		defer m.tickerDone.Done()
+		t := time.NewTicker(m.cfg.tick)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				m.agent.exec(m.sweep)
+			case <-m.tickerStop:
+				return
+			}
+		}
+	}()
+	return nil
+}
+
+// Stop stops the manager. Tasks still running stay with their workers,
+// which stop taking work when they see the manager leave.
+func (m *TaskManager) Stop() error {
+	if m.tickerStop != nil {
+		select {
+		case <-m.tickerStop:
+		default:
+			close(m.tickerStop)
+		}
+		m.tickerDone.Wait()
+	}
+	return m.agent.Stop()
+}
+
+// SubmitOption adjusts one submission.
+type SubmitOption func(*submission)
+
+type submission struct {
+	task    messages.Task
+	inputs  map[string][]byte
+	depsMet bool
+}
+
+// DependenciesMet says the task's dependencies have completed and gives
+// their outputs (by task ID) to pass to its processor. The playground uses
+// it; a task with dependencies submitted without it is rejected.
+func DependenciesMet(inputs map[string][]byte) SubmitOption {
+	return func(s *submission) { s.inputs, s.depsMet = inputs, true }
+}
+
+// Submit validates a task and queues it. It returns once the task is
+// accepted (or rejected with a named error), not when it has run; use
+// [TaskManager.Wait] or [TaskManager.Run] for the result. A task no
+// connected worker can take waits until one joins.
+func (m *TaskManager) Submit(ctx context.Context, task messages.Task, opts ...SubmitOption) error {
+	s := submission{task: task}
+	for _, o := range opts {
+		o(&s)
+	}
+	_, err := call(ctx, m.agent, func() (struct{}, error) { return struct{}{}, m.accept([]submission{s}) })
+	return err
+}
+
+// Submission is one task of a [TaskManager.SubmitAll] batch.
+type Submission struct {
+	Task messages.Task
+	// Inputs, when DepsMet, are the outputs of the task's dependencies.
+	Inputs  map[string][]byte
+	DepsMet bool
+}
+
+// SubmitAll validates and queues a batch atomically: if any task is
+// rejected, none is queued.
+func (m *TaskManager) SubmitAll(ctx context.Context, batch []Submission) error {
+	subs := make([]submission, len(batch))
+	for i, b := range batch {
+		subs[i] = submission{task: b.Task, inputs: b.Inputs, depsMet: b.DepsMet}
+	}
+	_, err := call(ctx, m.agent, func() (struct{}, error) { return struct{}{}, m.accept(subs) })
+	return err
+}
+
+// Wait blocks until the task is final and returns its result (Success is
+// false for a failed or cancelled task). If ctx ends first, the error says
+// why the task is not done: for a task no worker can take it wraps
+// [ErrNoEligibleWorker]. The task itself is not affected.
+func (m *TaskManager) Wait(ctx context.Context, id string) (messages.TaskResult, error) {
+	t, err := call(ctx, m.agent, func() (*taskState, error) {
+		t := m.tasks[id]
+		if t == nil {
+			return nil, fmt.Errorf("%w: %q", ErrUnknownTask, id)
+		}
+		if t.done == nil {
+			t.done = make(chan struct{})
+			if t.status.Final() {
+				close(t.done)
+			}
+		}
+		return t, nil
+	})
+	if err != nil {
+		return messages.TaskResult{}, err
+	}
+	select {
+	case <-t.done:
+		return *t.result, nil
+	case <-ctx.Done():
+		return messages.TaskResult{}, m.whyNotDone(id, ctx.Err())
+	case <-m.agent.Done():
+		return messages.TaskResult{}, ErrStopped
+	}
+}
+
+// whyNotDone explains a Wait that ran out of time.
+func (m *TaskManager) whyNotDone(id string, cause error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	msg, _ := call(ctx, m.agent, func() (error, error) {
+		t := m.tasks[id]
+		if t == nil || t.status != StatusPending {
+			return nil, nil
+		}
+		for _, w := range m.workerList {
+			if w.alive && w.runsTask(&t.task) {
+				return nil, nil
+			}
+		}
+		return fmt.Errorf("%w for task %q (type %q, capabilities %v, difficulty %d)",
+			ErrNoEligibleWorker, id, t.task.Type, t.task.Capabilities, t.task.Difficulty), nil
+	})
+	if msg != nil {
+		return fmt.Errorf("%w: %w", msg, cause)
+	}
+	return fmt.Errorf("agent: task %q not done: %w", id, cause)
+}
+
+// Run submits a task and waits for its result.
+func (m *TaskManager) Run(ctx context.Context, task messages.Task, opts ...SubmitOption) (messages.TaskResult, error) {
+	if err := m.Submit(ctx, task, opts...); err != nil {
+		return messages.TaskResult{}, err
+	}
+	return m.Wait(ctx, task.ID)
+}
+
+// Task returns a snapshot of a task's state.
+func (m *TaskManager) Task(ctx context.Context, id string) (TaskInfo, error) {
+	return call(ctx, m.agent, func() (TaskInfo, error) {
+		t := m.tasks[id]
+		if t == nil {
+			return TaskInfo{}, fmt.Errorf("%w: %q", ErrUnknownTask, id)
+		}
+		return t.info(), nil
+	})
+}
+
+// Cancel stops a task: a queued task is dropped, a running one is told to
+// stop. The task ends [StatusCancelled]. Cancelling a final task does
+// nothing.
+func (m *TaskManager) Cancel(ctx context.Context, id string) error {
+	_, err := call(ctx, m.agent, func() (struct{}, error) {
+		t := m.tasks[id]
+		if t == nil {
+			return struct{}{}, fmt.Errorf("%w: %q", ErrUnknownTask, id)
+		}
+		m.cancel(t, "cancelled by request")
+		return struct{}{}, nil
+	})
+	return err
+}
+
+// WaitForWorkers blocks until n workers have registered (n <= 0 returns at
+// once).
+func (m *TaskManager) WaitForWorkers(ctx context.Context, n int) error {
+	for {
+		count, changed, err := m.workerCount(ctx, true)
+		if err != nil {
+			return err
+		}
+		if count >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("agent: %d of %d workers joined: %w", count, n, ctx.Err())
+		case <-changed:
+		}
+	}
+}
+
+// Shutdown tells every worker to finish its running tasks and stop, and
+// waits (until ctx ends) for them to leave.
+func (m *TaskManager) Shutdown(ctx context.Context, reason string) error {
+	workers, err := call(ctx, m.agent, func() ([]peer.ID, error) {
+		var out []peer.ID
+		for pid := range m.workers {
+			out = append(out, pid)
+		}
+		return out, nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, pid := range workers {
+		if err := m.agent.send(ctx, pid, messages.Shutdown{Reason: reason}, 0); err != nil {
+			m.agent.log.Warn("shutdown not delivered", "worker", pid, "err", err)
+		}
+	}
+	for {
+		n, changed, err := m.workerCount(ctx, false)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("agent: %d workers still connected after shutdown: %w", n, ctx.Err())
+		case <-changed:
+		}
+	}
+}
+
+func (w *workerState) runsTask(t *messages.Task) bool {
+	if _, ok := w.types[t.Type]; !ok {
+		return false
+	}
+	for _, c := range t.Capabilities {
+		if !w.caps[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// workerCount returns how many workers are registered (alive only, or
+// all) and a channel closed at the next change.
+func (m *TaskManager) workerCount(ctx context.Context, aliveOnly bool) (int, <-chan struct{}, error) {
+	type out struct {
+		n  int
+		ch chan struct{}
+	}
+	r, err := call(ctx, m.agent, func() (out, error) {
+		n := len(m.workers)
+		if aliveOnly {
+			n = m.aliveWorkers()
+		}
+		return out{n, m.workersChg}, nil
+	})
+	return r.n, r.ch, err
+}
+
+// workersChanged wakes WaitForWorkers and Shutdown. Only called in the
+// actor.
+func (m *TaskManager) workersChanged() {
+	close(m.workersChg)
+	m.workersChg = make(chan struct{})
+}
+
+func (m *TaskManager) aliveWorkers() int {
+	n := 0
+	for _, w := range m.workerList {
+		if w.alive {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,160 @@
+package agent
+
+import (
+	"errors"
+	"time"
+)
+
+// SkillPolicy is how a manager matches task difficulty to worker skill.
+type SkillPolicy int
+
+const (
+	// SkillPrefer gives a rated task to a worker whose skill is at least
+	// its difficulty; when every such worker is busy the task waits for
+	// one; only when no connected worker is skilled enough does the task
+	// go to the most skilled worker that can take it (and may fail there).
+	SkillPrefer SkillPolicy = iota
+	// SkillStrict never gives a task to a worker less skilled than its
+	// difficulty: the task waits until one joins.
+	SkillStrict
+)
+
+// ManagerOption configures a [TaskManager].
+type ManagerOption func(*managerConfig) error
+
+type managerConfig struct {
+	name             string
+	agentOpts        []Option
+	defaults         Policy
+	skill            SkillPolicy
+	ackTimeout       time.Duration
+	heartbeatTimeout time.Duration
+	tick             time.Duration
+	processors       map[string]bool
+	observers        []func(TaskEvent)
+	maxLost          int
+}
+
+func defaultManagerConfig() managerConfig {
+	return managerConfig{
+		name:             "task_manager",
+		defaults:         DefaultPolicy,
+		ackTimeout:       3 * time.Second,
+		heartbeatTimeout: 5 * time.Second,
+		tick:             50 * time.Millisecond,
+		maxLost:          10,
+	}
+}
+
+// WithManagerName names the manager's agent (default "task_manager").
+func WithManagerName(name string) ManagerOption {
+	return func(c *managerConfig) error {
+		if name == "" {
+			return errors.New("agent: empty manager name")
+		}
+		c.name = name
+		return nil
+	}
+}
+
+// WithManagerAgent passes options to the manager's agent (listen
+// addresses, workspace, identity file, logger, …). The manager is always
+// an admin with role [ManagerRole].
+func WithManagerAgent(opts ...Option) ManagerOption {
+	return func(c *managerConfig) error { c.agentOpts = append(c.agentOpts, opts...); return nil }
+}
+
+// WithDefaultPolicy sets the policy for tasks and handlers that do not set
+// their own (default [DefaultPolicy]).
+func WithDefaultPolicy(p Policy) ManagerOption {
+	return func(c *managerConfig) error {
+		if p.Timeout < 0 || p.MaxRetries < 0 || p.RetryInterval < 0 || p.MaxRetryInterval < 0 {
+			return errors.New("agent: negative value in default policy")
+		}
+		c.defaults = p
+		return nil
+	}
+}
+
+// WithSkillPolicy sets how difficulty is matched to skill (default
+// [SkillPrefer]).
+func WithSkillPolicy(p SkillPolicy) ManagerOption {
+	return func(c *managerConfig) error { c.skill = p; return nil }
+}
+
+// WithAckTimeout bounds how long a worker may take to acknowledge (or
+// finish) an assignment before the manager takes it back (default 3 s).
+func WithAckTimeout(d time.Duration) ManagerOption {
+	return func(c *managerConfig) error {
+		if d <= 0 {
+			return errors.New("agent: ack timeout must be positive")
+		}
+		c.ackTimeout = d
+		return nil
+	}
+}
+
+// WithHeartbeatTimeout sets how long a worker may stay silent before the
+// manager considers it lost and requeues its tasks (default 5 s; workers
+// send a heartbeat every second by default).
+func WithHeartbeatTimeout(d time.Duration) ManagerOption {
+	return func(c *managerConfig) error {
+		if d <= 0 {
+			return errors.New("agent: heartbeat timeout must be positive")
+		}
+		c.heartbeatTimeout = d
+		return nil
+	}
+}
+
+// WithTick sets how often the manager checks leases, acks and heartbeats
+// (default 50 ms): deadlines are met to within one tick.
+func WithTick(d time.Duration) ManagerOption {
+	return func(c *managerConfig) error {
+		if d <= 0 {
+			return errors.New("agent: tick must be positive")
+		}
+		c.tick = d
+		return nil
+	}
+}
+
+// WithProcessors declares the task types the application has. With it,
+// Submit rejects a task of any other type with [ErrUnknownProcessor]
+// (a type a connected worker runs is always accepted). Without it, a task
+// of any type is accepted and waits for a worker that runs it.
+func WithProcessors(types ...string) ManagerOption {
+	return func(c *managerConfig) error {
+		if c.processors == nil {
+			c.processors = map[string]bool{}
+		}
+		for _, t := range types {
+			c.processors[t] = true
+		}
+		return nil
+	}
+}
+
+// WithObserver registers fn to hear every task event (see [TaskEvent]).
+func WithObserver(fn func(TaskEvent)) ManagerOption {
+	return func(c *managerConfig) error {
+		if fn == nil {
+			return errors.New("agent: nil observer")
+		}
+		c.observers = append(c.observers, fn)
+		return nil
+	}
+}
+
+// WithMaxLost bounds how many times a task may be requeued because its
+// worker was lost (these do not count against its retries) before it fails
+// with [ErrTooManyLost] (default 10).
+func WithMaxLost(n int) ManagerOption {
+	return func(c *managerConfig) error {
+		if n < 1 {
+			return errors.New("agent: max lost must be at least 1")
+		}
+		c.maxLost = n
+		return nil
+	}
+}

@@ -1,0 +1,204 @@
+package agent
+
+import (
+	"container/heap"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ceylon-go/ceylon/messages"
+	"github.com/ceylon-go/ceylon/peer"
+)
+
+// taskState is the manager's record of one task. Owned by the manager's
+// actor.
+type taskState struct {
+	task        messages.Task
+	inputs      map[string][]byte
+	seq         uint64 // submission order
+	priority    int
+	status      Status
+	attempt     int
+	retries     int // failed attempts counted against MaxRetries
+	lost        int // attempts lost with their worker
+	policy      Policy
+	worker      *workerState // current attempt's worker
+	lastWorker  string       // worker of the last failed attempt
+	submittedAt time.Time
+	assignedAt  time.Time
+	ackDeadline time.Time // zero once acked
+	leaseEnd    time.Time // zero when the attempt has no timeout
+	finishedAt  time.Time
+	attempts    []AttemptInfo
+	result      *messages.TaskResult
+	done        chan struct{} // closed when final; created on first Wait
+	stopRetry   func() bool
+	class       *classQueue
+	heapIndex   int
+}
+
+func (t *taskState) info() TaskInfo {
+	ti := TaskInfo{
+		Task: t.task, Status: t.status, Attempt: t.attempt,
+		SubmittedAt: t.submittedAt, FinishedAt: t.finishedAt,
+		Attempts: slices.Clone(t.attempts), Result: t.result,
+	}
+	if len(t.attempts) > 0 {
+		ti.Worker = t.attempts[len(t.attempts)-1].Worker
+	}
+	return ti
+}
+
+// slotKey identifies one attempt occupying a worker slot.
+type slotKey struct {
+	task    string
+	attempt int
+}
+
+// workerState is the manager's record of one worker. Owned by the
+// manager's actor.
+type workerState struct {
+	detail   AgentDetail
+	pid      peer.ID
+	info     messages.WorkerInfo
+	types    map[string]*messages.TypeInfo
+	caps     map[string]bool
+	slots    map[slotKey]*taskState // attempts the worker is running
+	lastSeen time.Time
+	alive    bool // connected and heard from recently
+	stats    WorkerStats
+}
+
+func (w *workerState) free() int { return w.info.MaxConcurrency - len(w.slots) }
+
+func (w *workerState) runs(c *classQueue) bool {
+	if _, ok := w.types[c.key.typ]; !ok {
+		return false
+	}
+	for _, cap := range c.caps {
+		if !w.caps[cap] {
+			return false
+		}
+	}
+	return true
+}
+
+// score ranks workers for a task (higher is better): a smoothed success
+// rate (a new worker counts as 50%, as in the seed) weighted 0.7, and
+// saturating experience weighted 0.3, so a long-serving worker does not
+// outrank a more reliable one just by volume:
+//
+//	score = 0.7·(successful+1)/(completed+2) + 0.3·completed/(completed+20)
+func (w *workerState) score() float64 {
+	c, s := float64(w.stats.Completed), float64(w.stats.Successful)
+	return 0.7*(s+1)/(c+2) + 0.3*c/(c+20)
+}
+
+// classKey groups tasks that the same workers can take: same type,
+// capabilities and difficulty. Within a class, tasks are ordered by
+// priority, then submission.
+type classKey struct {
+	typ        string
+	caps       string // sorted, comma-joined
+	difficulty int
+}
+
+func classKeyOf(t *messages.Task) (classKey, []string) {
+	caps := slices.Clone(t.Capabilities)
+	slices.Sort(caps)
+	caps = slices.Compact(caps)
+	return classKey{typ: t.Type, caps: strings.Join(caps, ","), difficulty: t.Difficulty}, caps
+}
+
+// classQueue is a heap of ready tasks of one class.
+type classQueue struct {
+	key   classKey
+	caps  []string
+	tasks []*taskState
+}
+
+func (q *classQueue) Len() int { return len(q.tasks) }
+func (q *classQueue) Less(i, j int) bool {
+	a, b := q.tasks[i], q.tasks[j]
+	if a.priority != b.priority {
+		return a.priority > b.priority
+	}
+	return a.seq < b.seq
+}
+func (q *classQueue) Swap(i, j int) {
+	q.tasks[i], q.tasks[j] = q.tasks[j], q.tasks[i]
+	q.tasks[i].heapIndex = i
+	q.tasks[j].heapIndex = j
+}
+func (q *classQueue) Push(x any) {
+	t := x.(*taskState)
+	t.heapIndex = len(q.tasks)
+	q.tasks = append(q.tasks, t)
+}
+func (q *classQueue) Pop() any {
+	n := len(q.tasks) - 1
+	t := q.tasks[n]
+	q.tasks[n] = nil
+	q.tasks = q.tasks[:n]
+	t.heapIndex = -1
+	return t
+}
+
+func (q *classQueue) head() *taskState { return q.tasks[0] }
+
+// before orders class heads across classes: priority, then difficulty
+// (hardest first, the seed's idea), then submission.
+func before(a, b *taskState) bool {
+	if a.priority != b.priority {
+		return a.priority > b.priority
+	}
+	if a.task.Difficulty != b.task.Difficulty {
+		return a.task.Difficulty > b.task.Difficulty
+	}
+	return a.seq < b.seq
+}
+
+// readyQueues holds the tasks waiting for a worker, by class.
+type readyQueues struct {
+	classes map[classKey]*classQueue
+	n       int
+}
+
+func (r *readyQueues) push(t *taskState) {
+	if r.classes == nil {
+		r.classes = map[classKey]*classQueue{}
+	}
+	k, caps := classKeyOf(&t.task)
+	q := r.classes[k]
+	if q == nil {
+		q = &classQueue{key: k, caps: caps}
+		r.classes[k] = q
+	}
+	t.class = q
+	heap.Push(q, t)
+	r.n++
+}
+
+func (r *readyQueues) pop(q *classQueue) *taskState {
+	t := heap.Pop(q).(*taskState)
+	t.class = nil
+	r.n--
+	if q.Len() == 0 {
+		delete(r.classes, q.key)
+	}
+	return t
+}
+
+// remove takes t out of its queue (a cancel).
+func (r *readyQueues) remove(t *taskState) {
+	q := t.class
+	if q == nil || t.heapIndex < 0 {
+		return
+	}
+	heap.Remove(q, t.heapIndex)
+	t.class = nil
+	r.n--
+	if q.Len() == 0 {
+		delete(r.classes, q.key)
+	}
+}

@@ -1,0 +1,262 @@
+package agent
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/ceylon-go/ceylon/messages"
+)
+
+// This file holds the task life cycle. Every function here runs in the
+// manager's actor.
+
+// accept validates a batch and queues it, all or nothing.
+func (m *TaskManager) accept(batch []submission) error {
+	seen := make(map[string]bool, len(batch))
+	for i := range batch {
+		t := &batch[i].task
+		if err := t.Validate(); err != nil {
+			return err
+		}
+		if m.tasks[t.ID] != nil || seen[t.ID] {
+			return fmt.Errorf("%w: %q", ErrDuplicateTask, t.ID)
+		}
+		seen[t.ID] = true
+		if len(t.Dependencies) > 0 && !batch[i].depsMet {
+			return fmt.Errorf("task %q: %w", t.ID, ErrUnresolvedDependencies)
+		}
+		if m.cfg.processors != nil && !m.cfg.processors[t.Type] && !m.someWorkerRuns(t.Type) {
+			return fmt.Errorf("%w: task %q has type %q", ErrUnknownProcessor, t.ID, t.Type)
+		}
+	}
+	now := time.Now()
+	for _, s := range batch {
+		m.seq++
+		t := &taskState{
+			task: s.task, inputs: s.inputs, seq: m.seq, status: StatusPending,
+			submittedAt: now, heapIndex: -1, priority: s.task.Priority,
+		}
+		if t.priority == 0 {
+			t.priority = m.typePriority(s.task.Type)
+		}
+		m.tasks[t.task.ID] = t
+		m.totals.submitted++
+		m.ready.push(t)
+		m.emit(TaskEvent{Type: EventSubmitted, TaskID: t.task.ID})
+	}
+	m.markDirty()
+	return nil
+}
+
+func (m *TaskManager) someWorkerRuns(typ string) bool {
+	for _, w := range m.workerList {
+		if _, ok := w.types[typ]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// typePriority is the highest handler priority any worker declares for typ.
+func (m *TaskManager) typePriority(typ string) int {
+	p := 0
+	for _, w := range m.workerList {
+		if ti, ok := w.types[typ]; ok && ti.Priority > p {
+			p = ti.Priority
+		}
+	}
+	return p
+}
+
+// markDirty asks for one scheduling pass after the messages already in the
+// mailbox, so a burst of results frees many slots before assignments go
+// out together.
+func (m *TaskManager) markDirty() {
+	if m.dirty {
+		return
+	}
+	m.dirty = true
+	m.agent.exec(m.schedule)
+}
+
+// assign hands the next attempt of t to w.
+func (m *TaskManager) assign(t *taskState, w *workerState) {
+	now := time.Now()
+	t.attempt++
+	t.status = StatusAssigned
+	t.worker = w
+	t.assignedAt = now
+	t.policy = resolvePolicy(&t.task, w.types[t.task.Type], m.cfg.defaults)
+	t.ackDeadline = now.Add(m.cfg.ackTimeout)
+	t.leaseEnd = time.Time{}
+	if t.policy.Timeout > 0 {
+		t.leaseEnd = now.Add(t.policy.Timeout)
+	}
+	t.attempts = append(t.attempts, AttemptInfo{Attempt: t.attempt, Worker: w.detail.Name, AssignedAt: now})
+	w.slots[slotKey{t.task.ID, t.attempt}] = t
+	m.inflight[t.task.ID] = t
+
+	as := messages.TaskAssignment{Task: t.task, Attempt: t.attempt, AssignedAt: now, Timeout: t.policy.Timeout, Inputs: t.inputs}
+	if err := m.agent.send(m.agent.ctx, w.pid, as, 0); err != nil {
+		m.agent.log.Warn("assignment not sent", "task", t.task.ID, "worker", w.detail.Name, "err", err)
+		delete(w.slots, slotKey{t.task.ID, t.attempt})
+		m.attemptLost(t, "send failed: "+err.Error())
+		return
+	}
+	m.emit(TaskEvent{Type: EventAssigned, TaskID: t.task.ID, Attempt: t.attempt, Worker: w.detail.Name})
+}
+
+// current reports whether (id, attempt) is the live attempt of a task.
+func (m *TaskManager) current(id string, attempt int) *taskState {
+	t := m.inflight[id]
+	if t == nil || t.attempt != attempt {
+		return nil
+	}
+	return t
+}
+
+func (m *TaskManager) endAttempt(t *taskState, outcome string) {
+	delete(m.inflight, t.task.ID)
+	if n := len(t.attempts); n > 0 && t.attempts[n-1].Attempt == t.attempt {
+		t.attempts[n-1].EndedAt = time.Now()
+		t.attempts[n-1].Outcome = outcome
+	}
+	t.ackDeadline, t.leaseEnd = time.Time{}, time.Time{}
+}
+
+// completeAttempt records a worker's result for the live attempt.
+func (m *TaskManager) completeAttempt(t *taskState, w *workerState, r *messages.TaskResult) {
+	m.recordStats(w, r.Success, r.ExecutionTime)
+	m.totals.execTotal += r.ExecutionTime
+	if r.Success {
+		m.endAttempt(t, "ok")
+		m.finish(t, StatusCompleted, r)
+		return
+	}
+	m.endAttempt(t, r.ErrorMessage)
+	m.attemptFailed(t, r.ErrorMessage, r.Final, r)
+}
+
+func (m *TaskManager) recordStats(w *workerState, ok bool, exec time.Duration) {
+	w.stats.Completed++
+	if ok {
+		w.stats.Successful++
+	}
+	w.stats.TotalTime += exec
+}
+
+// attemptFailed retries t if its policy allows, or fails it for good.
+func (m *TaskManager) attemptFailed(t *taskState, reason string, final bool, r *messages.TaskResult) {
+	if t.worker != nil {
+		t.lastWorker = t.worker.detail.Name
+	}
+	t.worker = nil
+	t.retries++
+	if !final && t.retries <= t.policy.MaxRetries {
+		delay := t.policy.retryDelay(t.retries)
+		t.status = StatusRetrying
+		m.totals.retried++
+		m.emit(TaskEvent{Type: EventRetrying, TaskID: t.task.ID, Attempt: t.attempt, Worker: t.lastWorker, Err: reason, Delay: delay})
+		t.stopRetry = m.agent.after(delay, func() {
+			if t.status == StatusRetrying {
+				t.stopRetry = nil
+				t.status = StatusPending
+				m.ready.push(t)
+				m.markDirty()
+			}
+		})
+		return
+	}
+	if r == nil {
+		r = &messages.TaskResult{TaskID: t.task.ID, Attempt: t.attempt, Worker: t.lastWorker, ErrorMessage: reason}
+	}
+	m.finish(t, StatusFailed, r)
+}
+
+// attemptLost puts t back in the queue: its worker vanished or never
+// acknowledged it. Lost attempts do not count against retries, up to
+// maxLost.
+func (m *TaskManager) attemptLost(t *taskState, reason string) {
+	m.endAttempt(t, "lost: "+reason)
+	t.worker = nil
+	t.lost++
+	if t.lost > m.cfg.maxLost {
+		m.finish(t, StatusFailed, &messages.TaskResult{
+			TaskID: t.task.ID, Attempt: t.attempt,
+			ErrorMessage: fmt.Sprintf("%v (%d times): %s", ErrTooManyLost, t.lost, reason),
+		})
+		return
+	}
+	t.status = StatusPending
+	m.totals.requeued++
+	m.ready.push(t)
+	m.emit(TaskEvent{Type: EventRequeued, TaskID: t.task.ID, Attempt: t.attempt, Err: reason})
+	m.markDirty()
+}
+
+// timedOut fails the live attempt of t at the end of its lease and tells
+// the worker to stop it. The worker's slot stays taken until the worker
+// reports the run has ended.
+func (m *TaskManager) timedOut(t *taskState) {
+	w := t.worker
+	reason := fmt.Sprintf("%v after %v", ErrTaskTimeout, t.policy.Timeout)
+	if w != nil {
+		m.recordStats(w, false, t.policy.Timeout)
+		cancel := messages.TaskCancel{TaskID: t.task.ID, Attempt: t.attempt, Reason: reason}
+		if err := m.agent.send(m.agent.ctx, w.pid, cancel, 0); err != nil {
+			m.agent.log.Warn("cancel not sent", "task", t.task.ID, "err", err)
+		}
+	}
+	m.endAttempt(t, "timeout")
+	m.attemptFailed(t, reason, false, nil)
+}
+
+// finish makes t final.
+func (m *TaskManager) finish(t *taskState, st Status, r *messages.TaskResult) {
+	t.status = st
+	t.result = r
+	t.finishedAt = time.Now()
+	t.worker = nil
+	switch st {
+	case StatusCompleted:
+		m.totals.succeeded++
+		m.totals.latencyTotal += t.finishedAt.Sub(t.submittedAt)
+	case StatusFailed:
+		m.totals.failed++
+	case StatusCancelled:
+		m.totals.cancelled++
+	}
+	if t.done != nil {
+		close(t.done)
+	}
+	ev := map[Status]EventType{StatusCompleted: EventCompleted, StatusFailed: EventFailed, StatusCancelled: EventCancelled}[st]
+	m.emit(TaskEvent{Type: ev, TaskID: t.task.ID, Attempt: t.attempt, Worker: r.Worker, Result: r, Err: r.ErrorMessage})
+}
+
+// cancel ends t as cancelled, telling its worker if it is running.
+func (m *TaskManager) cancel(t *taskState, reason string) {
+	switch t.status {
+	case StatusPending:
+		m.ready.remove(t)
+	case StatusRetrying:
+		if t.stopRetry != nil {
+			t.stopRetry()
+		}
+	case StatusAssigned, StatusRunning:
+		if w := t.worker; w != nil {
+			_ = m.agent.send(m.agent.ctx, w.pid, messages.TaskCancel{TaskID: t.task.ID, Attempt: t.attempt, Reason: reason}, 0)
+		}
+		m.endAttempt(t, "cancelled")
+	default:
+		return
+	}
+	m.finish(t, StatusCancelled, &messages.TaskResult{
+		TaskID: t.task.ID, Attempt: t.attempt, ErrorMessage: fmt.Sprintf("%v: %s", ErrCancelled, reason),
+	})
+}
+
+func (m *TaskManager) emit(ev TaskEvent) {
+	for _, fn := range m.cfg.observers {
+		_ = m.agent.safely("observer", func() error { fn(ev); return nil })
+	}
+}

@@ -1,0 +1,413 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ceylon-go/ceylon/messages"
+)
+
+// Seed flow 1: Junior, Intermediate and Senior get the tasks of difficulty
+// 2, 5 and 8, each one a worker skilled enough for it, and all succeed.
+func TestNormalFlowAllSucceed(t *testing.T) {
+	m := startManager(t)
+	for _, w := range []struct {
+		name  string
+		skill int
+	}{{"Junior", 3}, {"Intermediate", 6}, {"Senior", 9}} {
+		startWorker(t, m, w.name, func(wa *WorkerAgent) { wa.Handle("skill", skillProcessor(time.Millisecond)) }, WithSkill(w.skill))
+	}
+	ctx := testCtx(t)
+	var tasks []messages.Task
+	for i, d := range []int{2, 5, 8} {
+		tasks = append(tasks, skillTask(fmt.Sprint(i+1), d))
+	}
+	for _, task := range tasks {
+		if err := m.Submit(ctx, task); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, task := range tasks {
+		r, err := m.Wait(ctx, task.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, _ := m.Task(ctx, task.ID)
+		if !r.Success || info.Status != StatusCompleted {
+			t.Fatalf("task %s (difficulty %d): %+v", task.ID, task.Difficulty, r)
+		}
+		if s := workerStats(t, m, r.Worker); s.Skill < task.Difficulty {
+			t.Fatalf("task of difficulty %d went to %s (skill %d)", task.Difficulty, r.Worker, s.Skill)
+		}
+	}
+	rep, _ := m.Report(ctx)
+	if rep.Succeeded != 3 || rep.SuccessRate != 1 {
+		t.Fatalf("report: %+v", rep)
+	}
+}
+
+// Seed flow 2: a task too hard for the only worker fails there
+// (success=false) and the worker's success rate drops; a capable worker
+// that joins later gets the next task and keeps 100%.
+func TestErrorFlowWeakWorkerSuccessRateDrops(t *testing.T) {
+	m := startManager(t)
+	startWorker(t, m, "W1", func(w *WorkerAgent) { w.Handle("skill", skillProcessor(time.Millisecond)) }, WithSkill(3))
+	hard := skillTask("hard", 6)
+	hard.MaxRetries = messages.NoRetry
+	r := runTask(t, m, hard)
+	if r.Success || r.Worker != "W1" || r.ErrorMessage == "" {
+		t.Fatalf("too hard task: %+v", r)
+	}
+	startWorker(t, m, "W2", func(w *WorkerAgent) { w.Handle("skill", skillProcessor(time.Millisecond)) }, WithSkill(7))
+	if r := runTask(t, m, skillTask("easy", 4)); !r.Success || r.Worker != "W2" {
+		t.Fatalf("task of difficulty 4: %+v", r)
+	}
+	if s := workerStats(t, m, "W1"); s.Completed != 1 || s.SuccessRate() != 0 {
+		t.Fatalf("W1 stats: %+v", s)
+	}
+	if s := workerStats(t, m, "W2"); s.Completed != 1 || s.SuccessRate() != 1 {
+		t.Fatalf("W2 stats: %+v", s)
+	}
+}
+
+// Seed flow 3: a stuck worker's lease runs out; the manager's cancel
+// reaches the processor, the attempt counts as failed, and the retry runs
+// on the other worker. The stuck attempt's late result is ignored.
+func TestTimeoutCancelsAndRetriesElsewhere(t *testing.T) {
+	m := startManager(t, WithDefaultPolicy(Policy{Timeout: time.Minute, MaxRetries: 1, RetryInterval: time.Millisecond}))
+	causes := make(chan error, 10)
+	// Equal workers are ranked by name, so Alpha gets the first attempt.
+	startWorker(t, m, "Alpha", func(w *WorkerAgent) {
+		w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) {
+			<-ctx.Done()
+			causes <- context.Cause(ctx)
+			return nil, ctx.Err()
+		})
+	})
+	startWorker(t, m, "Bravo", func(w *WorkerAgent) { w.Handle("job", noop) })
+	task := messages.Task{ID: "t", Type: "job", Description: "gets stuck first", Timeout: 200 * time.Millisecond}
+	r := runTask(t, m, task)
+	if !r.Success || r.Worker != "Bravo" || r.Attempt != 2 {
+		t.Fatalf("result after timeout: %+v", r)
+	}
+	select {
+	case cause := <-causes:
+		if !errors.Is(cause, ErrCancelledByManager) {
+			t.Fatalf("processor context ended by %v, want the manager's cancel", cause)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the cancel never reached the stuck processor")
+	}
+	info, _ := m.Task(testCtx(t), "t")
+	if len(info.Attempts) != 2 || info.Attempts[0].Outcome != "timeout" || info.Attempts[0].Worker != "Alpha" {
+		t.Fatalf("attempts: %+v", info.Attempts)
+	}
+	if s := workerStats(t, m, "Alpha"); s.Completed != 1 || s.Successful != 0 {
+		t.Fatalf("stuck worker stats: %+v", s)
+	}
+	eventually(t, "the stuck attempt's late result", func() bool {
+		rep, _ := m.Report(testCtx(t))
+		return rep.LateResults == 1
+	})
+}
+
+func TestTimeoutWithoutRetryFails(t *testing.T) {
+	m := startManager(t)
+	startWorker(t, m, "Stuck", func(w *WorkerAgent) {
+		w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) { <-ctx.Done(); return nil, ctx.Err() })
+	})
+	task := messages.Task{ID: "t", Type: "job", Description: "stuck", Timeout: 100 * time.Millisecond, MaxRetries: messages.NoRetry}
+	r := runTask(t, m, task)
+	if r.Success || !strings.Contains(r.ErrorMessage, ErrTaskTimeout.Error()) {
+		t.Fatalf("result: %+v", r)
+	}
+	info, _ := m.Task(testCtx(t), "t")
+	if info.Status != StatusFailed {
+		t.Fatalf("status %v", info.Status)
+	}
+	// The stuck run ends when cancelled; its late result frees the slot
+	// and is counted, not applied.
+	eventually(t, "the late result", func() bool {
+		rep, _ := m.Report(testCtx(t))
+		return rep.LateResults == 1 && rep.Workers[0].InFlight == 0
+	})
+}
+
+// Retries wait RetryInterval, doubling each time.
+func TestRetryExponentialBackoff(t *testing.T) {
+	m := startManager(t, WithTick(5*time.Millisecond))
+	startWorker(t, m, "W", func(w *WorkerAgent) {
+		w.HandleWith("flaky", func(ctx context.Context, job *Job) ([]byte, error) {
+			if job.Attempt < 4 {
+				return nil, fmt.Errorf("attempt %d fails", job.Attempt)
+			}
+			return []byte("ok"), nil
+		}, HandlerOptions{MaxRetries: 3, RetryInterval: 40 * time.Millisecond, Backoff: messages.BackoffExponential})
+	})
+	r := runTask(t, m, messages.Task{ID: "f", Type: "flaky", Description: "fails three times"})
+	if !r.Success || r.Attempt != 4 {
+		t.Fatalf("result: %+v", r)
+	}
+	info, _ := m.Task(testCtx(t), "f")
+	var gaps []time.Duration
+	for i := 1; i < len(info.Attempts); i++ {
+		gaps = append(gaps, info.Attempts[i].AssignedAt.Sub(info.Attempts[i-1].EndedAt))
+	}
+	want := []time.Duration{40 * time.Millisecond, 80 * time.Millisecond, 160 * time.Millisecond}
+	for i, g := range gaps {
+		if g < want[i] {
+			t.Fatalf("retry %d came after %v, want at least %v (gaps %v)", i+1, g, want[i], gaps)
+		}
+	}
+	if !(gaps[2] > gaps[1] && gaps[1] > gaps[0]) {
+		t.Fatalf("gaps did not grow: %v", gaps)
+	}
+	// A processor error wrapping ErrSkipRetry is final.
+	startWorker(t, m, "W2", func(w *WorkerAgent) {
+		w.Handle("bad", func(context.Context, *Job) ([]byte, error) { return nil, fmt.Errorf("bad input: %w", ErrSkipRetry) })
+	})
+	if r := runTask(t, m, messages.Task{ID: "b", Type: "bad", Description: "never retried"}); r.Success || r.Attempt != 1 {
+		t.Fatalf("skip-retry result: %+v", r)
+	}
+}
+
+// A worker stopped mid-task: the manager requeues the task, another
+// worker completes it, and no task completes twice.
+func TestWorkerStoppedMidTask(t *testing.T) {
+	m := startManager(t)
+	var completions sync.Map // task -> *atomic.Int32
+	count := func(id string) {
+		v, _ := completions.LoadOrStore(id, new(atomic.Int32))
+		v.(*atomic.Int32).Add(1)
+	}
+	started := make(chan struct{}, 10)
+	quitter := startWorker(t, m, "Quitter", func(w *WorkerAgent) {
+		w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) {
+			started <- struct{}{}
+			<-ctx.Done() // holds the task until its worker stops
+			return nil, ctx.Err()
+		})
+	}, WithMaxConcurrency(5))
+	ctx := testCtx(t)
+	for i := range 5 {
+		if err := m.Submit(ctx, messages.Task{ID: fmt.Sprint(i), Type: "job", Description: "d"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 5 {
+		<-started
+	}
+	startWorker(t, m, "Finisher", func(w *WorkerAgent) {
+		w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) { count(job.Task.ID); return nil, nil })
+	}, WithMaxConcurrency(5))
+	if err := quitter.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		r, err := m.Wait(ctx, fmt.Sprint(i))
+		if err != nil || !r.Success || r.Worker != "Finisher" {
+			t.Fatalf("task %d: %+v, %v", i, r, err)
+		}
+	}
+	completions.Range(func(k, v any) bool {
+		if n := v.(*atomic.Int32).Load(); n != 1 {
+			t.Errorf("task %v completed %d times", k, n)
+		}
+		return true
+	})
+	if rep, _ := m.Report(ctx); rep.Requeued != 5 || rep.Succeeded != 5 {
+		t.Fatalf("report: %+v", rep)
+	}
+}
+
+// 1,000 tasks over 8 workers: each completes exactly once, the numbers add up.
+func TestThousandTasksEightWorkers(t *testing.T) {
+	m := startManager(t)
+	var runs sync.Map
+	for i := range 8 {
+		startWorker(t, m, fmt.Sprintf("w%d", i), func(w *WorkerAgent) {
+			w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) {
+				if _, dup := runs.LoadOrStore(job.Task.ID, job.Worker); dup {
+					return nil, fmt.Errorf("task %s ran twice", job.Task.ID)
+				}
+				return []byte(job.Task.ID), nil
+			})
+		}, WithMaxConcurrency(4))
+	}
+	ctx := testCtx(t)
+	batch := make([]Submission, 1000)
+	for i := range batch {
+		batch[i].Task = messages.Task{ID: fmt.Sprint(i), Type: "job", Description: "d"}
+	}
+	if err := m.SubmitAll(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	for i := range batch {
+		r, err := m.Wait(ctx, fmt.Sprint(i))
+		if err != nil || !r.Success || string(r.Output) != fmt.Sprint(i) {
+			t.Fatalf("task %d: %+v %v", i, r, err)
+		}
+	}
+	rep, _ := m.Report(ctx)
+	total := 0
+	for _, w := range rep.Workers {
+		total += w.Completed
+		if w.Completed != w.Successful {
+			t.Errorf("worker %s: %d completed, %d successful", w.Name, w.Completed, w.Successful)
+		}
+	}
+	if total != 1000 || rep.Succeeded != 1000 || rep.Failed != 0 || rep.Pending != 0 || rep.Retried != 0 {
+		t.Fatalf("report does not add up (worker total %d): %+v", total, rep)
+	}
+}
+
+// A gpu task never goes to a worker without gpu; it waits (the submitter
+// gets a clear error when it stops waiting) until a gpu worker joins.
+func TestCapabilityRouting(t *testing.T) {
+	m := startManager(t)
+	startWorker(t, m, "cpu", func(w *WorkerAgent) { w.Handle("train", noop) }, WithSkill(10), WithMaxConcurrency(8))
+	ctx := testCtx(t)
+	if err := m.Submit(ctx, messages.Task{ID: "g", Type: "train", Description: "needs a gpu", Capabilities: []string{"gpu"}}); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if _, err := m.Wait(short, "g"); !errors.Is(err, ErrNoEligibleWorker) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiting for a gpu task with no gpu worker: %v", err)
+	}
+	if info, _ := m.Task(ctx, "g"); info.Status != StatusPending || len(info.Attempts) != 0 {
+		t.Fatalf("gpu task was tried: %+v", info)
+	}
+	startWorker(t, m, "gpu", func(w *WorkerAgent) { w.Handle("train", noop) }, WithCapabilities("gpu", "high-memory"))
+	if r, err := m.Wait(ctx, "g"); err != nil || !r.Success || r.Worker != "gpu" {
+		t.Fatalf("gpu task: %+v %v", r, err)
+	}
+}
+
+func TestSubmitValidation(t *testing.T) {
+	m := startManager(t, WithProcessors("known"))
+	ctx := testCtx(t)
+	ok := messages.Task{ID: "a", Type: "known", Description: "d"}
+	if err := m.Submit(ctx, ok); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		task messages.Task
+		want error
+	}{
+		{ok, ErrDuplicateTask},
+		{messages.Task{ID: "b", Type: "known", Description: "d", Difficulty: 11}, messages.ErrDifficultyRange},
+		{messages.Task{ID: "c", Type: "known"}, messages.ErrEmptyDescription},
+		{messages.Task{ID: "d", Type: "unknown", Description: "d"}, ErrUnknownProcessor},
+		{messages.Task{ID: "e", Type: "known", Description: "d", Dependencies: []string{"a"}}, ErrUnresolvedDependencies},
+	}
+	for _, c := range cases {
+		if err := m.Submit(ctx, c.task); !errors.Is(err, c.want) {
+			t.Errorf("task %q: got %v, want %v", c.task.ID, err, c.want)
+		}
+	}
+	// A batch with one bad task adds nothing.
+	err := m.SubmitAll(ctx, []Submission{{Task: messages.Task{ID: "x", Type: "known", Description: "d"}}, {Task: ok}})
+	if !errors.Is(err, ErrDuplicateTask) {
+		t.Fatalf("batch: %v", err)
+	}
+	if _, err := m.Task(ctx, "x"); !errors.Is(err, ErrUnknownTask) {
+		t.Fatalf("half a batch was added: %v", err)
+	}
+}
+
+// Higher priority tasks run first among ready tasks.
+func TestPriority(t *testing.T) {
+	m := startManager(t)
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var order []string
+	startWorker(t, m, "W", func(w *WorkerAgent) {
+		w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) {
+			if job.Task.ID == "blocker" {
+				<-release
+			}
+			mu.Lock()
+			order = append(order, job.Task.ID)
+			mu.Unlock()
+			return nil, nil
+		})
+	})
+	ctx := testCtx(t)
+	if err := m.Submit(ctx, messages.Task{ID: "blocker", Type: "job", Description: "d"}); err != nil {
+		t.Fatal(err)
+	}
+	waitAcked(t, m, "blocker")
+	for _, p := range []struct {
+		id   string
+		prio int
+	}{{"low", 1}, {"high", 9}, {"mid", 5}} {
+		if err := m.Submit(ctx, messages.Task{ID: p.id, Type: "job", Description: "d", Priority: p.prio}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(release)
+	if _, err := m.Wait(ctx, "low"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(order) != "[blocker high mid low]" {
+		t.Fatalf("order %v", order)
+	}
+}
+
+// A worker that stops sending heartbeats loses its tasks to another.
+func TestMissedHeartbeatsRequeue(t *testing.T) {
+	m := startManager(t, WithHeartbeatTimeout(300*time.Millisecond), WithTick(10*time.Millisecond))
+	startWorker(t, m, "Silent", func(w *WorkerAgent) {
+		w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) { <-ctx.Done(); return nil, ctx.Err() })
+	}, WithHeartbeatInterval(time.Hour))
+	ctx := testCtx(t)
+	if err := m.Submit(ctx, messages.Task{ID: "t", Type: "job", Description: "d"}); err != nil {
+		t.Fatal(err)
+	}
+	waitAcked(t, m, "t")
+	startWorker(t, m, "Alive", func(w *WorkerAgent) { w.Handle("job", noop) }, WithHeartbeatInterval(50*time.Millisecond))
+	r, err := m.Wait(ctx, "t")
+	if err != nil || !r.Success || r.Worker != "Alive" {
+		t.Fatalf("result: %+v %v", r, err)
+	}
+	info, _ := m.Task(ctx, "t")
+	if info.Attempts[0].Worker != "Silent" || info.Attempts[0].Outcome == "ok" {
+		t.Fatalf("attempts: %+v", info.Attempts)
+	}
+}
+
+func TestShutdownEndsWorkers(t *testing.T) {
+	m := startManager(t)
+	var ws []*WorkerAgent
+	for i := range 3 {
+		ws = append(ws, startWorker(t, m, fmt.Sprint("w", i), func(w *WorkerAgent) { w.Handle("job", noop) }))
+	}
+	if r := runTask(t, m, messages.Task{ID: "t", Type: "job", Description: "d"}); !r.Success {
+		t.Fatal(r)
+	}
+	if err := m.Shutdown(testCtx(t), "done"); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range ws {
+		select {
+		case <-w.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatalf("worker %s did not stop", w.Name())
+		}
+	}
+}
+
+// waitAcked waits until the worker running task id has acknowledged it.
+func waitAcked(t *testing.T, m *testManager, id string) {
+	t.Helper()
+	m.awaitEvent(t, "ack of "+id, func(ev TaskEvent) bool { return ev.Type == EventAcked && ev.TaskID == id })
+}

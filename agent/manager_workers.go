@@ -1,0 +1,243 @@
+package agent
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ceylon-go/ceylon/messages"
+)
+
+// This file holds what the manager hears from workers, and the periodic
+// sweep. Every function here runs in the manager's actor.
+
+func (m *TaskManager) onWorkerInfo(ctx Context, info messages.WorkerInfo) error {
+	if err := info.Validate(); err != nil {
+		return err
+	}
+	d := ctx.(*delivery)
+	w := m.workers[d.from]
+	if w == nil {
+		w = &workerState{pid: d.from, slots: map[slotKey]*taskState{}}
+		w.stats = m.history[info.Name]
+		m.workers[d.from] = w
+	}
+	w.detail = ctx.Sender()
+	w.info = info
+	w.types = make(map[string]*messages.TypeInfo, len(info.Types))
+	for i := range info.Types {
+		w.types[info.Types[i].Name] = &info.Types[i]
+	}
+	w.caps = make(map[string]bool, len(info.Capabilities))
+	for _, c := range info.Capabilities {
+		w.caps[c] = true
+	}
+	w.stats.Name, w.stats.Skill, w.stats.Capabilities = info.Name, info.Skill, info.Capabilities
+	w.alive = true
+	w.lastSeen = time.Now()
+	m.rebuildWorkerList()
+	m.agent.log.Info("worker registered", "worker", info.Name, "skill", info.Skill,
+		"capabilities", info.Capabilities, "max", info.MaxConcurrency)
+	m.markDirty()
+	return nil
+}
+
+func (m *TaskManager) rebuildWorkerList() {
+	m.workerList = m.workerList[:0]
+	for _, w := range m.workers {
+		m.workerList = append(m.workerList, w)
+	}
+	slices.SortFunc(m.workerList, func(a, b *workerState) int {
+		return strings.Compare(a.info.Name+a.detail.ID, b.info.Name+b.detail.ID)
+	})
+	m.workersChanged()
+}
+
+// heard marks the sender alive; it returns nil for a non-worker.
+func (m *TaskManager) heard(ctx Context) *workerState {
+	w := m.workers[ctx.(*delivery).from]
+	if w == nil {
+		return nil
+	}
+	w.lastSeen = time.Now()
+	if !w.alive {
+		w.alive = true
+		m.agent.log.Info("worker back", "worker", w.info.Name)
+		m.workersChanged()
+		m.markDirty()
+	}
+	return w
+}
+
+func (m *TaskManager) onHeartbeat(ctx Context, _ messages.Heartbeat) error {
+	m.heard(ctx)
+	return nil
+}
+
+func (m *TaskManager) onAck(ctx Context, a messages.TaskAck) error {
+	w := m.heard(ctx)
+	t := m.current(a.TaskID, a.Attempt)
+	if t == nil || t.worker != w || t.status != StatusAssigned {
+		return nil
+	}
+	t.status = StatusRunning
+	t.ackDeadline = time.Time{}
+	m.emit(TaskEvent{Type: EventAcked, TaskID: t.task.ID, Attempt: t.attempt, Worker: w.info.Name})
+	return nil
+}
+
+func (m *TaskManager) onResult(ctx Context, r messages.TaskResult) error {
+	w := m.heard(ctx)
+	if w == nil {
+		return fmt.Errorf("result for %q from %s, which is not a registered worker", r.TaskID, ctx.Sender())
+	}
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	key := slotKey{r.TaskID, r.Attempt}
+	_, held := w.slots[key]
+	delete(w.slots, key)
+	if held {
+		m.markDirty() // a slot is free
+	}
+	t := m.current(r.TaskID, r.Attempt)
+	if t == nil || t.worker != w {
+		m.totals.late++ // an old attempt, a duplicate, or a cancelled task
+		return nil
+	}
+	m.completeAttempt(t, w, &r)
+	return nil
+}
+
+func (m *TaskManager) onDisconnect(_ Context, who AgentDetail) {
+	for pid, w := range m.workers {
+		if w.detail.ID != who.ID {
+			continue
+		}
+		m.workerLost(w, "disconnected")
+		m.history[w.info.Name] = w.stats
+		delete(m.workers, pid)
+		m.rebuildWorkerList()
+		m.agent.log.Info("worker left", "worker", w.info.Name)
+	}
+}
+
+// workerLost requeues every live attempt w holds and frees its slots.
+func (m *TaskManager) workerLost(w *workerState, reason string) {
+	w.alive = false
+	for key, t := range w.slots {
+		delete(w.slots, key)
+		if m.current(key.task, key.attempt) == t && t.worker == w {
+			m.attemptLost(t, fmt.Sprintf("worker %s %s", w.info.Name, reason))
+		}
+	}
+	m.workersChanged()
+}
+
+// sweep enforces ack deadlines, leases and heartbeats.
+func (m *TaskManager) sweep() {
+	now := time.Now()
+	for _, t := range m.inflight {
+		switch {
+		case !t.ackDeadline.IsZero() && now.After(t.ackDeadline):
+			if w := t.worker; w != nil {
+				delete(w.slots, slotKey{t.task.ID, t.attempt})
+			}
+			m.attemptLost(t, "no acknowledgement")
+		case !t.leaseEnd.IsZero() && now.After(t.leaseEnd):
+			m.timedOut(t)
+		}
+	}
+	for _, w := range m.workerList {
+		if w.alive && now.Sub(w.lastSeen) > m.cfg.heartbeatTimeout {
+			m.agent.log.Warn("worker missed heartbeats", "worker", w.info.Name, "silent", now.Sub(w.lastSeen))
+			m.workerLost(w, "missed heartbeats")
+		}
+	}
+}
+
+// schedule assigns ready tasks to free workers until no task can be placed.
+func (m *TaskManager) schedule() {
+	m.dirty = false
+	for m.ready.n > 0 && m.freeSlots() > 0 {
+		var bestQ *classQueue
+		var bestW *workerState
+		for _, q := range m.ready.classes {
+			if bestQ != nil && !before(q.head(), bestQ.head()) {
+				continue
+			}
+			if w := m.pick(q); w != nil {
+				bestQ, bestW = q, w
+			}
+		}
+		if bestQ == nil {
+			return
+		}
+		m.assign(m.ready.pop(bestQ), bestW)
+	}
+}
+
+func (m *TaskManager) freeSlots() int {
+	n := 0
+	for _, w := range m.workerList {
+		if w.alive {
+			n += max(w.free(), 0)
+		}
+	}
+	return n
+}
+
+// pick chooses the worker for the head task of q, or nil if it must wait.
+// See [SkillPolicy] for how difficulty is matched; among the candidates a
+// worker that did not just fail the task comes first, then (for skilled
+// enough workers) the higher score, (for the others) the higher skill,
+// then the lighter load, the smaller skill surplus, and the name.
+func (m *TaskManager) pick(q *classQueue) *workerState {
+	head := q.head()
+	diff := q.key.difficulty
+	var best *workerState
+	bestCapable, capableExists := false, false
+	for _, w := range m.workerList {
+		if !w.alive || !w.runs(q) {
+			continue
+		}
+		capable := diff == 0 || w.info.Skill >= diff
+		capableExists = capableExists || capable
+		if w.free() <= 0 || (!capable && m.cfg.skill == SkillStrict) {
+			continue
+		}
+		if best == nil || better(w, capable, best, bestCapable, head) {
+			best, bestCapable = w, capable
+		}
+	}
+	if best != nil && !bestCapable && capableExists {
+		return nil // a skilled enough worker exists: wait for it
+	}
+	return best
+}
+
+func better(a *workerState, aCap bool, b *workerState, bCap bool, t *taskState) bool {
+	if aCap != bCap {
+		return aCap
+	}
+	if aLast, bLast := a.info.Name == t.lastWorker, b.info.Name == t.lastWorker; aLast != bLast {
+		return bLast
+	}
+	if aCap {
+		if sa, sb := a.score(), b.score(); sa != sb {
+			return sa > sb
+		}
+	} else if a.info.Skill != b.info.Skill {
+		return a.info.Skill > b.info.Skill
+	}
+	la := float64(len(a.slots)) / float64(a.info.MaxConcurrency)
+	lb := float64(len(b.slots)) / float64(b.info.MaxConcurrency)
+	if la != lb {
+		return la < lb
+	}
+	if a.info.Skill != b.info.Skill {
+		return a.info.Skill < b.info.Skill
+	}
+	return a.info.Name < b.info.Name
+}

@@ -1,0 +1,99 @@
+package agent
+
+import (
+	"time"
+
+	"github.com/ceylon-go/ceylon/messages"
+)
+
+// Status is where a task is in its life.
+type Status int
+
+// Task states. Completed, Failed and Cancelled are final.
+const (
+	StatusPending   Status = iota // accepted, waiting for a worker
+	StatusWaiting                 // waiting on dependencies (playground)
+	StatusAssigned                // sent to a worker, not yet acknowledged
+	StatusRunning                 // acknowledged by its worker
+	StatusRetrying                // an attempt failed; waiting to retry
+	StatusCompleted               // succeeded
+	StatusFailed                  // failed for good
+	StatusCancelled               // cancelled before it finished
+)
+
+var statusNames = [...]string{"pending", "waiting", "assigned", "running", "retrying", "completed", "failed", "cancelled"}
+
+// String implements fmt.Stringer.
+func (s Status) String() string {
+	if int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return "unknown"
+}
+
+// Final reports whether the task will not change any more.
+func (s Status) Final() bool { return s >= StatusCompleted }
+
+// AttemptInfo records one attempt of a task.
+type AttemptInfo struct {
+	Attempt    int
+	Worker     string
+	AssignedAt time.Time
+	EndedAt    time.Time
+	// Outcome is "ok", the error text, "timeout", "lost" or "" while running.
+	Outcome string
+}
+
+// TaskInfo is a snapshot of a task's state.
+type TaskInfo struct {
+	Task        messages.Task
+	Status      Status
+	Attempt     int    // current (or last) attempt number
+	Worker      string // worker of the current (or last) attempt
+	SubmittedAt time.Time
+	FinishedAt  time.Time
+	Attempts    []AttemptInfo
+	// Result is set once the task is final.
+	Result *messages.TaskResult
+}
+
+// TaskEvent tells an observer what happened to a task. Observers run in
+// the manager's actor: they must be quick and must not call the manager's
+// blocking methods.
+type TaskEvent struct {
+	Type    EventType
+	TaskID  string
+	Attempt int
+	Worker  string
+	// Result is set for EventCompleted, EventFailed and EventCancelled.
+	Result *messages.TaskResult
+	// Err says why an attempt failed, for EventRetrying and EventFailed.
+	Err string
+	// Delay is the wait before the retry, for EventRetrying.
+	Delay time.Duration
+}
+
+// EventType names a task event.
+type EventType int
+
+// Task event types.
+const (
+	EventSubmitted EventType = iota
+	EventAssigned
+	EventAcked
+	EventRetrying
+	EventRequeued // the worker was lost; the task goes back to the queue
+	EventCompleted
+	EventFailed
+	EventCancelled
+)
+
+var eventNames = [...]string{"submitted", "assigned", "acked", "retrying", "requeued", "completed", "failed", "cancelled"}
+
+// String implements fmt.Stringer.
+func (e EventType) String() string {
+	if int(e) < len(eventNames) {
+		return eventNames[e]
+	}
+	return "unknown"
+}

@@ -1,0 +1,258 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ceylon-go/ceylon/messages"
+	"github.com/ceylon-go/ceylon/peer"
+)
+
+// ErrCancelledByManager is the cause of a processor's context when the
+// manager cancels the attempt (its lease ran out, or the task was
+// cancelled).
+var ErrCancelledByManager = errors.New("agent: attempt cancelled by the task manager")
+
+// ErrManagerLost is the cause of a processor's context when the worker
+// loses its manager (the manager requeues the task elsewhere).
+var ErrManagerLost = errors.New("agent: task manager left")
+
+// Job is one attempt of a task, as a processor sees it.
+type Job struct {
+	Task    messages.Task
+	Attempt int
+	// Inputs are the outputs of the task's dependencies, by task ID.
+	Inputs map[string][]byte
+	// Worker is the name of the worker running the job, Skill its skill.
+	Worker string
+	Skill  int
+
+	mu       sync.Mutex
+	children []messages.Task
+}
+
+// Spawn adds child tasks (fan-out). They go back with the result; what
+// happens to them is up to the manager's user (the playground schedules
+// them and completes the parent after them).
+func (j *Job) Spawn(tasks ...messages.Task) {
+	j.mu.Lock()
+	j.children = append(j.children, tasks...)
+	j.mu.Unlock()
+}
+
+// TaskFunc processes one job and returns its output. It must return soon
+// after ctx ends. An error wrapping [ErrSkipRetry] fails the task for good.
+type TaskFunc func(ctx context.Context, job *Job) ([]byte, error)
+
+// WorkerOption configures a [WorkerAgent].
+type WorkerOption func(*workerConfig) error
+
+type workerConfig struct {
+	skill       int
+	caps        []string
+	max         int
+	heartbeat   time.Duration
+	ackAfter    time.Duration
+	cancelGrace time.Duration
+	agentOpts   []Option
+}
+
+// WithSkill sets the worker's skill, 1-10 (0: unrated).
+func WithSkill(level int) WorkerOption {
+	return func(c *workerConfig) error {
+		if level < 0 || level > messages.MaxDifficulty {
+			return fmt.Errorf("agent: skill %d: %w", level, messages.ErrDifficultyRange)
+		}
+		c.skill = level
+		return nil
+	}
+}
+
+// WithCapabilities sets what the worker offers (e.g. "gpu", "high-memory").
+func WithCapabilities(caps ...string) WorkerOption {
+	return func(c *workerConfig) error { c.caps = append(c.caps, caps...); return nil }
+}
+
+// WithMaxConcurrency sets how many tasks the worker runs at once (default 1).
+func WithMaxConcurrency(n int) WorkerOption {
+	return func(c *workerConfig) error {
+		if n < 1 {
+			return errors.New("agent: max concurrency must be at least 1")
+		}
+		c.max = n
+		return nil
+	}
+}
+
+// WithHeartbeatInterval sets how often the worker tells the manager it is
+// alive (default 1 s; keep it well under the manager's heartbeat timeout).
+func WithHeartbeatInterval(d time.Duration) WorkerOption {
+	return func(c *workerConfig) error {
+		if d <= 0 {
+			return errors.New("agent: heartbeat interval must be positive")
+		}
+		c.heartbeat = d
+		return nil
+	}
+}
+
+// WithWorkerAgent passes options to the worker's agent (join address,
+// workspace, listen addresses, logger, …).
+func WithWorkerAgent(opts ...Option) WorkerOption {
+	return func(c *workerConfig) error { c.agentOpts = append(c.agentOpts, opts...); return nil }
+}
+
+// WorkerAgent is a client agent that runs tasks for a [TaskManager]. It
+// registers processors per task type, tells the manager what it offers,
+// runs each assignment in its own goroutine (at most MaxConcurrency at
+// once, outside its actor) under a context that ends with the attempt's
+// timeout or the manager's cancel, acknowledges long runs, reports every
+// result, and sends heartbeats.
+type WorkerAgent struct {
+	agent *Agent
+	cfg   workerConfig
+	name  string
+
+	hmu      sync.Mutex
+	handlers map[string]workerHandler
+
+	// Owned by the actor.
+	manager  peer.ID
+	running  map[slotKey]*run
+	queue    []queued
+	shutting bool
+
+	runs     sync.WaitGroup // processor goroutines
+	hbStop   chan struct{}
+	hbDone   sync.WaitGroup
+	stopOnce sync.Once
+}
+
+type workerHandler struct {
+	fn   TaskFunc
+	opts HandlerOptions
+}
+
+type run struct {
+	cancel  context.CancelCauseFunc
+	ackStop func() bool
+	from    peer.ID
+}
+
+type queued struct {
+	as   messages.TaskAssignment
+	from peer.ID
+}
+
+// NewWorker creates a worker named name. Register processors with
+// [WorkerAgent.Handle], then Start it.
+func NewWorker(name string, opts ...WorkerOption) (*WorkerAgent, error) {
+	cfg := workerConfig{max: 1, heartbeat: time.Second, ackAfter: 10 * time.Millisecond, cancelGrace: time.Second}
+	for _, opt := range opts {
+		if err := opt(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	a, err := New(name, append([]Option{WithRole(WorkerRole)}, cfg.agentOpts...)...)
+	if err != nil {
+		return nil, err
+	}
+	w := &WorkerAgent{agent: a, cfg: cfg, name: name, handlers: map[string]workerHandler{}, running: map[slotKey]*run{}}
+	On(a, w.onAssignment)
+	On(a, w.onCancel)
+	On(a, w.onShutdown)
+	a.OnConnect(w.onConnect)
+	a.OnDisconnect(w.onDisconnect)
+	return w, nil
+}
+
+// Agent returns the worker's agent.
+func (w *WorkerAgent) Agent() *Agent { return w.agent }
+
+// Name returns the worker's name.
+func (w *WorkerAgent) Name() string { return w.name }
+
+// Handle registers fn as the processor for tasks of type typ, with the
+// manager's default policy.
+func (w *WorkerAgent) Handle(typ string, fn TaskFunc) {
+	w.HandleWith(typ, fn, HandlerOptions{})
+}
+
+// HandleWith registers fn for typ with handler-level defaults (timeout,
+// retries, backoff, priority) that tasks of the type inherit unless they
+// set their own. Registering after Start re-announces the worker.
+func (w *WorkerAgent) HandleWith(typ string, fn TaskFunc, opts HandlerOptions) {
+	w.hmu.Lock()
+	w.handlers[typ] = workerHandler{fn: fn, opts: opts}
+	w.hmu.Unlock()
+	if w.agent.started() == nil {
+		w.agent.exec(w.announce)
+	}
+}
+
+func (w *WorkerAgent) handler(typ string) (workerHandler, bool) {
+	w.hmu.Lock()
+	defer w.hmu.Unlock()
+	h, ok := w.handlers[typ]
+	return h, ok
+}
+
+// Info is what the worker tells the manager it offers.
+func (w *WorkerAgent) Info() messages.WorkerInfo {
+	w.hmu.Lock()
+	defer w.hmu.Unlock()
+	info := messages.WorkerInfo{Name: w.name, Skill: w.cfg.skill, Capabilities: w.cfg.caps, MaxConcurrency: w.cfg.max}
+	for typ, h := range w.handlers {
+		info.Types = append(info.Types, messages.TypeInfo{
+			Name: typ, Timeout: h.opts.Timeout, MaxRetries: h.opts.MaxRetries,
+			RetryInterval: h.opts.RetryInterval, Backoff: h.opts.Backoff, Priority: h.opts.Priority,
+		})
+	}
+	return info
+}
+
+// Start joins the workspace and starts heartbeats.
+func (w *WorkerAgent) Start(ctx context.Context) error {
+	if err := w.agent.Start(ctx); err != nil {
+		return err
+	}
+	w.hbStop = make(chan struct{})
+	w.hbDone.Add(1)
+	go func() {
+		defer w.hbDone.Done()
+		t := time.NewTicker(w.cfg.heartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				w.agent.exec(w.heartbeat)
+			case <-w.hbStop:
+				return
+			}
+		}
+	}()
+	return nil
+}
+
+// Stop leaves the workspace: running processors see their context end,
+// and Stop waits for them to return.
+func (w *WorkerAgent) Stop() error {
+	var err error
+	w.stopOnce.Do(func() {
+		if w.hbStop != nil {
+			close(w.hbStop)
+			w.hbDone.Wait()
+		}
+		err = w.agent.Stop()
+		w.runs.Wait()
+	})
+	<-w.agent.Done()
+	return err
+}
+
+// Done is closed when the worker has stopped (after Stop, or after the
+// manager's Shutdown once its running tasks finished).
+func (w *WorkerAgent) Done() <-chan struct{} { return w.agent.Done() }

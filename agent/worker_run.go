@@ -1,0 +1,185 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ceylon-go/ceylon/messages"
+	"github.com/ceylon-go/ceylon/peer"
+)
+
+// This file is the worker's side of the protocol. Every method here except
+// execute runs in the worker's actor.
+
+func (w *WorkerAgent) onConnect(ctx Context, who AgentDetail) {
+	if who.Role != ManagerRole {
+		return
+	}
+	w.manager = ctx.(*delivery).from
+	w.announce()
+}
+
+// announce tells the manager what the worker offers.
+func (w *WorkerAgent) announce() {
+	if w.manager == "" {
+		return
+	}
+	if err := w.agent.send(w.agent.ctx, w.manager, w.Info(), 0); err != nil {
+		w.agent.log.Warn("cannot announce to manager", "err", err)
+	}
+}
+
+func (w *WorkerAgent) heartbeat() {
+	if w.manager == "" {
+		return
+	}
+	_ = w.agent.send(w.agent.ctx, w.manager, messages.Heartbeat{InFlight: len(w.running)}, 0)
+}
+
+func (w *WorkerAgent) onDisconnect(ctx Context, who AgentDetail) {
+	if ctx.(*delivery).from != w.manager {
+		return
+	}
+	// The manager requeues whatever we held; finishing it here would only
+	// duplicate work.
+	w.manager = ""
+	w.queue = nil
+	for _, r := range w.running {
+		r.cancel(ErrManagerLost)
+	}
+}
+
+func (w *WorkerAgent) onShutdown(ctx Context, s messages.Shutdown) error {
+	if ctx.Sender().Role != ManagerRole {
+		return nil
+	}
+	w.agent.log.Info("shutdown requested", "reason", s.Reason, "running", len(w.running))
+	w.shutting = true
+	w.queue = nil
+	w.stopIfIdle()
+	return nil
+}
+
+func (w *WorkerAgent) stopIfIdle() {
+	if w.shutting && len(w.running) == 0 {
+		go func() { _ = w.Stop() }()
+	}
+}
+
+func (w *WorkerAgent) onCancel(ctx Context, c messages.TaskCancel) error {
+	if r := w.running[slotKey{c.TaskID, c.Attempt}]; r != nil {
+		r.cancel(fmt.Errorf("%w: %s", ErrCancelledByManager, c.Reason))
+	}
+	return nil
+}
+
+func (w *WorkerAgent) onAssignment(ctx Context, as messages.TaskAssignment) error {
+	from := ctx.(*delivery).from
+	if ctx.Sender().Role != ManagerRole {
+		return fmt.Errorf("assignment from %s, which is not a task manager", ctx.Sender())
+	}
+	if err := as.Validate(); err != nil {
+		return err
+	}
+	key := slotKey{as.Task.ID, as.Attempt}
+	if w.running[key] != nil {
+		return nil // duplicate
+	}
+	if w.shutting {
+		w.report(from, &as, nil, errors.New("worker is shutting down"), 0, nil)
+		return nil
+	}
+	if len(w.running) >= w.cfg.max {
+		w.queue = append(w.queue, queued{as: as, from: from})
+		return nil
+	}
+	w.start(as, from)
+	return nil
+}
+
+// start runs one assignment in its own goroutine.
+func (w *WorkerAgent) start(as messages.TaskAssignment, from peer.ID) {
+	h, ok := w.handler(as.Task.Type)
+	if !ok {
+		w.report(from, &as, nil, fmt.Errorf("worker %s has no processor for type %q", w.name, as.Task.Type), 0, nil)
+		return
+	}
+	key := slotKey{as.Task.ID, as.Attempt}
+	ctx, cancel := context.WithCancelCause(w.agent.ctx)
+	runCtx, stopTimer := ctx, context.CancelFunc(func() {})
+	if as.Timeout > 0 {
+		// The manager's lease ends at Timeout and it cancels us then; our
+		// own deadline, a little later, covers a lost cancel.
+		runCtx, stopTimer = context.WithTimeout(ctx, as.Timeout+w.cfg.cancelGrace)
+	}
+	r := &run{cancel: cancel, from: from}
+	r.ackStop = w.agent.after(w.cfg.ackAfter, func() {
+		if w.running[key] == r {
+			_ = w.agent.send(w.agent.ctx, from, messages.TaskAck{TaskID: as.Task.ID, Attempt: as.Attempt}, 0)
+		}
+	})
+	w.running[key] = r
+	job := &Job{Task: as.Task, Attempt: as.Attempt, Inputs: as.Inputs, Worker: w.name, Skill: w.cfg.skill}
+	w.runs.Add(1)
+	go func() {
+		defer w.runs.Done()
+		defer stopTimer()
+		start := time.Now()
+		out, err := execute(runCtx, h.fn, job)
+		if err != nil && runCtx.Err() != nil {
+			err = fmt.Errorf("%w (%w)", err, context.Cause(runCtx))
+		}
+		elapsed := time.Since(start)
+		job.mu.Lock()
+		children := job.children
+		job.mu.Unlock()
+		w.agent.exec(func() {
+			if w.running[key] != r {
+				return
+			}
+			delete(w.running, key)
+			r.ackStop()
+			cancel(nil)
+			w.report(from, &as, out, err, elapsed, children)
+			w.next()
+		})
+	}()
+}
+
+// execute calls a processor, turning a panic into an error.
+func execute(ctx context.Context, fn TaskFunc, job *Job) (out []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("processor panicked: %v", r)
+		}
+	}()
+	return fn(ctx, job)
+}
+
+// report sends the result of an attempt to the manager that assigned it.
+func (w *WorkerAgent) report(to peer.ID, as *messages.TaskAssignment, out []byte, err error, elapsed time.Duration, children []messages.Task) {
+	r := messages.TaskResult{
+		TaskID: as.Task.ID, Attempt: as.Attempt, Worker: w.name,
+		Success: err == nil, ExecutionTime: elapsed, Output: out, Children: children,
+	}
+	if err != nil {
+		r.ErrorMessage = err.Error()
+		r.Final = errors.Is(err, ErrSkipRetry)
+		r.Children = nil
+	}
+	if err := w.agent.send(w.agent.ctx, to, r, 0); err != nil {
+		w.agent.log.Warn("result not delivered", "task", as.Task.ID, "err", err)
+	}
+}
+
+// next starts queued assignments while there is room.
+func (w *WorkerAgent) next() {
+	for len(w.queue) > 0 && len(w.running) < w.cfg.max {
+		q := w.queue[0]
+		w.queue = w.queue[1:]
+		w.start(q.as, q.from)
+	}
+	w.stopIfIdle()
+}
