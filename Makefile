@@ -8,7 +8,7 @@ export GOLOG_LOG_LEVEL ?= error
 .PHONY: run test lint vet fmt-check bench fuzz tidy
 
 run:
-	$(GO) run ./examples/hello
+	$(GO) run ./examples/skill_routing
 
 test: lint
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)

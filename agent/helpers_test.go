@@ -15,6 +15,10 @@ func TestMain(m *testing.M) {
 		runBenchChild()
 		return
 	}
+	if join := os.Getenv(benchWorkersEnv); join != "" {
+		runBenchWorkers(join)
+		return
+	}
 	goleak.VerifyTestMain(m,
 		// The process-wide actor system lives for the whole process.
 		goleak.IgnoreAnyFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.func1"),

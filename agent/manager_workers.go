@@ -189,10 +189,11 @@ func (m *TaskManager) freeSlots() int {
 }
 
 // pick chooses the worker for the head task of q, or nil if it must wait.
-// See [SkillPolicy] for how difficulty is matched; among the candidates a
-// worker that did not just fail the task comes first, then (for skilled
-// enough workers) the higher score, (for the others) the higher skill,
-// then the lighter load, the smaller skill surplus, and the name.
+// See [SkillPolicy] for how difficulty is matched. Among skilled enough
+// candidates, one that did not just fail the task comes first, then the
+// higher score ([workerState.score]); among candidates too weak for the
+// task (SkillPrefer with nobody skilled enough), the higher skill comes
+// first. Ties go to the lighter load, the smaller skill surplus, the name.
 func (m *TaskManager) pick(q *classQueue) *workerState {
 	head := q.head()
 	diff := q.key.difficulty
@@ -221,6 +222,9 @@ func better(a *workerState, aCap bool, b *workerState, bCap bool, t *taskState) 
 	if aCap != bCap {
 		return aCap
 	}
+	if !aCap && a.info.Skill != b.info.Skill {
+		return a.info.Skill > b.info.Skill // too hard for both: the closer the better
+	}
 	if aLast, bLast := a.info.Name == t.lastWorker, b.info.Name == t.lastWorker; aLast != bLast {
 		return bLast
 	}
@@ -228,8 +232,6 @@ func better(a *workerState, aCap bool, b *workerState, bCap bool, t *taskState) 
 		if sa, sb := a.score(), b.score(); sa != sb {
 			return sa > sb
 		}
-	} else if a.info.Skill != b.info.Skill {
-		return a.info.Skill > b.info.Skill
 	}
 	la := float64(len(a.slots)) / float64(a.info.MaxConcurrency)
 	lb := float64(len(b.slots)) / float64(b.info.MaxConcurrency)

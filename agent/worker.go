@@ -124,6 +124,10 @@ type WorkerAgent struct {
 	running  map[slotKey]*run
 	queue    []queued
 	shutting bool
+	ackArmed bool
+	poolSize int
+
+	jobs chan *jobRequest // hands work to idle pool goroutines
 
 	runs     sync.WaitGroup // processor goroutines
 	hbStop   chan struct{}
@@ -138,8 +142,10 @@ type workerHandler struct {
 
 type run struct {
 	cancel  context.CancelCauseFunc
-	ackStop func() bool
 	from    peer.ID
+	as      messages.TaskAssignment
+	started time.Time
+	acked   bool
 }
 
 type queued struct {
@@ -160,7 +166,7 @@ func NewWorker(name string, opts ...WorkerOption) (*WorkerAgent, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &WorkerAgent{agent: a, cfg: cfg, name: name, handlers: map[string]workerHandler{}, running: map[slotKey]*run{}}
+	w := &WorkerAgent{agent: a, cfg: cfg, name: name, handlers: map[string]workerHandler{}, running: map[slotKey]*run{}, jobs: make(chan *jobRequest)}
 	On(a, w.onAssignment)
 	On(a, w.onCancel)
 	On(a, w.onShutdown)

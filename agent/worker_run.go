@@ -99,14 +99,13 @@ func (w *WorkerAgent) onAssignment(ctx Context, as messages.TaskAssignment) erro
 	return nil
 }
 
-// start runs one assignment in its own goroutine.
+// start runs one assignment on a pool goroutine.
 func (w *WorkerAgent) start(as messages.TaskAssignment, from peer.ID) {
 	h, ok := w.handler(as.Task.Type)
 	if !ok {
 		w.report(from, &as, nil, fmt.Errorf("worker %s has no processor for type %q", w.name, as.Task.Type), 0, nil)
 		return
 	}
-	key := slotKey{as.Task.ID, as.Attempt}
 	ctx, cancel := context.WithCancelCause(w.agent.ctx)
 	runCtx, stopTimer := ctx, context.CancelFunc(func() {})
 	if as.Timeout > 0 {
@@ -114,38 +113,103 @@ func (w *WorkerAgent) start(as messages.TaskAssignment, from peer.ID) {
 		// own deadline, a little later, covers a lost cancel.
 		runCtx, stopTimer = context.WithTimeout(ctx, as.Timeout+w.cfg.cancelGrace)
 	}
-	r := &run{cancel: cancel, from: from}
-	r.ackStop = w.agent.after(w.cfg.ackAfter, func() {
-		if w.running[key] == r {
-			_ = w.agent.send(w.agent.ctx, from, messages.TaskAck{TaskID: as.Task.ID, Attempt: as.Attempt}, 0)
+	r := &run{cancel: cancel, from: from, started: time.Now(), as: as}
+	w.running[slotKey{as.Task.ID, as.Attempt}] = r
+	w.armAcks()
+	req := &jobRequest{run: r, fn: h.fn, ctx: runCtx, stopTimer: stopTimer}
+	select {
+	case w.jobs <- req: // an idle pool goroutine takes it
+	default:
+		if w.poolSize < w.cfg.max {
+			w.poolSize++
+			w.runs.Add(1)
+			go w.poolLoop(req)
+		} else {
+			w.jobs <- req // every goroutine exists and one is about to be idle
 		}
-	})
-	w.running[key] = r
+	}
+}
+
+// jobRequest hands an assignment to a pool goroutine.
+type jobRequest struct {
+	run       *run
+	fn        TaskFunc
+	ctx       context.Context
+	stopTimer context.CancelFunc
+}
+
+// poolLoop is one of the worker's at most MaxConcurrency processor
+// goroutines; it lives until the worker stops.
+func (w *WorkerAgent) poolLoop(req *jobRequest) {
+	defer w.runs.Done()
+	for {
+		w.process(req)
+		select {
+		case req = <-w.jobs:
+		case <-w.agent.ctx.Done():
+			return
+		}
+	}
+}
+
+// process runs one job and posts its outcome to the actor. It runs on a
+// pool goroutine.
+func (w *WorkerAgent) process(req *jobRequest) {
+	r := req.run
+	as := &r.as
 	job := &Job{Task: as.Task, Attempt: as.Attempt, Inputs: as.Inputs, Worker: w.name, Skill: w.cfg.skill}
-	w.runs.Add(1)
-	go func() {
-		defer w.runs.Done()
-		defer stopTimer()
-		start := time.Now()
-		out, err := execute(runCtx, h.fn, job)
-		if err != nil && runCtx.Err() != nil {
-			err = fmt.Errorf("%w (%w)", err, context.Cause(runCtx))
+	start := time.Now()
+	out, err := execute(req.ctx, req.fn, job)
+	if err != nil && req.ctx.Err() != nil {
+		err = fmt.Errorf("%w (%w)", err, context.Cause(req.ctx))
+	}
+	elapsed := time.Since(start)
+	req.stopTimer()
+	job.mu.Lock()
+	children := job.children
+	job.mu.Unlock()
+	w.agent.exec(func() {
+		key := slotKey{as.Task.ID, as.Attempt}
+		if w.running[key] != r {
+			return
 		}
-		elapsed := time.Since(start)
-		job.mu.Lock()
-		children := job.children
-		job.mu.Unlock()
-		w.agent.exec(func() {
-			if w.running[key] != r {
-				return
-			}
-			delete(w.running, key)
-			r.ackStop()
-			cancel(nil)
-			w.report(from, &as, out, err, elapsed, children)
-			w.next()
-		})
-	}()
+		delete(w.running, key)
+		r.cancel(nil)
+		w.report(r.from, as, out, err, elapsed, children)
+		w.next()
+	})
+}
+
+// armAcks schedules an ack sweep. A task that finishes within ackAfter
+// needs no ack (its result stands for it), so most short tasks cost no
+// ack message at all.
+func (w *WorkerAgent) armAcks() {
+	if w.ackArmed {
+		return
+	}
+	w.ackArmed = true
+	time.AfterFunc(w.cfg.ackAfter, func() { w.agent.exec(w.sweepAcks) })
+}
+
+// sweepAcks acknowledges every run older than ackAfter.
+func (w *WorkerAgent) sweepAcks() {
+	w.ackArmed = false
+	now := time.Now()
+	pending := false
+	for _, r := range w.running {
+		if r.acked {
+			continue
+		}
+		if now.Sub(r.started) < w.cfg.ackAfter {
+			pending = true
+			continue
+		}
+		r.acked = true
+		_ = w.agent.send(w.agent.ctx, r.from, messages.TaskAck{TaskID: r.as.Task.ID, Attempt: r.as.Attempt}, 0)
+	}
+	if pending {
+		w.armAcks()
+	}
 }
 
 // execute calls a processor, turning a panic into an error.

@@ -1,6 +1,7 @@
 package messages
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 
@@ -20,6 +21,9 @@ type Message interface {
 // Marshal encodes a message body with msgpack. Types on hot paths may
 // implement msgpack.CustomEncoder to skip reflection.
 func Marshal(m Message) ([]byte, error) {
+	if a, ok := m.(Appender); ok {
+		return a.AppendMsgpack(nil), nil
+	}
 	b, err := msgpack.Marshal(m)
 	if err != nil {
 		return nil, fmt.Errorf("messages: encode %q: %w", m.Kind(), err)
@@ -30,6 +34,9 @@ func Marshal(m Message) ([]byte, error) {
 // AppendMarshal appends m's msgpack encoding to dst, reusing a pooled
 // encoder: unlike [Marshal] it allocates nothing in steady state.
 func AppendMarshal(dst []byte, m Message) ([]byte, error) {
+	if a, ok := m.(Appender); ok {
+		return a.AppendMsgpack(dst), nil
+	}
 	e := encoderPool.Get().(*pooledEncoder)
 	e.w.b = dst
 	err := e.enc.Encode(m)
@@ -73,6 +80,14 @@ var encoderPool = sync.Pool{New: func() any {
 // Unmarshal decodes a msgpack body into v (a pointer). A decode failure
 // wraps [ErrMalformed].
 func Unmarshal(body []byte, v any) (err error) {
+	if u, ok := v.(Unmarshaler); ok {
+		if err := u.UnmarshalMsgpack(body); err != nil && !errors.Is(err, ErrMalformed) {
+			return fmt.Errorf("%w: %w", ErrMalformed, err)
+		} else if err != nil {
+			return err
+		}
+		return nil
+	}
 	defer func() {
 		// msgpack is robust, but a body decoded into a user type with a
 		// custom decoder must never take the agent down.

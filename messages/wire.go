@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"time"
 	"unicode/utf8"
 )
 
@@ -241,4 +242,225 @@ func (r *reader) bin() []byte {
 		return nil
 	}
 	return r.next(n)
+}
+
+func appendMapHeader(b []byte, n uint32) []byte {
+	switch {
+	case n < 16:
+		return append(b, 0x80|byte(n))
+	case n <= math.MaxUint16:
+		return append(b, 0xde, byte(n>>8), byte(n))
+	default:
+		return append(b, 0xdf, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+}
+
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, 0xc3)
+	}
+	return append(b, 0xc2)
+}
+
+// appendTime writes a time as msgpack's timestamp extension (type -1), the
+// encoding vmihailenco/msgpack uses, in its 96-bit form.
+func appendTime(b []byte, t time.Time) []byte {
+	b = append(b, 0xc7, 12, 0xff)
+	b = binary.BigEndian.AppendUint32(b, uint32(t.Nanosecond()))
+	return binary.BigEndian.AppendUint64(b, uint64(t.Unix()))
+}
+
+func appendStrings(b []byte, ss []string) []byte {
+	b = appendArrayHeader(b, uint32(len(ss)))
+	for _, s := range ss {
+		b = appendString(b, s)
+	}
+	return b
+}
+
+func (r *reader) mapHeader() int {
+	c := r.byte()
+	switch {
+	case r.err != nil:
+		return 0
+	case c&0xf0 == 0x80:
+		return int(c & 0x0f)
+	case c == 0xde:
+		return int(r.be(2))
+	case c == 0xdf:
+		return int(r.be(4))
+	case c == 0xc0:
+		return 0
+	}
+	r.fail("want map, got code 0x%02x", c)
+	return 0
+}
+
+// nullableHeader reads an array or map header, accepting nil as empty.
+func (r *reader) arrayOrNil() int {
+	if r.err == nil && len(r.b) > 0 && r.b[0] == 0xc0 {
+		r.b = r.b[1:]
+		return 0
+	}
+	return r.arrayHeader()
+}
+
+func (r *reader) bool() bool {
+	c := r.byte()
+	switch {
+	case r.err != nil:
+		return false
+	case c == 0xc3:
+		return true
+	case c == 0xc2, c == 0xc0:
+		return false
+	}
+	r.fail("want bool, got code 0x%02x", c)
+	return false
+}
+
+func (r *reader) str() string { return string(r.strBytes()) }
+
+// binOrStr returns a bin or str value as a fresh slice (nil for nil).
+func (r *reader) binOrStr() []byte {
+	if r.err == nil && len(r.b) > 0 && (r.b[0]&0xe0 == 0xa0 || r.b[0] >= 0xd9 && r.b[0] <= 0xdb) {
+		return clone(r.strBytes())
+	}
+	return clone(r.bin())
+}
+
+func clone(p []byte) []byte {
+	if p == nil {
+		return nil
+	}
+	return append(make([]byte, 0, len(p)), p...)
+}
+
+func (r *reader) int() int { return int(r.int64()) }
+
+func (r *reader) strings() []string {
+	n := r.arrayOrNil()
+	if r.err != nil || n == 0 {
+		return nil
+	}
+	if n > len(r.b) { // each element takes at least one byte
+		r.fail("array of %d elements in %d bytes", n, len(r.b))
+		return nil
+	}
+	out := make([]string, 0, n)
+	for range n {
+		out = append(out, r.str())
+	}
+	return out
+}
+
+// time reads msgpack's timestamp extension (32, 64 or 96 bits) or nil.
+func (r *reader) time() time.Time {
+	c := r.byte()
+	var n int
+	switch {
+	case r.err != nil:
+		return time.Time{}
+	case c == 0xc0:
+		return time.Time{}
+	case c == 0xd6:
+		n = 4
+	case c == 0xd7:
+		n = 8
+	case c == 0xc7:
+		n = int(r.be(1))
+	default:
+		r.fail("want timestamp, got code 0x%02x", c)
+		return time.Time{}
+	}
+	if typ := r.byte(); r.err == nil && typ != 0xff {
+		r.fail("want timestamp extension, got type %d", int8(typ))
+		return time.Time{}
+	}
+	switch n {
+	case 4:
+		return time.Unix(int64(r.be(4)), 0)
+	case 8:
+		v := r.be(8)
+		return time.Unix(int64(v&0x3ffffffff), int64(v>>34))
+	case 12:
+		ns := r.be(4)
+		return time.Unix(int64(r.be(8)), int64(ns))
+	}
+	r.fail("timestamp of %d bytes", n)
+	return time.Time{}
+}
+
+// maxDepth bounds nesting when skipping unknown values.
+const maxDepth = 32
+
+// skip discards one value of any type (an unknown field).
+func (r *reader) skip(depth int) {
+	if depth > maxDepth {
+		r.fail("nesting deeper than %d", maxDepth)
+		return
+	}
+	c := r.byte()
+	if r.err != nil {
+		return
+	}
+	switch {
+	case c <= 0x7f, c >= 0xe0, c == 0xc0, c == 0xc2, c == 0xc3:
+	case c&0xf0 == 0x80:
+		r.skipN(2*int(c&0x0f), depth)
+	case c&0xf0 == 0x90:
+		r.skipN(int(c&0x0f), depth)
+	case c&0xe0 == 0xa0:
+		r.next(int(c & 0x1f))
+	case c == 0xc4, c == 0xd9:
+		r.next(int(r.be(1)))
+	case c == 0xc5, c == 0xda:
+		r.next(int(r.be(2)))
+	case c == 0xc6, c == 0xdb:
+		r.next(int(r.be(4)))
+	case c == 0xc7:
+		r.next(int(r.be(1)) + 1)
+	case c == 0xc8:
+		r.next(int(r.be(2)) + 1)
+	case c == 0xc9:
+		r.next(int(r.be(4)) + 1)
+	case c == 0xca, c == 0xce, c == 0xd2:
+		r.next(4)
+	case c == 0xcb, c == 0xcf, c == 0xd3:
+		r.next(8)
+	case c == 0xcc, c == 0xd0:
+		r.next(1)
+	case c == 0xcd, c == 0xd1:
+		r.next(2)
+	case c == 0xd4:
+		r.next(2)
+	case c == 0xd5:
+		r.next(3)
+	case c == 0xd6:
+		r.next(5)
+	case c == 0xd7:
+		r.next(9)
+	case c == 0xd8:
+		r.next(17)
+	case c == 0xdc:
+		r.skipN(int(r.be(2)), depth)
+	case c == 0xdd:
+		r.skipN(int(r.be(4)), depth)
+	case c == 0xde:
+		r.skipN(2*int(r.be(2)), depth)
+	case c == 0xdf:
+		r.skipN(2*int(r.be(4)), depth)
+	default:
+		r.fail("reserved code 0x%02x", c)
+	}
+}
+
+func (r *reader) skipN(n, depth int) {
+	if n > len(r.b) {
+		r.fail("container of %d values in %d bytes", n, len(r.b))
+		return
+	}
+	for i := 0; i < n && r.err == nil; i++ {
+		r.skip(depth + 1)
+	}
 }

@@ -1,0 +1,158 @@
+package agent
+
+// Task-layer benchmarks: a TaskManager here, 4 no-op workers in a child
+// process (the test binary re-executed; see TestMain).
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime/pprof"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ceylon-go/ceylon/messages"
+)
+
+const benchWorkersEnv = "CEYLON_BENCH_WORKERS_JOIN"
+
+// runBenchWorkers runs 4 no-op workers joined to the address in the
+// environment until the manager shuts them down or stdin closes.
+func runBenchWorkers(join string) {
+	if path := os.Getenv("CEYLON_BENCH_CHILD_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			panic(err)
+		}
+		_ = pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	var ws []*WorkerAgent
+	for i := range 4 {
+		w, err := NewWorker(fmt.Sprintf("w%d", i), WithMaxConcurrency(256),
+			WithWorkerAgent(loopbackTCP, WithWorkspace("bench-tasks"), WithJoin(join)))
+		if err != nil {
+			panic(err)
+		}
+		w.Handle("noop", noop)
+		if err := w.Start(context.Background()); err != nil {
+			panic(err)
+		}
+		ws = append(ws, w)
+	}
+	fmt.Println("READY")
+	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
+	for _, w := range ws {
+		_ = w.Stop()
+	}
+}
+
+// startTaskBench starts a manager here and 4 workers in a child process.
+func startTaskBench(b *testing.B, done *atomic.Int64) *TaskManager {
+	b.Helper()
+	m, err := NewTaskManager(
+		WithManagerAgent(loopbackTCP, WithWorkspace("bench-tasks")),
+		WithObserver(func(ev TaskEvent) {
+			if ev.Type == EventCompleted || ev.Type == EventFailed {
+				done.Add(1)
+			}
+		}),
+	)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := m.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = m.Stop() })
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), benchWorkersEnv+"="+m.Addrs()[0])
+	stdin, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = stdin.Close(); _ = cmd.Wait() })
+	sc := bufio.NewScanner(out)
+	for sc.Scan() && !strings.HasPrefix(sc.Text(), "READY") {
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := m.WaitForWorkers(ctx, 4); err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+func noopTask(id string) messages.Task {
+	return messages.Task{ID: id, Type: "noop", Description: "nothing"}
+}
+
+// BenchmarkTaskThroughput submits b.N no-op tasks in batches and reports
+// tasks/s until the last completes (make bench runs 20,000).
+func BenchmarkTaskThroughput(b *testing.B) {
+	var done atomic.Int64
+	m := startTaskBench(b, &done)
+	ctx := context.Background()
+	const batch = 1000
+	subs := make([]Submission, 0, batch)
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		subs = append(subs, Submission{Task: noopTask(fmt.Sprint(i))})
+		if len(subs) == batch || i == b.N-1 {
+			if err := m.SubmitAll(ctx, subs); err != nil {
+				b.Fatal(err)
+			}
+			subs = subs[:0]
+		}
+	}
+	last := fmt.Sprint(b.N - 1)
+	if _, err := m.Wait(ctx, last); err != nil {
+		b.Fatal(err)
+	}
+	for done.Load() < int64(b.N) {
+		time.Sleep(100 * time.Microsecond)
+	}
+	el := time.Since(start)
+	b.StopTimer()
+	rep, _ := m.Report(ctx)
+	if rep.Succeeded != b.N {
+		b.Fatalf("%d of %d succeeded", rep.Succeeded, b.N)
+	}
+	b.ReportMetric(float64(b.N)/el.Seconds(), "tasks/s")
+}
+
+// BenchmarkTaskRoundTrip runs no-op tasks one at a time (submit, wait for
+// the result) and reports the round-trip percentiles (make bench runs 1,000).
+func BenchmarkTaskRoundTrip(b *testing.B) {
+	var done atomic.Int64
+	m := startTaskBench(b, &done)
+	ctx := context.Background()
+	for i := range 100 { // warm up
+		if _, err := m.Run(ctx, noopTask(fmt.Sprint("warm", i))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		t0 := time.Now()
+		r, err := m.Run(ctx, noopTask(fmt.Sprint(i)))
+		if err != nil || !r.Success {
+			b.Fatal(r, err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	reportLatency(b, lat)
+}

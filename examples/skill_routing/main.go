@@ -1,0 +1,271 @@
+// Command skill_routing is the seeds' distributed task management system:
+// a TaskManager hands tasks of difficulty 1-10 to workers of different
+// skill (Junior 3, Intermediate 6, Senior 9), preferring a worker skilled
+// enough for each task, retrying failures, and printing a final report.
+//
+// All in one process (the default):
+//
+//	go run ./examples/skill_routing
+//
+// On separate machines, the same program: the admin prints the address to
+// join, and each worker joins with it.
+//
+//	go run ./examples/skill_routing -role admin -listen /ip4/0.0.0.0/tcp/7000 -workers 3
+//	go run ./examples/skill_routing -role worker -join /ip4/10.0.0.5/tcp/7000/p2p/12D3KooW… -name Senior -skill 9
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ceylon-go/ceylon/agent"
+	"github.com/ceylon-go/ceylon/messages"
+)
+
+type options struct {
+	role        string
+	workspace   string
+	listen      string
+	join        string
+	key         string
+	name        string
+	skill       int
+	caps        string
+	concurrency int
+	workers     int
+	scale       time.Duration
+	timeout     time.Duration
+	verbose     bool
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.role, "role", "all", "all (admin and three workers in one process), admin, or worker")
+	flag.StringVar(&o.workspace, "workspace", "skill-routing", "workspace ID shared by every agent")
+	flag.StringVar(&o.listen, "listen", "", "admin listen multiaddr (default: loopback for -role all, every interface on port 7000 for admin)")
+	flag.StringVar(&o.join, "join", "", "worker: the admin's address, as it printed it")
+	flag.StringVar(&o.key, "key", "", "admin: identity key file, so its address survives restarts")
+	flag.StringVar(&o.name, "name", "Worker", "worker: name")
+	flag.IntVar(&o.skill, "skill", 5, "worker: skill level 1-10")
+	flag.StringVar(&o.caps, "caps", "", "worker: comma-separated capabilities (e.g. gpu,high-memory)")
+	flag.IntVar(&o.concurrency, "concurrency", 1, "worker: tasks run at once")
+	flag.IntVar(&o.workers, "workers", 3, "admin: how many workers to wait for")
+	flag.DurationVar(&o.scale, "scale", 40*time.Millisecond, "simulated work per difficulty point")
+	flag.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up after this long")
+	flag.BoolVar(&o.verbose, "v", false, "log the framework's debug output")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+
+	var err error
+	switch o.role {
+	case "all":
+		err = runAll(ctx, o)
+	case "admin":
+		err = runAdmin(ctx, o, nil)
+	case "worker":
+		err = runWorker(ctx, o)
+	default:
+		err = fmt.Errorf("unknown -role %q", o.role)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "skill_routing:", err)
+		os.Exit(1)
+	}
+}
+
+func logger(o options) *slog.Logger {
+	if !o.verbose {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// process is the seeds' simulated work: it takes time proportional to the
+// difficulty and fails when the task is harder than the worker.
+func process(scale time.Duration) agent.TaskFunc {
+	return func(ctx context.Context, job *agent.Job) ([]byte, error) {
+		select {
+		case <-time.After(time.Duration(job.Task.Difficulty) * scale):
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+		if job.Skill < job.Task.Difficulty {
+			return nil, fmt.Errorf("too difficult: difficulty %d > skill %d", job.Task.Difficulty, job.Skill)
+		}
+		return []byte(fmt.Sprintf("done by %s", job.Worker)), nil
+	}
+}
+
+// scenario is the seeds' task list: one task per worker (2, 5, 8), then a
+// batch with tasks too hard for some workers, and one too hard for all.
+func scenario() [][]messages.Task {
+	mk := func(id, d int) messages.Task {
+		return messages.Task{
+			ID: fmt.Sprint(id), Name: fmt.Sprintf("Task %d", id), Type: "skill",
+			Description: fmt.Sprintf("simulated work of difficulty %d", d), Difficulty: d,
+		}
+	}
+	first := []messages.Task{mk(1, 2), mk(2, 5), mk(3, 8)}
+	var second []messages.Task
+	for i, d := range []int{1, 3, 4, 6, 7, 9, 10, 2, 5, 8} {
+		second = append(second, mk(4+i, d))
+	}
+	return [][]messages.Task{first, second}
+}
+
+func runAll(ctx context.Context, o options) error {
+	if o.listen == "" {
+		o.listen = "/ip4/127.0.0.1/tcp/0"
+	}
+	ready := make(chan string, 1)
+	errc := make(chan error, 4)
+	go func() { errc <- runAdmin(ctx, o, ready) }()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-errc:
+		return err
+	}
+	for _, w := range []struct {
+		name  string
+		skill int
+	}{{"Junior", 3}, {"Intermediate", 6}, {"Senior", 9}} {
+		wo := o
+		wo.name, wo.skill, wo.join, wo.listen = w.name, w.skill, addr, "/ip4/127.0.0.1/tcp/0"
+		go func() { errc <- runWorker(ctx, wo) }()
+	}
+	var errs []error
+	for range 4 {
+		errs = append(errs, <-errc)
+	}
+	return errors.Join(errs...)
+}
+
+func runAdmin(ctx context.Context, o options, ready chan<- string) error {
+	if o.listen == "" {
+		o.listen = "/ip4/0.0.0.0/tcp/7000"
+	}
+	agentOpts := []agent.Option{
+		agent.WithWorkspace(o.workspace), agent.WithListenAddrs(o.listen), agent.WithLogger(logger(o)),
+	}
+	if o.key != "" {
+		agentOpts = append(agentOpts, agent.WithIdentityFile(o.key))
+	}
+	m, err := agent.NewTaskManager(
+		agent.WithManagerAgent(agentOpts...),
+		agent.WithProcessors("skill"),
+		agent.WithDefaultPolicy(agent.Policy{
+			Timeout: 20 * o.scale * 10, MaxRetries: 1, RetryInterval: 50 * time.Millisecond,
+			Backoff: messages.BackoffExponential, MaxRetryInterval: time.Second,
+		}),
+		agent.WithObserver(printEvent),
+	)
+	if err != nil {
+		return err
+	}
+	m.Agent().OnConnect(func(_ agent.Context, who agent.AgentDetail) {
+		fmt.Printf("connected: %s (%s)\n", who.Name, who.Role)
+	})
+	if err := m.Start(ctx); err != nil {
+		return err
+	}
+	defer m.Stop()
+	addr := m.Addrs()[0]
+	fmt.Printf("task manager listening; workers join with:\n  -workspace %s -join %s\n", o.workspace, addr)
+	if ready != nil {
+		ready <- addr
+	}
+	fmt.Printf("waiting for %d workers…\n", o.workers)
+	if err := m.WaitForWorkers(ctx, o.workers); err != nil {
+		return err
+	}
+	for i, batch := range scenario() {
+		fmt.Printf("\n== batch %d: %d tasks\n", i+1, len(batch))
+		var subs []agent.Submission
+		for _, t := range batch {
+			subs = append(subs, agent.Submission{Task: t})
+		}
+		if err := m.SubmitAll(ctx, subs); err != nil {
+			return err
+		}
+		for _, t := range batch {
+			if _, err := m.Wait(ctx, t.ID); err != nil {
+				return err
+			}
+		}
+	}
+	rep, err := m.Report(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Println("\n== final report")
+	_, _ = rep.WriteTo(os.Stdout)
+	fmt.Println("\nshutting down workers")
+	return m.Shutdown(ctx, "all tasks done")
+}
+
+func printEvent(ev agent.TaskEvent) {
+	switch ev.Type {
+	case agent.EventAssigned:
+		fmt.Printf("assign  task %-3s attempt %d -> %s\n", ev.TaskID, ev.Attempt, ev.Worker)
+	case agent.EventCompleted:
+		fmt.Printf("result  task %-3s ok     by %s in %v\n", ev.TaskID, ev.Worker, ev.Result.ExecutionTime.Round(time.Millisecond))
+	case agent.EventFailed:
+		fmt.Printf("result  task %-3s FAILED by %s: %s\n", ev.TaskID, ev.Worker, ev.Err)
+	case agent.EventRetrying:
+		fmt.Printf("retry   task %-3s after %v (%s)\n", ev.TaskID, ev.Delay.Round(time.Millisecond), ev.Err)
+	case agent.EventRequeued:
+		fmt.Printf("requeue task %-3s (%s)\n", ev.TaskID, ev.Err)
+	}
+}
+
+func runWorker(ctx context.Context, o options) error {
+	if o.join == "" {
+		return errors.New("a worker needs -join <admin address>")
+	}
+	if o.listen == "" {
+		o.listen = "/ip4/0.0.0.0/tcp/0"
+	}
+	var caps []string
+	if o.caps != "" {
+		caps = strings.Split(o.caps, ",")
+	}
+	w, err := agent.NewWorker(o.name,
+		agent.WithSkill(o.skill), agent.WithCapabilities(caps...), agent.WithMaxConcurrency(o.concurrency),
+		agent.WithWorkerAgent(agent.WithWorkspace(o.workspace), agent.WithJoin(o.join),
+			agent.WithListenAddrs(o.listen), agent.WithLogger(logger(o))),
+	)
+	if err != nil {
+		return err
+	}
+	w.Handle("skill", process(o.scale))
+	if err := w.Start(ctx); err != nil {
+		return err
+	}
+	if o.role == "worker" {
+		fmt.Printf("worker %s (skill %d) joined workspace %s\n", o.name, o.skill, o.workspace)
+	}
+	select {
+	case <-w.Done():
+		if o.role == "worker" {
+			fmt.Printf("worker %s: shut down by the manager\n", o.name)
+		}
+		return nil
+	case <-ctx.Done():
+		_ = w.Stop()
+		return ctx.Err()
+	}
+}
+

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// build compiles the example once per test.
+func build(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "skill_routing")
+	out, err := exec.Command("go", "build", "-race", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func checkReport(t *testing.T, out string) {
+	t.Helper()
+	for _, want := range []string{
+		"connected: Junior (worker)", "connected: Senior (worker)",
+		"assign  task 1", "result  task 3   ok",
+		"FAILED", // difficulty 10 is too hard for everyone
+		"tasks: 13 submitted, 12 succeeded, 1 failed",
+		"shutting down workers",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestAllInOneProcess(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, build(t), "-scale", "2ms").CombinedOutput()
+	if err != nil {
+		t.Fatalf("exit: %v\n%s", err, out)
+	}
+	checkReport(t, string(out))
+}
+
+// The same program as four OS processes: an admin and three workers that
+// join it with the address it prints.
+func TestSeparateProcesses(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	bin := build(t)
+	admin := exec.CommandContext(ctx, bin, "-role", "admin", "-listen", "/ip4/127.0.0.1/tcp/0", "-scale", "2ms", "-workspace", "procs")
+	stdout, err := admin.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin.Stderr = os.Stderr
+	if err := admin.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	sc := bufio.NewScanner(stdout)
+	joinRe := regexp.MustCompile(`-join (\S+)`)
+	var addr string
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		if m := joinRe.FindStringSubmatch(sc.Text()); m != nil {
+			addr = m[1]
+			break
+		}
+	}
+	if addr == "" {
+		t.Fatalf("admin printed no address:\n%s", out.String())
+	}
+	var workers []*exec.Cmd
+	for _, w := range [][2]string{{"Junior", "3"}, {"Intermediate", "6"}, {"Senior", "9"}} {
+		cmd := exec.CommandContext(ctx, bin, "-role", "worker", "-join", addr, "-name", w[0], "-skill", w[1],
+			"-scale", "2ms", "-workspace", "procs", "-listen", "/ip4/127.0.0.1/tcp/0")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		workers = append(workers, cmd)
+	}
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+	}
+	if err := admin.Wait(); err != nil {
+		t.Fatalf("admin: %v\n%s", err, out.String())
+	}
+	for _, w := range workers {
+		if err := w.Wait(); err != nil {
+			t.Errorf("worker %v: %v", w.Args, err)
+		}
+	}
+	checkReport(t, out.String())
+}

@@ -1,0 +1,172 @@
+package messages
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Mirrors of the task types without the hand-written codec: what a
+// reflection-based peer (or an older version) reads and writes.
+type taskMirror struct {
+	ID            string        `msgpack:"id"`
+	Name          string        `msgpack:"name,omitempty"`
+	Description   string        `msgpack:"desc,omitempty"`
+	Difficulty    int           `msgpack:"difficulty,omitempty"`
+	Type          string        `msgpack:"type"`
+	Input         []byte        `msgpack:"input,omitempty"`
+	Dependencies  []string      `msgpack:"deps,omitempty"`
+	Priority      int           `msgpack:"prio,omitempty"`
+	Timeout       time.Duration `msgpack:"timeout,omitempty"`
+	MaxRetries    int           `msgpack:"retries,omitempty"`
+	RetryInterval time.Duration `msgpack:"retry_interval,omitempty"`
+	Backoff       Backoff       `msgpack:"backoff,omitempty"`
+	Capabilities  []string      `msgpack:"caps,omitempty"`
+	Parent        string        `msgpack:"parent,omitempty"`
+	Extra         string        `msgpack:"extra_from_the_future,omitempty"`
+}
+
+type assignmentMirror struct {
+	Task       taskMirror        `msgpack:"task"`
+	Attempt    int               `msgpack:"attempt"`
+	AssignedAt time.Time         `msgpack:"at"`
+	Timeout    time.Duration     `msgpack:"timeout,omitempty"`
+	Inputs     map[string][]byte `msgpack:"inputs,omitempty"`
+}
+
+type resultMirror struct {
+	TaskID        string        `msgpack:"task"`
+	Attempt       int           `msgpack:"attempt"`
+	Worker        string        `msgpack:"worker"`
+	Success       bool          `msgpack:"ok"`
+	ExecutionTime time.Duration `msgpack:"exec"`
+	ErrorMessage  string        `msgpack:"error,omitempty"`
+	Output        []byte        `msgpack:"output,omitempty"`
+	Children      []taskMirror  `msgpack:"children,omitempty"`
+	Final         bool          `msgpack:"final,omitempty"`
+}
+
+func fullTask() Task {
+	return Task{
+		ID: "t1", Name: "n", Description: "d", Difficulty: 7, Type: "proc", Input: []byte{1, 2, 3},
+		Dependencies: []string{"a", "b"}, Priority: -3, Timeout: 5 * time.Second, MaxRetries: NoRetry,
+		RetryInterval: time.Millisecond, Backoff: BackoffExponential, Capabilities: []string{"gpu"}, Parent: "p",
+	}
+}
+
+func TestTaskCodecMatchesReflection(t *testing.T) {
+	t.Parallel()
+	task := fullTask()
+	as := TaskAssignment{Task: task, Attempt: 3, AssignedAt: time.Unix(1700000000, 123456789), Timeout: time.Second,
+		Inputs: map[string][]byte{"a": []byte("out-a"), "b": nil}}
+	res := TaskResult{TaskID: "t1", Attempt: 2, Worker: "w", Success: true, ExecutionTime: 42, ErrorMessage: "e",
+		Output: []byte("o"), Children: []Task{task, {ID: "c", Type: "x"}}, Final: true}
+
+	// Ours -> reflection.
+	var am assignmentMirror
+	if err := msgpack.Unmarshal(as.AppendMsgpack(nil), &am); err != nil {
+		t.Fatal(err)
+	}
+	if am.Task.ID != "t1" || am.Task.Timeout != 5*time.Second || !am.AssignedAt.Equal(as.AssignedAt) ||
+		string(am.Inputs["a"]) != "out-a" || am.Task.Capabilities[0] != "gpu" {
+		t.Fatalf("reflection read %+v", am)
+	}
+	// Reflection (with a field we do not know) -> ours.
+	var m taskMirror
+	if err := msgpack.Unmarshal(task.AppendMsgpack(nil), &m); err != nil {
+		t.Fatal(err)
+	}
+	m.Extra = "ignored"
+	b, err := msgpack.Marshal(&assignmentMirror{Task: m, Attempt: 3, AssignedAt: as.AssignedAt, Timeout: time.Second, Inputs: as.Inputs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got TaskAssignment
+	if err := got.UnmarshalMsgpack(b); err != nil {
+		t.Fatal(err)
+	}
+	as.Inputs["b"] = nil
+	if !reflect.DeepEqual(got.Task, as.Task) || got.Attempt != 3 || !got.AssignedAt.Equal(as.AssignedAt) || string(got.Inputs["a"]) != "out-a" {
+		t.Fatalf("ours read %+v", got)
+	}
+	// Results both ways.
+	var rm resultMirror
+	if err := msgpack.Unmarshal(res.AppendMsgpack(nil), &rm); err != nil || rm.Children[1].ID != "c" || !rm.Final {
+		t.Fatalf("reflection read result %+v, %v", rm, err)
+	}
+	b, _ = msgpack.Marshal(&rm)
+	var gr TaskResult
+	if err := gr.UnmarshalMsgpack(b); err != nil || !reflect.DeepEqual(gr, res) {
+		t.Fatalf("ours read result %+v, %v", gr, err)
+	}
+	// The zero task encodes as reflection does (id and type always present).
+	var zm taskMirror
+	if err := msgpack.Unmarshal(Task{}.AppendMsgpack(nil), &zm); err != nil || !reflect.DeepEqual(zm, taskMirror{}) {
+		t.Fatalf("zero task: %+v %v", zm, err)
+	}
+}
+
+func TestTaskCodecRejectsGarbage(t *testing.T) {
+	t.Parallel()
+	for _, in := range [][]byte{
+		{0x81, 0xa2, 'i', 'd', 0x01},                                   // id is not a string
+		{0x81, 0xa4, 'd', 'e', 'p', 's', 0xdd, 0xff, 0xff, 0xff, 0xff}, // huge array
+		{0x8f},                  // truncated map
+		{0x81, 0xa1, 'x', 0xc1}, // reserved code in an unknown field
+	} {
+		var task Task
+		if err := task.UnmarshalMsgpack(in); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%x: %v", in, err)
+		}
+	}
+	deep := make([]byte, 0, 200)
+	deep = append(deep, 0x81, 0xa1, 'x')
+	for range 100 {
+		deep = append(deep, 0x91)
+	}
+	var task Task
+	if err := task.UnmarshalMsgpack(deep); !errors.Is(err, ErrMalformed) {
+		t.Errorf("deep nesting: %v", err)
+	}
+}
+
+// FuzzDecodeTaskMessages: the hand-written decoders never panic, fail only
+// with ErrMalformed, and what they accept re-encodes to the same value.
+func FuzzDecodeTaskMessages(f *testing.F) {
+	task := fullTask()
+	f.Add(task.AppendMsgpack(nil))
+	f.Add(TaskAssignment{Task: task, Attempt: 1, AssignedAt: time.Unix(1, 2), Inputs: map[string][]byte{"a": {1}}}.AppendMsgpack(nil))
+	f.Add(TaskResult{TaskID: "t", Attempt: 1, Worker: "w", Children: []Task{task}}.AppendMsgpack(nil))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var tk Task
+		if err := tk.UnmarshalMsgpack(data); err == nil {
+			var again Task
+			if err := again.UnmarshalMsgpack(tk.AppendMsgpack(nil)); err != nil || !reflect.DeepEqual(again, tk) {
+				t.Fatalf("task round trip: %+v vs %+v (%v)", again, tk, err)
+			}
+		} else if !errors.Is(err, ErrMalformed) {
+			t.Fatalf("task error class: %v", err)
+		}
+		var as TaskAssignment
+		if err := as.UnmarshalMsgpack(data); err != nil && !errors.Is(err, ErrMalformed) {
+			t.Fatalf("assignment error class: %v", err)
+		} else if err == nil {
+			var again TaskAssignment
+			if err := again.UnmarshalMsgpack(as.AppendMsgpack(nil)); err != nil || !reflect.DeepEqual(again.Task, as.Task) {
+				t.Fatalf("assignment round trip: %v", err)
+			}
+		}
+		var res TaskResult
+		if err := res.UnmarshalMsgpack(data); err != nil && !errors.Is(err, ErrMalformed) {
+			t.Fatalf("result error class: %v", err)
+		} else if err == nil {
+			var again TaskResult
+			if err := again.UnmarshalMsgpack(res.AppendMsgpack(nil)); err != nil || !reflect.DeepEqual(again, res) {
+				t.Fatalf("result round trip: %+v vs %+v (%v)", again, res, err)
+			}
+		}
+	})
+}
