@@ -268,4 +268,3 @@ func runWorker(ctx context.Context, o options) error {
 		return ctx.Err()
 	}
 }
-
