@@ -196,11 +196,17 @@ func (m *TaskManager) Wait(ctx context.Context, id string) (messages.TaskResult,
 	if err != nil {
 		return messages.TaskResult{}, err
 	}
+	return m.await(ctx, t)
+}
+
+// await waits on a task's completion channel (t.result is written before
+// the channel is closed, and never again).
+func (m *TaskManager) await(ctx context.Context, t *taskState) (messages.TaskResult, error) {
 	select {
 	case <-t.done:
 		return *t.result, nil
 	case <-ctx.Done():
-		return messages.TaskResult{}, m.whyNotDone(id, ctx.Err())
+		return messages.TaskResult{}, m.whyNotDone(t.task.ID, ctx.Err())
 	case <-m.agent.Done():
 		return messages.TaskResult{}, ErrStopped
 	}
@@ -231,10 +237,23 @@ func (m *TaskManager) whyNotDone(id string, cause error) error {
 
 // Run submits a task and waits for its result.
 func (m *TaskManager) Run(ctx context.Context, task messages.Task, opts ...SubmitOption) (messages.TaskResult, error) {
-	if err := m.Submit(ctx, task, opts...); err != nil {
+	s := submission{task: task}
+	for _, o := range opts {
+		o(&s)
+	}
+	// One trip into the actor: accept, and get the completion channel.
+	t, err := call(ctx, m.agent, func() (*taskState, error) {
+		if err := m.accept([]submission{s}); err != nil {
+			return nil, err
+		}
+		t := m.tasks[task.ID]
+		t.done = make(chan struct{})
+		return t, nil
+	})
+	if err != nil {
 		return messages.TaskResult{}, err
 	}
-	return m.Wait(ctx, task.ID)
+	return m.await(ctx, t)
 }
 
 // Task returns a snapshot of a task's state.
