@@ -10,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/ceylon-go/ceylon/messages"
 	"github.com/ceylon-go/ceylon/peer"
+	"github.com/libp2p/go-libp2p/core/crypto"
 )
 
 // Agent is an actor in a workspace. Create it with [New], register handlers
@@ -23,6 +24,7 @@ type Agent struct {
 	hmu      sync.Mutex // serialises handler registration
 
 	node   *peer.Node
+	nodeP  atomic.Pointer[peer.Node] // node, for readers racing with Start
 	system *actor.ActorSystem
 	pid    *actor.PID
 	self   AgentDetail
@@ -37,7 +39,8 @@ type Agent struct {
 	roster  roster
 	stats   stats
 
-	state     atomic.Int32 // 0 new, 1 started, 2 stopped
+	ready     chan struct{} // closed when Start has succeeded
+	state     atomic.Int32  // 0 new, 1 started, 2 stopped
 	stopOnce  sync.Once
 	stopErr   error
 	stoppedCh chan struct{}
@@ -67,6 +70,7 @@ func New(name string, opts ...Option) (*Agent, error) {
 		log:       cfg.logger.With("agent", name),
 		credits:   make(chan struct{}, cfg.mailbox),
 		stoppedCh: make(chan struct{}),
+		ready:     make(chan struct{}),
 	}
 	a.handlers.Store(&handlerTable{kinds: map[string]*handlerEntry{}})
 	a.replies.init()
@@ -102,10 +106,29 @@ func (a *Agent) Start(ctx context.Context) error {
 	}
 	a.pid = a.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return (*agentActor)(a) }))
 
-	meta := AgentDetail{Name: a.name, Role: a.cfg.role, Mode: a.cfg.mode}
+	// The identity comes first, so the agent knows its own ID (and logs
+	// with it) before its node can hear from anyone.
+	var key crypto.PrivKey
+	var err error
+	if a.cfg.keyFile != "" {
+		key, err = peer.LoadOrCreateIdentity(a.cfg.keyFile)
+	} else {
+		key, err = peer.GenerateIdentity()
+	}
+	var id peer.ID
+	if err == nil {
+		id, err = peer.IDFromKey(key)
+	}
+	if err != nil {
+		a.abortStart()
+		return err
+	}
+	a.self = AgentDetail{ID: id.String(), Name: a.name, Role: a.cfg.role, Mode: a.cfg.mode}
+	a.log = a.log.With("id", a.self.String())
 	popts := []peer.Option{
 		peer.WithWorkspace(a.cfg.workspace),
-		peer.WithMeta(encodeMeta(meta)),
+		peer.WithIdentity(key),
+		peer.WithMeta(encodeMeta(a.self)),
 		peer.WithHandler(nodeHandler{a}),
 		peer.WithLogger(a.log),
 		peer.WithMDNS(a.cfg.mdns),
@@ -113,21 +136,13 @@ func (a *Agent) Start(ctx context.Context) error {
 	if len(a.cfg.listen) > 0 {
 		popts = append(popts, peer.WithListenAddrs(a.cfg.listen...))
 	}
-	if a.cfg.keyFile != "" {
-		popts = append(popts, peer.WithIdentityFile(a.cfg.keyFile))
-	}
 	node, err := peer.New(ctx, append(popts, a.cfg.peerOptions...)...)
 	if err != nil {
-		a.cancel()
-		a.system.Root.Stop(a.pid)
-		a.state.Store(stateStopped)
-		close(a.stoppedCh)
+		a.abortStart()
 		return err
 	}
 	a.node = node
-	meta.ID = node.ID().String()
-	a.self = meta
-	a.log = a.log.With("id", meta.String())
+	a.nodeP.Store(node)
 
 	for _, addr := range a.cfg.join {
 		if _, err := node.Connect(ctx, addr); err != nil {
@@ -135,8 +150,16 @@ func (a *Agent) Start(ctx context.Context) error {
 			return fmt.Errorf("agent %s: join %s: %w", a.name, addr, err)
 		}
 	}
-	a.log.Debug("started", "mode", a.cfg.mode, "addrs", node.Addrs())
+	a.log.Debug("started", "mode", a.cfg.mode, "addrs", a.node.Addrs())
+	close(a.ready)
 	return nil
+}
+
+func (a *Agent) abortStart() {
+	a.cancel()
+	a.system.Root.Stop(a.pid)
+	a.state.Store(stateStopped)
+	close(a.stoppedCh)
 }
 
 // Stop leaves the workspace: the node flushes and closes its streams (peers
@@ -167,7 +190,7 @@ func (a *Agent) Done() <-chan struct{} { return a.stoppedCh }
 
 // Detail returns the agent's own detail (its ID is set once started).
 func (a *Agent) Detail() AgentDetail {
-	if a.node == nil {
+	if a.nodeP.Load() == nil {
 		return AgentDetail{Name: a.name, Role: a.cfg.role, Mode: a.cfg.mode}
 	}
 	return a.self
@@ -182,18 +205,20 @@ func (a *Agent) Workspace() string { return a.cfg.workspace }
 // Addrs returns the addresses other agents can join through (multiaddrs
 // ending in /p2p/<id>), non-loopback first; nil before Start.
 func (a *Agent) Addrs() []string {
-	if a.node == nil {
+	node := a.nodeP.Load()
+	if node == nil {
 		return nil
 	}
 	var out []string
-	for _, m := range a.node.Addrs() {
+	for _, m := range node.Addrs() {
 		out = append(out, m.String())
 	}
 	return out
 }
 
-// Node exposes the agent's peer node (for stats and tests).
-func (a *Agent) Node() *peer.Node { return a.node }
+// Node exposes the agent's peer node (for stats and tests); nil before
+// Start.
+func (a *Agent) Node() *peer.Node { return a.nodeP.Load() }
 
 // Logger returns the agent's logger.
 func (a *Agent) Logger() *slog.Logger { return a.log }

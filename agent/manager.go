@@ -21,6 +21,7 @@ var (
 	ErrUnresolvedDependencies = errors.New("agent: task has dependencies; submit it through a playground or with DependenciesMet")
 	ErrTaskTimeout            = errors.New("agent: attempt timed out")
 	ErrCancelled              = errors.New("agent: task cancelled")
+	ErrWorkersMissing         = errors.New("agent: workers missing")
 )
 
 // TaskManager is the admin agent that hands tasks to workers: it matches
@@ -295,8 +296,45 @@ func (m *TaskManager) WaitForWorkers(ctx context.Context, n int) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("agent: %d of %d workers joined: %w", count, n, ctx.Err())
+			return fmt.Errorf("%w: %d of %d workers joined: %w", ErrWorkersMissing, count, n, ctx.Err())
 		case <-changed:
+		}
+	}
+}
+
+// WaitForWorkerNames blocks until workers with all the given names have
+// registered. If ctx ends first, the error names the missing ones.
+func (m *TaskManager) WaitForWorkerNames(ctx context.Context, names ...string) error {
+	type out struct {
+		missing []string
+		ch      chan struct{}
+	}
+	for {
+		r, err := call(ctx, m.agent, func() (out, error) {
+			have := map[string]bool{}
+			for _, w := range m.workerList {
+				if w.alive {
+					have[w.info.Name] = true
+				}
+			}
+			var missing []string
+			for _, n := range names {
+				if !have[n] {
+					missing = append(missing, n)
+				}
+			}
+			return out{missing, m.workersChg}, nil
+		})
+		if err != nil {
+			return err
+		}
+		if len(r.missing) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %v did not join: %w", ErrWorkersMissing, r.missing, ctx.Err())
+		case <-r.ch:
 		}
 	}
 }

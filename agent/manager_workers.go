@@ -92,9 +92,7 @@ func (m *TaskManager) onResult(ctx Context, r messages.TaskResult) error {
 	if w == nil {
 		return fmt.Errorf("result for %q from %s, which is not a registered worker", r.TaskID, ctx.Sender())
 	}
-	if err := r.Validate(); err != nil {
-		return err
-	}
+	invalid := r.Validate()
 	key := slotKey{r.TaskID, r.Attempt}
 	_, held := w.slots[key]
 	delete(w.slots, key)
@@ -104,10 +102,15 @@ func (m *TaskManager) onResult(ctx Context, r messages.TaskResult) error {
 	t := m.current(r.TaskID, r.Attempt)
 	if t == nil || t.worker != w {
 		m.totals.late++ // an old attempt, a duplicate, or a cancelled task
-		return nil
+		return invalid
+	}
+	if invalid != nil {
+		// The worker answered, but not with a result we can use.
+		r = messages.TaskResult{TaskID: r.TaskID, Attempt: r.Attempt, Worker: w.info.Name,
+			ExecutionTime: r.ExecutionTime, ErrorMessage: "invalid result: " + invalid.Error()}
 	}
 	m.completeAttempt(t, w, &r)
-	return nil
+	return invalid
 }
 
 func (m *TaskManager) onDisconnect(_ Context, who AgentDetail) {

@@ -166,7 +166,7 @@ func NewWorker(name string, opts ...WorkerOption) (*WorkerAgent, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &WorkerAgent{agent: a, cfg: cfg, name: name, handlers: map[string]workerHandler{}, running: map[slotKey]*run{}, jobs: make(chan *jobRequest)}
+	w := &WorkerAgent{agent: a, cfg: cfg, name: name, handlers: map[string]workerHandler{}, running: map[slotKey]*run{}, jobs: make(chan *jobRequest), hbStop: make(chan struct{})}
 	On(a, w.onAssignment)
 	On(a, w.onCancel)
 	On(a, w.onShutdown)
@@ -222,13 +222,16 @@ func (w *WorkerAgent) Info() messages.WorkerInfo {
 
 // Start joins the workspace and starts heartbeats.
 func (w *WorkerAgent) Start(ctx context.Context) error {
-	if err := w.agent.Start(ctx); err != nil {
-		return err
-	}
-	w.hbStop = make(chan struct{})
+	// The heartbeat goroutine exists before the agent can hear anything, so
+	// a Shutdown arriving at once finds it set up.
 	w.hbDone.Add(1)
 	go func() {
 		defer w.hbDone.Done()
+		select {
+		case <-w.agent.ready:
+		case <-w.hbStop:
+			return
+		}
 		t := time.NewTicker(w.cfg.heartbeat)
 		defer t.Stop()
 		for {
@@ -240,6 +243,13 @@ func (w *WorkerAgent) Start(ctx context.Context) error {
 			}
 		}
 	}()
+	if err := w.agent.Start(ctx); err != nil {
+		w.stopOnce.Do(func() {
+			close(w.hbStop)
+			w.hbDone.Wait()
+		})
+		return err
+	}
 	return nil
 }
 
@@ -248,10 +258,8 @@ func (w *WorkerAgent) Start(ctx context.Context) error {
 func (w *WorkerAgent) Stop() error {
 	var err error
 	w.stopOnce.Do(func() {
-		if w.hbStop != nil {
-			close(w.hbStop)
-			w.hbDone.Wait()
-		}
+		close(w.hbStop)
+		w.hbDone.Wait()
 		err = w.agent.Stop()
 		w.runs.Wait()
 	})

@@ -31,6 +31,15 @@ func Marshal(m Message) ([]byte, error) {
 	return b, nil
 }
 
+// MarshalValue encodes any value with msgpack (task inputs and outputs).
+func MarshalValue(v any) ([]byte, error) {
+	b, err := msgpack.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("messages: encode %T: %w", v, err)
+	}
+	return b, nil
+}
+
 // AppendMarshal appends m's msgpack encoding to dst, reusing a pooled
 // encoder: unlike [Marshal] it allocates nothing in steady state.
 func AppendMarshal(dst []byte, m Message) ([]byte, error) {

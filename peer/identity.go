@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // LoadOrCreateIdentity reads an identity key from path, or creates an
@@ -47,3 +48,12 @@ func LoadOrCreateIdentity(path string) (crypto.PrivKey, error) {
 	}
 	return k, nil
 }
+
+// GenerateIdentity creates a fresh Ed25519 identity key.
+func GenerateIdentity() (crypto.PrivKey, error) {
+	k, _, err := crypto.GenerateEd25519Key(nil)
+	return k, err
+}
+
+// IDFromKey returns the peer ID a node with key k has.
+func IDFromKey(k crypto.PrivKey) (ID, error) { return peer.IDFromPrivateKey(k) }

@@ -1,0 +1,33 @@
+// Package playground runs tasks with dependencies on a workspace of
+// workers: the Go form of Ceylon's TaskProcessingPlayground, with a real
+// dependency scheduler.
+//
+// A [Playground] starts a [agent.TaskManager] and, optionally, local
+// workers in the same process; remote workers in other processes (or on
+// other machines) join its workspace with [Worker.Agent]. Tasks are added
+// one at a time with [Playground.AddAndExecuteTask] or as a whole DAG with
+// [Playground.AddTasks].
+//
+// # Dependencies
+//
+// A task runs only after every task in its Dependencies completed
+// successfully; its handler gets their outputs in [Request.Inputs], keyed
+// by task ID. Independent tasks run in parallel, limited only by the
+// workers' capacity. A task whose dependency failed (or was cancelled) is
+// not run: it fails with [ErrDependencyFailed] naming the dependency, and
+// so do its own dependents, transitively. Unknown dependencies and cycles
+// are rejected when tasks are added ([ErrUnknownDependency], [ErrCycle]),
+// and then nothing of the batch is added.
+//
+// # Child tasks
+//
+// A handler may spawn child tasks with [Request.Spawn] (fan-out from inside
+// a task). When the handler succeeds, its children are added to the
+// playground (a child without an ID gets "<parent>/<n>"; children may
+// depend on each other and on existing tasks). The parent completes when
+// all its children have completed successfully, and fails, naming the
+// child, if one of them fails. Tasks that depend on the parent start only
+// then, and receive the parent's output and every child's output in their
+// inputs. The parent's own result (output, worker, timing) is the one its
+// handler produced.
+package playground

@@ -1,0 +1,138 @@
+package playground
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/ceylon-go/ceylon/agent"
+)
+
+// Option configures a [Playground].
+type Option func(*config) error
+
+type config struct {
+	name        string
+	listen      []string
+	workspace   string
+	keyFile     string
+	logger      *slog.Logger
+	remoteCount int
+	remoteNames []string
+	waitTimeout time.Duration
+	managerOpts []agent.ManagerOption
+	agentOpts   []agent.Option
+	onListening func(addrs []string)
+}
+
+func defaultConfig() config {
+	return config{
+		name:        "playground",
+		listen:      []string{"/ip4/127.0.0.1/tcp/0"},
+		workspace:   "playground",
+		logger:      slog.New(slog.DiscardHandler),
+		waitTimeout: 30 * time.Second,
+	}
+}
+
+// WithName names the playground's task manager agent.
+func WithName(name string) Option {
+	return func(c *config) error {
+		if name == "" {
+			return errors.New("playground: empty name")
+		}
+		c.name = name
+		return nil
+	}
+}
+
+// WithListenAddrs sets where the playground listens for remote workers
+// (default: loopback only, a free TCP port). Use e.g.
+// "/ip4/0.0.0.0/tcp/7000" to accept workers from other machines.
+func WithListenAddrs(addrs ...string) Option {
+	return func(c *config) error {
+		if len(addrs) == 0 {
+			return errors.New("playground: no listen addresses")
+		}
+		c.listen = addrs
+		return nil
+	}
+}
+
+// WithWorkspace sets the workspace ID remote workers join (default
+// "playground").
+func WithWorkspace(id string) Option {
+	return func(c *config) error {
+		if id == "" {
+			return errors.New("playground: empty workspace")
+		}
+		c.workspace = id
+		return nil
+	}
+}
+
+// WithIdentityFile keeps the playground's key in path, so its address stays
+// the same across restarts.
+func WithIdentityFile(path string) Option {
+	return func(c *config) error { c.keyFile = path; return nil }
+}
+
+// WithLogger sets the logger of the playground and its agents.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("playground: nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithRemoteWorkers makes Start wait until n workers besides the local ones
+// have joined.
+func WithRemoteWorkers(n int) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return errors.New("playground: negative remote worker count")
+		}
+		c.remoteCount = n
+		return nil
+	}
+}
+
+// WithRemoteWorkerNames makes Start wait until workers with these names
+// have joined.
+func WithRemoteWorkerNames(names ...string) Option {
+	return func(c *config) error { c.remoteNames = append(c.remoteNames, names...); return nil }
+}
+
+// WithWaitTimeout bounds Start's wait for workers (default 30 s); the error
+// names the workers that did not come.
+func WithWaitTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return errors.New("playground: wait timeout must be positive")
+		}
+		c.waitTimeout = d
+		return nil
+	}
+}
+
+// WithManagerOptions passes options to the playground's task manager
+// (default policy, skill policy, timeouts, observers, …).
+func WithManagerOptions(opts ...agent.ManagerOption) Option {
+	return func(c *config) error { c.managerOpts = append(c.managerOpts, opts...); return nil }
+}
+
+// WithAgentOptions passes options to every agent the playground creates
+// (the manager and the local workers), e.g. peer limits.
+func WithAgentOptions(opts ...agent.Option) Option {
+	return func(c *config) error { c.agentOpts = append(c.agentOpts, opts...); return nil }
+}
+
+// WithListening calls fn with the playground's join addresses as soon as
+// it listens, before Start waits for remote workers: print them there so
+// the remote workers can be started.
+func WithListening(fn func(addrs []string)) Option {
+	return func(c *config) error { c.onListening = fn; return nil }
+}

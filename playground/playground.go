@@ -1,0 +1,293 @@
+package playground
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/ceylon-go/ceylon/agent"
+)
+
+// Playground runs tasks with dependencies on a workspace of workers. Create
+// it with [New], then [Playground.Start] it (or use [Playground.Play]).
+// Its methods are safe for concurrent use.
+type Playground struct {
+	cfg    config
+	mgr    *agent.TaskManager
+	locals []*agent.WorkerAgent
+
+	mu       sync.Mutex
+	nodes    map[string]*node
+	seq      uint64
+	running  bool
+	finished int
+	failed   int
+
+	// The submitter hands ready tasks to the manager outside mu and
+	// outside the manager's actor (the observer that frees them runs in
+	// it, and must not block on it).
+	qmu      sync.Mutex
+	queued   []agent.Submission
+	wake     chan struct{}
+	stopping chan struct{}
+	stopped  chan struct{}
+}
+
+// New creates a playground. Nothing runs until Start.
+func New(opts ...Option) (*Playground, error) {
+	cfg := defaultConfig()
+	for _, opt := range opts {
+		if err := opt(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	p := &Playground{cfg: cfg, nodes: map[string]*node{}, wake: make(chan struct{}, 1)}
+	agentOpts := append([]agent.Option{
+		agent.WithListenAddrs(cfg.listen...), agent.WithWorkspace(cfg.workspace), agent.WithLogger(cfg.logger),
+	}, cfg.agentOpts...)
+	if cfg.keyFile != "" {
+		agentOpts = append(agentOpts, agent.WithIdentityFile(cfg.keyFile))
+	}
+	mopts := append([]agent.ManagerOption{
+		agent.WithManagerName(cfg.name),
+		agent.WithManagerAgent(agentOpts...),
+		agent.WithObserver(p.onEvent),
+	}, cfg.managerOpts...)
+	m, err := agent.NewTaskManager(mopts...)
+	if err != nil {
+		return nil, err
+	}
+	p.mgr = m
+	return p, nil
+}
+
+// Manager returns the playground's task manager (reports, stats, events).
+func (p *Playground) Manager() *agent.TaskManager { return p.mgr }
+
+// Addrs returns the addresses remote workers join through.
+func (p *Playground) Addrs() []string { return p.mgr.Addrs() }
+
+// Workspace returns the workspace ID remote workers join.
+func (p *Playground) Workspace() string { return p.cfg.workspace }
+
+// Start starts the task manager and the given local workers, then waits
+// (up to the wait timeout) for the remote workers the options ask for. On
+// error, everything started is stopped again.
+func (p *Playground) Start(ctx context.Context, workers ...Worker) (err error) {
+	for _, w := range workers {
+		if err := w.validate(); err != nil {
+			return err
+		}
+	}
+	if err := p.mgr.Start(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			p.shutdown()
+		}
+	}()
+	p.stopping, p.stopped = make(chan struct{}), make(chan struct{})
+	go p.submitter()
+	p.mu.Lock()
+	p.running = true
+	p.mu.Unlock()
+
+	if p.cfg.onListening != nil {
+		p.cfg.onListening(p.mgr.Addrs())
+	}
+	join := p.mgr.Addrs()[0]
+	for _, w := range workers {
+		wa, err := w.Agent(append([]agent.Option{
+			agent.WithJoin(join), agent.WithWorkspace(p.cfg.workspace),
+			agent.WithListenAddrs("/ip4/127.0.0.1/tcp/0"), agent.WithLogger(p.cfg.logger),
+		}, p.cfg.agentOpts...)...)
+		if err != nil {
+			return err
+		}
+		if err := wa.Start(ctx); err != nil {
+			return fmt.Errorf("playground: start worker %q: %w", w.Name, err)
+		}
+		p.locals = append(p.locals, wa)
+	}
+	wctx, cancel := context.WithTimeout(ctx, p.cfg.waitTimeout)
+	defer cancel()
+	names := make([]string, 0, len(workers)+len(p.cfg.remoteNames))
+	for _, w := range workers {
+		names = append(names, w.Name)
+	}
+	names = append(names, p.cfg.remoteNames...)
+	if err := p.mgr.WaitForWorkerNames(wctx, names...); err != nil {
+		return fmt.Errorf("playground: %w", err)
+	}
+	if err := p.mgr.WaitForWorkers(wctx, len(workers)+p.cfg.remoteCount); err != nil {
+		return fmt.Errorf("playground: %w", err)
+	}
+	return nil
+}
+
+// Stop shuts the workers down (remote ones too), stops the manager and
+// waits for everything the playground started. Tasks not finished end
+// with [ErrNotStarted] for their waiters.
+func (p *Playground) Stop() error {
+	p.mu.Lock()
+	was := p.running
+	p.running = false
+	p.mu.Unlock()
+	if !was {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.waitTimeout)
+	defer cancel()
+	err := p.mgr.Shutdown(ctx, "playground stopped")
+	return errors.Join(err, p.shutdown())
+}
+
+// shutdown stops local workers, the submitter and the manager.
+func (p *Playground) shutdown() error {
+	var errs []error
+	for _, w := range p.locals {
+		errs = append(errs, w.Stop())
+	}
+	p.locals = nil
+	if p.stopping != nil {
+		close(p.stopping)
+		<-p.stopped
+		p.stopping = nil
+	}
+	errs = append(errs, p.mgr.Stop())
+	p.mu.Lock()
+	p.running = false
+	p.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+// Play starts the playground with the given local workers, runs fn, and
+// stops the playground, whatever fn returns: the Go form of Ceylon's
+// `async with playground.play(workers=...)`.
+func (p *Playground) Play(ctx context.Context, workers []Worker, fn func(ctx context.Context, p *Playground) error) error {
+	if err := p.Start(ctx, workers...); err != nil {
+		return err
+	}
+	err := fn(ctx, p)
+	return errors.Join(err, p.Stop())
+}
+
+// submitter hands ready tasks to the manager in batches.
+func (p *Playground) submitter() {
+	defer close(p.stopped)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-p.stopping:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	for {
+		select {
+		case <-p.wake:
+		case <-p.stopping:
+			return
+		}
+		for {
+			p.qmu.Lock()
+			batch := p.queued
+			p.queued = nil
+			p.qmu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			batch = p.live(batch)
+			if len(batch) == 0 {
+				continue
+			}
+			if err := p.mgr.SubmitAll(ctx, batch); err != nil {
+				// Find the culprits; the others go in one by one.
+				for _, s := range batch {
+					if err := p.mgr.SubmitAll(ctx, []agent.Submission{s}); err != nil {
+						p.rejected(s.Task.ID, err)
+					}
+				}
+			}
+		}
+	}
+}
+
+// live drops tasks that became final (cancelled) while queued here.
+func (p *Playground) live(batch []agent.Submission) []agent.Submission {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := batch[:0]
+	for _, s := range batch {
+		if n := p.nodes[s.Task.ID]; n != nil && !n.state.final() {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// enqueue passes ready tasks to the submitter.
+func (p *Playground) enqueue(ready []agent.Submission) {
+	if len(ready) == 0 {
+		return
+	}
+	p.qmu.Lock()
+	p.queued = append(p.queued, ready...)
+	p.qmu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// rejected fails a task the manager would not take.
+func (p *Playground) rejected(id string, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := p.nodes[id]; n != nil && !n.state.final() {
+		p.fail(n, fmt.Errorf("%w: %q rejected by the task manager: %w", ErrTaskFailed, id, err), nil)
+	}
+}
+
+// onEvent hears the manager's task events (in the manager's actor: quick,
+// and never calls the manager).
+func (p *Playground) onEvent(ev agent.TaskEvent) {
+	switch ev.Type {
+	case agent.EventCompleted, agent.EventFailed, agent.EventCancelled:
+	default:
+		return
+	}
+	p.mu.Lock()
+	n := p.nodes[ev.TaskID]
+	if n == nil || n.state != stateQueued {
+		p.mu.Unlock()
+		return
+	}
+	var ready []agent.Submission
+	switch ev.Type {
+	case agent.EventCompleted:
+		n.result = ev.Result
+		if len(ev.Result.Children) == 0 {
+			ready = p.complete(n)
+			break
+		}
+		n.state = stateChildren
+		children, err := p.prepare(ev.Result.Children, n)
+		if err != nil {
+			r := *ev.Result
+			r.Success, r.ErrorMessage = false, err.Error()
+			p.fail(n, fmt.Errorf("task %q: bad child tasks: %w", n.task.ID, err), &r)
+			break
+		}
+		ready = p.insert(children, n)
+	case agent.EventFailed:
+		p.fail(n, fmt.Errorf("%w: %q: %s", ErrTaskFailed, n.task.ID, ev.Result.ErrorMessage), ev.Result)
+	case agent.EventCancelled:
+		p.fail(n, fmt.Errorf("%w: %q: %s", ErrCancelled, n.task.ID, ev.Result.ErrorMessage), ev.Result)
+	}
+	p.mu.Unlock()
+	p.enqueue(ready)
+}

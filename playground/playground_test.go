@@ -1,0 +1,447 @@
+package playground
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ceylon-go/ceylon/agent"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	if join := os.Getenv("PLAYGROUND_REMOTE_WORKER"); join != "" {
+		runRemoteWorker(join)
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func start(t *testing.T, workers []Worker, opts ...Option) *Playground {
+	t.Helper()
+	p, err := New(append([]Option{WithWorkspace("pg-" + t.Name())}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(testCtx(t), workers...); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return p
+}
+
+// sum adds the task's input (an int) and every input from dependencies.
+func sum(ctx context.Context, req *Request) ([]byte, error) {
+	var total int
+	if len(req.Task.Input) > 0 {
+		if err := req.DecodeInput(&total); err != nil {
+			return nil, err
+		}
+	}
+	for id := range req.Inputs {
+		var v int
+		if err := req.DecodeDependency(id, &v); err != nil {
+			return nil, err
+		}
+		total += v
+	}
+	return Encode(total)
+}
+
+func sumWorkers(n int) []Worker {
+	var ws []Worker
+	for i := range n {
+		ws = append(ws, Worker{Name: fmt.Sprint("sum-", i), Processor: "sum", Handler: sum, Concurrency: 8})
+	}
+	return ws
+}
+
+func intResult(t *testing.T, r Result) int {
+	t.Helper()
+	var v int
+	if err := Decode(r.Output, &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestDiamondOutputsMeetAtTheJoin(t *testing.T) {
+	p := start(t, sumWorkers(2))
+	ctx := testCtx(t)
+	_, err := p.AddTasks(ctx,
+		Task{ID: "a", Type: "sum", Input: MustEncode(1)},
+		Task{ID: "b", Type: "sum", Input: MustEncode(10), Dependencies: []string{"a"}},
+		Task{ID: "c", Type: "sum", Input: MustEncode(100), Dependencies: []string{"a"}},
+		Task{ID: "d", Type: "sum", Dependencies: []string{"b", "c"}},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := p.Wait(ctx, "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// b = 11, c = 101: d sees both.
+	if got := intResult(t, r); got != 112 {
+		t.Fatalf("d = %d, want 112", got)
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		ra, _ := p.Result(id)
+		rd, _ := p.Result("d")
+		if ra.Success && !rd.Success {
+			t.Fatalf("%s", id)
+		}
+	}
+}
+
+func TestChainOfAThousand(t *testing.T) {
+	p := start(t, sumWorkers(2))
+	ctx := testCtx(t)
+	tasks := []Task{{ID: "0", Type: "sum", Input: MustEncode(0)}}
+	for i := 1; i < 1000; i++ {
+		tasks = append(tasks, Task{ID: fmt.Sprint(i), Type: "sum", Input: MustEncode(1), Dependencies: []string{fmt.Sprint(i - 1)}})
+	}
+	if _, err := p.AddTasks(ctx, tasks...); err != nil {
+		t.Fatal(err)
+	}
+	r, err := p.Wait(ctx, "999")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := intResult(t, r); got != 999 {
+		t.Fatalf("end of chain = %d, want 999", got)
+	}
+}
+
+func TestFanOutOfAThousand(t *testing.T) {
+	var running, peak atomic.Int32
+	slow := func(ctx context.Context, req *Request) ([]byte, error) {
+		n := running.Add(1)
+		defer running.Add(-1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		time.Sleep(time.Millisecond)
+		return sum(ctx, req)
+	}
+	var ws []Worker
+	for i := range 4 {
+		ws = append(ws, Worker{Name: fmt.Sprint("w", i), Processor: "sum", Handler: slow, Concurrency: 4})
+	}
+	p := start(t, ws)
+	ctx := testCtx(t)
+	tasks := []Task{{ID: "root", Type: "sum", Input: MustEncode(1)}}
+	var leaves []string
+	for i := range 1000 {
+		id := fmt.Sprint("leaf-", i)
+		leaves = append(leaves, id)
+		tasks = append(tasks, Task{ID: id, Type: "sum", Dependencies: []string{"root"}})
+	}
+	tasks = append(tasks, Task{ID: "join", Type: "sum", Dependencies: leaves})
+	if _, err := p.AddTasks(ctx, tasks...); err != nil {
+		t.Fatal(err)
+	}
+	r, err := p.Wait(ctx, "join")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := intResult(t, r); got != 1000 {
+		t.Fatalf("join = %d, want 1000", got)
+	}
+	// Independent tasks ran in parallel, up to the workers' capacity.
+	if pk := peak.Load(); pk < 4 || pk > 16 {
+		t.Fatalf("peak parallelism %d, want between 4 and 16", pk)
+	}
+}
+
+func TestFailurePropagatesTransitively(t *testing.T) {
+	var ran sync.Map
+	ws := []Worker{
+		{Name: "ok", Processor: "sum", Handler: func(ctx context.Context, r *Request) ([]byte, error) {
+			ran.Store(r.Task.ID, true)
+			return sum(ctx, r)
+		}, Concurrency: 4},
+		{Name: "bad", Processor: "fail", Handler: func(context.Context, *Request) ([]byte, error) {
+			return nil, errors.New("boom")
+		}, Options: agent.HandlerOptions{MaxRetries: -1}},
+	}
+	p := start(t, ws)
+	ctx := testCtx(t)
+	if _, err := p.AddTasks(ctx,
+		Task{ID: "a", Type: "fail"},
+		Task{ID: "b", Type: "sum", Dependencies: []string{"a"}},
+		Task{ID: "c", Type: "sum", Dependencies: []string{"b"}},
+		Task{ID: "side", Type: "sum", Input: MustEncode(1)},
+	); err != nil {
+		t.Fatal(err)
+	}
+	_, err := p.Wait(ctx, "a")
+	if !errors.Is(err, ErrTaskFailed) || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("a: %v", err)
+	}
+	for _, id := range []string{"b", "c"} {
+		r, err := p.Wait(ctx, id)
+		if !errors.Is(err, ErrDependencyFailed) || r.Success {
+			t.Fatalf("%s: %+v %v", id, r, err)
+		}
+		if _, ran := ran.Load(id); ran {
+			t.Fatalf("%s ran although its dependency failed", id)
+		}
+	}
+	_, err = p.Wait(ctx, "c")
+	if !strings.Contains(err.Error(), `"b"`) || !strings.Contains(err.Error(), `"a"`) {
+		t.Fatalf("c's error should name the chain b, a: %v", err)
+	}
+	if _, err := p.Wait(ctx, "side"); err != nil {
+		t.Fatalf("independent task: %v", err)
+	}
+	// A task added later on top of a failed one fails at once.
+	if _, err := p.AddAndExecuteTask(ctx, Task{ID: "late", Type: "sum", Dependencies: []string{"c"}}); !errors.Is(err, ErrDependencyFailed) {
+		t.Fatalf("late: %v", err)
+	}
+	st, err := p.Task(ctx, "c")
+	if err != nil || st.Status != agent.StatusFailed {
+		t.Fatalf("status of c: %+v %v", st, err)
+	}
+}
+
+func TestRejectsCyclesAndUnknownDependencies(t *testing.T) {
+	p := start(t, sumWorkers(1))
+	ctx := testCtx(t)
+	_, err := p.AddTasks(ctx,
+		Task{ID: "x", Type: "sum"},
+		Task{ID: "a", Type: "sum", Dependencies: []string{"c"}},
+		Task{ID: "b", Type: "sum", Dependencies: []string{"a"}},
+		Task{ID: "c", Type: "sum", Dependencies: []string{"b", "x"}},
+	)
+	if !errors.Is(err, ErrCycle) || !strings.Contains(err.Error(), "a -> c -> b -> a") {
+		t.Fatalf("cycle: %v", err)
+	}
+	_, err = p.AddTasks(ctx, Task{ID: "y", Type: "sum"}, Task{ID: "z", Type: "sum", Dependencies: []string{"nope"}})
+	if !errors.Is(err, ErrUnknownDependency) {
+		t.Fatalf("unknown dependency: %v", err)
+	}
+	for _, id := range []string{"x", "a", "y", "z"} {
+		if _, err := p.Task(ctx, id); !errors.Is(err, ErrUnknownTask) {
+			t.Fatalf("%s was added from a rejected batch: %v", id, err)
+		}
+	}
+	if _, err := p.AddTasks(ctx, Task{ID: "s", Type: "sum", Dependencies: []string{"s"}}); err == nil {
+		t.Fatal("self dependency accepted")
+	}
+	if _, err := p.AddTasks(ctx, Task{ID: "d", Type: "sum"}, Task{ID: "d", Type: "sum"}); !errors.Is(err, ErrDuplicateTask) {
+		t.Fatalf("duplicate: %v", err)
+	}
+}
+
+func TestNoWaitThenFetch(t *testing.T) {
+	release := make(chan struct{})
+	p := start(t, []Worker{{Name: "w", Processor: "gate", Handler: func(ctx context.Context, r *Request) ([]byte, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return []byte("done"), nil
+	}}})
+	ctx := testCtx(t)
+	r, err := p.AddAndExecuteTask(ctx, Task{Name: "gated", Type: "gate"}, NoWait())
+	if err != nil || r.TaskID == "" {
+		t.Fatalf("no-wait add: %+v %v", r, err)
+	}
+	if _, err := p.Result(r.TaskID); !errors.Is(err, ErrNotFinished) {
+		t.Fatalf("result before it ran: %v", err)
+	}
+	close(release)
+	got, err := p.Wait(ctx, r.TaskID)
+	if err != nil || string(got.Output) != "done" {
+		t.Fatalf("wait: %+v %v", got, err)
+	}
+	again, err := p.Result(r.TaskID)
+	if err != nil || string(again.Output) != "done" {
+		t.Fatalf("fetch: %+v %v", again, err)
+	}
+	st, err := p.Task(ctx, r.TaskID)
+	if err != nil || st.Status != agent.StatusCompleted || st.Worker != "w" || len(st.Attempts) != 1 {
+		t.Fatalf("status: %+v %v", st, err)
+	}
+}
+
+func TestHundredConcurrentCallers(t *testing.T) {
+	p := start(t, sumWorkers(4))
+	ctx := testCtx(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := p.AddAndExecuteTask(ctx, Task{Type: "sum", Input: MustEncode(i)})
+			if err != nil {
+				errs <- err
+				return
+			}
+			var v int
+			if err := Decode(r.Output, &v); err != nil || v != i {
+				errs <- fmt.Errorf("caller %d got %d (%v)", i, v, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if pr := p.Progress(); pr.Total != 100 || pr.Finished != 100 || pr.Failed != 0 {
+		t.Fatalf("progress %+v", pr)
+	}
+}
+
+func TestChildTasks(t *testing.T) {
+	split := func(ctx context.Context, r *Request) ([]byte, error) {
+		var n int
+		_ = r.DecodeInput(&n)
+		for i := range n {
+			r.Spawn(Task{Type: "sum", Input: MustEncode(i + 1)})
+		}
+		return Encode(0)
+	}
+	p := start(t, append(sumWorkers(2), Worker{Name: "splitter", Processor: "split", Handler: split}))
+	ctx := testCtx(t)
+	if _, err := p.AddTasks(ctx,
+		Task{ID: "parent", Type: "split", Input: MustEncode(3)},
+		Task{ID: "total", Type: "sum", Dependencies: []string{"parent"}},
+	); err != nil {
+		t.Fatal(err)
+	}
+	r, err := p.Wait(ctx, "total")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// total sees the parent's output (0) and its children's (1+2+3).
+	if got := intResult(t, r); got != 6 {
+		t.Fatalf("total = %d, want 6", got)
+	}
+	for i := range 3 {
+		if _, err := p.Result(fmt.Sprintf("parent/%d", i)); err != nil {
+			t.Fatalf("child %d: %v", i, err)
+		}
+	}
+	st, _ := p.Task(ctx, "parent")
+	child, _ := p.Task(ctx, "parent/2")
+	if st.Status != agent.StatusCompleted || st.FinishedAt.Before(child.FinishedAt) {
+		t.Fatalf("parent finished %v, before its child %v", st.FinishedAt, child.FinishedAt)
+	}
+}
+
+func TestChildFailureFailsParent(t *testing.T) {
+	p := start(t, []Worker{
+		{Name: "s", Processor: "split", Handler: func(ctx context.Context, r *Request) ([]byte, error) {
+			r.Spawn(Task{ID: "kid", Type: "fail"})
+			return nil, nil
+		}},
+		{Name: "f", Processor: "fail", Handler: func(context.Context, *Request) ([]byte, error) {
+			return nil, errors.New("kid broke")
+		}, Options: agent.HandlerOptions{MaxRetries: -1}},
+	})
+	_, err := p.AddAndExecuteTask(testCtx(t), Task{ID: "parent", Type: "split"})
+	if !errors.Is(err, ErrChildFailed) || !strings.Contains(err.Error(), "kid broke") {
+		t.Fatalf("parent: %v", err)
+	}
+}
+
+func TestStartNamesMissingWorkers(t *testing.T) {
+	p, err := New(WithWorkspace("missing"), WithRemoteWorkerNames("far-away"), WithWaitTimeout(300*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.Start(testCtx(t), sumWorkers(1)...)
+	if !errors.Is(err, agent.ErrWorkersMissing) || !strings.Contains(err.Error(), "far-away") {
+		t.Fatalf("start: %v", err)
+	}
+}
+
+// runRemoteWorker is a worker in another OS process that joins a
+// playground by address.
+func runRemoteWorker(join string) {
+	w := Worker{Name: "remote", Processor: "where", Handler: func(ctx context.Context, r *Request) ([]byte, error) {
+		return []byte(fmt.Sprintf("pid %d", os.Getpid())), nil
+	}, Concurrency: 4}
+	wa, err := w.Agent(agent.WithJoin(join), agent.WithWorkspace("pg-remote"), agent.WithListenAddrs("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		panic(err)
+	}
+	if err := wa.Start(context.Background()); err != nil {
+		panic(err)
+	}
+	fmt.Println("JOINED")
+	<-wa.Done()
+}
+
+func TestRemoteWorkerProcess(t *testing.T) {
+	listening := make(chan string, 1)
+	p, err := New(WithWorkspace("pg-remote"), WithRemoteWorkerNames("remote"),
+		WithListening(func(addrs []string) { listening <- addrs[0] }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Start in the background: it waits for the remote worker.
+	started := make(chan error, 1)
+	go func() { started <- p.Start(testCtx(t)) }()
+	addr := <-listening
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "PLAYGROUND_REMOTE_WORKER="+addr)
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+		}
+	}()
+	if err := <-started; err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	ctx := testCtx(t)
+	for i := range 20 {
+		r, err := p.AddAndExecuteTask(ctx, Task{ID: fmt.Sprint(i), Type: "where"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("pid %d", cmd.Process.Pid); string(r.Output) != want || r.Worker != "remote" {
+			t.Fatalf("task ran at %q by %s, want %q", r.Output, r.Worker, want)
+		}
+	}
+	// Stop shuts the remote worker down: its process exits by itself.
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("remote worker: %v", err)
+	}
+}
