@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceylon-go/ceylon/internal/testutil"
 	"go.uber.org/goleak"
 )
 
@@ -19,10 +20,7 @@ func TestMain(m *testing.M) {
 		runBenchWorkers(join)
 		return
 	}
-	goleak.VerifyTestMain(m,
-		// The process-wide actor system lives for the whole process.
-		goleak.IgnoreAnyFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.func1"),
-	)
+	goleak.VerifyTestMain(m, testutil.LeakOptions()...)
 }
 
 var loopback = WithListenAddrs("/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1")

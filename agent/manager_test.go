@@ -411,3 +411,21 @@ func waitAcked(t *testing.T, m *testManager, id string) {
 	t.Helper()
 	m.awaitEvent(t, "ack of "+id, func(ev TaskEvent) bool { return ev.Type == EventAcked && ev.TaskID == id })
 }
+
+// An output too large to send fails the task at once (not at the end of
+// its lease), and for good.
+func TestOversizedOutputFailsFast(t *testing.T) {
+	m := startManager(t)
+	startWorker(t, m, "W", func(w *WorkerAgent) {
+		w.Handle("big", func(context.Context, *Job) ([]byte, error) { return make([]byte, 5<<20), nil })
+	})
+	task := messages.Task{ID: "big", Type: "big", Description: "too much output", Timeout: time.Minute}
+	start := time.Now()
+	r := runTask(t, m, task)
+	if r.Success || r.Attempt != 1 || !strings.Contains(r.ErrorMessage, "frame too large") {
+		t.Fatalf("result: %+v", r)
+	}
+	if el := time.Since(start); el > 30*time.Second {
+		t.Fatalf("took %v: waited for the lease", el)
+	}
+}

@@ -233,7 +233,15 @@ func (w *WorkerAgent) report(to peer.ID, as *messages.TaskAssignment, out []byte
 		r.Final = errors.Is(err, ErrSkipRetry)
 		r.Children = nil
 	}
-	if err := w.agent.send(w.agent.ctx, to, r, 0); err != nil {
+	err = w.agent.send(w.agent.ctx, to, r, 0)
+	if errors.Is(err, peer.ErrFrameTooLarge) {
+		// The output cannot travel: say so, rather than let the lease run
+		// out. Retrying would produce the same output.
+		r = messages.TaskResult{TaskID: r.TaskID, Attempt: r.Attempt, Worker: w.name, ExecutionTime: r.ExecutionTime,
+			ErrorMessage: fmt.Sprintf("result not sendable: %v", err), Final: true}
+		err = w.agent.send(w.agent.ctx, to, r, 0)
+	}
+	if err != nil {
 		w.agent.log.Warn("result not delivered", "task", as.Task.ID, "err", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ceylon-go/ceylon/agent"
+	"github.com/ceylon-go/ceylon/internal/testutil"
 	"go.uber.org/goleak"
 )
 
@@ -22,7 +23,7 @@ func TestMain(m *testing.M) {
 		runRemoteWorker(join)
 		return
 	}
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, testutil.LeakOptions()...)
 }
 
 func testCtx(t *testing.T) context.Context {

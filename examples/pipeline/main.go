@@ -1,0 +1,255 @@
+// Command pipeline runs a data pipeline as a DAG on a playground: one data
+// preparation task, N processing tasks that each take a chunk of its
+// output in parallel, and one aggregation task that combines their
+// outputs. It shows progress while it runs, then the result and a
+// per-worker summary.
+//
+//	go run ./examples/pipeline -chunks 64 -workers 4
+//
+// Workers in other processes can join: start the playground with
+// -remote N, then run -role worker -join <address> in each.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/ceylon-go/ceylon/agent"
+	"github.com/ceylon-go/ceylon/internal/progress"
+	"github.com/ceylon-go/ceylon/playground"
+)
+
+type options struct {
+	role      string
+	workspace string
+	listen    string
+	join      string
+	name      string
+	chunks    int
+	size      int
+	workers   int
+	remote    int
+	work      time.Duration
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.role, "role", "playground", "playground, or worker (joins a playground)")
+	flag.StringVar(&o.workspace, "workspace", "pipeline", "workspace ID")
+	flag.StringVar(&o.listen, "listen", "/ip4/127.0.0.1/tcp/0", "playground listen multiaddr")
+	flag.StringVar(&o.join, "join", "", "worker: the playground's address")
+	flag.StringVar(&o.name, "name", "remote", "worker: name")
+	flag.IntVar(&o.chunks, "chunks", 64, "parallel processing tasks")
+	flag.IntVar(&o.size, "size", 200_000, "numbers to process (the prepared data travels in one message: keep it under the 4 MiB frame limit)")
+	flag.IntVar(&o.workers, "workers", 4, "local workers")
+	flag.IntVar(&o.remote, "remote", 0, "remote workers to wait for")
+	flag.DurationVar(&o.work, "work", 20*time.Millisecond, "simulated work per chunk")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch o.role {
+	case "playground":
+		err = runPlayground(ctx, o)
+	case "worker":
+		err = runWorker(ctx, o)
+	default:
+		err = fmt.Errorf("unknown -role %q", o.role)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pipeline:", err)
+		os.Exit(1)
+	}
+}
+
+// The three processors. Data flows along the DAG's edges: each task gets
+// its dependencies' outputs in req.Inputs.
+
+// prepare makes the dataset (1..size) and cuts it into chunks.
+func prepare(ctx context.Context, req *playground.Request) ([]byte, error) {
+	var in struct{ Size, Chunks int }
+	if err := req.DecodeInput(&in); err != nil {
+		return nil, err
+	}
+	chunks := make([][]int64, in.Chunks)
+	for i := 1; i <= in.Size; i++ {
+		c := (i - 1) * in.Chunks / in.Size
+		chunks[c] = append(chunks[c], int64(i))
+	}
+	return playground.Encode(chunks)
+}
+
+// process sums the squares of its chunk of the prepared data.
+func process(work time.Duration) playground.Handler {
+	return func(ctx context.Context, req *playground.Request) ([]byte, error) {
+		var idx int
+		if err := req.DecodeInput(&idx); err != nil {
+			return nil, err
+		}
+		var chunks [][]int64
+		if err := req.DecodeDependency("prepare", &chunks); err != nil {
+			return nil, err
+		}
+		if idx < 0 || idx >= len(chunks) {
+			return nil, fmt.Errorf("chunk %d of %d: %w", idx, len(chunks), agent.ErrSkipRetry)
+		}
+		var s int64
+		for _, v := range chunks[idx] {
+			s += v * v
+		}
+		select { // the simulated rest of the work
+		case <-time.After(work):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return playground.Encode(s)
+	}
+}
+
+// aggregate adds up every processing task's output.
+func aggregate(ctx context.Context, req *playground.Request) ([]byte, error) {
+	var total int64
+	for id := range req.Inputs {
+		if id == "prepare" {
+			continue
+		}
+		var v int64
+		if err := req.DecodeDependency(id, &v); err != nil {
+			return nil, err
+		}
+		total += v
+	}
+	return playground.Encode(total)
+}
+
+func workers(o options, names ...string) []playground.Worker {
+	var out []playground.Worker
+	for _, n := range names {
+		out = append(out,
+			playground.Worker{Name: n + "-prep", Processor: "prepare", Handler: prepare},
+			playground.Worker{Name: n, Processor: "process", Handler: process(o.work), Concurrency: 4},
+			playground.Worker{Name: n + "-agg", Processor: "aggregate", Handler: aggregate},
+		)
+	}
+	return out
+}
+
+func runPlayground(ctx context.Context, o options) error {
+	if o.chunks < 1 || o.size < o.chunks {
+		return errors.New("need 1 <= chunks <= size")
+	}
+	var names []string
+	for i := range o.workers {
+		names = append(names, fmt.Sprint("worker-", i+1))
+	}
+	local := workers(o, names...)
+	if o.workers == 0 {
+		local = nil
+	}
+	p, err := playground.New(
+		playground.WithWorkspace(o.workspace), playground.WithListenAddrs(o.listen),
+		playground.WithRemoteWorkers(3*o.remote), playground.WithWaitTimeout(5*time.Minute),
+		playground.WithListening(func(addrs []string) {
+			if o.remote > 0 {
+				fmt.Printf("waiting for %d remote workers: -role worker -workspace %s -join %s\n", o.remote, o.workspace, addrs[0])
+			}
+		}),
+	)
+	if err != nil {
+		return err
+	}
+	return p.Play(ctx, local, func(ctx context.Context, p *playground.Playground) error {
+		tasks := []playground.Task{{
+			ID: "prepare", Name: "data preparation", Type: "prepare",
+			Input: playground.MustEncode(map[string]int{"Size": o.size, "Chunks": o.chunks}),
+		}}
+		deps := []string{"prepare"}
+		for i := range o.chunks {
+			id := fmt.Sprintf("process-%03d", i)
+			deps = append(deps, id)
+			tasks = append(tasks, playground.Task{ID: id, Name: "process chunk", Type: "process",
+				Input: playground.MustEncode(i), Dependencies: []string{"prepare"}})
+		}
+		tasks = append(tasks, playground.Task{ID: "aggregate", Name: "aggregation", Type: "aggregate", Dependencies: deps})
+
+		fmt.Printf("pipeline: 1 preparation -> %d processing -> 1 aggregation\n", o.chunks)
+		if _, err := p.AddTasks(ctx, tasks...); err != nil {
+			return err
+		}
+		done := make(chan struct{})
+		go func() {
+			bar := progress.New(os.Stdout, "tasks")
+			t := time.NewTicker(100 * time.Millisecond)
+			defer t.Stop()
+			for {
+				pr := p.Progress()
+				bar.Update(pr.Finished, pr.Total, pr.Failed)
+				if pr.Finished == pr.Total {
+					close(done)
+					return
+				}
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					close(done)
+					return
+				}
+			}
+		}()
+		res, err := p.Wait(ctx, "aggregate")
+		<-done
+		if err != nil {
+			return err
+		}
+		var total int64
+		if err := playground.Decode(res.Output, &total); err != nil {
+			return err
+		}
+		n := int64(o.size)
+		want := n * (n + 1) * (2*n + 1) / 6
+		fmt.Printf("\nresult: sum of squares 1..%d = %d (expected %d)\n\n", o.size, total, want)
+		rep, err := p.Report(ctx)
+		if err != nil {
+			return err
+		}
+		_, _ = rep.WriteTo(os.Stdout)
+		if total != want {
+			return fmt.Errorf("wrong result %d, want %d", total, want)
+		}
+		return nil
+	})
+}
+
+func runWorker(ctx context.Context, o options) error {
+	if o.join == "" {
+		return errors.New("a worker needs -join <playground address>")
+	}
+	var was []*agent.WorkerAgent
+	for _, w := range workers(o, o.name) {
+		wa, err := w.Agent(agent.WithJoin(o.join), agent.WithWorkspace(o.workspace), agent.WithListenAddrs("/ip4/0.0.0.0/tcp/0"))
+		if err != nil {
+			return err
+		}
+		if err := wa.Start(ctx); err != nil {
+			return err
+		}
+		defer wa.Stop()
+		was = append(was, wa)
+	}
+	fmt.Printf("worker %s joined %s\n", o.name, o.workspace)
+	for _, wa := range was {
+		select {
+		case <-wa.Done():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
