@@ -45,7 +45,8 @@ type TaskManager struct {
 	seq        uint64
 	dirty      bool
 	totals     totals
-	workersChg chan struct{} // closed and replaced when the worker set changes
+	workersChg chan struct{}            // closed and replaced when the worker set changes
+	submitFn   func([]Submission) error // m.accept, given to the hook
 
 	tickerStop chan struct{}
 	tickerDone sync.WaitGroup
@@ -77,6 +78,7 @@ func NewTaskManager(opts ...ManagerOption) (*TaskManager, error) {
 		history:    map[string]WorkerStats{},
 		workersChg: make(chan struct{}),
 	}
+	m.submitFn = m.accept
 	On(a, m.onWorkerInfo)
 	On(a, m.onAck)
 	On(a, m.onResult)
@@ -129,19 +131,13 @@ func (m *TaskManager) Stop() error {
 }
 
 // SubmitOption adjusts one submission.
-type SubmitOption func(*submission)
-
-type submission struct {
-	task    messages.Task
-	inputs  map[string][]byte
-	depsMet bool
-}
+type SubmitOption func(*Submission)
 
 // DependenciesMet says the task's dependencies have completed and gives
 // their outputs (by task ID) to pass to its processor. The playground uses
 // it; a task with dependencies submitted without it is rejected.
 func DependenciesMet(inputs map[string][]byte) SubmitOption {
-	return func(s *submission) { s.inputs, s.depsMet = inputs, true }
+	return func(s *Submission) { s.Inputs, s.DepsMet = inputs, true }
 }
 
 // Submit validates a task and queues it. It returns once the task is
@@ -149,11 +145,11 @@ func DependenciesMet(inputs map[string][]byte) SubmitOption {
 // [TaskManager.Wait] or [TaskManager.Run] for the result. A task no
 // connected worker can take waits until one joins.
 func (m *TaskManager) Submit(ctx context.Context, task messages.Task, opts ...SubmitOption) error {
-	s := submission{task: task}
+	s := Submission{Task: task}
 	for _, o := range opts {
 		o(&s)
 	}
-	_, err := call(ctx, m.agent, func() (struct{}, error) { return struct{}{}, m.accept([]submission{s}) })
+	_, err := call(ctx, m.agent, func() (struct{}, error) { return struct{}{}, m.accept([]Submission{s}) })
 	return err
 }
 
@@ -168,11 +164,7 @@ type Submission struct {
 // SubmitAll validates and queues a batch atomically: if any task is
 // rejected, none is queued.
 func (m *TaskManager) SubmitAll(ctx context.Context, batch []Submission) error {
-	subs := make([]submission, len(batch))
-	for i, b := range batch {
-		subs[i] = submission{task: b.Task, inputs: b.Inputs, depsMet: b.DepsMet}
-	}
-	_, err := call(ctx, m.agent, func() (struct{}, error) { return struct{}{}, m.accept(subs) })
+	_, err := call(ctx, m.agent, func() (struct{}, error) { return struct{}{}, m.accept(batch) })
 	return err
 }
 
@@ -238,13 +230,13 @@ func (m *TaskManager) whyNotDone(id string, cause error) error {
 
 // Run submits a task and waits for its result.
 func (m *TaskManager) Run(ctx context.Context, task messages.Task, opts ...SubmitOption) (messages.TaskResult, error) {
-	s := submission{task: task}
+	s := Submission{Task: task}
 	for _, o := range opts {
 		o(&s)
 	}
 	// One trip into the actor: accept, and get the completion channel.
 	t, err := call(ctx, m.agent, func() (*taskState, error) {
-		if err := m.accept([]submission{s}); err != nil {
+		if err := m.accept([]Submission{s}); err != nil {
 			return nil, err
 		}
 		t := m.tasks[task.ID]

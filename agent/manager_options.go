@@ -32,6 +32,8 @@ type managerConfig struct {
 	tick             time.Duration
 	processors       map[string]bool
 	observers        []func(TaskEvent)
+	hook             Hook
+	forget           bool
 	maxLost          int
 }
 
@@ -144,6 +146,33 @@ func WithObserver(fn func(TaskEvent)) ManagerOption {
 		c.observers = append(c.observers, fn)
 		return nil
 	}
+}
+
+// Hook runs in the manager's actor on every task event, like an observer,
+// and may queue more tasks at once through submit (validated as
+// [TaskManager.SubmitAll] does, all or nothing) without a trip through the
+// mailbox: what a dependency scheduler built on the manager needs. submit
+// is valid only during the call. A hook must be quick and must not call the
+// manager's blocking methods.
+type Hook func(ev TaskEvent, submit func([]Submission) error)
+
+// WithHook sets the manager's hook (at most one).
+func WithHook(h Hook) ManagerOption {
+	return func(c *managerConfig) error {
+		if h == nil {
+			return errors.New("agent: nil hook")
+		}
+		c.hook = h
+		return nil
+	}
+}
+
+// WithForgetFinished makes the manager drop a task's record as soon as it
+// is final (after its observers and hook have seen it), so its memory is
+// freed; Wait, Task and duplicate-ID checks then no longer know it. Use it
+// when something else keeps the results, as the playground does.
+func WithForgetFinished() ManagerOption {
+	return func(c *managerConfig) error { c.forget = true; return nil }
 }
 
 // WithMaxLost bounds how many times a task may be requeued because its

@@ -11,18 +11,23 @@ import (
 // manager's actor.
 
 // accept validates a batch and queues it, all or nothing.
-func (m *TaskManager) accept(batch []submission) error {
-	seen := make(map[string]bool, len(batch))
+func (m *TaskManager) accept(batch []Submission) error {
+	var seen map[string]bool
+	if len(batch) > 1 {
+		seen = make(map[string]bool, len(batch))
+	}
 	for i := range batch {
-		t := &batch[i].task
+		t := &batch[i].Task
 		if err := t.Validate(); err != nil {
 			return err
 		}
 		if m.tasks[t.ID] != nil || seen[t.ID] {
 			return fmt.Errorf("%w: %q", ErrDuplicateTask, t.ID)
 		}
-		seen[t.ID] = true
-		if len(t.Dependencies) > 0 && !batch[i].depsMet {
+		if seen != nil {
+			seen[t.ID] = true
+		}
+		if len(t.Dependencies) > 0 && !batch[i].DepsMet {
 			return fmt.Errorf("task %q: %w", t.ID, ErrUnresolvedDependencies)
 		}
 		if m.cfg.processors != nil && !m.cfg.processors[t.Type] && !m.someWorkerRuns(t.Type) {
@@ -30,14 +35,15 @@ func (m *TaskManager) accept(batch []submission) error {
 		}
 	}
 	now := time.Now()
-	for _, s := range batch {
+	for i := range batch {
+		s := &batch[i]
 		m.seq++
 		t := &taskState{
-			task: s.task, inputs: s.inputs, seq: m.seq, status: StatusPending,
-			submittedAt: now, heapIndex: -1, priority: s.task.Priority,
+			task: s.Task, inputs: s.Inputs, seq: m.seq, status: StatusPending,
+			submittedAt: now, heapIndex: -1, priority: s.Task.Priority,
 		}
 		if t.priority == 0 {
-			t.priority = m.typePriority(s.task.Type)
+			t.priority = m.typePriority(s.Task.Type)
 		}
 		m.tasks[t.task.ID] = t
 		m.totals.submitted++
@@ -229,8 +235,17 @@ func (m *TaskManager) finish(t *taskState, st Status, r *messages.TaskResult) {
 	if t.done != nil {
 		close(t.done)
 	}
-	ev := map[Status]EventType{StatusCompleted: EventCompleted, StatusFailed: EventFailed, StatusCancelled: EventCancelled}[st]
-	m.emit(TaskEvent{Type: ev, TaskID: t.task.ID, Attempt: t.attempt, Worker: r.Worker, Result: r, Err: r.ErrorMessage})
+	ev := EventCompleted
+	switch st {
+	case StatusFailed:
+		ev = EventFailed
+	case StatusCancelled:
+		ev = EventCancelled
+	}
+	m.emit(TaskEvent{Type: ev, TaskID: t.task.ID, Attempt: t.attempt, Worker: r.Worker, Result: r, Err: r.ErrorMessage, Attempts: t.attempts})
+	if m.cfg.forget && t.done == nil {
+		delete(m.tasks, t.task.ID)
+	}
 }
 
 // cancel ends t as cancelled, telling its worker if it is running.
@@ -255,8 +270,24 @@ func (m *TaskManager) cancel(t *taskState, reason string) {
 	})
 }
 
+// emit tells observers and the hook about ev. A panicking observer is
+// logged and counted, and the event's remaining observers are skipped.
 func (m *TaskManager) emit(ev TaskEvent) {
+	if len(m.cfg.observers) == 0 && m.cfg.hook == nil {
+		return
+	}
+	defer m.recoverObserver(ev)
 	for _, fn := range m.cfg.observers {
-		_ = m.agent.safely("observer", func() error { fn(ev); return nil })
+		fn(ev)
+	}
+	if m.cfg.hook != nil {
+		m.cfg.hook(ev, m.submitFn)
+	}
+}
+
+func (m *TaskManager) recoverObserver(ev TaskEvent) {
+	if r := recover(); r != nil {
+		m.agent.stats.handlerPanics.Add(1)
+		m.agent.log.Error("task observer panicked", "event", ev.Type, "task", ev.TaskID, "panic", r)
 	}
 }

@@ -71,6 +71,8 @@ type TaskEvent struct {
 	Err string
 	// Delay is the wait before the retry, for EventRetrying.
 	Delay time.Duration
+	// Attempts is the task's attempt history, on final events (read only).
+	Attempts []AttemptInfo
 }
 
 // EventType names a task event.

@@ -2,6 +2,7 @@ package messages
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -86,18 +87,27 @@ func (t *Task) Validate() error {
 	default:
 		return fmt.Errorf("task %q: %w: unknown backoff %q", t.ID, ErrMalformed, t.Backoff)
 	}
-	seen := make(map[string]struct{}, len(t.Dependencies))
-	for _, d := range t.Dependencies {
+	var seen map[string]struct{} // only for long lists; short ones compare pairwise
+	if len(t.Dependencies) > 16 {
+		seen = make(map[string]struct{}, len(t.Dependencies))
+	}
+	for i, d := range t.Dependencies {
 		if d == t.ID {
 			return fmt.Errorf("task %q: %w", t.ID, ErrSelfDependency)
 		}
 		if d == "" {
 			return fmt.Errorf("task %q: dependency: %w", t.ID, ErrEmptyID)
 		}
-		if _, dup := seen[d]; dup {
+		dup := false
+		if seen != nil {
+			_, dup = seen[d]
+			seen[d] = struct{}{}
+		} else {
+			dup = slices.Contains(t.Dependencies[:i], d)
+		}
+		if dup {
 			return fmt.Errorf("task %q: %w: %q", t.ID, ErrDuplicateDependency, d)
 		}
-		seen[d] = struct{}{}
 	}
 	return nil
 }

@@ -34,8 +34,9 @@ type node struct {
 	children        []*node
 	pendingChildren int
 	result          *Result
+	attempts        []agent.AttemptInfo // from the manager, once final
 	err             error
-	done            chan struct{}
+	done            chan struct{} // made by the first Wait; closed when final
 	addedAt         time.Time
 	finishedAt      time.Time
 }
@@ -140,7 +141,10 @@ func (p *Playground) insert(tasks []Task, parent *node) []agent.Submission {
 	now := time.Now()
 	fresh := make([]*node, len(tasks))
 	for i, t := range tasks {
-		n := &node{task: t, done: make(chan struct{}), addedAt: now, parent: parent}
+		n := &node{task: t, addedAt: now, parent: parent}
+		if len(t.Dependencies) > 0 {
+			n.deps = make([]*node, 0, len(t.Dependencies))
+		}
 		p.nodes[t.ID] = n
 		fresh[i] = n
 		if parent != nil {
@@ -176,26 +180,28 @@ func (p *Playground) insert(tasks []Task, parent *node) []agent.Submission {
 }
 
 // queue marks n as handed to the manager and builds its submission, with
-// its dependencies' outputs (and their children's) as inputs.
+// its dependencies' outputs (and their children's) as inputs. Empty outputs
+// are left out, so tasks whose dependencies return nothing cost no map.
 func (p *Playground) queue(n *node) agent.Submission {
 	n.state = stateQueued
 	var inputs map[string][]byte
-	if len(n.deps) > 0 {
-		inputs = make(map[string][]byte, len(n.deps))
-		for _, d := range n.deps {
-			collectOutputs(d, inputs)
-		}
+	for _, d := range n.deps {
+		inputs = collectOutputs(d, inputs)
 	}
 	return agent.Submission{Task: n.task, Inputs: inputs, DepsMet: true}
 }
 
-func collectOutputs(n *node, into map[string][]byte) {
-	if n.result != nil {
+func collectOutputs(n *node, into map[string][]byte) map[string][]byte {
+	if n.result != nil && len(n.result.Output) > 0 {
+		if into == nil {
+			into = make(map[string][]byte, len(n.deps)+1)
+		}
 		into[n.task.ID] = n.result.Output
 	}
 	for _, c := range n.children {
-		collectOutputs(c, into)
+		into = collectOutputs(c, into)
 	}
+	return into
 }
 
 func dependencyError(n, dep *node) error {
@@ -216,6 +222,7 @@ func (p *Playground) complete(n *node) []agent.Submission {
 				ready = append(ready, p.queue(d))
 			}
 		}
+		n.dependents = nil // done with: let the memory go
 		if pa := n.parent; pa != nil {
 			pa.pendingChildren--
 			if pa.pendingChildren == 0 && pa.state == stateChildren {
@@ -268,8 +275,11 @@ func (p *Playground) fail(n *node, err error, r *Result) {
 
 func (p *Playground) finalize(n *node, st nodeState) {
 	n.state = st
+	n.deps = nil
 	n.finishedAt = time.Now()
-	close(n.done)
+	if n.done != nil {
+		close(n.done)
+	}
 	p.finished++
 	if st != stateCompleted {
 		p.failed++

@@ -12,7 +12,7 @@
 //
 // A task runs only after every task in its Dependencies completed
 // successfully; its handler gets their outputs in [Request.Inputs], keyed
-// by task ID. Independent tasks run in parallel, limited only by the
+// by task ID (dependencies that returned no output are left out). Independent tasks run in parallel, limited only by the
 // workers' capacity. A task whose dependency failed (or was cancelled) is
 // not run: it fails with [ErrDependencyFailed] naming the dependency, and
 // so do its own dependents, transitively. Unknown dependencies and cycles

@@ -23,15 +23,6 @@ type Playground struct {
 	running  bool
 	finished int
 	failed   int
-
-	// The submitter hands ready tasks to the manager outside mu and
-	// outside the manager's actor (the observer that frees them runs in
-	// it, and must not block on it).
-	qmu      sync.Mutex
-	queued   []agent.Submission
-	wake     chan struct{}
-	stopping chan struct{}
-	stopped  chan struct{}
 }
 
 // New creates a playground. Nothing runs until Start.
@@ -42,7 +33,7 @@ func New(opts ...Option) (*Playground, error) {
 			return nil, err
 		}
 	}
-	p := &Playground{cfg: cfg, nodes: map[string]*node{}, wake: make(chan struct{}, 1)}
+	p := &Playground{cfg: cfg, nodes: map[string]*node{}}
 	agentOpts := append([]agent.Option{
 		agent.WithListenAddrs(cfg.listen...), agent.WithWorkspace(cfg.workspace), agent.WithLogger(cfg.logger),
 	}, cfg.agentOpts...)
@@ -52,7 +43,8 @@ func New(opts ...Option) (*Playground, error) {
 	mopts := append([]agent.ManagerOption{
 		agent.WithManagerName(cfg.name),
 		agent.WithManagerAgent(agentOpts...),
-		agent.WithObserver(p.onEvent),
+		agent.WithHook(p.onEvent),
+		agent.WithForgetFinished(), // the playground keeps the results
 	}, cfg.managerOpts...)
 	m, err := agent.NewTaskManager(mopts...)
 	if err != nil {
@@ -88,8 +80,6 @@ func (p *Playground) Start(ctx context.Context, workers ...Worker) (err error) {
 			p.shutdown()
 		}
 	}()
-	p.stopping, p.stopped = make(chan struct{}), make(chan struct{})
-	go p.submitter()
 	p.mu.Lock()
 	p.running = true
 	p.mu.Unlock()
@@ -144,18 +134,13 @@ func (p *Playground) Stop() error {
 	return errors.Join(err, p.shutdown())
 }
 
-// shutdown stops local workers, the submitter and the manager.
+// shutdown stops local workers and the manager.
 func (p *Playground) shutdown() error {
 	var errs []error
 	for _, w := range p.locals {
 		errs = append(errs, w.Stop())
 	}
 	p.locals = nil
-	if p.stopping != nil {
-		close(p.stopping)
-		<-p.stopped
-		p.stopping = nil
-	}
 	errs = append(errs, p.mgr.Stop())
 	p.mu.Lock()
 	p.running = false
@@ -174,49 +159,23 @@ func (p *Playground) Play(ctx context.Context, workers []Worker, fn func(ctx con
 	return errors.Join(err, p.Stop())
 }
 
-// submitter hands ready tasks to the manager in batches.
-func (p *Playground) submitter() {
-	defer close(p.stopped)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-p.stopping:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	for {
-		select {
-		case <-p.wake:
-		case <-p.stopping:
-			return
-		}
-		for {
-			p.qmu.Lock()
-			batch := p.queued
-			p.queued = nil
-			p.qmu.Unlock()
-			if len(batch) == 0 {
-				break
-			}
-			batch = p.live(batch)
-			if len(batch) == 0 {
-				continue
-			}
-			if err := p.mgr.SubmitAll(ctx, batch); err != nil {
-				// Find the culprits; the others go in one by one.
-				for _, s := range batch {
-					if err := p.mgr.SubmitAll(ctx, []agent.Submission{s}); err != nil {
-						p.rejected(s.Task.ID, err)
-					}
-				}
-			}
+// submit hands ready tasks to the manager; from a user's goroutine
+// through [agent.TaskManager.SubmitAll], from the hook through its in-actor
+// submit. A batch the manager rejects is retried task by task, so only the
+// culprits fail.
+func (p *Playground) submit(ready []agent.Submission, submitAll func([]agent.Submission) error) {
+	if len(ready) == 0 || submitAll(ready) == nil {
+		return
+	}
+	for _, s := range ready {
+		if err := submitAll([]agent.Submission{s}); err != nil {
+			p.rejected(s.Task.ID, err)
 		}
 	}
 }
 
-// live drops tasks that became final (cancelled) while queued here.
+// live drops tasks that became final (cancelled) before they were handed
+// to the manager.
 func (p *Playground) live(batch []agent.Submission) []agent.Submission {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -229,20 +188,6 @@ func (p *Playground) live(batch []agent.Submission) []agent.Submission {
 	return out
 }
 
-// enqueue passes ready tasks to the submitter.
-func (p *Playground) enqueue(ready []agent.Submission) {
-	if len(ready) == 0 {
-		return
-	}
-	p.qmu.Lock()
-	p.queued = append(p.queued, ready...)
-	p.qmu.Unlock()
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
-}
-
 // rejected fails a task the manager would not take.
 func (p *Playground) rejected(id string, err error) {
 	p.mu.Lock()
@@ -252,9 +197,9 @@ func (p *Playground) rejected(id string, err error) {
 	}
 }
 
-// onEvent hears the manager's task events (in the manager's actor: quick,
-// and never calls the manager).
-func (p *Playground) onEvent(ev agent.TaskEvent) {
+// onEvent is the manager's hook: it runs in the manager's actor on every
+// task event, and submits the tasks a completion made ready right there.
+func (p *Playground) onEvent(ev agent.TaskEvent, submitAll func([]agent.Submission) error) {
 	switch ev.Type {
 	case agent.EventCompleted, agent.EventFailed, agent.EventCancelled:
 	default:
@@ -266,6 +211,7 @@ func (p *Playground) onEvent(ev agent.TaskEvent) {
 		p.mu.Unlock()
 		return
 	}
+	n.attempts = ev.Attempts
 	var ready []agent.Submission
 	switch ev.Type {
 	case agent.EventCompleted:
@@ -289,5 +235,5 @@ func (p *Playground) onEvent(ev agent.TaskEvent) {
 		p.fail(n, fmt.Errorf("%w: %q: %s", ErrCancelled, n.task.ID, ev.Result.ErrorMessage), ev.Result)
 	}
 	p.mu.Unlock()
-	p.enqueue(ready)
+	p.submit(ready, submitAll)
 }

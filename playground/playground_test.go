@@ -23,6 +23,10 @@ func TestMain(m *testing.M) {
 		runRemoteWorker(join)
 		return
 	}
+	if join := os.Getenv(benchWorkersEnv); join != "" {
+		runBenchWorkers(join)
+		return
+	}
 	goleak.VerifyTestMain(m, testutil.LeakOptions()...)
 }
 

@@ -62,7 +62,7 @@ func (p *Playground) AddTasks(ctx context.Context, tasks ...Task) ([]string, err
 	}
 	ready := p.insert(prepared, nil)
 	p.mu.Unlock()
-	p.enqueue(ready)
+	p.submit(p.live(ready), func(b []agent.Submission) error { return p.mgr.SubmitAll(ctx, b) })
 	ids := make([]string, len(prepared))
 	for i, t := range prepared {
 		ids[i] = t.ID
@@ -75,12 +75,21 @@ func (p *Playground) AddTasks(ctx context.Context, tasks ...Task) ([]string, err
 func (p *Playground) Wait(ctx context.Context, id string) (Result, error) {
 	p.mu.Lock()
 	n := p.nodes[id]
-	p.mu.Unlock()
 	if n == nil {
+		p.mu.Unlock()
 		return Result{}, fmt.Errorf("%w: %q", ErrUnknownTask, id)
 	}
+	if n.state.final() {
+		defer p.mu.Unlock()
+		return *n.result, n.err
+	}
+	if n.done == nil { // made on the first wait: most tasks never need one
+		n.done = make(chan struct{})
+	}
+	done := n.done
+	p.mu.Unlock()
 	select {
-	case <-n.done:
+	case <-done:
 	case <-ctx.Done():
 		return Result{}, fmt.Errorf("playground: waiting for %q: %w", id, ctx.Err())
 	}
@@ -165,6 +174,10 @@ func (p *Playground) Task(ctx context.Context, id string) (TaskStatus, error) {
 		st.Result = &r
 	}
 	state := n.state
+	if len(n.attempts) > 0 {
+		st.Attempts = slices.Clone(n.attempts)
+		st.Worker = n.attempts[len(n.attempts)-1].Worker
+	}
 	switch state {
 	case stateWaiting:
 		st.Status = agent.StatusWaiting
@@ -190,8 +203,8 @@ func (p *Playground) Task(ctx context.Context, id string) (TaskStatus, error) {
 		st.Status = agent.StatusPending
 	}
 	p.mu.Unlock()
-	if state == stateWaiting {
-		return st, nil
+	if state != stateQueued {
+		return st, nil // waiting, or final (the manager has forgotten it)
 	}
 	info, err := p.mgr.Task(ctx, id)
 	switch {
@@ -200,10 +213,7 @@ func (p *Playground) Task(ctx context.Context, id string) (TaskStatus, error) {
 	case err != nil:
 		return st, err
 	default:
-		st.Attempts, st.Worker = info.Attempts, info.Worker
-		if state == stateQueued {
-			st.Status = info.Status
-		}
+		st.Attempts, st.Worker, st.Status = info.Attempts, info.Worker, info.Status
 	}
 	return st, nil
 }
@@ -230,8 +240,8 @@ func (p *Playground) Cancel(ctx context.Context, id string) error {
 	}
 	err := p.mgr.Cancel(ctx, id)
 	if errors.Is(err, agent.ErrUnknownTask) {
-		// Still in the submitter's queue: fail it here; the manager will
-		// report it cancelled or never hear of it.
+		// Not handed to the manager yet: fail it here, and it never will
+		// be.
 		p.mu.Lock()
 		if !n.state.final() {
 			p.fail(n, fmt.Errorf("%w: %q: by request", ErrCancelled, id), nil)

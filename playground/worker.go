@@ -3,6 +3,7 @@ package playground
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/ceylon-go/ceylon/agent"
 	"github.com/ceylon-go/ceylon/messages"
@@ -57,10 +58,15 @@ func (r *Request) Spawn(children ...Task) {
 // DecodeInput decodes the task's Input (msgpack, as [Encode] writes it).
 func (r *Request) DecodeInput(v any) error { return Decode(r.Task.Input, v) }
 
-// DecodeDependency decodes the output of dependency id.
+// DecodeDependency decodes the output of dependency id (or of a child
+// task of a dependency). A dependency that returned no output leaves v
+// untouched.
 func (r *Request) DecodeDependency(id string, v any) error {
 	out, ok := r.Inputs[id]
 	if !ok {
+		if slices.Contains(r.Task.Dependencies, id) {
+			return nil
+		}
 		return fmt.Errorf("%w: %q is not a dependency of %q", ErrUnknownDependency, id, r.Task.ID)
 	}
 	return Decode(out, v)
