@@ -22,12 +22,19 @@ fmt-check:
 vet:
 	$(GO) vet $(PKGS)
 
+# Benchmarks that start a second OS process (agents, workers) say so in
+# their doc comments; figures are per run on this machine, so run twice.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	$(GO) test -run '^$$' -bench . -benchmem ./messages
+	$(GO) test -run '^$$' -bench 'Direct|Broadcast|TCPFloor|LocalRoundTrip' -benchtime 2s ./agent
+	$(GO) test -run '^$$' -bench 'TaskThroughput' -benchtime 20000x ./agent
+	$(GO) test -run '^$$' -bench 'TaskRoundTrip' -benchtime 1000x ./agent
+	$(GO) test -run '^$$' -bench 'DAG|PendingMemory' -benchtime 100000x -timeout 30m ./playground
 
 # Each fuzz target runs for FUZZTIME (not part of `make test`).
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEnvelope$$' -fuzztime $(FUZZTIME) ./messages
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeTaskMessages$$' -fuzztime $(FUZZTIME) ./messages
 
 tidy:
 	$(GO) mod tidy

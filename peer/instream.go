@@ -16,9 +16,10 @@ const maxSkipFactor = 16
 
 // inStream is a peer's stream to this node, from which we only read.
 type inStream struct {
-	s     network.Stream
-	hello hello
-	done  chan struct{} // closed when its reader has exited
+	s         network.Stream
+	hello     hello
+	announced bool          // the Handler has seen the join (guarded by n.mu)
+	done      chan struct{} // closed when its reader has exited
 }
 
 // handleStream serves one inbound stream: it checks the hello, announces the
@@ -61,6 +62,12 @@ func (n *Node) handleStream(s network.Stream) {
 	}
 	n.host.Peerstore().AddAddrs(remote, parseAddrs(h.Addrs), peerstore.RecentlyConnectedAddrTTL)
 	n.cfg.handler.HandlePresence(n.ctx, PresenceEvent{Peer: remote, Joined: true, Meta: h.Meta})
+	// Only now does WaitPresent (and so Connect) return: the handler has
+	// seen the join before anyone is told the peer is there.
+	n.mu.Lock()
+	in.announced = true
+	n.presenceChanged()
+	n.mu.Unlock()
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); n.greet(remote) }()
 
@@ -128,7 +135,6 @@ func (n *Node) register(remote ID, in *inStream) bool {
 		old := n.in[remote]
 		if old == nil {
 			n.in[remote] = in
-			n.presenceChanged()
 			n.mu.Unlock()
 			return true
 		}

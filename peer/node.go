@@ -190,7 +190,8 @@ func (n *Node) Present(p ID) bool {
 func (n *Node) WaitPresent(ctx context.Context, p ID) error {
 	for {
 		n.mu.Lock()
-		_, ok := n.in[p]
+		in := n.in[p]
+		ok := in != nil && in.announced
 		ch, closed := n.changed, n.closed
 		n.mu.Unlock()
 		switch {
