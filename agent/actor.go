@@ -45,6 +45,9 @@ func (a *Agent) handleDelivery(d *delivery) {
 	if d.credited {
 		defer func() { <-a.credits }()
 	}
+	if d.member != nil {
+		defer func() { <-d.member.credits }()
+	}
 	e := a.handlers.Load().kinds[d.env.Kind]
 	if e == nil {
 		a.stats.droppedUnknown.Add(1)

@@ -34,10 +34,14 @@ type Agent struct {
 	cancel context.CancelFunc
 
 	credits chan struct{} // one slot per network message in the mailbox
-	seq     atomic.Uint64 // envelope IDs
-	replies replyTable
-	roster  roster
-	stats   stats
+
+	reconnMu     sync.Mutex
+	reconnecting map[peer.ID]bool
+	reconnWG     sync.WaitGroup
+	seq          atomic.Uint64 // envelope IDs
+	replies      replyTable
+	roster       roster
+	stats        stats
 
 	ready     chan struct{} // closed when Start has succeeded
 	state     atomic.Int32  // 0 new, 1 started, 2 stopped
@@ -64,13 +68,14 @@ func New(name string, opts ...Option) (*Agent, error) {
 		return nil, fmt.Errorf("agent: empty name")
 	}
 	a := &Agent{
-		cfg:       cfg,
-		name:      name,
-		registry:  messages.NewRegistry(),
-		log:       cfg.logger.With("agent", name),
-		credits:   make(chan struct{}, cfg.mailbox),
-		stoppedCh: make(chan struct{}),
-		ready:     make(chan struct{}),
+		cfg:          cfg,
+		name:         name,
+		registry:     messages.NewRegistry(),
+		log:          cfg.logger.With("agent", name),
+		credits:      make(chan struct{}, cfg.mailbox),
+		stoppedCh:    make(chan struct{}),
+		ready:        make(chan struct{}),
+		reconnecting: map[peer.ID]bool{},
 	}
 	a.handlers.Store(&handlerTable{kinds: map[string]*handlerEntry{}})
 	a.replies.init()
@@ -136,6 +141,9 @@ func (a *Agent) Start(ctx context.Context) error {
 	if len(a.cfg.listen) > 0 {
 		popts = append(popts, peer.WithListenAddrs(a.cfg.listen...))
 	}
+	if a.cfg.secret != "" {
+		popts = append(popts, peer.WithSecret(a.cfg.secret))
+	}
 	node, err := peer.New(ctx, append(popts, a.cfg.peerOptions...)...)
 	if err != nil {
 		a.abortStart()
@@ -175,8 +183,9 @@ func (a *Agent) Stop() error {
 		if a.node == nil { // Start failed
 			return
 		}
+		a.cancel() // stops reconnecting first
+		a.reconnWG.Wait()
 		a.stopErr = a.node.Close()
-		a.cancel()
 		a.replies.failAll(ErrStopped)
 		_ = a.system.Root.PoisonFuture(a.pid).Wait()
 		close(a.stoppedCh)

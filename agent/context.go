@@ -37,7 +37,8 @@ type delivery struct {
 	sender    AgentDetail
 	env       messages.Envelope
 	broadcast bool
-	credited  bool // holds a mailbox credit to give back
+	credited  bool    // holds a mailbox credit to give back
+	member    *member // holds a credit of this peer to give back
 }
 
 var _ Context = (*delivery)(nil)

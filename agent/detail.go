@@ -3,6 +3,8 @@ package agent
 import (
 	"fmt"
 
+	"github.com/ceylon-go/ceylon/messages"
+
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -59,10 +61,9 @@ func encodeMeta(d AgentDetail) []byte {
 // gets an empty name and role.
 func decodeMeta(id string, meta []byte) AgentDetail {
 	var d AgentDetail
-	func() {
-		defer func() { _ = recover() }()
-		_ = msgpack.Unmarshal(meta, &d)
-	}()
+	if err := messages.Unmarshal(meta, &d); err != nil {
+		d = AgentDetail{}
+	}
 	d.ID = id
 	return d
 }

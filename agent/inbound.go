@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/ceylon-go/ceylon/messages"
 	"github.com/ceylon-go/ceylon/peer"
@@ -16,7 +17,7 @@ var _ peer.Handler = nodeHandler{}
 func (h nodeHandler) HandlePresence(_ context.Context, ev peer.PresenceEvent) {
 	a := h.a
 	if ev.Joined {
-		m := &member{pid: ev.Peer, detail: decodeMeta(ev.Peer.String(), ev.Meta)}
+		m := &member{pid: ev.Peer, detail: decodeMeta(ev.Peer.String(), ev.Meta), credits: make(chan struct{}, a.cfg.peerInflight)}
 		a.roster.add(m)
 		a.log.Debug("agent connected", "who", m.detail)
 		a.system.Root.Send(a.pid, &presence{m: m, joined: true})
@@ -25,6 +26,7 @@ func (h nodeHandler) HandlePresence(_ context.Context, ev peer.PresenceEvent) {
 	if m := a.roster.remove(ev.Peer); m != nil {
 		a.log.Debug("agent disconnected", "who", m.detail)
 		a.system.Root.Send(a.pid, &presence{m: m})
+		a.maybeReconnect(ev.Peer)
 	}
 }
 
@@ -40,14 +42,16 @@ func (h nodeHandler) HandleBroadcast(ctx context.Context, from peer.ID, data []b
 // mailbox credit first: a full mailbox stops this reader, which pushes back
 // on the sender.
 func (a *Agent) receive(ctx context.Context, from peer.ID, data []byte, broadcast bool) {
+	m := a.roster.byPeer(from)
 	env, err := messages.DecodeEnvelope(data)
 	if err != nil {
 		a.stats.droppedBad.Add(1)
 		a.log.Debug("bad envelope", "from", from, "err", err)
+		a.misbehaved(m, "undecodable envelopes")
 		return
 	}
 	sender := AgentDetail{}
-	if m := a.roster.byPeer(from); m != nil {
+	if m != nil {
 		sender = m.detail
 	} else {
 		sender.ID = from.String()
@@ -55,17 +59,40 @@ func (a *Agent) receive(ctx context.Context, from peer.ID, data []byte, broadcas
 	if env.From != "" && env.From != sender.ID {
 		a.stats.droppedSpoofed.Add(1)
 		a.log.Warn("envelope from another sender than its connection", "claimed", env.From, "peer", sender.ID)
+		a.misbehaved(m, "spoofed envelopes")
 		return
 	}
 	if env.ReplyTo != 0 && !broadcast && a.replies.deliver(a, env, sender) {
 		return
 	}
+	d := &delivery{Context: a.ctx, a: a, from: from, sender: sender, env: env, broadcast: broadcast, credited: true}
+	if m != nil && !broadcast {
+		// The peer's own bound first: a flooding peer waits here, on its
+		// own reader, and leaves the rest of the mailbox to the others.
+		select {
+		case m.credits <- struct{}{}:
+			d.member = m
+		case <-ctx.Done():
+			return
+		}
+	}
 	select {
 	case a.credits <- struct{}{}:
 	case <-ctx.Done():
+		if d.member != nil {
+			<-d.member.credits
+		}
 		return
 	}
-	a.system.Root.Send(a.pid, &delivery{
-		Context: a.ctx, a: a, from: from, sender: sender, env: env, broadcast: broadcast, credited: true,
-	})
+	a.system.Root.Send(a.pid, d)
+}
+
+// misbehaved counts a bad message from m and bans the peer past the limit.
+func (a *Agent) misbehaved(m *member, what string) {
+	if m == nil {
+		return
+	}
+	if int(m.bad.Add(1)) == a.cfg.maxBad {
+		a.node.Ban(m.pid, peer.DefaultBan, fmt.Sprintf("%d %s", a.cfg.maxBad, what))
+	}
 }

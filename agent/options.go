@@ -13,29 +13,44 @@ import (
 // pushes back on senders.
 const DefaultMailboxSize = 4096
 
+// DefaultPeerInflight bounds the messages of one peer waiting in an agent's
+// mailbox, so a flooding peer cannot fill it for everyone.
+const DefaultPeerInflight = 1024
+
+// DefaultMaxBadMessages is how many undecodable or spoofed messages a peer
+// may send before the agent bans it for peer.DefaultBan.
+const DefaultMaxBadMessages = 64
+
 // Option configures an [Agent].
 type Option func(*config) error
 
 type config struct {
-	role        string
-	mode        Mode
-	join        []string
-	workspace   string
-	listen      []string
-	keyFile     string
-	system      *actor.ActorSystem
-	logger      *slog.Logger
-	mailbox     int
-	mdns        bool
-	peerOptions []peer.Option
+	role         string
+	mode         Mode
+	join         []string
+	workspace    string
+	listen       []string
+	keyFile      string
+	system       *actor.ActorSystem
+	logger       *slog.Logger
+	mailbox      int
+	mdns         bool
+	peerOptions  []peer.Option
+	secret       string
+	peerInflight int
+	maxBad       int
+	reconnect    bool
 }
 
 func defaultConfig() config {
 	return config{
-		role:      "agent",
-		workspace: peer.DefaultWorkspace,
-		logger:    slog.New(slog.DiscardHandler),
-		mailbox:   DefaultMailboxSize,
+		role:         "agent",
+		workspace:    peer.DefaultWorkspace,
+		logger:       slog.New(slog.DiscardHandler),
+		mailbox:      DefaultMailboxSize,
+		peerInflight: DefaultPeerInflight,
+		maxBad:       DefaultMaxBadMessages,
+		reconnect:    true,
 	}
 }
 
@@ -136,4 +151,50 @@ func WithMDNS(on bool) Option {
 // metadata and handler itself; options given here come after and win.
 func WithPeerOptions(opts ...peer.Option) Option {
 	return func(c *config) error { c.peerOptions = append(c.peerOptions, opts...); return nil }
+}
+
+// WithSecret makes the workspace private: only agents with the same
+// secret can connect (a libp2p private network keyed by the workspace ID
+// and the secret; TCP only). Read it from a file or the environment; it is
+// never logged.
+func WithSecret(secret string) Option {
+	return func(c *config) error {
+		if secret == "" {
+			return errors.New("agent: empty secret")
+		}
+		c.secret = secret
+		return nil
+	}
+}
+
+// WithPeerInflight bounds the messages one peer may have waiting in the
+// agent's mailbox (default [DefaultPeerInflight]); a peer over it is not
+// read from until the agent catches up.
+func WithPeerInflight(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return errors.New("agent: peer in-flight limit must be positive")
+		}
+		c.peerInflight = n
+		return nil
+	}
+}
+
+// WithMaxBadMessages sets how many undecodable or spoofed messages a peer
+// may send before it is banned (default [DefaultMaxBadMessages]).
+func WithMaxBadMessages(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return errors.New("agent: max bad messages must be positive")
+		}
+		c.maxBad = n
+		return nil
+	}
+}
+
+// WithReconnect controls whether a client that loses its connection to an
+// admin it joined through redials it, with capped, jittered exponential
+// backoff, until it is back or the agent stops (default on).
+func WithReconnect(on bool) Option {
+	return func(c *config) error { c.reconnect = on; return nil }
 }

@@ -3,14 +3,17 @@ package agent
 import (
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ceylon-go/ceylon/peer"
 )
 
 // member is a connected agent.
 type member struct {
-	pid    peer.ID
-	detail AgentDetail
+	pid     peer.ID
+	detail  AgentDetail
+	credits chan struct{} // one slot per message of this peer in the mailbox
+	bad     atomic.Int32  // undecodable or spoofed messages so far
 }
 
 // roster is who is connected. The node's reader goroutines write it on

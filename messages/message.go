@@ -97,9 +97,17 @@ func Unmarshal(body []byte, v any) (err error) {
 		}
 		return nil
 	}
+	// Reflection preallocates slices from the lengths the input claims: a
+	// 10-byte body claiming 2^32 elements would take the process down. A
+	// bounded structural pass first rejects containers that claim more
+	// elements than there are bytes left, so allocation stays proportional
+	// to the input.
+	if err := CheckWellFormed(body); err != nil {
+		return err
+	}
 	defer func() {
-		// msgpack is robust, but a body decoded into a user type with a
-		// custom decoder must never take the agent down.
+		// A body decoded into a user type with a custom decoder must never
+		// take the agent down.
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: panic while decoding: %v", ErrMalformed, r)
 		}

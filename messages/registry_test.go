@@ -50,3 +50,20 @@ func TestRegistryDecode(t *testing.T) {
 		t.Fatal("builtin kinds missing")
 	}
 }
+
+// A body that claims far more elements than it has bytes is rejected
+// before reflection can preallocate for it (a 10-byte message once asked
+// for 183 GB).
+func TestHugeClaimedLengthsAreRejected(t *testing.T) {
+	t.Parallel()
+	r := NewRegistry()
+	// WorkerInfo{Types: <array of 2^32-1 elements>}
+	body := []byte{0x81, 0xa5, 't', 'y', 'p', 'e', 's', 0xdd, 0xff, 0xff, 0xff, 0xff}
+	if _, err := r.Decode(WorkerInfo{}.Kind(), body); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("got %v", err)
+	}
+	var v struct{ A [][]byte }
+	if err := Unmarshal([]byte{0x81, 0xa1, 'A', 0xdd, 0x7f, 0xff, 0xff, 0xff, 0xc4, 0x00}, &v); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("got %v", err)
+	}
+}

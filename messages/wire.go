@@ -464,3 +464,12 @@ func (r *reader) skipN(n, depth int) {
 		r.skip(depth + 1)
 	}
 }
+
+// CheckWellFormed reports whether data starts with one complete msgpack
+// value whose containers claim no more elements than there are bytes left,
+// nested at most 32 deep. It fails with [ErrMalformed].
+func CheckWellFormed(data []byte) error {
+	r := reader{b: data}
+	r.skip(0)
+	return r.err
+}

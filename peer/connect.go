@@ -55,7 +55,7 @@ func (n *Node) ConnectInfo(ctx context.Context, ai peer.AddrInfo) error {
 			break
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("peer: connect %s: %w (last error: %v)", ai.ID, ctx.Err(), err)
+			return fmt.Errorf("peer: connect %s: %w (last error: %v; same workspace secret on both sides?)", ai.ID, ctx.Err(), err)
 		}
 		n.cfg.logger.Debug("connect failed, retrying", "peer", ai.ID, "attempt", attempt, "err", err)
 		t := time.NewTimer(connectBackoff.Delay(attempt))
@@ -63,7 +63,7 @@ func (n *Node) ConnectInfo(ctx context.Context, ai peer.AddrInfo) error {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("peer: connect %s: %w (last error: %v)", ai.ID, ctx.Err(), err)
+			return fmt.Errorf("peer: connect %s: %w (last error: %v; same workspace secret on both sides?)", ai.ID, ctx.Err(), err)
 		case <-n.ctx.Done():
 			t.Stop()
 			return ErrClosed
@@ -105,12 +105,13 @@ func (n *Node) greet(p ID) {
 	}
 }
 
-// learnPeers dials the peers of an exchange frame that are not present yet.
-func (n *Node) learnPeers(payload []byte) {
+// learnPeers dials the peers of an exchange frame that are not present
+// yet. It reports false for a frame that does not decode.
+func (n *Node) learnPeers(payload []byte) bool {
 	infos, err := decodePeers(payload)
 	if err != nil {
 		n.stats.droppedUnknown.Add(1)
-		return
+		return false
 	}
 	for _, ai := range infos {
 		if ai.ID == n.ID() || n.Present(ai.ID) || len(ai.Addrs) == 0 {
@@ -124,7 +125,7 @@ func (n *Node) learnPeers(payload []byte) {
 		}
 		n.mu.Unlock()
 		if closed {
-			return
+			return true
 		}
 		go func() {
 			defer n.wg.Done()
@@ -137,4 +138,5 @@ func (n *Node) learnPeers(payload []byte) {
 			_, _ = n.outFor(ctx, ai.ID)
 		}()
 	}
+	return true
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/ceylon-go/ceylon/messages"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/vmihailenco/msgpack/v5"
@@ -46,11 +47,8 @@ func (e errFrameTooLarge) Unwrap() error { return ErrFrameTooLarge }
 // allocated). A frame over max fails with errFrameTooLarge before its body
 // is read; an empty frame is malformed.
 func readFrame(r *bufio.Reader, max int) (byte, []byte, error) {
-	n, err := binary.ReadUvarint(r)
+	n, err := readLength(r)
 	if err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return 0, nil, io.EOF
-		}
 		return 0, nil, err
 	}
 	if n == 0 {
@@ -68,6 +66,33 @@ func readFrame(r *bufio.Reader, max int) (byte, []byte, error) {
 		return 0, nil, err
 	}
 	return typ, payload, nil
+}
+
+// errWrongWorkspace marks a well-formed hello from another workspace (or
+// protocol version): a misconfigured peer, not an attacker.
+var errWrongWorkspace = errors.New("other workspace or version")
+
+// readLength reads a frame's uvarint length. A stream that ends inside it
+// ends with io.EOF; a length over 64 bits is a protocol violation.
+func readLength(r *bufio.Reader) (uint64, error) {
+	var x uint64
+	for i := 0; i < binary.MaxVarintLen64; i++ {
+		b, err := r.ReadByte()
+		if err != nil {
+			if i > 0 && errors.Is(err, io.EOF) {
+				return 0, io.EOF
+			}
+			return 0, err
+		}
+		if b < 0x80 {
+			if i == binary.MaxVarintLen64-1 && b > 1 {
+				break
+			}
+			return x | uint64(b)<<(7*i), nil
+		}
+		x |= uint64(b&0x7f) << (7 * i)
+	}
+	return 0, fmt.Errorf("%w: frame length overflows 64 bits", ErrHandshake)
 }
 
 // hello opens every direct stream.
@@ -106,9 +131,9 @@ func decodeHello(payload []byte, workspace string) (hello, error) {
 	}
 	switch {
 	case h.Version != protocolVersion:
-		return h, fmt.Errorf("%w: protocol version %d, want %d", ErrHandshake, h.Version, protocolVersion)
+		return h, fmt.Errorf("%w: %w: protocol version %d, want %d", ErrHandshake, errWrongWorkspace, h.Version, protocolVersion)
 	case h.Workspace != workspace:
-		return h, fmt.Errorf("%w: workspace %q, want %q", ErrHandshake, h.Workspace, workspace)
+		return h, fmt.Errorf("%w: %w: %q, want %q", ErrHandshake, errWrongWorkspace, h.Workspace, workspace)
 	case len(h.Addrs) > maxHelloAddrs:
 		return h, fmt.Errorf("%w: %d addresses", ErrHandshake, len(h.Addrs))
 	}
@@ -166,11 +191,8 @@ func parseAddrs(raw [][]byte) []ma.Multiaddr {
 	return out
 }
 
-func safeUnmarshal(b []byte, v any) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("panic while decoding: %v", r)
-		}
-	}()
-	return msgpack.Unmarshal(b, v)
+// safeUnmarshal decodes network input: bounded (see messages.Unmarshal)
+// and panic-free.
+func safeUnmarshal(b []byte, v any) error {
+	return messages.Unmarshal(b, v)
 }

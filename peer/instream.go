@@ -3,6 +3,7 @@ package peer
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -50,6 +51,10 @@ func (n *Node) handleStream(s network.Stream) {
 		n.stats.handshakeFailures.Add(1)
 		n.cfg.logger.Warn("refused stream", "peer", remote, "err", err)
 		_ = s.Reset()
+		if !errors.Is(err, errWrongWorkspace) {
+			// Not a hello at all: garbage, not a misconfigured peer.
+			n.Ban(remote, DefaultBan, "no valid hello")
+		}
 		return
 	}
 	_ = s.SetReadDeadline(time.Time{})
@@ -74,8 +79,8 @@ func (n *Node) handleStream(s network.Stream) {
 	err = n.readLoop(remote, br)
 	if errors.Is(err, ErrHandshake) || errors.Is(err, ErrFrameTooLarge) {
 		n.stats.streamResets.Add(1)
-		n.cfg.logger.Warn("reset stream", "peer", remote, "err", err)
 		_ = s.Reset()
+		n.Ban(remote, DefaultBan, err.Error())
 	} else {
 		_ = s.Close()
 	}
@@ -86,7 +91,11 @@ func (n *Node) handleStream(s network.Stream) {
 // readLoop hands frames to the handler until the stream ends or breaks the
 // protocol.
 func (n *Node) readLoop(remote ID, br *bufio.Reader) error {
+	bad := 0
 	for {
+		if bad > n.cfg.maxBadFrames {
+			return fmt.Errorf("%w: %d undecodable frames", ErrHandshake, bad)
+		}
 		typ, payload, err := readFrame(br, n.cfg.maxFrame)
 		var big errFrameTooLarge
 		switch {
@@ -113,11 +122,12 @@ func (n *Node) readLoop(remote ID, br *bufio.Reader) error {
 			n.stats.bytesIn.Add(uint64(len(payload)))
 			n.cfg.handler.HandleDirect(n.ctx, remote, payload)
 		case framePeers:
-			if n.cfg.peerExchange {
-				n.learnPeers(payload)
+			if n.cfg.peerExchange && !n.learnPeers(payload) {
+				bad++
 			}
 		default:
 			n.stats.droppedUnknown.Add(1)
+			bad++
 		}
 	}
 }

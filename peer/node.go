@@ -30,6 +30,7 @@ const closeWait = 2 * time.Second
 // it with [Node.Close]. Its methods are safe for concurrent use.
 type Node struct {
 	cfg   config
+	gater *gater
 	host  host.Host
 	ps    *pubsub.PubSub
 	topic *pubsub.Topic
@@ -73,13 +74,24 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		}
 		cfg.key = k
 	}
+	g := &gater{}
+	listen := cfg.listen
 	hostOpts := []libp2p.Option{
-		libp2p.ListenAddrStrings(cfg.listen...),
 		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.Transport(quic.NewTransport),
 		libp2p.DisableRelay(),
 		libp2p.UserAgent("ceylon-go"),
+		libp2p.ConnectionGater(g),
 	}
+	if cfg.secret != "" {
+		hostOpts = append(hostOpts, libp2p.PrivateNetwork(derivePSK(cfg.workspace, cfg.secret)))
+		listen = tcpOnly(listen)
+		if len(listen) == 0 {
+			return nil, fmt.Errorf("peer: a workspace secret needs a TCP listen address (private networks cannot use QUIC)")
+		}
+	} else {
+		hostOpts = append(hostOpts, libp2p.Transport(quic.NewTransport))
+	}
+	hostOpts = append(hostOpts, libp2p.ListenAddrStrings(listen...))
 	if cfg.key != nil {
 		hostOpts = append(hostOpts, libp2p.Identity(cfg.key))
 	}
@@ -89,7 +101,7 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 	}
 	nctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
-		cfg: cfg, host: h, ctx: nctx, cancel: cancel,
+		cfg: cfg, host: h, ctx: nctx, cancel: cancel, gater: g,
 		out:        make(map[ID]*outStream),
 		opening:    make(map[ID]*opening),
 		in:         make(map[ID]*inStream),
@@ -387,4 +399,20 @@ var _ network.Notifiee = (*notifiee)(nil)
 // addrInfo builds a peer's AddrInfo from a present peer's hello.
 func addrInfo(p ID, raw [][]byte) peer.AddrInfo {
 	return peer.AddrInfo{ID: p, Addrs: parseAddrs(raw)}
+}
+
+// tcpOnly drops the listen addresses that are not TCP.
+func tcpOnly(addrs []string) []string {
+	var out []string
+	for _, a := range addrs {
+		m, err := ma.NewMultiaddr(a)
+		if err != nil {
+			out = append(out, a) // let libp2p report it
+			continue
+		}
+		if _, err := m.ValueForProtocol(ma.P_TCP); err == nil {
+			out = append(out, a)
+		}
+	}
+	return out
 }

@@ -5,10 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	ma "github.com/multiformats/go-multiaddr"
 	"go.uber.org/goleak"
 )
 
@@ -195,67 +198,127 @@ func TestFrameLimits(t *testing.T) {
 	}
 }
 
-func TestGarbageStreams(t *testing.T) {
-	rb := newRecorder()
-	b := newTestNode(t, rb)
+// evilStream opens a raw stream to b on the direct protocol from a fresh
+// node, bypassing the node's own hello.
+func evilStream(t *testing.T, b *Node) (*Node, interface {
+	Write([]byte) (int, error)
+	Reset() error
+}) {
+	t.Helper()
 	evil := newTestNode(t, NopHandler{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := evil.Host().Connect(ctx, b.Host().Peerstore().PeerInfo(b.ID())); err != nil {
-		// Peerstore of b does not hold its own addrs; dial directly.
-		ai, _ := ParseAddr(b.Addrs()[0].String())
-		if err := evil.Host().Connect(ctx, ai); err != nil {
-			t.Fatal(err)
-		}
+	ai, _ := ParseAddr(b.Addrs()[0].String())
+	if err := evil.Host().Connect(ctx, ai); err != nil {
+		t.Fatal(err)
 	}
-	// 1: no hello at all, just garbage.
 	s, err := evil.Host().NewStream(ctx, b.ID(), ProtocolID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _ = s.Write([]byte{0x05, 0xff, 0xff, 0xff, 0xff, 0xff})
-	// 2: a hello for another workspace.
-	s2, err := evil.Host().NewStream(ctx, b.ID(), ProtocolID)
-	if err != nil {
-		t.Fatal(err)
+	return evil, s
+}
+
+func waitStats(t *testing.T, n *Node, what string, ok func(Stats) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok(n.Stats()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: stats %+v", what, n.Stats())
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+func TestGarbageStreams(t *testing.T) {
+	rb := newRecorder()
+	b := newTestNode(t, rb)
+
+	// Garbage instead of a hello: refused, and the peer is banned.
+	evil1, s1 := evilStream(t, b)
+	_, _ = s1.Write([]byte{0x05, 0xff, 0xff, 0xff, 0xff, 0xff})
+	waitStats(t, b, "garbage hello", func(s Stats) bool { return s.HandshakeFailures == 1 && s.Bans == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := evil1.Connect(ctx, b.Addrs()[0].String()); err == nil {
+		t.Fatal("banned peer connected again")
+	}
+
+	// A hello for another workspace: refused, not banned (misconfigured).
+	_, s2 := evilStream(t, b)
 	_, _ = s2.Write(appendFrame(nil, frameHello, encodeHello(hello{Version: protocolVersion, Workspace: "other"})))
-	// 3: a valid hello, then unknown frame types and a huge length.
-	s3, err := evil.Host().NewStream(ctx, b.ID(), ProtocolID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := bufio.NewWriter(s3)
+	waitStats(t, b, "foreign hello", func(s Stats) bool { return s.HandshakeFailures == 2 && s.Bans == 1 })
+
+	// A valid hello, an unknown frame type, a good frame, then a ~4 GiB
+	// length: the good frame arrives, the rest is counted, the peer banned.
+	evil3, s3 := evilStream(t, b)
+	w := bufio.NewWriter(s3.(io.Writer))
 	_, _ = w.Write(appendFrame(nil, frameHello, encodeHello(hello{Version: protocolVersion, Workspace: "test"})))
 	_, _ = w.Write(appendFrame(nil, 99, []byte("??")))
 	_, _ = w.Write(appendFrame(nil, frameData, []byte("ok")))
-	_, _ = w.Write([]byte{0xff, 0xff, 0xff, 0xff, 0x0f}) // ~4 GiB frame
+	_, _ = w.Write([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
 	_ = w.Flush()
-
-	rb.await(t, "the good frame", func() bool { return len(rb.direct[evil.ID()]) == 1 })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st := b.Stats()
-		if st.HandshakeFailures == 2 && st.DroppedUnknown == 1 && st.DroppedOversize == 1 && st.StreamResets == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stats: %+v", st)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	for _, s := range []interface{ Reset() error }{s, s2, s3} {
-		_ = s.Reset()
-	}
+	rb.await(t, "the good frame", func() bool { return len(rb.direct[evil3.ID()]) == 1 })
+	waitStats(t, b, "oversized frame", func(s Stats) bool {
+		return s.DroppedUnknown == 1 && s.DroppedOversize == 1 && s.StreamResets == 1 && s.Bans == 2
+	})
 
 	// b keeps serving honest peers.
-	ra := newRecorder()
-	a := newTestNode(t, ra)
+	a := newTestNode(t, newRecorder())
 	connect(t, a, b)
-	if err := a.Send(ctx, b.ID(), []byte("still here")); err != nil {
+	if err := a.Send(context.Background(), b.ID(), []byte("still here")); err != nil {
 		t.Fatal(err)
 	}
 	rb.await(t, "honest frame", func() bool { return len(rb.direct[a.ID()]) == 1 })
+}
+
+func TestTooManyBadFramesBans(t *testing.T) {
+	b := newTestNode(t, newRecorder(), WithMaxBadFrames(3))
+	_, s := evilStream(t, b)
+	frames := appendFrame(nil, frameHello, encodeHello(hello{Version: protocolVersion, Workspace: "test"}))
+	for range 10 {
+		frames = appendFrame(frames, 42, nil)
+	}
+	_, _ = s.Write(frames)
+	waitStats(t, b, "ban after bad frames", func(s Stats) bool { return s.Bans == 1 && s.DroppedUnknown == 4 })
+}
+
+// With a workspace secret, a node without it, or with another one, cannot
+// connect at all, while nodes that share it work as usual.
+func TestSecretKeepsOutsidersOut(t *testing.T) {
+	ra, rb := newRecorder(), newRecorder()
+	a := newTestNode(t, ra, WithSecret("s3cret"))
+	b := newTestNode(t, rb, WithSecret("s3cret"))
+	connect(t, b, a)
+	for _, a := range a.Addrs() {
+		if _, err := a.ValueForProtocol(ma.P_QUIC_V1); err == nil {
+			t.Fatalf("a private node listens on QUIC: %v", a)
+		}
+	}
+	for _, opts := range [][]Option{nil, {WithSecret("wrong")}} {
+		intruder := newTestNode(t, NopHandler{}, opts...)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := intruder.Connect(ctx, a.Addrs()[0].String())
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "secret") {
+			t.Fatalf("intruder (%v) connected or got an unhelpful error: %v", opts, err)
+		}
+		ctx, cancel = context.WithTimeout(context.Background(), time.Second)
+		err = intruder.Send(ctx, a.ID(), []byte("let me in"))
+		cancel()
+		if err == nil {
+			t.Fatal("intruder sent a frame")
+		}
+	}
+	if err := b.Send(context.Background(), a.ID(), []byte("member")); err != nil {
+		t.Fatal(err)
+	}
+	ra.await(t, "member's frame", func() bool { return len(ra.direct[b.ID()]) == 1 })
+	ra.mu.Lock()
+	defer ra.mu.Unlock()
+	if len(ra.direct) != 1 || len(ra.events) != 1 {
+		t.Fatalf("a heard from someone else: %d senders, events %+v", len(ra.direct), ra.events)
+	}
 }
 
 func TestBackPressure(t *testing.T) {

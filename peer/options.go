@@ -36,6 +36,8 @@ type config struct {
 	peerExchange     bool
 	logger           *slog.Logger
 	gossipQueue      int
+	secret           string
+	maxBadFrames     int
 }
 
 func defaults() config {
@@ -50,6 +52,7 @@ func defaults() config {
 		peerExchange:     true,
 		logger:           slog.New(slog.DiscardHandler),
 		gossipQueue:      4096,
+		maxBadFrames:     64,
 	}
 }
 
@@ -179,6 +182,33 @@ func WithLogger(l *slog.Logger) Option {
 			return errors.New("peer: nil logger")
 		}
 		c.logger = l
+		return nil
+	}
+}
+
+// WithSecret makes the workspace private: only nodes with the same secret
+// (and workspace ID) can connect (see the package's secret.go for how and
+// the trade-offs). QUIC listen addresses are dropped, as libp2p private
+// networks run over TCP only. The secret is never logged.
+func WithSecret(secret string) Option {
+	return func(c *config) error {
+		if secret == "" {
+			return errors.New("peer: empty secret")
+		}
+		c.secret = secret
+		return nil
+	}
+}
+
+// WithMaxBadFrames sets how many undecodable frames (unknown types, broken
+// peer lists) a peer may send before it is banned for [DefaultBan]
+// (default 64).
+func WithMaxBadFrames(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return errors.New("peer: max bad frames must be at least 1")
+		}
+		c.maxBadFrames = n
 		return nil
 	}
 }

@@ -18,12 +18,13 @@ type Stats struct {
 	StreamResets      uint64 // inbound streams reset for protocol violations
 	GossipDropped     uint64 // GossipSub queue drops (RPC or undeliverable)
 	GossipRejected    uint64 // broadcasts rejected by validation
+	Bans              uint64 // peers banned for breaking the protocol
 }
 
 type stats struct {
 	framesIn, bytesIn, writesOut, bytesOut, broadcastIn, broadcastOut atomic.Uint64
 	droppedOversize, droppedUnknown, handshakeFailures, streamResets  atomic.Uint64
-	gossipDropped, gossipRejected                                     atomic.Uint64
+	gossipDropped, gossipRejected, bans                               atomic.Uint64
 }
 
 func (s *stats) framesOutBytes(n int) {
@@ -39,5 +40,6 @@ func (s *stats) snapshot() Stats {
 		DroppedOversize: s.droppedOversize.Load(), DroppedUnknown: s.droppedUnknown.Load(),
 		HandshakeFailures: s.handshakeFailures.Load(), StreamResets: s.streamResets.Load(),
 		GossipDropped: s.gossipDropped.Load(), GossipRejected: s.gossipRejected.Load(),
+		Bans: s.bans.Load(),
 	}
 }

@@ -23,6 +23,7 @@ type config struct {
 	managerOpts []agent.ManagerOption
 	agentOpts   []agent.Option
 	onListening func(addrs []string)
+	secret      string
 }
 
 func defaultConfig() config {
@@ -135,4 +136,16 @@ func WithAgentOptions(opts ...agent.Option) Option {
 // the remote workers can be started.
 func WithListening(fn func(addrs []string)) Option {
 	return func(c *config) error { c.onListening = fn; return nil }
+}
+
+// WithSecret makes the playground's workspace private: remote workers need
+// the same secret (agent.WithSecret) to join. Local workers get it.
+func WithSecret(secret string) Option {
+	return func(c *config) error {
+		if secret == "" {
+			return errors.New("playground: empty secret")
+		}
+		c.secret = secret
+		return nil
+	}
 }

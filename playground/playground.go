@@ -40,6 +40,11 @@ func New(opts ...Option) (*Playground, error) {
 	if cfg.keyFile != "" {
 		agentOpts = append(agentOpts, agent.WithIdentityFile(cfg.keyFile))
 	}
+	if cfg.secret != "" {
+		agentOpts = append(agentOpts, agent.WithSecret(cfg.secret))
+		cfg.agentOpts = append(cfg.agentOpts, agent.WithSecret(cfg.secret)) // local workers
+		p.cfg = cfg
+	}
 	mopts := append([]agent.ManagerOption{
 		agent.WithManagerName(cfg.name),
 		agent.WithManagerAgent(agentOpts...),

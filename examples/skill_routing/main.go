@@ -44,6 +44,9 @@ type options struct {
 	scale       time.Duration
 	timeout     time.Duration
 	verbose     bool
+	secret      string
+	mdns        bool
+	tasks       int
 }
 
 func main() {
@@ -61,6 +64,9 @@ func main() {
 	flag.DurationVar(&o.scale, "scale", 40*time.Millisecond, "simulated work per difficulty point")
 	flag.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up after this long")
 	flag.BoolVar(&o.verbose, "v", false, "log the framework's debug output")
+	flag.StringVar(&o.secret, "secret", os.Getenv("CEYLON_SECRET"), "workspace secret (default $CEYLON_SECRET); agents without it cannot join")
+	flag.BoolVar(&o.mdns, "mdns", false, "worker: find the admin by mDNS on the local network instead of -join")
+	flag.IntVar(&o.tasks, "tasks", 0, "admin: run this many generated tasks (difficulty 1-3, every worker can do them) instead of the seeds' scenario")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -125,6 +131,17 @@ func scenario() [][]messages.Task {
 	return [][]messages.Task{first, second}
 }
 
+// generated is n tasks of difficulty 1-3, in one batch.
+func generated(n int) [][]messages.Task {
+	tasks := make([]messages.Task, n)
+	for i := range tasks {
+		d := 1 + i%3
+		tasks[i] = messages.Task{ID: fmt.Sprint(i + 1), Name: fmt.Sprintf("Task %d", i+1), Type: "skill",
+			Description: fmt.Sprintf("simulated work of difficulty %d", d), Difficulty: d}
+	}
+	return [][]messages.Task{tasks}
+}
+
 func runAll(ctx context.Context, o options) error {
 	if o.listen == "" {
 		o.listen = "/ip4/127.0.0.1/tcp/0"
@@ -159,6 +176,10 @@ func runAdmin(ctx context.Context, o options, ready chan<- string) error {
 	}
 	agentOpts := []agent.Option{
 		agent.WithWorkspace(o.workspace), agent.WithListenAddrs(o.listen), agent.WithLogger(logger(o)),
+		agent.WithMDNS(o.mdns),
+	}
+	if o.secret != "" {
+		agentOpts = append(agentOpts, agent.WithSecret(o.secret))
 	}
 	if o.key != "" {
 		agentOpts = append(agentOpts, agent.WithIdentityFile(o.key))
@@ -191,7 +212,11 @@ func runAdmin(ctx context.Context, o options, ready chan<- string) error {
 	if err := m.WaitForWorkers(ctx, o.workers); err != nil {
 		return err
 	}
-	for i, batch := range scenario() {
+	batches := scenario()
+	if o.tasks > 0 {
+		batches = generated(o.tasks)
+	}
+	for i, batch := range batches {
 		fmt.Printf("\n== batch %d: %d tasks\n", i+1, len(batch))
 		var subs []agent.Submission
 		for _, t := range batch {
@@ -232,8 +257,8 @@ func printEvent(ev agent.TaskEvent) {
 }
 
 func runWorker(ctx context.Context, o options) error {
-	if o.join == "" {
-		return errors.New("a worker needs -join <admin address>")
+	if o.join == "" && !o.mdns {
+		return errors.New("a worker needs -join <admin address> (or -mdns on a LAN)")
 	}
 	if o.listen == "" {
 		o.listen = "/ip4/0.0.0.0/tcp/0"
@@ -242,10 +267,17 @@ func runWorker(ctx context.Context, o options) error {
 	if o.caps != "" {
 		caps = strings.Split(o.caps, ",")
 	}
+	agentOpts := []agent.Option{agent.WithWorkspace(o.workspace), agent.WithListenAddrs(o.listen),
+		agent.WithLogger(logger(o)), agent.WithMDNS(o.mdns)}
+	if o.join != "" {
+		agentOpts = append(agentOpts, agent.WithJoin(o.join))
+	}
+	if o.secret != "" {
+		agentOpts = append(agentOpts, agent.WithSecret(o.secret))
+	}
 	w, err := agent.NewWorker(o.name,
 		agent.WithSkill(o.skill), agent.WithCapabilities(caps...), agent.WithMaxConcurrency(o.concurrency),
-		agent.WithWorkerAgent(agent.WithWorkspace(o.workspace), agent.WithJoin(o.join),
-			agent.WithListenAddrs(o.listen), agent.WithLogger(logger(o))),
+		agent.WithWorkerAgent(agentOpts...),
 	)
 	if err != nil {
 		return err

@@ -1,0 +1,199 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ceylon-go/ceylon/messages"
+)
+
+// A flooding peer holds at most its in-flight limit of the mailbox, so a
+// message from another peer is handled after at most that many of the
+// flood's.
+func TestPeerInflightLimitKeepsFloodersFair(t *testing.T) {
+	const limit = 16
+	c := newCond()
+	var order []string
+	admin := startAdmin(t, "admin", func(a *Agent) {
+		On(a, func(ctx Context, m note) error {
+			if ctx.Sender().Name == "flooder" {
+				time.Sleep(200 * time.Microsecond)
+			}
+			c.update(func() { order = append(order, ctx.Sender().Name) })
+			return nil
+		})
+	}, WithPeerInflight(limit))
+	flooder := startClient(t, "flooder", admin, nil)
+	polite := startClient(t, "polite", admin, nil)
+	ctx := testCtx(t)
+	go func() {
+		for i := range 3000 {
+			if flooder.Send(ctx, admin.ID(), note{N: i}) != nil {
+				return
+			}
+		}
+	}()
+	c.await(t, "the flood to start", 10*time.Second, func() bool { return len(order) >= 2*limit })
+	c.mu.Lock()
+	before := len(order)
+	c.mu.Unlock()
+	if err := polite.Send(ctx, admin.ID(), note{Text: "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	c.await(t, "the polite message", 20*time.Second, func() bool {
+		for _, who := range order {
+			if who == "polite" {
+				return true
+			}
+		}
+		return false
+	})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	pos := 0
+	for i, who := range order {
+		if who == "polite" {
+			pos = i
+		}
+	}
+	// Between sending and handling, at most the flooder's in-flight
+	// messages (plus a few already being handed over) went first.
+	if waited := pos - before; waited > limit+8 {
+		t.Fatalf("polite message waited behind %d flood messages (limit %d)", waited, limit)
+	}
+}
+
+// A peer that keeps sending undecodable envelopes is banned: disconnected,
+// and refused when it comes back.
+func TestGarbageSenderIsBanned(t *testing.T) {
+	c := newCond()
+	var left []string
+	admin := startAdmin(t, "admin", func(a *Agent) {
+		a.OnDisconnect(func(_ Context, who AgentDetail) { c.update(func() { left = append(left, who.Name) }) })
+	}, WithMaxBadMessages(5))
+	evil := startClient(t, "evil", admin, func(a *Agent) {
+		a.OnDisconnect(func(_ Context, who AgentDetail) { c.update(func() { left = append(left, "evil saw "+who.Name) }) })
+	}, WithReconnect(false))
+	ctx := testCtx(t)
+	for range 5 {
+		if err := evil.Node().Send(ctx, admin.Node().ID(), []byte("not an envelope")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.await(t, "the ban, seen from both sides", 10*time.Second, func() bool { return len(left) == 2 })
+	if admin.Node().Stats().Bans != 1 || admin.Stats().DroppedBad != 5 {
+		t.Fatalf("stats: node %+v agent %+v", admin.Node().Stats(), admin.Stats())
+	}
+	short, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if _, err := evil.Node().Connect(short, admin.Addrs()[0]); err == nil {
+		t.Fatal("banned peer reconnected")
+	}
+}
+
+// A client whose connection to the admin drops reconnects by itself.
+func TestClientReconnects(t *testing.T) {
+	c := newCond()
+	joins := 0
+	var got []string
+	admin := startAdmin(t, "admin", func(a *Agent) {
+		a.OnConnect(func(Context, AgentDetail) { c.update(func() { joins++ }) })
+		On(a, func(ctx Context, m note) error { c.update(func() { got = append(got, m.Text) }); return nil })
+	})
+	client := startClient(t, "client", admin, nil)
+	c.await(t, "first join", 10*time.Second, func() bool { return joins == 1 })
+	// Cut every connection between them, from the admin's side.
+	if err := admin.Node().Host().Network().ClosePeer(client.Node().ID()); err != nil {
+		t.Fatal(err)
+	}
+	c.await(t, "the client back", 10*time.Second, func() bool { return joins == 2 })
+	if err := client.Send(testCtx(t), admin.ID(), note{Text: "back"}); err != nil {
+		t.Fatal(err)
+	}
+	c.await(t, "a message after reconnecting", 10*time.Second, func() bool { return len(got) == 1 })
+}
+
+// A worker whose link drops loses its tasks to requeue, reconnects, and
+// takes tasks again.
+func TestWorkerReconnectsAndResumes(t *testing.T) {
+	m := startManager(t)
+	var mu sync.Mutex
+	ran := map[string]int{}
+	block := make(chan struct{})
+	w := startWorker(t, m, "W", func(w *WorkerAgent) {
+		w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) {
+			mu.Lock()
+			ran[job.Task.ID]++
+			mu.Unlock()
+			if job.Task.ID == "held" && job.Attempt == 1 {
+				select {
+				case <-block:
+				case <-ctx.Done():
+					return nil, context.Cause(ctx)
+				}
+			}
+			return []byte("ok"), nil
+		})
+	}, WithMaxConcurrency(2))
+	ctx := testCtx(t)
+	if err := m.Submit(ctx, messages.Task{ID: "held", Type: "job", Description: "held when the link drops"}); err != nil {
+		t.Fatal(err)
+	}
+	waitAcked(t, m, "held")
+	if err := m.Agent().Node().Host().Network().ClosePeer(w.Agent().Node().ID()); err != nil {
+		t.Fatal(err)
+	}
+	r, err := m.Wait(ctx, "held")
+	if err != nil || !r.Success || r.Attempt != 2 {
+		t.Fatalf("held task after the drop: %+v %v", r, err)
+	}
+	for i := range 10 {
+		if r := runTask(t, m, messages.Task{ID: fmt.Sprint(i), Type: "job", Description: "after"}); !r.Success {
+			t.Fatalf("task %d: %+v", i, r)
+		}
+	}
+	close(block)
+	rep, _ := m.Report(ctx)
+	if rep.Requeued != 1 || rep.Succeeded != 11 {
+		t.Fatalf("report: %+v", rep)
+	}
+}
+
+// With a secret, agents without it (or with another) get nothing in and
+// nothing out, while the workspace keeps working.
+func TestSecretWorkspace(t *testing.T) {
+	c := newCond()
+	var got []string
+	admin := startAdmin(t, "admin", func(a *Agent) {
+		On(a, func(ctx Context, m note) error {
+			c.update(func() { got = append(got, ctx.Sender().Name+":"+m.Text) })
+			return nil
+		})
+	}, WithSecret("open sesame"))
+	member := startClient(t, "member", admin, nil, WithSecret("open sesame"))
+	ctx := testCtx(t)
+	for _, opts := range [][]Option{nil, {WithSecret("wrong")}} {
+		intruder, err := New("intruder", append([]Option{loopback, WithWorkspace("ws-" + t.Name()), WithJoin(admin.Addrs()[0])}, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		short, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err = intruder.Start(short)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "secret") {
+			t.Fatalf("intruder joined, or the error does not point at the secret: %v", err)
+		}
+		if err := member.Send(ctx, admin.ID(), note{Text: "still working"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.await(t, "members' messages", 10*time.Second, func() bool { return len(got) == 2 })
+	st := admin.Stats()
+	if st.Received != 2 || st.DroppedBad+st.DroppedSpoofed+st.DroppedUnknown != 0 || len(admin.ConnectedAgents()) != 1 {
+		t.Fatalf("admin heard from an intruder: %+v, %v", st, admin.ConnectedAgents())
+	}
+}
