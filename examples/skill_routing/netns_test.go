@@ -245,3 +245,29 @@ func TestFaultsAcrossNamespaces(t *testing.T) {
 		}
 	}
 }
+
+// Workers started with -mdns and no address find the admin on the LAN (two
+// namespaces on one bridge), and the scenario runs to the end.
+func TestMDNSDiscoveryAcrossNamespaces(t *testing.T) {
+	net := newTestNet(t, "madm", "mw1")
+	bin := build(t)
+	common := []string{"-workspace", "mdns", "-scale", "1ms", "-timeout", "2m"}
+	adminLog := newLineLog()
+	admin := net.start("madm", adminLog, append([]string{bin, "-role", "admin", "-workers", "1", "-tasks", "20", "-mdns",
+		"-listen", fmt.Sprintf("/ip4/%s/tcp/7000", net.hosts["madm"].ip)}, common...)...)
+	net.start("mw1", newLineLog(), append([]string{bin, "-role", "worker", "-mdns", "-name", "finder", "-skill", "5",
+		"-listen", fmt.Sprintf("/ip4/%s/tcp/0", net.hosts["mw1"].ip)}, common...)...)
+	done := make(chan error, 1)
+	go func() { done <- admin.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("admin: %v\n%s", err, adminLog.text())
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatalf("admin did not finish:\n%s", adminLog.text())
+	}
+	if out := adminLog.text(); !strings.Contains(out, "connected: finder (worker)") || !strings.Contains(out, "tasks: 20 submitted, 20 succeeded") {
+		t.Fatalf("output:\n%s", out)
+	}
+}
