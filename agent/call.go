@@ -29,3 +29,24 @@ func call[T any](ctx context.Context, a *Agent, fn func() (T, error)) (T, error)
 		return zero, ErrStopped
 	}
 }
+
+// callDeferred is call for work whose answer comes later (after a journal
+// commit, say): fn gets a reply function to call exactly once, in the actor.
+func callDeferred[T any](ctx context.Context, a *Agent, fn func(reply func(T, error))) (T, error) {
+	var zero T
+	if err := a.started(); err != nil {
+		return zero, err
+	}
+	ch := make(chan callResult[T], 1)
+	a.exec(func() {
+		fn(func(v T, err error) { ch <- callResult[T]{v, err} })
+	})
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	case <-a.Done():
+		return zero, ErrStopped
+	}
+}

@@ -50,6 +50,16 @@ type TaskManager struct {
 
 	tickerStop chan struct{}
 	tickerDone sync.WaitGroup
+
+	// Group commit (owned by the actor): records and the effects that wait
+	// for them, flushed once per pass through the mailbox.
+	jbuf         []*taskRecord
+	jafter       []func(error)
+	jflushQd     bool
+	journalStats struct {
+		commits, records int
+		time             time.Duration
+	}
 }
 
 type totals struct {
@@ -95,8 +105,16 @@ func (m *TaskManager) Addrs() []string { return m.agent.Addrs() }
 
 // Start starts the manager's agent and its lease checker.
 func (m *TaskManager) Start(ctx context.Context) error {
+	if m.cfg.journal != nil {
+		if err := m.recover(); err != nil {
+			return err
+		}
+	}
 	if err := m.agent.Start(ctx); err != nil {
 		return err
+	}
+	if m.ready.n > 0 {
+		m.agent.exec(m.markDirty)
 	}
 	m.tickerStop = make(chan struct{})
 	m.tickerDone.Add(1)
@@ -149,7 +167,18 @@ func (m *TaskManager) Submit(ctx context.Context, task messages.Task, opts ...Su
 	for _, o := range opts {
 		o(&s)
 	}
-	_, err := call(ctx, m.agent, func() (struct{}, error) { return struct{}{}, m.accept([]Submission{s}) })
+	return m.submit(ctx, []Submission{s})
+}
+
+// submit accepts a batch and answers once it is durable.
+func (m *TaskManager) submit(ctx context.Context, batch []Submission) error {
+	_, err := callDeferred(ctx, m.agent, func(reply func(struct{}, error)) {
+		if err := m.accept(batch); err != nil {
+			reply(struct{}{}, err)
+			return
+		}
+		m.afterCommit(func(err error) { reply(struct{}{}, err) })
+	})
 	return err
 }
 
@@ -164,8 +193,7 @@ type Submission struct {
 // SubmitAll validates and queues a batch atomically: if any task is
 // rejected, none is queued.
 func (m *TaskManager) SubmitAll(ctx context.Context, batch []Submission) error {
-	_, err := call(ctx, m.agent, func() (struct{}, error) { return struct{}{}, m.accept(batch) })
-	return err
+	return m.submit(ctx, batch)
 }
 
 // Wait blocks until the task is final and returns its result (Success is
@@ -180,7 +208,7 @@ func (m *TaskManager) Wait(ctx context.Context, id string) (messages.TaskResult,
 		}
 		if t.done == nil {
 			t.done = make(chan struct{})
-			if t.status.Final() {
+			if t.settled {
 				close(t.done)
 			}
 		}
@@ -235,13 +263,14 @@ func (m *TaskManager) Run(ctx context.Context, task messages.Task, opts ...Submi
 		o(&s)
 	}
 	// One trip into the actor: accept, and get the completion channel.
-	t, err := call(ctx, m.agent, func() (*taskState, error) {
+	t, err := callDeferred(ctx, m.agent, func(reply func(*taskState, error)) {
 		if err := m.accept([]Submission{s}); err != nil {
-			return nil, err
+			reply(nil, err)
+			return
 		}
 		t := m.tasks[task.ID]
 		t.done = make(chan struct{})
-		return t, nil
+		m.afterCommit(func(err error) { reply(t, err) })
 	})
 	if err != nil {
 		return messages.TaskResult{}, err

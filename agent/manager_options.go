@@ -34,6 +34,7 @@ type managerConfig struct {
 	observers        []func(TaskEvent)
 	hook             Hook
 	forget           bool
+	journal          *Journal
 	maxLost          int
 }
 

@@ -31,7 +31,8 @@ type taskState struct {
 	finishedAt  time.Time
 	attempts    []AttemptInfo
 	result      *messages.TaskResult
-	done        chan struct{} // closed when final; created on first Wait
+	settled     bool          // final, durable, and announced
+	done        chan struct{} // closed when settled; created on first Wait
 	stopRetry   func() bool
 	class       *classQueue
 	heapIndex   int

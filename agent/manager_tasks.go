@@ -47,6 +47,7 @@ func (m *TaskManager) accept(batch []Submission) error {
 		}
 		m.tasks[t.task.ID] = t
 		m.totals.submitted++
+		m.journalTask(t)
 		m.ready.push(t)
 		m.emit(TaskEvent{Type: EventSubmitted, TaskID: t.task.ID})
 	}
@@ -232,11 +233,26 @@ func (m *TaskManager) finish(t *taskState, st Status, r *messages.TaskResult) {
 	case StatusCancelled:
 		m.totals.cancelled++
 	}
+	// The outcome is acted on (waiters woken, observers told, dependents
+	// released) only once it is durable.
+	m.journalTask(t)
+	m.afterCommit(func(err error) {
+		if err != nil {
+			m.agent.log.Error("result not journaled; it stands until a restart", "task", t.task.ID, "err", err)
+		}
+		m.settle(t)
+	})
+}
+
+// settle wakes t's waiters and tells observers it is final.
+func (m *TaskManager) settle(t *taskState) {
+	t.settled = true
 	if t.done != nil {
 		close(t.done)
 	}
+	r := t.result
 	ev := EventCompleted
-	switch st {
+	switch t.status {
 	case StatusFailed:
 		ev = EventFailed
 	case StatusCancelled:

@@ -1,0 +1,206 @@
+package agent
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/ceylon-go/ceylon/messages"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Journal errors.
+var (
+	// ErrJournalCorrupt reports a journal file that is not a readable
+	// journal (damaged, truncated, or not a bbolt file at all).
+	ErrJournalCorrupt = errors.New("agent: journal corrupt")
+	// ErrJournalVersion reports a journal written by an incompatible
+	// version, or for another workspace.
+	ErrJournalVersion = errors.New("agent: journal incompatible")
+	// ErrJournalLocked reports a journal another process has open.
+	ErrJournalLocked = errors.New("agent: journal in use by another process")
+	// ErrJournalWrite reports a failed write: the change was not made
+	// durable, so it was not acted on.
+	ErrJournalWrite = errors.New("agent: journal write failed")
+)
+
+// journalVersion is written into every journal and checked on open.
+const journalVersion = "ceylon-journal/1"
+
+var (
+	bucketMeta  = []byte("meta")
+	bucketTasks = []byte("tasks")
+	keyVersion  = []byte("version")
+	keyWorkspc  = []byte("workspace")
+)
+
+// Journal is an embedded bbolt file where a TaskManager records every task
+// it accepts and every final result, so that a restarted manager resumes:
+// finished tasks keep their results, the others run again. Other layers
+// (the playground) keep their own records in it too. Open one with
+// [OpenJournal] and give it to the manager with [WithJournal]; it is safe
+// for concurrent use.
+type Journal struct {
+	db   *bolt.DB
+	path string
+}
+
+// OpenJournal opens (or creates) the journal at path for a workspace. A
+// file that is not a journal fails with [ErrJournalCorrupt], one from
+// another version or workspace with [ErrJournalVersion], one held by a
+// running process with [ErrJournalLocked].
+func OpenJournal(path, workspace string) (j *Journal, err error) {
+	defer func() {
+		// bbolt panics on some damaged pages; a damaged file is an error.
+		if r := recover(); r != nil {
+			j, err = nil, fmt.Errorf("%w: %s: %v", ErrJournalCorrupt, path, r)
+		}
+	}()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	switch {
+	case errors.Is(err, bolt.ErrTimeout):
+		return nil, fmt.Errorf("%w: %s", ErrJournalLocked, path)
+	case errors.Is(err, os.ErrPermission) || errors.Is(err, os.ErrNotExist):
+		return nil, err
+	case err != nil:
+		return nil, fmt.Errorf("%w: %s: %w", ErrJournalCorrupt, path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if v := meta.Get(keyVersion); v == nil {
+			if err := meta.Put(keyVersion, []byte(journalVersion)); err != nil {
+				return err
+			}
+			if err := meta.Put(keyWorkspc, []byte(workspace)); err != nil {
+				return err
+			}
+		} else if !bytes.Equal(v, []byte(journalVersion)) {
+			return fmt.Errorf("%w: %s was written by %q, this is %q", ErrJournalVersion, path, v, journalVersion)
+		} else if ws := meta.Get(keyWorkspc); !bytes.Equal(ws, []byte(workspace)) {
+			return fmt.Errorf("%w: %s belongs to workspace %q, not %q", ErrJournalVersion, path, ws, workspace)
+		}
+		_, err = tx.CreateBucketIfNotExists(bucketTasks)
+		return err
+	})
+	if err != nil {
+		_ = db.Close()
+		if errors.Is(err, ErrJournalVersion) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %s: %w", ErrJournalCorrupt, path, err)
+	}
+	return &Journal{db: db, path: path}, nil
+}
+
+// Close closes the journal file.
+func (j *Journal) Close() error { return j.db.Close() }
+
+// Path is the journal's file.
+func (j *Journal) Path() string { return j.path }
+
+// Put stores value under key in the named bucket (created on first use),
+// durably, before it returns. Buckets named like the manager's own
+// ("meta", "tasks") are refused.
+func (j *Journal) Put(bucket string, key, value []byte) error {
+	return j.PutAll(bucket, [][2][]byte{{key, value}})
+}
+
+// PutAll stores several key/value pairs in one durable write.
+func (j *Journal) PutAll(bucket string, kvs [][2][]byte) error {
+	if bucket == string(bucketMeta) || bucket == string(bucketTasks) {
+		return fmt.Errorf("agent: journal bucket %q is reserved", bucket)
+	}
+	err := j.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte(bucket))
+		if err != nil {
+			return err
+		}
+		for _, kv := range kvs {
+			if err := b.Put(kv[0], kv[1]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrJournalWrite, err)
+	}
+	return nil
+}
+
+// ForEach calls fn for every pair of the bucket, in key order.
+func (j *Journal) ForEach(bucket string, fn func(key, value []byte) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrJournalCorrupt, r)
+		}
+	}()
+	return j.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucket))
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(fn)
+	})
+}
+
+// taskRecord is a task as the journal keeps it: what was submitted, and
+// the outcome once final.
+type taskRecord struct {
+	Seq         uint64               `msgpack:"seq"`
+	Task        messages.Task        `msgpack:"task"`
+	Inputs      map[string][]byte    `msgpack:"inputs,omitempty"`
+	SubmittedAt time.Time            `msgpack:"submitted"`
+	Status      Status               `msgpack:"status"`
+	Attempt     int                  `msgpack:"attempt,omitempty"`
+	Result      *messages.TaskResult `msgpack:"result,omitempty"`
+	FinishedAt  time.Time            `msgpack:"finished,omitempty"`
+}
+
+// writeTasks stores task records in one durable write.
+func (j *Journal) writeTasks(recs []*taskRecord) error {
+	err := j.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketTasks)
+		for _, r := range recs {
+			v, err := messages.MarshalValue(r)
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte(r.Task.ID), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrJournalWrite, err)
+	}
+	return nil
+}
+
+// loadTasks reads every task record, in submission order.
+func (j *Journal) loadTasks() (recs []*taskRecord, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			recs, err = nil, fmt.Errorf("%w: %s: %v", ErrJournalCorrupt, j.path, r)
+		}
+	}()
+	err = j.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketTasks).ForEach(func(k, v []byte) error {
+			r := new(taskRecord)
+			if err := messages.Unmarshal(v, r); err != nil {
+				return fmt.Errorf("%w: %s: task %q: %w", ErrJournalCorrupt, j.path, k, err)
+			}
+			recs = append(recs, r)
+			return nil
+		})
+	})
+	sort.Slice(recs, func(a, b int) bool { return recs[a].Seq < recs[b].Seq })
+	return recs, err
+}

@@ -1,0 +1,155 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/ceylon-go/ceylon/messages"
+)
+
+func openJournal(t *testing.T, path string) *Journal {
+	t.Helper()
+	j, err := OpenJournal(path, "ws-"+t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = j.Close() })
+	return j
+}
+
+// A manager restarted on its journal keeps the results of finished tasks
+// and runs the others again.
+func TestJournalResumes(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tasks.db")
+	key := filepath.Join(dir, "admin.key")
+	j := openJournal(t, path)
+	m1 := startManager(t, WithJournal(j), WithManagerAgent(WithIdentityFile(key)))
+	release := make(chan struct{})
+	startWorker(t, m1, "W", func(w *WorkerAgent) {
+		w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) {
+			if job.Task.Priority == 0 { // the "slow" half never finishes before the restart
+				select {
+				case <-release:
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
+			}
+			return []byte("out-" + job.Task.ID), nil
+		})
+	}, WithMaxConcurrency(20))
+	ctx := testCtx(t)
+	var batch []Submission
+	for i := range 20 {
+		batch = append(batch, Submission{Task: messages.Task{ID: fmt.Sprint(i), Type: "job", Description: "d", Priority: i % 2}})
+	}
+	if err := m1.SubmitAll(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < 20; i += 2 {
+		if r, err := m1.Wait(ctx, fmt.Sprint(i)); err != nil || !r.Success {
+			t.Fatalf("fast task %d: %+v %v", i, r, err)
+		}
+	}
+	addr := m1.Addrs()[0]
+	if err := m1.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	_ = j.Close()
+
+	// Restart on the same journal and key: the same address, the old
+	// results, and the unfinished tasks run again.
+	j2 := openJournal(t, path)
+	m2 := startManager(t, WithJournal(j2), WithManagerAgent(WithIdentityFile(key)))
+	if m2.Addrs()[0] != addr && m2.Agent().ID() != m1.Agent().ID() {
+		t.Fatalf("restarted manager has another identity")
+	}
+	for i := 1; i < 20; i += 2 {
+		r, err := m2.Wait(ctx, fmt.Sprint(i))
+		if err != nil || !r.Success || string(r.Output) != fmt.Sprint("out-", i) {
+			t.Fatalf("journaled result %d: %+v %v", i, r, err)
+		}
+	}
+	if info, _ := m2.Task(ctx, "0"); info.Status != StatusPending {
+		t.Fatalf("unfinished task after restart: %v", info.Status)
+	}
+	startWorker(t, m2, "W2", func(w *WorkerAgent) {
+		w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) { return []byte("again-" + job.Task.ID), nil })
+	}, WithMaxConcurrency(20))
+	for i := 0; i < 20; i += 2 {
+		r, err := m2.Wait(ctx, fmt.Sprint(i))
+		if err != nil || !r.Success || string(r.Output) != fmt.Sprint("again-", i) {
+			t.Fatalf("resumed task %d: %+v %v", i, r, err)
+		}
+	}
+	rep, _ := m2.Report(ctx)
+	if rep.Submitted != 20 || rep.Succeeded != 20 {
+		t.Fatalf("report after restart: %+v", rep)
+	}
+	if err := m2.Submit(ctx, batch[0].Task); !errors.Is(err, ErrDuplicateTask) {
+		t.Fatalf("resubmitting a journaled task: %v", err)
+	}
+}
+
+func TestJournalBadFiles(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.db")
+	if err := os.WriteFile(garbage, make([]byte, 100000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenJournal(garbage, "ws"); !errors.Is(err, ErrJournalCorrupt) {
+		t.Fatalf("garbage file: %v", err)
+	}
+	text := filepath.Join(dir, "text.db")
+	_ = os.WriteFile(text, []byte("not a database at all"), 0o600)
+	if _, err := OpenJournal(text, "ws"); !errors.Is(err, ErrJournalCorrupt) {
+		t.Fatalf("text file: %v", err)
+	}
+	good := filepath.Join(dir, "good.db")
+	j, err := OpenJournal(good, "ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenJournal(good, "ws"); !errors.Is(err, ErrJournalLocked) {
+		t.Fatalf("second open: %v", err)
+	}
+	_ = j.Close()
+	if _, err := OpenJournal(good, "another-ws"); !errors.Is(err, ErrJournalVersion) {
+		t.Fatalf("other workspace: %v", err)
+	}
+	// Damage the file behind bbolt's back: clear error, no panic.
+	data, _ := os.ReadFile(good)
+	for i := 4096; i < len(data); i++ {
+		data[i] ^= 0x5a
+	}
+	_ = os.WriteFile(good, data, 0o600)
+	j, err = OpenJournal(good, "ws")
+	if err == nil {
+		_, err = j.loadTasks()
+		_ = j.Close()
+	}
+	if !errors.Is(err, ErrJournalCorrupt) {
+		t.Fatalf("damaged file: %v", err)
+	}
+}
+
+func TestJournalKeepsOtherRecords(t *testing.T) {
+	j := openJournal(t, filepath.Join(t.TempDir(), "j.db"))
+	if err := j.Put("tasks", []byte("k"), []byte("v")); err == nil {
+		t.Fatal("wrote into the manager's bucket")
+	}
+	if err := j.PutAll("graph", [][2][]byte{{[]byte("b"), []byte("2")}, {[]byte("a"), []byte("1")}}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	_ = j.ForEach("graph", func(k, v []byte) error { got = append(got, string(k)+"="+string(v)); return nil })
+	if fmt.Sprint(got) != "[a=1 b=2]" {
+		t.Fatalf("got %v", got)
+	}
+
+}
