@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"sync/atomic"
@@ -52,16 +53,16 @@ func runBenchWorkers(join string) {
 }
 
 // startTaskBench starts a manager here and 4 workers in a child process.
-func startTaskBench(b *testing.B, done *atomic.Int64) *TaskManager {
+func startTaskBench(b *testing.B, done *atomic.Int64, opts ...ManagerOption) *TaskManager {
 	b.Helper()
-	m, err := NewTaskManager(
+	m, err := NewTaskManager(append([]ManagerOption{
 		WithManagerAgent(loopbackTCP, WithWorkspace("bench-tasks")),
 		WithObserver(func(ev TaskEvent) {
 			if ev.Type == EventCompleted || ev.Type == EventFailed {
 				done.Add(1)
 			}
 		}),
-	)
+	}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -101,7 +102,28 @@ func noopTask(id string) messages.Task {
 // tasks/s until the last completes (make bench runs 20,000).
 func BenchmarkTaskThroughput(b *testing.B) {
 	var done atomic.Int64
-	m := startTaskBench(b, &done)
+	runThroughput(b, startTaskBench(b, &done), &done)
+}
+
+// BenchmarkTaskThroughputJournal is BenchmarkTaskThroughput with the
+// manager journaling every task and result to a bbolt file (fsync on each
+// group commit).
+func BenchmarkTaskThroughputJournal(b *testing.B) {
+	j, err := OpenJournal(filepath.Join(b.TempDir(), "bench.db"), "bench-tasks")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer j.Close()
+	var done atomic.Int64
+	m := startTaskBench(b, &done, WithJournal(j))
+	runThroughput(b, m, &done)
+	perCommit, _ := call(context.Background(), m.agent, func() (float64, error) {
+		return float64(m.journalStats.records) / float64(max(m.journalStats.commits, 1)), nil
+	})
+	b.ReportMetric(perCommit, "records/commit")
+}
+
+func runThroughput(b *testing.B, m *TaskManager, done *atomic.Int64) {
 	ctx := context.Background()
 	const batch = 1000
 	subs := make([]Submission, 0, batch)

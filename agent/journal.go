@@ -204,3 +204,28 @@ func (j *Journal) loadTasks() (recs []*taskRecord, err error) {
 	sort.Slice(recs, func(a, b int) bool { return recs[a].Seq < recs[b].Seq })
 	return recs, err
 }
+
+// Outcome is what the journal says about one task.
+type Outcome struct {
+	Status Status
+	// Result is set once the task is final.
+	Result *messages.TaskResult
+	// Attempts made so far (only the last attempt number is kept).
+	Attempt int
+}
+
+// Outcomes reads what the journal knows of every task the manager
+// accepted, by task ID: a final status with its result, or pending. A
+// layer above the manager (the playground) uses it to rebuild its own
+// state before the manager starts.
+func (j *Journal) Outcomes() (map[string]Outcome, error) {
+	recs, err := j.loadTasks()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Outcome, len(recs))
+	for _, r := range recs {
+		out[r.Task.ID] = Outcome{Status: r.Status, Result: r.Result, Attempt: r.Attempt}
+	}
+	return out, nil
+}

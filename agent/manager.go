@@ -1,9 +1,11 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -286,6 +288,23 @@ func (m *TaskManager) Task(ctx context.Context, id string) (TaskInfo, error) {
 			return TaskInfo{}, fmt.Errorf("%w: %q", ErrUnknownTask, id)
 		}
 		return t.info(), nil
+	})
+}
+
+// Tasks returns a snapshot of every task the manager knows, in submission
+// order.
+func (m *TaskManager) Tasks(ctx context.Context) ([]TaskInfo, error) {
+	return call(ctx, m.agent, func() ([]TaskInfo, error) {
+		ts := make([]*taskState, 0, len(m.tasks))
+		for _, t := range m.tasks {
+			ts = append(ts, t)
+		}
+		slices.SortFunc(ts, func(a, b *taskState) int { return cmp.Compare(a.seq, b.seq) })
+		out := make([]TaskInfo, len(ts))
+		for i, t := range ts {
+			out[i] = t.info()
+		}
+		return out, nil
 	})
 }
 

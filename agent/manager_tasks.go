@@ -105,9 +105,12 @@ func (m *TaskManager) assign(t *taskState, w *workerState) {
 
 	as := messages.TaskAssignment{Task: t.task, Attempt: t.attempt, AssignedAt: now, Timeout: t.policy.Timeout, Inputs: t.inputs}
 	if err := m.agent.send(m.agent.ctx, w.pid, as, 0); err != nil {
-		m.agent.log.Warn("assignment not sent", "task", t.task.ID, "worker", w.detail.Name, "err", err)
-		delete(w.slots, slotKey{t.task.ID, t.attempt})
-		m.attemptLost(t, "send failed: "+err.Error())
+		// The worker is unreachable: take it out of matching until it is
+		// heard from again, and give its tasks (this one included) back.
+		// The task's lost budget is not spent on a worker we never reached.
+		m.agent.log.Warn("assignment not sent; worker unreachable", "task", t.task.ID, "worker", w.detail.Name, "err", err)
+		t.lost--
+		m.workerLost(w, "unreachable: "+err.Error())
 		return
 	}
 	m.emit(TaskEvent{Type: EventAssigned, TaskID: t.task.ID, Attempt: t.attempt, Worker: w.detail.Name})

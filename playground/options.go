@@ -24,6 +24,7 @@ type config struct {
 	agentOpts   []agent.Option
 	onListening func(addrs []string)
 	secret      string
+	journalPath string
 }
 
 func defaultConfig() config {
@@ -146,6 +147,21 @@ func WithSecret(secret string) Option {
 			return errors.New("playground: empty secret")
 		}
 		c.secret = secret
+		return nil
+	}
+}
+
+// WithJournal keeps the playground's tasks, their dependencies and their
+// results in a bbolt file at path: a playground started again on the same
+// file (and identity file, so remote workers find it) resumes — finished
+// tasks keep their results, the rest of the graph runs. A file that is not
+// a journal of this workspace fails New with a clear error.
+func WithJournal(path string) Option {
+	return func(c *config) error {
+		if path == "" {
+			return errors.New("playground: empty journal path")
+		}
+		c.journalPath = path
 		return nil
 	}
 }

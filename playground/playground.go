@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/ceylon-go/ceylon/agent"
 )
@@ -17,9 +18,12 @@ type Playground struct {
 	mgr    *agent.TaskManager
 	locals []*agent.WorkerAgent
 
+	journal *agent.Journal // nil without WithJournal
+
 	mu       sync.Mutex
 	nodes    map[string]*node
-	seq      uint64
+	seq      uint64 // generated task IDs
+	gseq     uint64 // graph records in the journal
 	running  bool
 	finished int
 	failed   int
@@ -51,8 +55,19 @@ func New(opts ...Option) (*Playground, error) {
 		agent.WithHook(p.onEvent),
 		agent.WithForgetFinished(), // the playground keeps the results
 	}, cfg.managerOpts...)
+	if cfg.journalPath != "" {
+		j, err := agent.OpenJournal(cfg.journalPath, cfg.workspace)
+		if err != nil {
+			return nil, fmt.Errorf("playground: %w", err)
+		}
+		p.journal = j
+		mopts = append(mopts, agent.WithJournal(j))
+	}
 	m, err := agent.NewTaskManager(mopts...)
 	if err != nil {
+		if p.journal != nil {
+			_ = p.journal.Close()
+		}
 		return nil, err
 	}
 	p.mgr = m
@@ -77,6 +92,12 @@ func (p *Playground) Start(ctx context.Context, workers ...Worker) (err error) {
 			return err
 		}
 	}
+	var resume []agent.Submission
+	if p.journal != nil {
+		if resume, err = p.restore(); err != nil {
+			return fmt.Errorf("playground: %w", err)
+		}
+	}
 	if err := p.mgr.Start(ctx); err != nil {
 		return err
 	}
@@ -88,6 +109,7 @@ func (p *Playground) Start(ctx context.Context, workers ...Worker) (err error) {
 	p.mu.Lock()
 	p.running = true
 	p.mu.Unlock()
+	p.submit(resume, func(b []agent.Submission) error { return p.mgr.SubmitAll(ctx, b) })
 
 	if p.cfg.onListening != nil {
 		p.cfg.onListening(p.mgr.Addrs())
@@ -122,9 +144,10 @@ func (p *Playground) Start(ctx context.Context, workers ...Worker) (err error) {
 	return nil
 }
 
-// Stop shuts the workers down (remote ones too), stops the manager and
-// waits for everything the playground started. Tasks not finished end
-// with [ErrNotStarted] for their waiters.
+// Stop stops the local workers (cancelling what they run), tells remote
+// workers to finish their tasks and stop (waiting for them up to 5 s),
+// stops the manager and waits for everything the playground started.
+// Waiters of tasks not finished get an error.
 func (p *Playground) Stop() error {
 	p.mu.Lock()
 	was := p.running
@@ -133,10 +156,17 @@ func (p *Playground) Stop() error {
 	if !was {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.waitTimeout)
+	var errs []error
+	for _, w := range p.locals {
+		errs = append(errs, w.Stop())
+	}
+	p.locals = nil
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err := p.mgr.Shutdown(ctx, "playground stopped")
-	return errors.Join(err, p.shutdown())
+	if err := p.mgr.Shutdown(ctx, "playground stopped"); err != nil {
+		p.cfg.logger.Warn("remote workers did not all leave", "err", err)
+	}
+	return errors.Join(append(errs, p.shutdown())...)
 }
 
 // shutdown stops local workers and the manager.
@@ -147,6 +177,9 @@ func (p *Playground) shutdown() error {
 	}
 	p.locals = nil
 	errs = append(errs, p.mgr.Stop())
+	if p.journal != nil {
+		errs = append(errs, p.journal.Close())
+	}
 	p.mu.Lock()
 	p.running = false
 	p.mu.Unlock()
@@ -217,28 +250,39 @@ func (p *Playground) onEvent(ev agent.TaskEvent, submitAll func([]agent.Submissi
 		return
 	}
 	n.attempts = ev.Attempts
-	var ready []agent.Submission
-	switch ev.Type {
-	case agent.EventCompleted:
-		n.result = ev.Result
-		if len(ev.Result.Children) == 0 {
-			ready = p.complete(n)
-			break
-		}
-		n.state = stateChildren
-		children, err := p.prepare(ev.Result.Children, n)
-		if err != nil {
-			r := *ev.Result
-			r.Success, r.ErrorMessage = false, err.Error()
-			p.fail(n, fmt.Errorf("task %q: bad child tasks: %w", n.task.ID, err), &r)
-			break
-		}
-		ready = p.insert(children, n)
-	case agent.EventFailed:
-		p.fail(n, fmt.Errorf("%w: %q: %s", ErrTaskFailed, n.task.ID, ev.Result.ErrorMessage), ev.Result)
-	case agent.EventCancelled:
-		p.fail(n, fmt.Errorf("%w: %q: %s", ErrCancelled, n.task.ID, ev.Result.ErrorMessage), ev.Result)
-	}
+	ready := p.apply(n, ev.Result, ev.Type)
 	p.mu.Unlock()
 	p.submit(ready, submitAll)
+}
+
+// apply records the manager's final outcome for n (which it held) and
+// returns the submissions that made ready. Called with p.mu held.
+func (p *Playground) apply(n *node, r *Result, ev agent.EventType) []agent.Submission {
+	switch ev {
+	case agent.EventCompleted:
+		n.result = r
+		if len(r.Children) == 0 {
+			return p.complete(n)
+		}
+		n.state = stateChildren
+		if len(n.children) > 0 {
+			return nil // restored: its children are in the graph already
+		}
+		children, err := p.prepare(r.Children, n)
+		if err == nil {
+			err = p.journalNodes(children, n)
+		}
+		if err != nil {
+			fr := *r
+			fr.Success, fr.ErrorMessage = false, err.Error()
+			p.fail(n, fmt.Errorf("task %q: bad child tasks: %w", n.task.ID, err), &fr)
+			return nil
+		}
+		return p.insert(children, n)
+	case agent.EventFailed:
+		p.fail(n, fmt.Errorf("%w: %q: %s", ErrTaskFailed, n.task.ID, r.ErrorMessage), r)
+	case agent.EventCancelled:
+		p.fail(n, fmt.Errorf("%w: %q: %s", ErrCancelled, n.task.ID, r.ErrorMessage), r)
+	}
+	return nil
 }

@@ -56,6 +56,9 @@ func (p *Playground) AddTasks(ctx context.Context, tasks ...Task) ([]string, err
 		return nil, ErrNotStarted
 	}
 	prepared, err := p.prepare(tasks, nil)
+	if err == nil {
+		err = p.journalNodes(prepared, nil) // durable before it is acted on
+	}
 	if err != nil {
 		p.mu.Unlock()
 		return nil, err
@@ -229,6 +232,10 @@ func (p *Playground) Cancel(ctx context.Context, id string) error {
 		return fmt.Errorf("%w: %q", ErrUnknownTask, id)
 	}
 	if n.state == stateWaiting || n.state == stateChildren {
+		if err := p.journalCancel(id, "by request"); err != nil {
+			p.mu.Unlock()
+			return err
+		}
 		p.fail(n, fmt.Errorf("%w: %q: by request", ErrCancelled, id), nil)
 		p.mu.Unlock()
 		return nil
@@ -243,10 +250,13 @@ func (p *Playground) Cancel(ctx context.Context, id string) error {
 		// Not handed to the manager yet: fail it here, and it never will
 		// be.
 		p.mu.Lock()
+		defer p.mu.Unlock()
 		if !n.state.final() {
+			if err := p.journalCancel(id, "by request"); err != nil {
+				return err
+			}
 			p.fail(n, fmt.Errorf("%w: %q: by request", ErrCancelled, id), nil)
 		}
-		p.mu.Unlock()
 		return nil
 	}
 	return err
