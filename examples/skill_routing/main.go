@@ -47,6 +47,7 @@ type options struct {
 	secret      string
 	mdns        bool
 	tasks       int
+	journal     string
 }
 
 func main() {
@@ -66,6 +67,7 @@ func main() {
 	flag.BoolVar(&o.verbose, "v", false, "log the framework's debug output")
 	flag.StringVar(&o.secret, "secret", os.Getenv("CEYLON_SECRET"), "workspace secret (default $CEYLON_SECRET); agents without it cannot join")
 	flag.BoolVar(&o.mdns, "mdns", false, "worker: find the admin by mDNS on the local network instead of -join")
+	flag.StringVar(&o.journal, "journal", "", "admin: journal file; an admin restarted on it (with the same -key and -listen) resumes where it stopped")
 	flag.IntVar(&o.tasks, "tasks", 0, "admin: run this many generated tasks (difficulty 1-3, every worker can do them) instead of the seeds' scenario")
 	flag.Parse()
 
@@ -184,7 +186,16 @@ func runAdmin(ctx context.Context, o options, ready chan<- string) error {
 	if o.key != "" {
 		agentOpts = append(agentOpts, agent.WithIdentityFile(o.key))
 	}
-	m, err := agent.NewTaskManager(
+	mopts := []agent.ManagerOption{}
+	if o.journal != "" {
+		j, err := agent.OpenJournal(o.journal, o.workspace)
+		if err != nil {
+			return err
+		}
+		defer j.Close()
+		mopts = append(mopts, agent.WithJournal(j))
+	}
+	m, err := agent.NewTaskManager(append(mopts,
 		agent.WithManagerAgent(agentOpts...),
 		agent.WithProcessors("skill"),
 		agent.WithDefaultPolicy(agent.Policy{
@@ -192,7 +203,7 @@ func runAdmin(ctx context.Context, o options, ready chan<- string) error {
 			Backoff: messages.BackoffExponential, MaxRetryInterval: time.Second,
 		}),
 		agent.WithObserver(printEvent),
-	)
+	)...)
 	if err != nil {
 		return err
 	}
@@ -220,7 +231,13 @@ func runAdmin(ctx context.Context, o options, ready chan<- string) error {
 		fmt.Printf("\n== batch %d: %d tasks\n", i+1, len(batch))
 		var subs []agent.Submission
 		for _, t := range batch {
+			if _, err := m.Task(ctx, t.ID); err == nil {
+				continue // resumed from the journal: already known
+			}
 			subs = append(subs, agent.Submission{Task: t})
+		}
+		if len(subs) < len(batch) {
+			fmt.Printf("resumed %d tasks from the journal\n", len(batch)-len(subs))
 		}
 		if err := m.SubmitAll(ctx, subs); err != nil {
 			return err

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startProc runs the example as a separate process, logging its output.
+func startProc(t *testing.T, log *lineLog, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd
+}
+
+// The admin is killed (SIGKILL) in the middle of 300 tasks and started
+// again on the same journal, key and address. The workers reconnect by
+// themselves, and every task ends with exactly one success.
+func TestAdminKilledAndRestartedOnItsJournal(t *testing.T) {
+	bin := build(t)
+	dir := t.TempDir()
+	const tasks = 300
+	adminArgs := []string{bin, "-role", "admin", "-workers", "3", "-tasks", fmt.Sprint(tasks), "-scale", "10ms",
+		"-listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", freePort(t)), "-workspace", "crash",
+		"-key", filepath.Join(dir, "admin.key"), "-journal", filepath.Join(dir, "tasks.db"), "-timeout", "3m"}
+
+	run1 := newLineLog()
+	admin := startProc(t, run1, adminArgs...)
+	var addr string
+	run1.await(t, "the admin's address", 30*time.Second, func(lines []string) bool {
+		for _, l := range lines {
+			if m := regexp.MustCompile(`-join (\S+)`).FindStringSubmatch(l); m != nil {
+				addr = m[1]
+				return true
+			}
+		}
+		return false
+	})
+	var workers []*exec.Cmd
+	for i := range 3 {
+		workers = append(workers, startProc(t, newLineLog(), bin, "-role", "worker", "-join", addr, "-name", fmt.Sprint("w", i),
+			"-skill", "5", "-concurrency", "2", "-workspace", "crash", "-listen", "/ip4/127.0.0.1/tcp/0", "-timeout", "3m"))
+	}
+	run1.await(t, "80 results", 2*time.Minute, func(lines []string) bool { return countOK(lines) >= 80 })
+	if err := admin.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = admin.Wait()
+
+	run2 := newLineLog()
+	admin2 := startProc(t, run2, adminArgs...)
+	done := make(chan error, 1)
+	go func() { done <- admin2.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("restarted admin: %v\n%s", err, run2.text())
+		}
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("restarted admin did not finish:\n%s", run2.text())
+	}
+
+	out1, out2 := run1.text(), run2.text()
+	if !strings.Contains(out2, "resumed ") {
+		t.Errorf("the restarted admin did not resume:\n%s", out2)
+	}
+	seen := map[string]int{}
+	for _, l := range strings.Split(out1+"\n"+out2, "\n") {
+		if m := okLine.FindStringSubmatch(l); m != nil {
+			seen[m[1]]++
+		}
+	}
+	for id, n := range seen {
+		if n > 1 {
+			t.Errorf("task %s succeeded %d times", id, n)
+		}
+	}
+	// The journal holds one record per task, so 300 successes among 300
+	// tasks is one success each.
+	if want := fmt.Sprintf("tasks: %d submitted, %d succeeded, 0 failed", tasks, tasks); !strings.Contains(out2, want) {
+		t.Errorf("final report does not say %q:\n%s", want, out2)
+	}
+	for i, w := range workers {
+		exited := make(chan error, 1)
+		go func() { exited <- w.Wait() }()
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("worker %d: %v", i, err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("worker %d did not stop after the shutdown", i)
+		}
+	}
+	t.Logf("run 1 printed %d results before the kill; run 2 printed %d", countOK(strings.Split(out1, "\n")), countOK(strings.Split(out2, "\n")))
+}
+
+// A journal that is not one fails the admin at start, with a clear error.
+func TestAdminRefusesACorruptJournal(t *testing.T) {
+	bin := build(t)
+	path := filepath.Join(t.TempDir(), "broken.db")
+	if err := exec.Command("sh", "-c", "head -c 65536 /dev/urandom > "+path).Run(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "-role", "admin", "-listen", "/ip4/127.0.0.1/tcp/0", "-journal", path).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "journal corrupt") {
+		t.Fatalf("exit %v, output:\n%s", err, out)
+	}
+}
