@@ -47,7 +47,10 @@ type TaskManager struct {
 	seq        uint64
 	dirty      bool
 	totals     totals
-	workersChg chan struct{}            // closed and replaced when the worker set changes
+	workersChg chan struct{} // closed and replaced when the worker set changes
+	metrics    *managerMetrics
+	recent     recentRing
+	started    time.Time
 	submitFn   func([]Submission) error // m.accept, given to the hook
 
 	tickerStop chan struct{}
@@ -91,6 +94,7 @@ func NewTaskManager(opts ...ManagerOption) (*TaskManager, error) {
 		workersChg: make(chan struct{}),
 	}
 	m.submitFn = m.accept
+	m.metrics = newManagerMetrics(m)
 	On(a, m.onWorkerInfo)
 	On(a, m.onAck)
 	On(a, m.onResult)
@@ -112,6 +116,7 @@ func (m *TaskManager) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	m.started = time.Now()
 	if err := m.agent.Start(ctx); err != nil {
 		return err
 	}

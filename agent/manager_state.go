@@ -25,6 +25,7 @@ type taskState struct {
 	worker      *workerState // current attempt's worker
 	lastWorker  string       // worker of the last failed attempt
 	submittedAt time.Time
+	readyAt     time.Time // when it last joined the ready queue
 	assignedAt  time.Time
 	ackDeadline time.Time // zero once acked
 	leaseEnd    time.Time // zero when the attempt has no timeout
@@ -176,6 +177,7 @@ func (r *readyQueues) push(t *taskState) {
 		r.classes[k] = q
 	}
 	t.class = q
+	t.readyAt = time.Now()
 	heap.Push(q, t)
 	r.n++
 }

@@ -47,6 +47,7 @@ func (m *TaskManager) accept(batch []Submission) error {
 		}
 		m.tasks[t.task.ID] = t
 		m.totals.submitted++
+		m.metrics.submitted.Inc()
 		m.journalTask(t)
 		m.ready.push(t)
 		m.emit(TaskEvent{Type: EventSubmitted, TaskID: t.task.ID})
@@ -100,6 +101,7 @@ func (m *TaskManager) assign(t *taskState, w *workerState) {
 		t.leaseEnd = now.Add(t.policy.Timeout)
 	}
 	t.attempts = append(t.attempts, AttemptInfo{Attempt: t.attempt, Worker: w.detail.Name, AssignedAt: now})
+	m.metrics.assignLatency.Observe(seconds(now.Sub(t.readyAt)))
 	w.slots[slotKey{t.task.ID, t.attempt}] = t
 	m.inflight[t.task.ID] = t
 
@@ -166,6 +168,7 @@ func (m *TaskManager) attemptFailed(t *taskState, reason string, final bool, r *
 		delay := t.policy.retryDelay(t.retries)
 		t.status = StatusRetrying
 		m.totals.retried++
+		m.metrics.retried.Inc()
 		m.emit(TaskEvent{Type: EventRetrying, TaskID: t.task.ID, Attempt: t.attempt, Worker: t.lastWorker, Err: reason, Delay: delay})
 		t.stopRetry = m.agent.after(delay, func() {
 			if t.status == StatusRetrying {
@@ -199,6 +202,7 @@ func (m *TaskManager) attemptLost(t *taskState, reason string) {
 	}
 	t.status = StatusPending
 	m.totals.requeued++
+	m.metrics.requeued.Inc()
 	m.ready.push(t)
 	m.emit(TaskEvent{Type: EventRequeued, TaskID: t.task.ID, Attempt: t.attempt, Err: reason})
 	m.markDirty()
@@ -231,10 +235,14 @@ func (m *TaskManager) finish(t *taskState, st Status, r *messages.TaskResult) {
 	case StatusCompleted:
 		m.totals.succeeded++
 		m.totals.latencyTotal += t.finishedAt.Sub(t.submittedAt)
+		m.metrics.succeeded.Inc()
+		m.metrics.completionLatency.Observe(seconds(t.finishedAt.Sub(t.submittedAt)))
 	case StatusFailed:
 		m.totals.failed++
+		m.metrics.failed.Inc()
 	case StatusCancelled:
 		m.totals.cancelled++
+		m.metrics.cancelled.Inc()
 	}
 	// The outcome is acted on (waiters woken, observers told, dependents
 	// released) only once it is durable.
@@ -250,6 +258,7 @@ func (m *TaskManager) finish(t *taskState, st Status, r *messages.TaskResult) {
 // settle wakes t's waiters and tells observers it is final.
 func (m *TaskManager) settle(t *taskState) {
 	t.settled = true
+	m.recent.add(t)
 	if t.done != nil {
 		close(t.done)
 	}

@@ -102,6 +102,7 @@ func (m *TaskManager) onResult(ctx Context, r messages.TaskResult) error {
 	t := m.current(r.TaskID, r.Attempt)
 	if t == nil || t.worker != w {
 		m.totals.late++ // an old attempt, a duplicate, or a cancelled task
+		m.metrics.late.Inc()
 		return invalid
 	}
 	if invalid != nil {
@@ -122,6 +123,8 @@ func (m *TaskManager) onDisconnect(_ Context, who AgentDetail) {
 		m.history[w.info.Name] = w.stats
 		delete(m.workers, pid)
 		m.rebuildWorkerList()
+		m.metrics.workerInflight.DeleteLabelValues(w.info.Name)
+		m.updateGauges()
 		m.agent.log.Info("worker left", "worker", w.info.Name)
 	}
 }
@@ -152,6 +155,7 @@ func (m *TaskManager) sweep() {
 			m.timedOut(t)
 		}
 	}
+	defer m.updateGauges()
 	for _, w := range m.workerList {
 		if w.alive && now.Sub(w.lastSeen) > m.cfg.heartbeatTimeout {
 			m.agent.log.Warn("worker missed heartbeats", "worker", w.info.Name, "silent", now.Sub(w.lastSeen))
@@ -163,6 +167,7 @@ func (m *TaskManager) sweep() {
 // schedule assigns ready tasks to free workers until no task can be placed.
 func (m *TaskManager) schedule() {
 	m.dirty = false
+	defer m.updateGauges()
 	for m.ready.n > 0 && m.freeSlots() > 0 {
 		var bestQ *classQueue
 		var bestW *workerState

@@ -1,0 +1,106 @@
+package agent
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/ceylon-go/ceylon/peer"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// managerMetrics are a TaskManager's Prometheus metrics, in a registry of
+// its own (so several managers can live in one process).
+type managerMetrics struct {
+	reg *prometheus.Registry
+
+	submitted, succeeded, failed, retried, requeued, cancelled, late prometheus.Counter
+	assignLatency, completionLatency                                 prometheus.Histogram
+	workerInflight                                                   *prometheus.GaugeVec
+
+	// Gauges the actor keeps current and scrapes read.
+	queueDepth, inflight, workers atomic.Int64
+}
+
+func newManagerMetrics(m *TaskManager) *managerMetrics {
+	mm := &managerMetrics{reg: prometheus.NewRegistry()}
+	counter := func(name, help string) prometheus.Counter {
+		c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: "ceylon", Name: name, Help: help})
+		mm.reg.MustRegister(c)
+		return c
+	}
+	mm.submitted = counter("tasks_submitted_total", "Tasks accepted by the manager.")
+	mm.succeeded = counter("tasks_completed_total", "Tasks that succeeded.")
+	mm.failed = counter("tasks_failed_total", "Tasks that failed for good.")
+	mm.cancelled = counter("tasks_cancelled_total", "Tasks cancelled.")
+	mm.retried = counter("tasks_retried_total", "Attempts retried after a failure or a timeout.")
+	mm.requeued = counter("tasks_requeued_total", "Attempts requeued after their worker was lost.")
+	mm.late = counter("results_late_total", "Results for attempts no longer current, ignored.")
+	buckets := prometheus.ExponentialBuckets(50e-6, 2, 20) // 50 µs .. 26 s
+	mm.assignLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "ceylon", Name: "task_assignment_seconds",
+		Help: "Time from a task being ready to its assignment.", Buckets: buckets})
+	mm.completionLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "ceylon", Name: "task_completion_seconds",
+		Help: "Time from submission to success.", Buckets: buckets})
+	mm.workerInflight = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "ceylon", Name: "worker_inflight",
+		Help: "Attempts each worker is running."}, []string{"worker"})
+	mm.reg.MustRegister(mm.assignLatency, mm.completionLatency, mm.workerInflight)
+
+	gauge := func(name, help string, v *atomic.Int64) {
+		mm.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "ceylon", Name: name, Help: help},
+			func() float64 { return float64(v.Load()) }))
+	}
+	gauge("queue_depth", "Tasks waiting for a worker.", &mm.queueDepth)
+	gauge("tasks_inflight", "Attempts assigned and not finished.", &mm.inflight)
+	gauge("workers", "Workers registered and alive.", &mm.workers)
+
+	// Message counters, read from the agent's and its node's own counters.
+	a := m.agent
+	cf := func(name, help string, labels prometheus.Labels, read func() uint64) {
+		mm.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "ceylon", Name: name, Help: help, ConstLabels: labels},
+			func() float64 { return float64(read()) }))
+	}
+	cf("messages_received_total", "Messages handed to handlers.", nil, func() uint64 { return a.Stats().Received })
+	cf("messages_sent_total", "Direct messages sent.", nil, func() uint64 { return a.Stats().Sent })
+	cf("broadcasts_sent_total", "Broadcasts published.", nil, func() uint64 { return a.Stats().Broadcasts })
+	for reason, read := range map[string]func(Stats) uint64{
+		"unknown_kind": func(s Stats) uint64 { return s.DroppedUnknown },
+		"undecodable":  func(s Stats) uint64 { return s.DroppedBad },
+		"spoofed":      func(s Stats) uint64 { return s.DroppedSpoofed },
+		"late_reply":   func(s Stats) uint64 { return s.DroppedLate },
+	} {
+		cf("messages_dropped_total", "Messages dropped, by reason.", prometheus.Labels{"reason": reason},
+			func() uint64 { return read(a.Stats()) })
+	}
+	node := func(read func(peer.Stats) uint64) func() uint64 {
+		return func() uint64 {
+			if n := a.Node(); n != nil {
+				return read(n.Stats())
+			}
+			return 0
+		}
+	}
+	cf("frames_dropped_total", "Direct frames dropped, by reason.", prometheus.Labels{"reason": "oversize"}, node(func(s peer.Stats) uint64 { return s.DroppedOversize }))
+	cf("frames_dropped_total", "Direct frames dropped, by reason.", prometheus.Labels{"reason": "unknown_type"}, node(func(s peer.Stats) uint64 { return s.DroppedUnknown }))
+	cf("handshakes_refused_total", "Streams refused at the hello.", nil, node(func(s peer.Stats) uint64 { return s.HandshakeFailures }))
+	cf("gossip_dropped_total", "GossipSub queue drops.", nil, node(func(s peer.Stats) uint64 { return s.GossipDropped }))
+	cf("peer_bans_total", "Peers banned for breaking the protocol.", nil, node(func(s peer.Stats) uint64 { return s.Bans }))
+	mm.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return mm
+}
+
+// Metrics is the manager's Prometheus registry (serve it with promhttp, or
+// the monitor package).
+func (m *TaskManager) Metrics() *prometheus.Registry { return m.metrics.reg }
+
+// updateGauges refreshes the gauges after the actor changed state.
+func (m *TaskManager) updateGauges() {
+	mm := m.metrics
+	mm.queueDepth.Store(int64(m.ready.n))
+	mm.inflight.Store(int64(len(m.inflight)))
+	mm.workers.Store(int64(m.aliveWorkers()))
+	for _, w := range m.workerList {
+		mm.workerInflight.WithLabelValues(w.info.Name).Set(float64(len(w.slots)))
+	}
+}
+
+func seconds(d time.Duration) float64 { return d.Seconds() }

@@ -1,0 +1,185 @@
+package monitor_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ceylon-go/ceylon/agent"
+	"github.com/ceylon-go/ceylon/internal/testutil"
+	"github.com/ceylon-go/ceylon/messages"
+	"github.com/ceylon-go/ceylon/monitor"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testutil.LeakOptions()...) }
+
+var loopback = agent.WithListenAddrs("/ip4/127.0.0.1/tcp/0")
+
+// workload starts a manager, two workers, a monitor, and a goroutine that
+// keeps submitting 2 ms tasks until the test ends.
+func workload(t *testing.T) (*agent.TaskManager, *monitor.Server) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ws := agent.WithWorkspace("monitor-" + t.Name())
+	m, err := agent.NewTaskManager(agent.WithManagerAgent(loopback, ws))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var workers []*agent.WorkerAgent
+	for _, name := range []string{"alpha", "beta"} {
+		w, err := agent.NewWorker(name, agent.WithSkill(5), agent.WithCapabilities("gpu"), agent.WithMaxConcurrency(2),
+			agent.WithWorkerAgent(loopback, ws, agent.WithJoin(m.Addrs()[0])))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Handle("job", func(ctx context.Context, j *agent.Job) ([]byte, error) {
+			time.Sleep(2 * time.Millisecond)
+			return nil, nil
+		})
+		if err := w.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		workers = append(workers, w)
+	}
+	if err := m.WaitForWorkers(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := monitor.Start("127.0.0.1:0", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ctx.Err() == nil; i++ {
+			_, _ = m.Run(ctx, messages.Task{ID: fmt.Sprint(i), Type: "job", Description: "work"})
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		_ = srv.Close()
+		for _, w := range workers {
+			_ = w.Stop()
+		}
+		_ = m.Stop()
+	})
+	return m, srv
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: %s\n%s", url, resp.Status, b)
+	}
+	return string(b)
+}
+
+func TestStatsAndMetrics(t *testing.T) {
+	_, srv := workload(t)
+	var s agent.ManagerStats
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Succeeded < 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no progress: %+v", s)
+		}
+		if err := json.Unmarshal([]byte(get(t, "http://"+srv.Addr()+"/stats")), &s); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(s.Workers) != 2 || s.Workers[0].Name != "alpha" || !s.Workers[0].Connected || s.Workers[0].Capacity != 2 ||
+		s.Workers[0].Skill != 5 || s.Workers[0].Capabilities[0] != "gpu" || len(s.Recent) == 0 {
+		t.Fatalf("stats: %+v", s)
+	}
+	metrics := get(t, "http://"+srv.Addr()+"/metrics")
+	for _, want := range []string{
+		"ceylon_tasks_submitted_total", "ceylon_tasks_completed_total", "ceylon_queue_depth", `ceylon_worker_inflight{worker="alpha"}`,
+		"ceylon_task_assignment_seconds_bucket", "ceylon_task_completion_seconds_count", "ceylon_messages_received_total",
+		`ceylon_messages_dropped_total{reason="undecodable"}`, "ceylon_peer_bans_total",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if page := get(t, srv.URL()); !strings.Contains(page, `<tbody id="workers">`) {
+		t.Fatalf("dashboard page:\n%s", page)
+	}
+}
+
+// The dashboard, opened in headless Chromium while tasks run, lists the
+// running workers and shows the completed count rising.
+func TestDashboardInChromium(t *testing.T) {
+	chromium := findChromium()
+	if chromium == "" {
+		t.Skip("skipping: no chromium on PATH (make test installs Debian's chromium when it can)")
+	}
+	_, srv := workload(t)
+	dump := func() string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu",
+			"--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+			"--disable-quic", "--user-data-dir="+t.TempDir(), "--virtual-time-budget=3000", "--dump-dom", srv.URL())
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("chromium: %v", err)
+		}
+		return string(out)
+	}
+	completed := func(dom string) int {
+		m := regexp.MustCompile(`id="completed">(\d+)<`).FindStringSubmatch(dom)
+		if m == nil {
+			t.Fatalf("no completed count in the page:\n%s", dom)
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	first := dump()
+	for _, w := range []string{"alpha", "beta"} {
+		if !strings.Contains(first, `data-worker="`+w+`"`) {
+			t.Fatalf("workers table lacks %s:\n%s", w, first)
+		}
+	}
+	n1 := completed(first)
+	n2 := completed(dump()) // a second look, a Chromium start later
+
+	if n2 <= n1 {
+		t.Fatalf("completed count did not rise: %d then %d", n1, n2)
+	}
+	t.Logf("completed %d, then %d", n1, n2)
+}
+
+func findChromium() string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if p := os.Getenv("CHROMIUM"); p != "" {
+		return p
+	}
+	return ""
+}
