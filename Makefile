@@ -27,7 +27,7 @@ vet:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./messages
 	$(GO) test -run '^$$' -bench 'Direct|Broadcast|TCPFloor|LocalRoundTrip' -benchtime 2s ./agent
-	$(GO) test -run '^$$' -bench 'TaskThroughput' -benchtime 20000x ./agent
+	$(GO) test -run '^$$' -bench 'TaskThroughput' -benchtime 20000x ./agent # with and without the journal
 	$(GO) test -run '^$$' -bench 'TaskRoundTrip' -benchtime 1000x ./agent
 	$(GO) test -run '^$$' -bench 'DAG|PendingMemory' -benchtime 100000x -timeout 30m ./playground
 

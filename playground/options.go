@@ -25,6 +25,7 @@ type config struct {
 	onListening func(addrs []string)
 	secret      string
 	journalPath string
+	httpAddr    string
 }
 
 func defaultConfig() config {
@@ -164,4 +165,11 @@ func WithJournal(path string) Option {
 		c.journalPath = path
 		return nil
 	}
+}
+
+// WithHTTP serves the playground's monitor on addr while it runs: the live
+// dashboard at /, /stats (JSON) and /metrics (Prometheus). See
+// [Playground.MonitorURL].
+func WithHTTP(addr string) Option {
+	return func(c *config) error { c.httpAddr = addr; return nil }
 }

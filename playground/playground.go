@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ceylon-go/ceylon/agent"
+	"github.com/ceylon-go/ceylon/monitor"
 )
 
 // Playground runs tasks with dependencies on a workspace of workers. Create
@@ -18,7 +19,8 @@ type Playground struct {
 	mgr    *agent.TaskManager
 	locals []*agent.WorkerAgent
 
-	journal *agent.Journal // nil without WithJournal
+	journal *agent.Journal  // nil without WithJournal
+	monitor *monitor.Server // nil without WithHTTP
 
 	mu       sync.Mutex
 	nodes    map[string]*node
@@ -80,6 +82,15 @@ func (p *Playground) Manager() *agent.TaskManager { return p.mgr }
 // Addrs returns the addresses remote workers join through.
 func (p *Playground) Addrs() []string { return p.mgr.Addrs() }
 
+// MonitorURL is the live dashboard's address ("" without WithHTTP or
+// before Start).
+func (p *Playground) MonitorURL() string {
+	if p.monitor == nil {
+		return ""
+	}
+	return p.monitor.URL()
+}
+
 // Workspace returns the workspace ID remote workers join.
 func (p *Playground) Workspace() string { return p.cfg.workspace }
 
@@ -106,6 +117,11 @@ func (p *Playground) Start(ctx context.Context, workers ...Worker) (err error) {
 			p.shutdown()
 		}
 	}()
+	if p.cfg.httpAddr != "" {
+		if p.monitor, err = monitor.Start(p.cfg.httpAddr, p.mgr); err != nil {
+			return fmt.Errorf("playground: monitor: %w", err)
+		}
+	}
 	p.mu.Lock()
 	p.running = true
 	p.mu.Unlock()
@@ -176,6 +192,10 @@ func (p *Playground) shutdown() error {
 		errs = append(errs, w.Stop())
 	}
 	p.locals = nil
+	if p.monitor != nil {
+		errs = append(errs, p.monitor.Close())
+		p.monitor = nil
+	}
 	errs = append(errs, p.mgr.Stop())
 	if p.journal != nil {
 		errs = append(errs, p.journal.Close())

@@ -3,8 +3,10 @@ package playground
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -448,5 +450,24 @@ func TestRemoteWorkerProcess(t *testing.T) {
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("remote worker: %v", err)
+	}
+}
+
+func TestMonitorServesStats(t *testing.T) {
+	p := start(t, sumWorkers(1), WithHTTP("127.0.0.1:0"))
+	if _, err := p.AddAndExecuteTask(testCtx(t), Task{Type: "sum", Input: MustEncode(1)}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(p.MonitorURL() + "stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s agent.ManagerStats
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Succeeded != 1 || len(s.Workers) != 1 || s.Workers[0].Name != "sum-0" {
+		t.Fatalf("stats: %+v", s)
 	}
 }

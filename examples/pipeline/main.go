@@ -36,6 +36,8 @@ type options struct {
 	workers   int
 	remote    int
 	work      time.Duration
+	http      string
+	journal   string
 }
 
 func main() {
@@ -50,6 +52,8 @@ func main() {
 	flag.IntVar(&o.workers, "workers", 4, "local workers")
 	flag.IntVar(&o.remote, "remote", 0, "remote workers to wait for")
 	flag.DurationVar(&o.work, "work", 20*time.Millisecond, "simulated work per chunk")
+	flag.StringVar(&o.http, "http", "", "serve the live dashboard, /stats and /metrics on this address (e.g. 127.0.0.1:8080)")
+	flag.StringVar(&o.journal, "journal", "", "journal file: a pipeline started again on it resumes")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -153,7 +157,14 @@ func runPlayground(ctx context.Context, o options) error {
 	if o.workers == 0 {
 		local = nil
 	}
-	p, err := playground.New(
+	opts := []playground.Option{}
+	if o.http != "" {
+		opts = append(opts, playground.WithHTTP(o.http))
+	}
+	if o.journal != "" {
+		opts = append(opts, playground.WithJournal(o.journal))
+	}
+	p, err := playground.New(append(opts,
 		playground.WithWorkspace(o.workspace), playground.WithListenAddrs(o.listen),
 		playground.WithRemoteWorkers(3*o.remote), playground.WithWaitTimeout(5*time.Minute),
 		playground.WithListening(func(addrs []string) {
@@ -161,11 +172,14 @@ func runPlayground(ctx context.Context, o options) error {
 				fmt.Printf("waiting for %d remote workers: -role worker -workspace %s -join %s\n", o.remote, o.workspace, addrs[0])
 			}
 		}),
-	)
+	)...)
 	if err != nil {
 		return err
 	}
 	return p.Play(ctx, local, func(ctx context.Context, p *playground.Playground) error {
+		if u := p.MonitorURL(); u != "" {
+			fmt.Println("dashboard:", u)
+		}
 		tasks := []playground.Task{{
 			ID: "prepare", Name: "data preparation", Type: "prepare",
 			Input: playground.MustEncode(map[string]int{"Size": o.size, "Chunks": o.chunks}),
@@ -180,7 +194,9 @@ func runPlayground(ctx context.Context, o options) error {
 		tasks = append(tasks, playground.Task{ID: "aggregate", Name: "aggregation", Type: "aggregate", Dependencies: deps})
 
 		fmt.Printf("pipeline: 1 preparation -> %d processing -> 1 aggregation\n", o.chunks)
-		if _, err := p.AddTasks(ctx, tasks...); err != nil {
+		if _, err := p.Task(ctx, "aggregate"); err == nil {
+			fmt.Println("resuming the pipeline from the journal")
+		} else if _, err := p.AddTasks(ctx, tasks...); err != nil {
 			return err
 		}
 		done := make(chan struct{})

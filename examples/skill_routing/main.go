@@ -27,7 +27,9 @@ import (
 	"time"
 
 	"github.com/ceylon-go/ceylon/agent"
+	"github.com/ceylon-go/ceylon/internal/progress"
 	"github.com/ceylon-go/ceylon/messages"
+	"github.com/ceylon-go/ceylon/monitor"
 )
 
 type options struct {
@@ -48,6 +50,7 @@ type options struct {
 	mdns        bool
 	tasks       int
 	journal     string
+	http        string
 }
 
 func main() {
@@ -68,6 +71,7 @@ func main() {
 	flag.StringVar(&o.secret, "secret", os.Getenv("CEYLON_SECRET"), "workspace secret (default $CEYLON_SECRET); agents without it cannot join")
 	flag.BoolVar(&o.mdns, "mdns", false, "worker: find the admin by mDNS on the local network instead of -join")
 	flag.StringVar(&o.journal, "journal", "", "admin: journal file; an admin restarted on it (with the same -key and -listen) resumes where it stopped")
+	flag.StringVar(&o.http, "http", "", "admin: serve the live dashboard, /stats and /metrics on this address (e.g. 127.0.0.1:8080)")
 	flag.IntVar(&o.tasks, "tasks", 0, "admin: run this many generated tasks (difficulty 1-3, every worker can do them) instead of the seeds' scenario")
 	flag.Parse()
 
@@ -216,6 +220,14 @@ func runAdmin(ctx context.Context, o options, ready chan<- string) error {
 	defer m.Stop()
 	addr := m.Addrs()[0]
 	fmt.Printf("task manager listening; workers join with:\n  -workspace %s -join %s\n", o.workspace, addr)
+	if o.http != "" {
+		srv, err := monitor.Start(o.http, m)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		fmt.Printf("dashboard: %s (metrics at /metrics, JSON at /stats)\n", srv.URL())
+	}
 	if ready != nil {
 		ready <- addr
 	}
@@ -242,9 +254,13 @@ func runAdmin(ctx context.Context, o options, ready chan<- string) error {
 		if err := m.SubmitAll(ctx, subs); err != nil {
 			return err
 		}
-		for _, t := range batch {
+		bar := progress.New(os.Stdout, "progress")
+		for i, t := range batch {
 			if _, err := m.Wait(ctx, t.ID); err != nil {
 				return err
+			}
+			if len(batch) >= 50 {
+				bar.Update(i+1, len(batch), 0)
 			}
 		}
 	}
