@@ -159,6 +159,9 @@ type taskRecord struct {
 	SubmittedAt time.Time            `msgpack:"submitted"`
 	Status      Status               `msgpack:"status"`
 	Attempt     int                  `msgpack:"attempt,omitempty"`
+	Retries     int                  `msgpack:"retries,omitempty"`
+	Lost        int                  `msgpack:"lost,omitempty"`
+	Attempts    []AttemptInfo        `msgpack:"attempts,omitempty"`
 	Result      *messages.TaskResult `msgpack:"result,omitempty"`
 	FinishedAt  time.Time            `msgpack:"finished,omitempty"`
 }

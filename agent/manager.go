@@ -58,9 +58,11 @@ type TaskManager struct {
 
 	// Group commit (owned by the actor): records and the effects that wait
 	// for them, flushed once per pass through the mailbox.
-	jbuf         []*taskRecord
+	jbuf         []*taskState // changed since the last commit
 	jafter       []func(error)
 	jflushQd     bool
+	jwriting     bool           // a commit is being written
+	jwg          sync.WaitGroup // the journal writer goroutine
 	journalStats struct {
 		commits, records int
 		time             time.Duration
@@ -152,7 +154,9 @@ func (m *TaskManager) Stop() error {
 		}
 		m.tickerDone.Wait()
 	}
-	return m.agent.Stop()
+	err := m.agent.Stop()
+	m.jwg.Wait() // a commit in flight finishes before the journal can close
+	return err
 }
 
 // SubmitOption adjusts one submission.

@@ -1,14 +1,19 @@
 package agent
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
-// WithJournal makes the manager durable: every task it accepts and every
-// final result is written to j (in group commits, one per pass through the
-// manager's mailbox) before the manager acts on it — before Submit
-// returns, before a task is assigned, before waiters and observers hear of
-// a result. A manager started on a journal resumes: finished tasks keep
-// their results, the others (including those in flight when it stopped)
-// are queued again. Retry budgets and worker statistics start afresh.
+// WithJournal makes the manager durable: every change of a task's state —
+// accepted, assigned, failed and waiting to retry, requeued, final — is
+// written to j (in group commits, one per pass through the manager's
+// mailbox) before the manager acts on it: before Submit returns, before
+// the assignment is sent, before waiters and observers hear of a result. A
+// manager started on a journal resumes: finished tasks keep their results;
+// the others (including those in flight when it stopped) are queued again
+// with their attempt history and spent retries. Worker statistics start
+// afresh.
 func WithJournal(j *Journal) ManagerOption {
 	return func(c *managerConfig) error { c.journal = j; return nil }
 }
@@ -23,6 +28,7 @@ func (m *TaskManager) recover() error {
 	for _, r := range recs {
 		t := &taskState{
 			task: r.Task, inputs: r.Inputs, seq: r.Seq, status: r.Status, attempt: r.Attempt,
+			retries: r.Retries, lost: r.Lost, attempts: r.Attempts,
 			submittedAt: r.SubmittedAt, finishedAt: r.FinishedAt, result: r.Result, heapIndex: -1,
 			priority: r.Task.Priority,
 		}
@@ -42,7 +48,13 @@ func (m *TaskManager) recover() error {
 				m.totals.cancelled++
 			}
 		default:
+			// Whatever it was doing (assigned, running, retrying), no
+			// attempt survives the restart: it waits for a worker again.
 			t.status = StatusPending
+			if n := len(t.attempts); n > 0 && t.attempts[n-1].EndedAt.IsZero() {
+				t.attempts[n-1].EndedAt = time.Now()
+				t.attempts[n-1].Outcome = "lost: manager restarted"
+			}
 			m.ready.push(t)
 		}
 	}
@@ -52,21 +64,29 @@ func (m *TaskManager) recover() error {
 	return nil
 }
 
-// journalTask records t's current state for the next commit. Only called
-// in the actor.
+// journalTask marks t's state as changed: the next commit writes it as it
+// is then (several changes in one pass cost one write). Only called in the
+// actor.
 func (m *TaskManager) journalTask(t *taskState) {
 	if m.cfg.journal == nil {
 		return
 	}
-	r := &taskRecord{
-		Seq: t.seq, Task: t.task, Inputs: t.inputs, SubmittedAt: t.submittedAt,
-		Status: t.status, Attempt: t.attempt, Result: t.result, FinishedAt: t.finishedAt,
+	if !t.journalDirty {
+		t.journalDirty = true
+		m.jbuf = append(m.jbuf, t)
 	}
-	if !r.Status.Final() {
-		r.Status = StatusPending
-	}
-	m.jbuf = append(m.jbuf, r)
 	m.queueFlush()
+}
+
+// record snapshots t for the journal writer, which runs outside the actor:
+// everything it shares is immutable (the task, its inputs, its result) or
+// copied (the attempt history).
+func record(t *taskState) *taskRecord {
+	return &taskRecord{
+		Seq: t.seq, Task: t.task, Inputs: t.inputs, SubmittedAt: t.submittedAt,
+		Status: t.status, Attempt: t.attempt, Retries: t.retries, Lost: t.lost,
+		Attempts: slices.Clone(t.attempts), Result: t.result, FinishedAt: t.finishedAt,
+	}
 }
 
 // afterCommit runs fn once everything journaled so far is durable (at once
@@ -81,28 +101,56 @@ func (m *TaskManager) afterCommit(fn func(error)) {
 }
 
 func (m *TaskManager) queueFlush() {
-	if !m.jflushQd {
+	if !m.jflushQd && !m.jwriting {
 		m.jflushQd = true
 		m.agent.exec(m.flushJournal)
 	}
 }
 
-// flushJournal writes the pending records in one transaction, then runs
-// what waited for them. It runs after the messages that were in the
-// mailbox when the first record came, so a burst shares one commit.
+// flushJournal hands the pending records to the journal writer. It runs
+// after the messages that were in the mailbox when the first record came,
+// so a burst shares one commit; and while one commit is being written the
+// actor goes on, collecting the next batch (one write in flight at a
+// time, so commits and their effects stay in order).
 func (m *TaskManager) flushJournal() {
 	m.jflushQd = false
-	recs, after := m.jbuf, m.jafter
+	if m.jwriting {
+		return // the running write's completion flushes again
+	}
+	dirty, after := m.jbuf, m.jafter
 	m.jbuf, m.jafter = nil, nil
-	var err error
-	if len(recs) > 0 {
+	if len(dirty) == 0 && len(after) == 0 {
+		return
+	}
+	recs := make([]*taskRecord, len(dirty))
+	for i, t := range dirty {
+		t.journalDirty = false
+		recs[i] = record(t)
+	}
+	m.jwriting = true
+	j := m.cfg.journal
+	m.jwg.Add(1)
+	go func() {
+		defer m.jwg.Done()
 		start := time.Now()
-		err = m.cfg.journal.writeTasks(recs)
-		m.journalStats.commits++
-		m.journalStats.records += len(recs)
-		m.journalStats.time += time.Since(start)
-	}
-	for _, fn := range after {
-		fn(err)
-	}
+		var err error
+		if len(recs) > 0 {
+			err = j.writeTasks(recs)
+		}
+		took := time.Since(start)
+		m.agent.exec(func() {
+			m.jwriting = false
+			if len(recs) > 0 {
+				m.journalStats.commits++
+				m.journalStats.records += len(recs)
+				m.journalStats.time += took
+			}
+			for _, fn := range after {
+				fn(err)
+			}
+			if len(m.jbuf) > 0 || len(m.jafter) > 0 {
+				m.queueFlush()
+			}
+		})
+	}()
 }

@@ -105,6 +105,19 @@ func (m *TaskManager) assign(t *taskState, w *workerState) {
 	w.slots[slotKey{t.task.ID, t.attempt}] = t
 	m.inflight[t.task.ID] = t
 
+	// The assignment goes out once it is journaled (at once without a
+	// journal), if it is still the live attempt by then.
+	m.journalTask(t)
+	attempt := t.attempt
+	m.afterCommit(func(error) {
+		if m.current(t.task.ID, attempt) == t && t.worker == w {
+			m.sendAssignment(t, w, now)
+		}
+	})
+}
+
+// sendAssignment sends the live attempt of t to w.
+func (m *TaskManager) sendAssignment(t *taskState, w *workerState, now time.Time) {
 	as := messages.TaskAssignment{Task: t.task, Attempt: t.attempt, AssignedAt: now, Timeout: t.policy.Timeout, Inputs: t.inputs}
 	if err := m.agent.send(m.agent.ctx, w.pid, as, 0); err != nil {
 		// The worker is unreachable: take it out of matching until it is
@@ -169,6 +182,7 @@ func (m *TaskManager) attemptFailed(t *taskState, reason string, final bool, r *
 		t.status = StatusRetrying
 		m.totals.retried++
 		m.metrics.retried.Inc()
+		m.journalTask(t)
 		m.emit(TaskEvent{Type: EventRetrying, TaskID: t.task.ID, Attempt: t.attempt, Worker: t.lastWorker, Err: reason, Delay: delay})
 		t.stopRetry = m.agent.after(delay, func() {
 			if t.status == StatusRetrying {
@@ -203,6 +217,7 @@ func (m *TaskManager) attemptLost(t *taskState, reason string) {
 	t.status = StatusPending
 	m.totals.requeued++
 	m.metrics.requeued.Inc()
+	m.journalTask(t)
 	m.ready.push(t)
 	m.emit(TaskEvent{Type: EventRequeued, TaskID: t.task.ID, Attempt: t.attempt, Err: reason})
 	m.markDirty()
