@@ -64,14 +64,7 @@ func (benchBPong) Kind() string { return "bench.bpong" }
 // requests and echoes broadcasts. It prints its address, then serves until
 // its stdin closes.
 func runBenchChild() {
-	if path := os.Getenv("CEYLON_BENCH_CHILD_CPUPROFILE"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			panic(err)
-		}
-		_ = pprof.StartCPUProfile(f)
-		defer pprof.StopCPUProfile()
-	}
+	defer profileChild()()
 	a, err := New("far", AsAdmin(), loopbackTCP, WithWorkspace("bench"))
 	if err != nil {
 		panic(err)
@@ -150,6 +143,21 @@ func runBenchChild() {
 }
 
 var loopbackTCP = WithListenAddrs("/ip4/127.0.0.1/tcp/0")
+
+// profileChild writes a CPU profile of a benchmark's child process to
+// $CEYLON_BENCH_CHILD_CPUPROFILE, if set; call the result to stop it.
+func profileChild() (stop func()) {
+	path := os.Getenv("CEYLON_BENCH_CHILD_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		panic(err)
+	}
+	_ = pprof.StartCPUProfile(f)
+	return pprof.StopCPUProfile
+}
 
 // benchPair starts the far agent in a child process and a near agent here.
 type benchPair struct {

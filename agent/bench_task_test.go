@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/pprof"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -24,14 +23,7 @@ const benchWorkersEnv = "CEYLON_BENCH_WORKERS_JOIN"
 // runBenchWorkers runs 4 no-op workers joined to the address in the
 // environment until the manager shuts them down or stdin closes.
 func runBenchWorkers(join string) {
-	if path := os.Getenv("CEYLON_BENCH_CHILD_CPUPROFILE"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			panic(err)
-		}
-		_ = pprof.StartCPUProfile(f)
-		defer pprof.StopCPUProfile()
-	}
+	defer profileChild()()
 	var ws []*WorkerAgent
 	for i := range 4 {
 		w, err := NewWorker(fmt.Sprintf("w%d", i), WithMaxConcurrency(256),

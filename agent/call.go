@@ -11,23 +11,7 @@ type callResult[T any] struct {
 // is how public methods of actor-owned roles read and change their state.
 // It must not be called from inside the actor.
 func call[T any](ctx context.Context, a *Agent, fn func() (T, error)) (T, error) {
-	var zero T
-	if err := a.started(); err != nil {
-		return zero, err
-	}
-	ch := make(chan callResult[T], 1)
-	a.exec(func() {
-		v, err := fn()
-		ch <- callResult[T]{v, err}
-	})
-	select {
-	case r := <-ch:
-		return r.v, r.err
-	case <-ctx.Done():
-		return zero, ctx.Err()
-	case <-a.Done():
-		return zero, ErrStopped
-	}
+	return callDeferred(ctx, a, func(reply func(T, error)) { reply(fn()) })
 }
 
 // callDeferred is call for work whose answer comes later (after a journal

@@ -74,23 +74,11 @@ func (n *Node) topicPeersLoop(events *pubsub.TopicEventHandler) {
 // waitTopicPeer blocks until p is subscribed to the workspace topic, as
 // seen from this node, or ctx ends.
 func (n *Node) waitTopicPeer(ctx context.Context, p ID) error {
-	for {
-		n.mu.Lock()
-		_, ok := n.topicPeers[p]
-		ch, closed := n.changed, n.closed
-		n.mu.Unlock()
-		switch {
-		case ok:
-			return nil
-		case closed:
-			return ErrClosed
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("peer: %s did not subscribe to the workspace topic: %w", p, ctx.Err())
-		}
+	err := n.waitUntil(ctx, func() bool { _, ok := n.topicPeers[p]; return ok })
+	if err != nil && err != ErrClosed {
+		return fmt.Errorf("peer: %s did not subscribe to the workspace topic: %w", p, err)
 	}
+	return err
 }
 
 // Publish broadcasts data to every peer of the workspace. GossipSub is

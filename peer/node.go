@@ -200,11 +200,19 @@ func (n *Node) Present(p ID) bool {
 
 // WaitPresent blocks until p is present or ctx ends.
 func (n *Node) WaitPresent(ctx context.Context, p ID) error {
+	err := n.waitUntil(ctx, func() bool { in := n.in[p]; return in != nil && in.announced })
+	if err != nil && err != ErrClosed {
+		return fmt.Errorf("peer: %s did not join workspace %q (wrong workspace or secret?): %w", p, n.cfg.workspace, err)
+	}
+	return err
+}
+
+// waitUntil blocks until cond (called with n.mu held) holds, re-checking
+// at every presence or topic change, until ctx ends or the node closes.
+func (n *Node) waitUntil(ctx context.Context, cond func() bool) error {
 	for {
 		n.mu.Lock()
-		in := n.in[p]
-		ok := in != nil && in.announced
-		ch, closed := n.changed, n.closed
+		ok, ch, closed := cond(), n.changed, n.closed
 		n.mu.Unlock()
 		switch {
 		case ok:
@@ -215,8 +223,7 @@ func (n *Node) WaitPresent(ctx context.Context, p ID) error {
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return fmt.Errorf("peer: %s did not join workspace %q (wrong workspace or secret?): %w",
-				p, n.cfg.workspace, ctx.Err())
+			return ctx.Err()
 		}
 	}
 }

@@ -70,15 +70,8 @@ func TestAdminKilledAndRestartedOnItsJournal(t *testing.T) {
 
 	run2 := newLineLog()
 	admin2 := startProc(t, run2, adminArgs...)
-	done := make(chan error, 1)
-	go func() { done <- admin2.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("restarted admin: %v\n%s", err, run2.text())
-		}
-	case <-time.After(3 * time.Minute):
-		t.Fatalf("restarted admin did not finish:\n%s", run2.text())
+	if err := waitExit(admin2, 3*time.Minute); err != nil {
+		t.Fatalf("restarted admin: %v\n%s", err, run2.text())
 	}
 
 	out1, out2 := run1.text(), run2.text()
@@ -102,15 +95,8 @@ func TestAdminKilledAndRestartedOnItsJournal(t *testing.T) {
 		t.Errorf("final report does not say %q:\n%s", want, out2)
 	}
 	for i, w := range workers {
-		exited := make(chan error, 1)
-		go func() { exited <- w.Wait() }()
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("worker %d: %v", i, err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("worker %d did not stop after the shutdown", i)
+		if err := waitExit(w, 30*time.Second); err != nil {
+			t.Errorf("worker %d after the shutdown: %v", i, err)
 		}
 	}
 	t.Logf("run 1 printed %d results before the kill; run 2 printed %d", countOK(strings.Split(out1, "\n")), countOK(strings.Split(out2, "\n")))

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -197,15 +196,8 @@ func TestFaultsAcrossNamespaces(t *testing.T) {
 	time.Sleep(6 * time.Second) // the outage itself
 	run(t, "ip", "link", "set", net.hosts["w2"].veth, "up")
 
-	done := make(chan error, 1)
-	go func() { done <- admin.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("admin: %v\n%s", err, adminLog.text())
-		}
-	case <-time.After(4 * time.Minute):
-		t.Fatalf("admin did not finish:\n%s", adminLog.text())
+	if err := waitExit(admin, 4*time.Minute); err != nil {
+		t.Fatalf("admin: %v\n%s", err, adminLog.text())
 	}
 
 	out := adminLog.text()
@@ -230,19 +222,22 @@ func TestFaultsAcrossNamespaces(t *testing.T) {
 	if m := regexp.MustCompile(`(\d+) requeued`).FindStringSubmatch(out); m == nil || m[1] == "0" {
 		t.Errorf("nothing was requeued, so the killed worker held no tasks:\n%s", out)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	for _, w := range []string{"w2", "w3"} {
-		exited := make(chan error, 1)
-		go func() { exited <- workers[w].Wait() }()
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("worker %s: %v\n%s", w, err, logs[w].text())
-			}
-		case <-ctx.Done():
-			t.Errorf("worker %s did not stop after the shutdown\n%s", w, logs[w].text())
+		if err := waitExit(workers[w], 30*time.Second); err != nil {
+			t.Errorf("worker %s after the shutdown: %v\n%s", w, err, logs[w].text())
 		}
+	}
+}
+
+// waitExit waits for cmd to exit, for at most within.
+func waitExit(cmd *exec.Cmd, within time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(within):
+		return fmt.Errorf("still running after %v", within)
 	}
 }
 
@@ -257,15 +252,8 @@ func TestMDNSDiscoveryAcrossNamespaces(t *testing.T) {
 		"-listen", fmt.Sprintf("/ip4/%s/tcp/7000", net.hosts["madm"].ip)}, common...)...)
 	net.start("mw1", newLineLog(), append([]string{bin, "-role", "worker", "-mdns", "-name", "finder", "-skill", "5",
 		"-listen", fmt.Sprintf("/ip4/%s/tcp/0", net.hosts["mw1"].ip)}, common...)...)
-	done := make(chan error, 1)
-	go func() { done <- admin.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("admin: %v\n%s", err, adminLog.text())
-		}
-	case <-time.After(90 * time.Second):
-		t.Fatalf("admin did not finish:\n%s", adminLog.text())
+	if err := waitExit(admin, 90*time.Second); err != nil {
+		t.Fatalf("admin: %v\n%s", err, adminLog.text())
 	}
 	if out := adminLog.text(); !strings.Contains(out, "connected: finder (worker)") || !strings.Contains(out, "tasks: 20 submitted, 20 succeeded") {
 		t.Fatalf("output:\n%s", out)
