@@ -1,0 +1,39 @@
+package monitor_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/ceylon-go/ceylon/agent"
+	"github.com/ceylon-go/ceylon/monitor"
+)
+
+// Serve a manager's dashboard, /stats and /metrics.
+func Example() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	m, _ := agent.NewTaskManager(agent.WithManagerAgent(agent.WithListenAddrs("/ip4/127.0.0.1/tcp/0"), agent.WithWorkspace("example-monitor")))
+	if err := m.Start(ctx); err != nil {
+		panic(err)
+	}
+	defer m.Stop()
+
+	srv, err := monitor.Start("127.0.0.1:0", m) // the dashboard is at srv.URL()
+	if err != nil {
+		panic(err)
+	}
+	defer srv.Close()
+
+	resp, err := http.Get(srv.URL() + "stats")
+	if err != nil {
+		panic(err)
+	}
+	defer resp.Body.Close()
+	var s agent.ManagerStats
+	_ = json.NewDecoder(resp.Body).Decode(&s)
+	fmt.Println("workers:", len(s.Workers), "pending:", s.Pending)
+	// Output: workers: 0 pending: 0
+}
