@@ -86,15 +86,18 @@ func (w *workerState) runs(c *classQueue) bool {
 	return true
 }
 
-// score ranks workers for a task (higher is better): a smoothed success
-// rate (a new worker counts as 50%, as in the seed) weighted 0.7, and
-// saturating experience weighted 0.3, so a long-serving worker does not
-// outrank a more reliable one just by volume:
+// score ranks workers for a task (higher is better). The seed weighs
+// success rate 0.7 and completed work 0.3; added together, volume can beat
+// reliability (a 70% worker with 1,000 tasks would outrank a 100% one with
+// 10), so here experience scales the success rate instead:
 //
-//	score = 0.7·(successful+1)/(completed+2) + 0.3·completed/(completed+20)
+//	score = (successful+1)/(completed+2) · (0.7 + 0.3·completed/(completed+20))
+//
+// The success rate is smoothed so that a new worker counts as 50% (as in the
+// seed), and experience saturates.
 func (w *workerState) score() float64 {
 	c, s := float64(w.stats.Completed), float64(w.stats.Successful)
-	return 0.7*(s+1)/(c+2) + 0.3*c/(c+20)
+	return (s + 1) / (c + 2) * (0.7 + 0.3*c/(c+20))
 }
 
 // classKey groups tasks that the same workers can take: same type,
