@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -43,15 +44,18 @@ type Agent struct {
 	roster       roster
 	stats        stats
 
-	ready     chan struct{} // closed when Start has succeeded
-	state     atomic.Int32  // 0 new, 1 started, 2 stopped
-	stopOnce  sync.Once
-	stopErr   error
-	stoppedCh chan struct{}
+	ready         chan struct{} // closed when Start has succeeded
+	life          sync.Mutex    // serialises Start and Stop
+	state         atomic.Int32  // stateNew … stateStopped; written under life
+	cancelStart   context.CancelFunc
+	stopRequested bool
+	stopErr       error
+	stoppedCh     chan struct{}
 }
 
 const (
 	stateNew int32 = iota
+	stateStarting
 	stateStarted
 	stateStopped
 )
@@ -92,19 +96,49 @@ func (a *Agent) Name() string { return a.name }
 func (a *Agent) Registry() *messages.Registry { return a.registry }
 
 // Start starts the agent's node and actor and, for a client, joins the
-// workspace through the admin address, retrying until ctx ends.
+// workspace through the admin address, retrying until ctx ends. A Stop
+// during Start cancels it (Start then returns ErrStopped).
 func (a *Agent) Start(ctx context.Context) error {
-	if !a.state.CompareAndSwap(stateNew, stateStarted) {
-		if a.state.Load() == stateStopped {
-			return ErrStopped
-		}
+	a.life.Lock()
+	switch a.state.Load() {
+	case stateStarting, stateStarted:
+		a.life.Unlock()
 		return ErrAlreadyStarted
+	case stateStopped:
+		a.life.Unlock()
+		return ErrStopped
 	}
 	if a.cfg.mode == Client && len(a.cfg.join) == 0 && !a.cfg.mdns {
-		a.state.Store(stateNew)
+		a.life.Unlock()
 		return ErrNoJoinAddress
 	}
+	a.state.Store(stateStarting)
 	a.ctx, a.cancel = context.WithCancel(context.Background())
+	startCtx, cancelStart := context.WithCancel(ctx)
+	a.cancelStart = cancelStart
+	a.life.Unlock()
+
+	err := a.start(startCtx)
+
+	a.life.Lock()
+	defer a.life.Unlock()
+	cancelStart()
+	if err == nil && a.stopRequested {
+		err = ErrStopped
+	}
+	if err != nil {
+		a.teardown()
+		return err
+	}
+	a.state.Store(stateStarted)
+	a.log.Debug("started", "mode", a.cfg.mode, "addrs", a.node.Addrs())
+	close(a.ready)
+	return nil
+}
+
+// start does Start's work; Start holds no lock meanwhile, so a Stop can
+// cancel ctx.
+func (a *Agent) start(ctx context.Context) error {
 	a.system = a.cfg.system
 	if a.system == nil {
 		a.system = DefaultSystem()
@@ -125,7 +159,6 @@ func (a *Agent) Start(ctx context.Context) error {
 		id, err = peer.IDFromKey(key)
 	}
 	if err != nil {
-		a.abortStart()
 		return err
 	}
 	a.self = AgentDetail{ID: id.String(), Name: a.name, Role: a.cfg.role, Mode: a.cfg.mode}
@@ -146,52 +179,61 @@ func (a *Agent) Start(ctx context.Context) error {
 	}
 	node, err := peer.New(ctx, append(popts, a.cfg.peerOptions...)...)
 	if err != nil {
-		a.abortStart()
 		return err
 	}
 	a.node = node
 	a.nodeP.Store(node)
-
 	for _, addr := range a.cfg.join {
 		if _, err := node.Connect(ctx, addr); err != nil {
-			_ = a.Stop()
 			return fmt.Errorf("agent %s: join %s: %w", a.name, addr, err)
 		}
 	}
-	a.log.Debug("started", "mode", a.cfg.mode, "addrs", a.node.Addrs())
-	close(a.ready)
 	return nil
-}
-
-func (a *Agent) abortStart() {
-	a.cancel()
-	a.system.Root.Stop(a.pid)
-	a.state.Store(stateStopped)
-	close(a.stoppedCh)
 }
 
 // Stop leaves the workspace: the node flushes and closes its streams (peers
 // see the agent disconnect at once), then the actor handles what is left in
-// its mailbox and stops. Stop waits for all of it and is idempotent.
+// its mailbox and stops. Stop waits for all of it and is idempotent; a Stop
+// during Start cancels the start.
 func (a *Agent) Stop() error {
-	if a.state.CompareAndSwap(stateNew, stateStopped) {
-		close(a.stoppedCh)
-		return nil
-	}
-	a.stopOnce.Do(func() {
+	a.life.Lock()
+	switch a.state.Load() {
+	case stateNew:
 		a.state.Store(stateStopped)
-		if a.node == nil { // Start failed
-			return
-		}
-		a.cancel() // stops reconnecting first
-		a.reconnWG.Wait()
-		a.stopErr = a.node.Close()
-		a.replies.failAll(ErrStopped)
-		_ = a.system.Root.PoisonFuture(a.pid).Wait()
 		close(a.stoppedCh)
-	})
+		a.life.Unlock()
+		return nil
+	case stateStarting:
+		a.stopRequested = true
+		a.cancelStart() // Start tears down and closes stoppedCh
+		a.life.Unlock()
+	case stateStarted:
+		a.teardown()
+		a.life.Unlock()
+	default:
+		a.life.Unlock()
+	}
 	<-a.stoppedCh
 	return a.stopErr
+}
+
+// teardown releases what Start made. Called once, with a.life held.
+func (a *Agent) teardown() {
+	a.state.Store(stateStopped)
+	a.cancel() // stops reconnecting first
+	a.reconnWG.Wait()
+	var errs []error
+	if a.node != nil {
+		errs = append(errs, a.node.Close())
+	}
+	a.replies.failAll(ErrStopped)
+	if a.pid != nil {
+		if err := a.system.Root.PoisonFuture(a.pid).Wait(); err != nil {
+			errs = append(errs, fmt.Errorf("agent %s: actor did not stop: %w", a.name, err))
+		}
+	}
+	a.stopErr = errors.Join(errs...)
+	close(a.stoppedCh)
 }
 
 // Done is closed once the agent has stopped.
@@ -232,10 +274,16 @@ func (a *Agent) Node() *peer.Node { return a.nodeP.Load() }
 // Logger returns the agent's logger.
 func (a *Agent) Logger() *slog.Logger { return a.log }
 
+// started reports whether the agent can send: from the moment its node
+// runs (handlers may answer while a client is still joining) until Stop.
 func (a *Agent) started() error {
 	switch a.state.Load() {
 	case stateNew:
 		return ErrNotStarted
+	case stateStarting:
+		if a.nodeP.Load() == nil {
+			return ErrNotStarted
+		}
 	case stateStopped:
 		return ErrStopped
 	}

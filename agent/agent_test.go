@@ -310,3 +310,58 @@ func TestBroadcastBurstArrives(t *testing.T) {
 		t.Fatalf("gossip drops: %+v", st)
 	}
 }
+
+// Stop during Start cancels the start (here a client retrying an admin
+// that is not there), and everything is released.
+func TestStopDuringStart(t *testing.T) {
+	key, _ := peer.GenerateIdentity()
+	id, _ := peer.IDFromKey(key)
+	nowhere := "/ip4/127.0.0.1/tcp/1/p2p/" + id.String()
+	a, err := New("client", loopback, WithJoin(nowhere))
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan error, 1)
+	go func() { started <- a.Start(context.Background()) }()
+	for a.Node() == nil { // wait until it is joining
+		time.Sleep(time.Millisecond)
+	}
+	if err := a.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-started:
+		if err == nil {
+			t.Fatal("Start succeeded after Stop")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Start did not return after Stop")
+	}
+	if err := a.Start(context.Background()); !errors.Is(err, ErrStopped) {
+		t.Fatalf("restart after stop: %v", err)
+	}
+}
+
+func TestWorkerStartFailureThenStop(t *testing.T) {
+	w, err := NewWorker("w", WithWorkerAgent(loopback)) // no join address
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(context.Background()); !errors.Is(err, ErrNoJoinAddress) {
+		t.Fatalf("start: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.Stop() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stop hung after a failed Start")
+	}
+	m := startManager(t)
+	if err := m.Start(context.Background()); !errors.Is(err, ErrAlreadyStarted) {
+		t.Fatalf("second manager Start: %v", err)
+	}
+}

@@ -53,7 +53,9 @@ type TaskManager struct {
 	started    time.Time
 	submitFn   func([]Submission) error // m.accept, given to the hook
 
+	life       sync.Mutex // serialises Start with the end of Stop
 	tickerStop chan struct{}
+	stopTicker sync.Once
 	tickerDone sync.WaitGroup
 
 	// Group commit (owned by the actor): records and the effects that wait
@@ -94,6 +96,7 @@ func NewTaskManager(opts ...ManagerOption) (*TaskManager, error) {
 		workers:    map[peer.ID]*workerState{},
 		history:    map[string]WorkerStats{},
 		workersChg: make(chan struct{}),
+		tickerStop: make(chan struct{}),
 	}
 	m.submitFn = m.accept
 	m.metrics = newManagerMetrics(m)
@@ -113,6 +116,14 @@ func (m *TaskManager) Addrs() []string { return m.agent.Addrs() }
 
 // Start starts the manager's agent and its lease checker.
 func (m *TaskManager) Start(ctx context.Context) error {
+	m.life.Lock()
+	defer m.life.Unlock()
+	switch m.agent.state.Load() {
+	case stateStopped:
+		return ErrStopped
+	case stateStarting, stateStarted:
+		return ErrAlreadyStarted
+	}
 	if m.cfg.journal != nil {
 		if err := m.recover(); err != nil {
 			return err
@@ -122,10 +133,11 @@ func (m *TaskManager) Start(ctx context.Context) error {
 	if err := m.agent.Start(ctx); err != nil {
 		return err
 	}
-	if m.ready.n > 0 {
-		m.agent.exec(m.markDirty)
-	}
-	m.tickerStop = make(chan struct{})
+	m.agent.exec(func() {
+		if m.ready.n > 0 { // resumed from the journal
+			m.markDirty()
+		}
+	})
 	m.tickerDone.Add(1)
 	go func() {
 		defer m.tickerDone.Done()
@@ -144,17 +156,14 @@ func (m *TaskManager) Start(ctx context.Context) error {
 }
 
 // Stop stops the manager. Tasks still running stay with their workers,
-// which stop taking work when they see the manager leave.
+// which stop taking work when they see the manager leave. A Stop during
+// Start cancels it.
 func (m *TaskManager) Stop() error {
-	if m.tickerStop != nil {
-		select {
-		case <-m.tickerStop:
-		default:
-			close(m.tickerStop)
-		}
-		m.tickerDone.Wait()
-	}
-	err := m.agent.Stop()
+	err := m.agent.Stop() // first: it cancels a Start in progress
+	m.life.Lock()
+	defer m.life.Unlock()
+	m.stopTicker.Do(func() { close(m.tickerStop) })
+	m.tickerDone.Wait()
 	m.jwg.Wait() // a commit in flight finishes before the journal can close
 	return err
 }

@@ -90,10 +90,11 @@ func (a *Agent) sendID(ctx context.Context, pid peer.ID, msg messages.Message, i
 		return err
 	}
 	defer bufPool.Put(bp)
-	if pid == a.node.ID() {
+	node := a.nodeP.Load()
+	if pid == node.ID() {
 		return a.sendSelf(*bp)
 	}
-	if err := a.node.Send(ctx, pid, *bp); err != nil {
+	if err := node.Send(ctx, pid, *bp); err != nil {
 		return err
 	}
 	a.stats.sent.Add(1)

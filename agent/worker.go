@@ -132,7 +132,9 @@ type WorkerAgent struct {
 	runs     sync.WaitGroup // processor goroutines
 	hbStop   chan struct{}
 	hbDone   sync.WaitGroup
+	life     sync.Mutex // serialises Start with the end of Stop
 	stopOnce sync.Once
+	stopErr  error
 }
 
 type workerHandler struct {
@@ -222,16 +224,14 @@ func (w *WorkerAgent) Info() messages.WorkerInfo {
 
 // Start joins the workspace and starts heartbeats.
 func (w *WorkerAgent) Start(ctx context.Context) error {
-	// The heartbeat goroutine exists before the agent can hear anything, so
-	// a Shutdown arriving at once finds it set up.
+	w.life.Lock()
+	defer w.life.Unlock()
+	if err := w.agent.Start(ctx); err != nil {
+		return err
+	}
 	w.hbDone.Add(1)
 	go func() {
 		defer w.hbDone.Done()
-		select {
-		case <-w.agent.ready:
-		case <-w.hbStop:
-			return
-		}
 		t := time.NewTicker(w.cfg.heartbeat)
 		defer t.Stop()
 		for {
@@ -243,28 +243,22 @@ func (w *WorkerAgent) Start(ctx context.Context) error {
 			}
 		}
 	}()
-	if err := w.agent.Start(ctx); err != nil {
-		w.stopOnce.Do(func() {
-			close(w.hbStop)
-			w.hbDone.Wait()
-		})
-		return err
-	}
 	return nil
 }
 
 // Stop leaves the workspace: running processors see their context end,
-// and Stop waits for them to return.
+// and Stop waits for them to return. A Stop during Start cancels it.
 func (w *WorkerAgent) Stop() error {
-	var err error
 	w.stopOnce.Do(func() {
+		w.stopErr = w.agent.Stop() // first: it cancels a Start in progress
+		w.life.Lock()
 		close(w.hbStop)
 		w.hbDone.Wait()
-		err = w.agent.Stop()
 		w.runs.Wait()
+		w.life.Unlock()
 	})
 	<-w.agent.Done()
-	return err
+	return w.stopErr
 }
 
 // Done is closed when the worker has stopped (after Stop, or after the
