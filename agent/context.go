@@ -53,7 +53,7 @@ func (d *delivery) Reply(msg messages.Message) error {
 	if d.from == "" {
 		return ErrNoReplyTarget
 	}
-	return d.a.send(d, d.from, msg, d.env.ID)
+	return d.a.sendBounded(d.from, msg, d.env.ID)
 }
 
 // presence is a join or leave for the actor.

@@ -95,11 +95,7 @@ func (m *TaskManager) assign(t *taskState, w *workerState) {
 	t.worker = w
 	t.assignedAt = now
 	t.policy = resolvePolicy(&t.task, w.types[t.task.Type], m.cfg.defaults)
-	t.ackDeadline = now.Add(m.cfg.ackTimeout)
-	t.leaseEnd = time.Time{}
-	if t.policy.Timeout > 0 {
-		t.leaseEnd = now.Add(t.policy.Timeout)
-	}
+	t.ackDeadline, t.leaseEnd = time.Time{}, time.Time{} // set when it is sent
 	t.attempts = append(t.attempts, AttemptInfo{Attempt: t.attempt, Worker: w.detail.Name, AssignedAt: now})
 	m.metrics.assignLatency.Observe(seconds(now.Sub(t.readyAt)))
 	w.slots[slotKey{t.task.ID, t.attempt}] = t
@@ -112,14 +108,27 @@ func (m *TaskManager) assign(t *taskState, w *workerState) {
 	m.afterCommit(func(error) {
 		if m.current(t.task.ID, attempt) == t && t.worker == w {
 			m.sendAssignment(t, w, now)
+			return
+		}
+		// Cancelled (or its worker lost) before it went out: nobody will
+		// report on this attempt, so its slot is free now.
+		if _, held := w.slots[slotKey{t.task.ID, attempt}]; held {
+			delete(w.slots, slotKey{t.task.ID, attempt})
+			m.markDirty()
 		}
 	})
 }
 
-// sendAssignment sends the live attempt of t to w.
-func (m *TaskManager) sendAssignment(t *taskState, w *workerState, now time.Time) {
-	as := messages.TaskAssignment{Task: t.task, Attempt: t.attempt, AssignedAt: now, Timeout: t.policy.Timeout, Inputs: t.inputs}
-	if err := m.agent.send(m.agent.ctx, w.pid, as, 0); err != nil {
+// sendAssignment sends the live attempt of t to w; its ack deadline and
+// lease start now.
+func (m *TaskManager) sendAssignment(t *taskState, w *workerState, assignedAt time.Time) {
+	now := time.Now()
+	t.ackDeadline = now.Add(m.cfg.ackTimeout)
+	if t.policy.Timeout > 0 {
+		t.leaseEnd = now.Add(t.policy.Timeout)
+	}
+	as := messages.TaskAssignment{Task: t.task, Attempt: t.attempt, AssignedAt: assignedAt, Timeout: t.policy.Timeout, Inputs: t.inputs}
+	if err := m.agent.sendWithin(w.pid, as); err != nil {
 		// The worker is unreachable: take it out of matching until it is
 		// heard from again, and give its tasks (this one included) back.
 		// The task's lost budget is not spent on a worker we never reached.
@@ -232,7 +241,7 @@ func (m *TaskManager) timedOut(t *taskState) {
 	if w != nil {
 		m.recordStats(w, false, t.policy.Timeout)
 		cancel := messages.TaskCancel{TaskID: t.task.ID, Attempt: t.attempt, Reason: reason}
-		if err := m.agent.send(m.agent.ctx, w.pid, cancel, 0); err != nil {
+		if err := m.agent.sendWithin(w.pid, cancel); err != nil {
 			m.agent.log.Warn("cancel not sent", "task", t.task.ID, "err", err)
 		}
 	}
@@ -302,7 +311,7 @@ func (m *TaskManager) cancel(t *taskState, reason string) {
 		}
 	case StatusAssigned, StatusRunning:
 		if w := t.worker; w != nil {
-			_ = m.agent.send(m.agent.ctx, w.pid, messages.TaskCancel{TaskID: t.task.ID, Attempt: t.attempt, Reason: reason}, 0)
+			_ = m.agent.sendWithin(w.pid, messages.TaskCancel{TaskID: t.task.ID, Attempt: t.attempt, Reason: reason})
 		}
 		m.endAttempt(t, "cancelled")
 	default:

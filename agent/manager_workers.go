@@ -135,10 +135,18 @@ func (m *TaskManager) workerLost(w *workerState, reason string) {
 	for key, t := range w.slots {
 		delete(w.slots, key)
 		if m.current(key.task, key.attempt) == t && t.worker == w {
+			m.revoke(w, t, reason)
 			m.attemptLost(t, fmt.Sprintf("worker %s %s", w.info.Name, reason))
 		}
 	}
 	m.workersChanged()
+}
+
+// revoke tells w (best effort: it may be gone) to stop the live attempt of
+// t, which is going back to the queue, so that a worker that was only slow
+// does not run it as well.
+func (m *TaskManager) revoke(w *workerState, t *taskState, reason string) {
+	_ = m.agent.sendWithin(w.pid, messages.TaskCancel{TaskID: t.task.ID, Attempt: t.attempt, Reason: "requeued: " + reason})
 }
 
 // sweep enforces ack deadlines, leases and heartbeats.
@@ -149,6 +157,7 @@ func (m *TaskManager) sweep() {
 		case !t.ackDeadline.IsZero() && now.After(t.ackDeadline):
 			if w := t.worker; w != nil {
 				delete(w.slots, slotKey{t.task.ID, t.attempt})
+				m.revoke(w, t, "no acknowledgement")
 			}
 			m.attemptLost(t, "no acknowledgement")
 		case !t.leaseEnd.IsZero() && now.After(t.leaseEnd):

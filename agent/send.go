@@ -81,6 +81,37 @@ func (a *Agent) send(ctx context.Context, pid peer.ID, msg messages.Message, rep
 	return a.sendID(ctx, pid, msg, a.seq.Add(1), replyTo)
 }
 
+// actorSendBudget bounds how long a send from inside the actor may block
+// (a full queue to a slow peer, or opening a stream): the actor serves
+// every peer, so one peer must not stall it.
+const actorSendBudget = 2 * time.Second
+
+// sendWithin sends from inside the actor, blocking at most
+// actorSendBudget.
+func (a *Agent) sendWithin(pid peer.ID, msg messages.Message) error {
+	return a.sendBounded(pid, msg, 0)
+}
+
+func (a *Agent) sendBounded(pid peer.ID, msg messages.Message, replyTo uint64) error {
+	if err := a.started(); err != nil {
+		return err
+	}
+	bp, err := a.encodeID(msg, a.seq.Add(1), replyTo)
+	if err != nil {
+		return err
+	}
+	defer bufPool.Put(bp)
+	node := a.nodeP.Load()
+	if pid == node.ID() {
+		return a.sendSelf(*bp)
+	}
+	if err := node.SendWithin(pid, *bp, actorSendBudget); err != nil {
+		return err
+	}
+	a.stats.sent.Add(1)
+	return nil
+}
+
 func (a *Agent) sendID(ctx context.Context, pid peer.ID, msg messages.Message, id, replyTo uint64) error {
 	if err := a.started(); err != nil {
 		return err

@@ -26,7 +26,7 @@ func (w *WorkerAgent) announce() {
 	if w.manager == "" {
 		return
 	}
-	if err := w.agent.send(w.agent.ctx, w.manager, w.Info(), 0); err != nil {
+	if err := w.agent.sendWithin(w.manager, w.Info()); err != nil {
 		w.agent.log.Warn("cannot announce to manager", "err", err)
 	}
 }
@@ -35,7 +35,7 @@ func (w *WorkerAgent) heartbeat() {
 	if w.manager == "" {
 		return
 	}
-	_ = w.agent.send(w.agent.ctx, w.manager, messages.Heartbeat{InFlight: len(w.running)}, 0)
+	_ = w.agent.sendWithin(w.manager, messages.Heartbeat{InFlight: len(w.running)})
 }
 
 func (w *WorkerAgent) onDisconnect(ctx Context, who AgentDetail) {
@@ -71,6 +71,13 @@ func (w *WorkerAgent) stopIfIdle() {
 func (w *WorkerAgent) onCancel(ctx Context, c messages.TaskCancel) error {
 	if r := w.running[slotKey{c.TaskID, c.Attempt}]; r != nil {
 		r.cancel(fmt.Errorf("%w: %s", ErrCancelledByManager, c.Reason))
+		return nil
+	}
+	for i, q := range w.queue { // not started yet: drop it
+		if q.as.Task.ID == c.TaskID && q.as.Attempt == c.Attempt {
+			w.queue = append(w.queue[:i], w.queue[i+1:]...)
+			break
+		}
 	}
 	return nil
 }
@@ -92,7 +99,11 @@ func (w *WorkerAgent) onAssignment(ctx Context, as messages.TaskAssignment) erro
 		return nil
 	}
 	if len(w.running) >= w.cfg.max {
+		// More than we run at once (the manager thought a slot was free):
+		// accept it now and run it when one is; the ack keeps its lease
+		// from being taken back meanwhile.
 		w.queue = append(w.queue, queued{as: as, from: from})
+		_ = w.agent.sendWithin(from, messages.TaskAck{TaskID: as.Task.ID, Attempt: as.Attempt})
 		return nil
 	}
 	w.start(as, from)
@@ -119,14 +130,23 @@ func (w *WorkerAgent) start(as messages.TaskAssignment, from peer.ID) {
 	req := &jobRequest{run: r, fn: h.fn, ctx: runCtx, stopTimer: stopTimer}
 	select {
 	case w.jobs <- req: // an idle pool goroutine takes it
+		return
 	default:
-		if w.poolSize < w.cfg.max {
-			w.poolSize++
-			w.runs.Add(1)
-			go w.poolLoop(req)
-		} else {
-			w.jobs <- req // every goroutine exists and one is about to be idle
-		}
+	}
+	if w.poolSize < w.cfg.max {
+		w.poolSize++
+		w.runs.Add(1)
+		go w.poolLoop(req)
+		return
+	}
+	// Every goroutine exists and one is about to be idle — unless the
+	// worker is stopping, and they are leaving.
+	select {
+	case w.jobs <- req:
+	case <-w.agent.ctx.Done():
+		delete(w.running, slotKey{as.Task.ID, as.Attempt})
+		stopTimer()
+		cancel(ErrManagerLost)
 	}
 }
 
@@ -205,7 +225,7 @@ func (w *WorkerAgent) sweepAcks() {
 			continue
 		}
 		r.acked = true
-		_ = w.agent.send(w.agent.ctx, r.from, messages.TaskAck{TaskID: r.as.Task.ID, Attempt: r.as.Attempt}, 0)
+		_ = w.agent.sendWithin(r.from, messages.TaskAck{TaskID: r.as.Task.ID, Attempt: r.as.Attempt})
 	}
 	if pending {
 		w.armAcks()
@@ -233,13 +253,13 @@ func (w *WorkerAgent) report(to peer.ID, as *messages.TaskAssignment, out []byte
 		r.Final = errors.Is(err, ErrSkipRetry)
 		r.Children = nil
 	}
-	err = w.agent.send(w.agent.ctx, to, r, 0)
+	err = w.agent.sendWithin(to, r)
 	if errors.Is(err, peer.ErrFrameTooLarge) {
 		// The output cannot travel: say so, rather than let the lease run
 		// out. Retrying would produce the same output.
 		r = messages.TaskResult{TaskID: r.TaskID, Attempt: r.Attempt, Worker: w.name, ExecutionTime: r.ExecutionTime,
 			ErrorMessage: fmt.Sprintf("result not sendable: %v", err), Final: true}
-		err = w.agent.send(w.agent.ctx, to, r, 0)
+		err = w.agent.sendWithin(to, r)
 	}
 	if err != nil {
 		w.agent.log.Warn("result not delivered", "task", as.Task.ID, "err", err)

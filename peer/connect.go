@@ -69,7 +69,7 @@ func (n *Node) ConnectInfo(ctx context.Context, ai peer.AddrInfo) error {
 			return ErrClosed
 		}
 	}
-	if _, err := n.outFor(ctx, ai.ID); err != nil {
+	if _, err := n.outFor(ctx, nil, ai.ID); err != nil {
 		return err
 	}
 	if err := n.WaitPresent(ctx, ai.ID); err != nil {
@@ -84,7 +84,7 @@ func (n *Node) ConnectInfo(ctx context.Context, ai peer.AddrInfo) error {
 func (n *Node) greet(p ID) {
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.handshakeTimeout)
 	defer cancel()
-	o, err := n.outFor(ctx, p)
+	o, err := n.outFor(ctx, nil, p)
 	if err != nil {
 		n.cfg.logger.Debug("cannot open stream back", "peer", p, "err", err)
 		return
@@ -101,7 +101,7 @@ func (n *Node) greet(p ID) {
 	}
 	n.mu.Unlock()
 	if len(infos) > 0 {
-		_ = o.enqueue(ctx, framePeers, encodePeers(infos))
+		_ = o.enqueue(ctx, nil, framePeers, encodePeers(infos))
 	}
 }
 
@@ -135,7 +135,7 @@ func (n *Node) learnPeers(payload []byte) bool {
 				n.cfg.logger.Debug("peer exchange: dial failed", "peer", ai.ID, "err", err)
 				return
 			}
-			_, _ = n.outFor(ctx, ai.ID)
+			_, _ = n.outFor(ctx, nil, ai.ID)
 		}()
 	}
 	return true

@@ -25,6 +25,9 @@ var (
 	ErrHandshake = errors.New("peer: handshake failed")
 	// ErrBadIdentity reports an identity key file that cannot be read.
 	ErrBadIdentity = errors.New("peer: bad identity key file")
+	// ErrTimeout reports a SendWithin that could not queue its frame in
+	// time.
+	ErrTimeout = errors.New("peer: send timed out")
 	// ErrSelf reports an attempt to connect or send to the node itself.
 	ErrSelf = errors.New("peer: cannot connect to self")
 )

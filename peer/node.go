@@ -234,14 +234,51 @@ func (n *Node) waitUntil(ctx context.Context, cond func() bool) error {
 // fail until the peer is reachable again. It blocks while p's queue is full
 // (back-pressure) until ctx ends.
 func (n *Node) Send(ctx context.Context, p ID, data []byte) error {
+	return n.send(ctx, nil, p, data)
+}
+
+// SendWithin is Send that blocks (for a full queue, or to open a stream)
+// for at most d, failing with [ErrTimeout]: for callers, such as an actor,
+// that must not stall on one slow peer. It costs nothing extra when it
+// does not block.
+func (n *Node) SendWithin(p ID, data []byte, d time.Duration) error {
+	lim := &limit{d: d}
+	defer lim.stop()
+	return n.send(n.ctx, lim, p, data)
+}
+
+func (n *Node) send(ctx context.Context, lim *limit, p ID, data []byte) error {
 	if len(data)+1 > n.cfg.maxFrame {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, len(data)+1, n.cfg.maxFrame)
 	}
-	o, err := n.outFor(ctx, p)
+	o, err := n.outFor(ctx, lim, p)
 	if err != nil {
 		return err
 	}
-	return o.enqueue(ctx, frameData, data)
+	return o.enqueue(ctx, lim, frameData, data)
+}
+
+// limit bounds a blocking wait; its timer starts only if something waits.
+// A nil limit never fires.
+type limit struct {
+	d time.Duration
+	t *time.Timer
+}
+
+func (l *limit) c() <-chan time.Time {
+	if l == nil {
+		return nil
+	}
+	if l.t == nil {
+		l.t = time.NewTimer(l.d)
+	}
+	return l.t.C
+}
+
+func (l *limit) stop() {
+	if l.t != nil {
+		l.t.Stop()
+	}
 }
 
 // MaxFrameSize is the largest payload [Node.Send] accepts.
@@ -249,7 +286,7 @@ func (n *Node) MaxFrameSize() int { return n.cfg.maxFrame - 1 }
 
 // outFor returns the open outbound stream to p, opening it if needed.
 // Concurrent callers share one attempt.
-func (n *Node) outFor(ctx context.Context, p ID) (*outStream, error) {
+func (n *Node) outFor(ctx context.Context, lim *limit, p ID) (*outStream, error) {
 	if p == n.ID() {
 		return nil, ErrSelf
 	}
@@ -275,6 +312,8 @@ func (n *Node) outFor(ctx context.Context, p ID) (*outStream, error) {
 		return op.o, op.err
 	case <-ctx.Done():
 		return nil, fmt.Errorf("peer: open stream to %s: %w", p, ctx.Err())
+	case <-lim.c():
+		return nil, fmt.Errorf("peer: open stream to %s: %w", p, ErrTimeout)
 	}
 }
 

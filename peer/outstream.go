@@ -46,7 +46,7 @@ func newOutStream(n *Node, p ID, s network.Stream) *outStream {
 
 // enqueue appends one frame, blocking while the queue is over its limit.
 // A frame larger than the limit is accepted into an empty queue.
-func (o *outStream) enqueue(ctx context.Context, typ byte, payload []byte) error {
+func (o *outStream) enqueue(ctx context.Context, lim *limit, typ byte, payload []byte) error {
 	need := binary.MaxVarintLen64 + 1 + len(payload)
 	o.mu.Lock()
 	for o.err == nil && len(o.buf) > 0 && len(o.buf)+need > o.limit {
@@ -59,6 +59,8 @@ func (o *outStream) enqueue(ctx context.Context, typ byte, payload []byte) error
 		case <-ch:
 		case <-ctx.Done():
 			return fmt.Errorf("peer: send to %s: queue full: %w", o.peer, ctx.Err())
+		case <-lim.c():
+			return fmt.Errorf("peer: send to %s: queue full: %w", o.peer, ErrTimeout)
 		}
 		o.mu.Lock()
 	}
@@ -173,6 +175,9 @@ func (o *outStream) close(wait time.Duration) {
 		o.space = nil
 	}
 	o.mu.Unlock()
+	// A peer that stopped reading must not hold Close: the final flush gets
+	// the same bounded time as the goodbye.
+	_ = o.s.SetWriteDeadline(time.Now().Add(wait))
 	o.stopOnce.Do(func() { close(o.stop) })
 	<-o.done
 	if err := o.s.CloseWrite(); err != nil {
