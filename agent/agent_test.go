@@ -365,3 +365,32 @@ func TestWorkerStartFailureThenStop(t *testing.T) {
 		t.Fatalf("second manager Start: %v", err)
 	}
 }
+
+func TestRequestToSelfAndLateReplies(t *testing.T) {
+	admin := startAdmin(t, "admin", func(a *Agent) {
+		On(a, func(ctx Context, m echo) error {
+			if m.Text == "slow" {
+				time.Sleep(100 * time.Millisecond)
+			}
+			return ctx.Reply(echo{Text: "re: " + m.Text})
+		})
+	})
+	ctx := testCtx(t)
+	r, err := admin.Request(ctx, admin.ID(), echo{Text: "me"})
+	if err != nil || r.(echo).Text != "re: me" {
+		t.Fatalf("request to self: %v %v", r, err)
+	}
+	client := startClient(t, "client", admin, func(a *Agent) { _ = RegisterKind[echo](a) })
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if _, err := client.Request(short, admin.ID(), echo{Text: "slow"}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("slow request: %v", err)
+	}
+	// The answer still comes, and is counted as late, not as unknown.
+	if _, err := client.Request(ctx, admin.ID(), echo{Text: "after"}); err != nil {
+		t.Fatal(err)
+	}
+	if st := client.Stats(); st.DroppedLate != 1 || st.DroppedUnknown != 0 {
+		t.Fatalf("stats: %+v", st)
+	}
+}

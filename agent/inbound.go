@@ -62,8 +62,14 @@ func (a *Agent) receive(ctx context.Context, from peer.ID, data []byte, broadcas
 		a.misbehaved(m, "spoofed envelopes")
 		return
 	}
-	if env.ReplyTo != 0 && !broadcast && a.replies.deliver(a, env, sender) {
-		return
+	if env.ReplyTo != 0 && !broadcast {
+		if a.replies.deliver(a, from, env, sender) {
+			return
+		}
+		if a.handlers.Load().kinds[env.Kind] == nil {
+			a.stats.droppedLate.Add(1) // an answer to a Request that gave up
+			return
+		}
 	}
 	d := &delivery{Context: a.ctx, a: a, from: from, sender: sender, env: env, broadcast: broadcast, credited: true}
 	if m != nil && !broadcast {

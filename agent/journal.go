@@ -22,8 +22,10 @@ var (
 	ErrJournalVersion = errors.New("agent: journal incompatible")
 	// ErrJournalLocked reports a journal another process has open.
 	ErrJournalLocked = errors.New("agent: journal in use by another process")
-	// ErrJournalWrite reports a failed write: the change was not made
-	// durable, so it was not acted on.
+	// ErrJournalWrite reports a failed write: the change is not durable.
+	// Submit returns it for tasks that are accepted in memory but would be
+	// lost by a restart; the manager logs later failures and goes on (it
+	// never blocks work on a broken disk).
 	ErrJournalWrite = errors.New("agent: journal write failed")
 )
 

@@ -197,3 +197,35 @@ func TestSecretWorkspace(t *testing.T) {
 		t.Fatalf("admin heard from an intruder: %+v, %v", st, admin.ConnectedAgents())
 	}
 }
+
+// Roles are self-declared: a worker only obeys the manager it joined
+// through, not another agent calling itself a task manager.
+func TestWorkerIgnoresImpostorManager(t *testing.T) {
+	m := startManager(t)
+	w := startWorker(t, m, "W", func(w *WorkerAgent) { w.Handle("job", noop) })
+	c := newCond()
+	impostor := startClient(t, "impostor", m.Agent(), func(a *Agent) {
+		a.OnConnect(func(Context, AgentDetail) { c.update(func() {}) })
+	}, WithRole(ManagerRole))
+	c.await(t, "the impostor meets the worker", 10*time.Second, func() bool { return len(impostor.ConnectedAgents()) == 2 })
+	ctx := testCtx(t)
+	if err := impostor.Send(ctx, w.Agent().ID(), messages.Shutdown{Reason: "trust me"}); err != nil {
+		t.Fatal(err)
+	}
+	as := messages.TaskAssignment{Task: messages.Task{ID: "evil", Type: "job", Description: "d"}, Attempt: 1}
+	if err := impostor.Send(ctx, w.Agent().ID(), as); err != nil {
+		t.Fatal(err)
+	}
+	// The worker keeps serving its manager.
+	for i := range 5 {
+		if r := runTask(t, m, messages.Task{ID: fmt.Sprint(i), Type: "job", Description: "real"}); !r.Success || r.Worker != "W" {
+			t.Fatalf("task %d: %+v", i, r)
+		}
+	}
+	eventually(t, "the impostor's messages refused", func() bool { return w.Agent().Stats().HandlerErrors >= 2 })
+	select {
+	case <-w.Done():
+		t.Fatal("the worker obeyed an impostor's shutdown")
+	default:
+	}
+}

@@ -63,7 +63,7 @@ func (a *Agent) Request(ctx context.Context, to string, msg messages.Message) (m
 		return nil, err
 	}
 	id := a.seq.Add(1)
-	ch := a.replies.expect(id)
+	ch := a.replies.expect(id, pid)
 	if err := a.sendID(ctx, pid, msg, id, 0); err != nil {
 		a.replies.cancel(id)
 		return nil, err
@@ -133,14 +133,19 @@ func (a *Agent) sendID(ctx context.Context, pid peer.ID, msg messages.Message, i
 }
 
 // sendSelf posts an encoded envelope to the agent's own mailbox (decoded
-// from a copy, so sender and handler never share a value).
+// from a copy, so sender and handler never share a value), or to the
+// Request waiting for it.
 func (a *Agent) sendSelf(data []byte) error {
 	env, err := messages.DecodeEnvelope(append([]byte(nil), data...))
 	if err != nil {
 		return err
 	}
 	a.stats.sent.Add(1)
-	a.system.Root.Send(a.pid, &delivery{Context: a.ctx, a: a, from: a.node.ID(), sender: a.self, env: env})
+	self := a.nodeP.Load().ID()
+	if env.ReplyTo != 0 && a.replies.deliver(a, self, env, a.self) {
+		return nil
+	}
+	a.system.Root.Send(a.pid, &delivery{Context: a.ctx, a: a, from: self, sender: a.self, env: env})
 	return nil
 }
 
@@ -168,7 +173,13 @@ func (a *Agent) encodeID(msg messages.Message, id, replyTo uint64) (*[]byte, err
 // going through the actor (the reply is for the caller, not the agent).
 type replyTable struct {
 	mu      sync.Mutex
-	waiting map[uint64]chan replyResult
+	waiting map[uint64]pendingReply
+}
+
+// pendingReply is a Request waiting for its answer from one peer.
+type pendingReply struct {
+	ch   chan replyResult
+	from peer.ID
 }
 
 type replyResult struct {
@@ -176,12 +187,12 @@ type replyResult struct {
 	err error
 }
 
-func (t *replyTable) init() { t.waiting = make(map[uint64]chan replyResult) }
+func (t *replyTable) init() { t.waiting = make(map[uint64]pendingReply) }
 
-func (t *replyTable) expect(id uint64) chan replyResult {
+func (t *replyTable) expect(id uint64, from peer.ID) chan replyResult {
 	ch := make(chan replyResult, 1)
 	t.mu.Lock()
-	t.waiting[id] = ch
+	t.waiting[id] = pendingReply{ch: ch, from: from}
 	t.mu.Unlock()
 	return ch
 }
@@ -192,16 +203,20 @@ func (t *replyTable) cancel(id uint64) {
 	t.mu.Unlock()
 }
 
-// deliver hands a reply to its waiting Request. It reports false when no
-// Request waits for it, so the reply goes to the actor like any message.
-func (t *replyTable) deliver(a *Agent, env messages.Envelope, from AgentDetail) bool {
+// deliver hands a reply to its waiting Request — only if it comes from
+// the peer the request went to. It reports false when no Request waits for
+// it, so the reply goes to the actor like any message.
+func (t *replyTable) deliver(a *Agent, pid peer.ID, env messages.Envelope, from AgentDetail) bool {
 	t.mu.Lock()
-	ch, ok := t.waiting[env.ReplyTo]
-	delete(t.waiting, env.ReplyTo)
+	p, ok := t.waiting[env.ReplyTo]
+	if ok && p.from == pid {
+		delete(t.waiting, env.ReplyTo)
+	}
 	t.mu.Unlock()
-	if !ok {
+	if !ok || p.from != pid {
 		return false
 	}
+	ch := p.ch
 	msg, err := a.registry.Decode(env.Kind, env.Body)
 	if err != nil {
 		a.stats.droppedBad.Add(1)
@@ -216,8 +231,8 @@ func (t *replyTable) deliver(a *Agent, env messages.Envelope, from AgentDetail) 
 func (t *replyTable) failAll(err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for id, ch := range t.waiting {
-		ch <- replyResult{err: err}
+	for id, p := range t.waiting {
+		p.ch <- replyResult{err: err}
 		delete(t.waiting, id)
 	}
 }

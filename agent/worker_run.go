@@ -13,12 +13,22 @@ import (
 // This file is the worker's side of the protocol. Every method here except
 // execute runs in the worker's actor.
 
+// onConnect adopts a task manager. Roles are self-declared, so a worker
+// that joined through an address only trusts the agent at that address
+// (with a workspace secret, only members can connect at all); one found by
+// mDNS trusts the first manager it meets.
 func (w *WorkerAgent) onConnect(ctx Context, who AgentDetail) {
-	if who.Role != ManagerRole {
+	from := ctx.(*delivery).from
+	if who.Role != ManagerRole || !w.agent.joinedThrough(from) || (w.manager != "" && w.manager != from) {
 		return
 	}
-	w.manager = ctx.(*delivery).from
+	w.manager = from
 	w.announce()
+}
+
+// fromManager reports whether a message came from the adopted manager.
+func (w *WorkerAgent) fromManager(ctx Context) bool {
+	return w.manager != "" && ctx.(*delivery).from == w.manager
 }
 
 // announce tells the manager what the worker offers.
@@ -52,8 +62,8 @@ func (w *WorkerAgent) onDisconnect(ctx Context, who AgentDetail) {
 }
 
 func (w *WorkerAgent) onShutdown(ctx Context, s messages.Shutdown) error {
-	if ctx.Sender().Role != ManagerRole {
-		return nil
+	if !w.fromManager(ctx) {
+		return fmt.Errorf("shutdown from %s, which is not our task manager", ctx.Sender())
 	}
 	w.agent.log.Info("shutdown requested", "reason", s.Reason, "running", len(w.running))
 	w.shutting = true
@@ -69,6 +79,9 @@ func (w *WorkerAgent) stopIfIdle() {
 }
 
 func (w *WorkerAgent) onCancel(ctx Context, c messages.TaskCancel) error {
+	if !w.fromManager(ctx) {
+		return fmt.Errorf("cancel from %s, which is not our task manager", ctx.Sender())
+	}
 	if r := w.running[slotKey{c.TaskID, c.Attempt}]; r != nil {
 		r.cancel(fmt.Errorf("%w: %s", ErrCancelledByManager, c.Reason))
 		return nil
@@ -84,8 +97,8 @@ func (w *WorkerAgent) onCancel(ctx Context, c messages.TaskCancel) error {
 
 func (w *WorkerAgent) onAssignment(ctx Context, as messages.TaskAssignment) error {
 	from := ctx.(*delivery).from
-	if ctx.Sender().Role != ManagerRole {
-		return fmt.Errorf("assignment from %s, which is not a task manager", ctx.Sender())
+	if !w.fromManager(ctx) {
+		return fmt.Errorf("assignment from %s, which is not our task manager", ctx.Sender())
 	}
 	if err := as.Validate(); err != nil {
 		return err

@@ -11,6 +11,9 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 )
 
+// maxExchangeDials bounds the dials one peer-exchange frame can start.
+const maxExchangeDials = 64
+
 // connectBackoff paces Connect's retries.
 var connectBackoff = backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second, Factor: 2, Jitter: 0.2}
 
@@ -113,9 +116,13 @@ func (n *Node) learnPeers(payload []byte) bool {
 		n.stats.droppedUnknown.Add(1)
 		return false
 	}
+	dials := 0
 	for _, ai := range infos {
 		if ai.ID == n.ID() || n.Present(ai.ID) || len(ai.Addrs) == 0 {
 			continue
+		}
+		if dials++; dials > maxExchangeDials {
+			break // a peer list is a hint, not a work order
 		}
 		n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
 		n.mu.Lock()
@@ -129,6 +136,12 @@ func (n *Node) learnPeers(payload []byte) bool {
 		}
 		go func() {
 			defer n.wg.Done()
+			select { // few dials at a time, whoever sends peer lists
+			case n.dialSem <- struct{}{}:
+				defer func() { <-n.dialSem }()
+			case <-n.ctx.Done():
+				return
+			}
 			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.handshakeTimeout)
 			defer cancel()
 			if err := n.host.Connect(ctx, ai); err != nil {

@@ -41,7 +41,7 @@ func (n *Node) handleStream(s network.Stream) {
 	_ = s.SetReadDeadline(time.Now().Add(n.cfg.handshakeTimeout))
 	typ, payload, err := readFrame(br, n.cfg.maxFrame)
 	if err == nil && typ != frameHello {
-		err = ErrHandshake
+		err = fmt.Errorf("%w: first frame is not a hello", ErrHandshake)
 	}
 	var h hello
 	if err == nil {
@@ -51,9 +51,11 @@ func (n *Node) handleStream(s network.Stream) {
 		n.stats.handshakeFailures.Add(1)
 		n.cfg.logger.Warn("refused stream", "peer", remote, "err", err)
 		_ = s.Reset()
-		if !errors.Is(err, errWrongWorkspace) {
-			// Not a hello at all: garbage, not a misconfigured peer.
-			n.Ban(remote, DefaultBan, "no valid hello")
+		// Garbage instead of a hello earns a ban; a network error (EOF,
+		// reset, a late hello on a slow link) or a hello for another
+		// workspace (a misconfigured peer) does not.
+		if (errors.Is(err, ErrHandshake) || errors.Is(err, ErrFrameTooLarge)) && !errors.Is(err, errWrongWorkspace) {
+			n.Ban(remote, DefaultBan, "no valid hello: "+err.Error())
 		}
 		return
 	}

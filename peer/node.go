@@ -29,13 +29,14 @@ const closeWait = 2 * time.Second
 // Node is one libp2p host in a workspace. Create it with [New] and release
 // it with [Node.Close]. Its methods are safe for concurrent use.
 type Node struct {
-	cfg   config
-	gater *gater
-	host  host.Host
-	ps    *pubsub.PubSub
-	topic *pubsub.Topic
-	sub   *pubsub.Subscription
-	mdns  interface{ Close() error }
+	cfg     config
+	gater   *gater
+	dialSem chan struct{} // bounds peer-exchange dials in flight
+	host    host.Host
+	ps      *pubsub.PubSub
+	topic   *pubsub.Topic
+	sub     *pubsub.Subscription
+	mdns    interface{ Close() error }
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -101,7 +102,7 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 	}
 	nctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
-		cfg: cfg, host: h, ctx: nctx, cancel: cancel, gater: g,
+		cfg: cfg, host: h, ctx: nctx, cancel: cancel, gater: g, dialSem: make(chan struct{}, 8),
 		out:        make(map[ID]*outStream),
 		opening:    make(map[ID]*opening),
 		in:         make(map[ID]*inStream),
@@ -405,9 +406,8 @@ func (n *Node) Close() error {
 	if n.sub != nil {
 		n.sub.Cancel()
 	}
-	if n.topic != nil {
-		_ = n.topic.Close()
-	}
+	// The topic goes with the PubSub instance when its context ends
+	// (Topic.Close would refuse while the event handler is open).
 	n.cancel()
 	err := n.host.Close()
 	n.wg.Wait()

@@ -106,10 +106,14 @@ func (p *Playground) Start(ctx context.Context, workers ...Worker) (err error) {
 	var resume []agent.Submission
 	if p.journal != nil {
 		if resume, err = p.restore(); err != nil {
+			_ = p.journal.Close()
 			return fmt.Errorf("playground: %w", err)
 		}
 	}
 	if err := p.mgr.Start(ctx); err != nil {
+		if p.journal != nil {
+			_ = p.journal.Close()
+		}
 		return err
 	}
 	defer func() {
@@ -125,7 +129,9 @@ func (p *Playground) Start(ctx context.Context, workers ...Worker) (err error) {
 	p.mu.Lock()
 	p.running = true
 	p.mu.Unlock()
-	p.submit(resume, func(b []agent.Submission) error { return p.mgr.SubmitAll(ctx, b) })
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handoverTimeout)
+	defer cancel()
+	p.submit(resume, func(b []agent.Submission) error { return p.mgr.SubmitAll(hctx, b) })
 
 	if p.cfg.onListening != nil {
 		p.cfg.onListening(p.mgr.Addrs())
@@ -226,7 +232,8 @@ func (p *Playground) submit(ready []agent.Submission, submitAll func([]agent.Sub
 		return
 	}
 	for _, s := range ready {
-		if err := submitAll([]agent.Submission{s}); err != nil {
+		err := submitAll([]agent.Submission{s})
+		if err != nil && !errors.Is(err, agent.ErrDuplicateTask) { // a duplicate is already the manager's
 			p.rejected(s.Task.ID, err)
 		}
 	}

@@ -10,6 +10,10 @@ import (
 	"github.com/ceylon-go/ceylon/agent"
 )
 
+// handoverTimeout bounds handing ready tasks to the manager from a
+// caller's goroutine.
+const handoverTimeout = 30 * time.Second
+
 // TaskOption adjusts [Playground.AddAndExecuteTask].
 type TaskOption func(*taskOptions)
 
@@ -65,7 +69,11 @@ func (p *Playground) AddTasks(ctx context.Context, tasks ...Task) ([]string, err
 	}
 	ready := p.insert(prepared, nil)
 	p.mu.Unlock()
-	p.submit(p.live(ready), func(b []agent.Submission) error { return p.mgr.SubmitAll(ctx, b) })
+	// The tasks are the playground's now (and journaled): handing them to
+	// the manager is not abandoned because the caller stops waiting.
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handoverTimeout)
+	defer cancel()
+	p.submit(p.live(ready), func(b []agent.Submission) error { return p.mgr.SubmitAll(hctx, b) })
 	ids := make([]string, len(prepared))
 	for i, t := range prepared {
 		ids[i] = t.ID
