@@ -24,12 +24,13 @@ type Agent struct {
 	handlers atomic.Pointer[handlerTable]
 	hmu      sync.Mutex // serialises handler registration
 
-	node   *peer.Node
-	nodeP  atomic.Pointer[peer.Node] // node, for readers racing with Start
-	system *actor.ActorSystem
-	pid    *actor.PID
-	self   AgentDetail
-	log    *slog.Logger
+	node     *peer.Node
+	nodeP    atomic.Pointer[peer.Node] // node, for readers racing with Start
+	system   *actor.ActorSystem
+	pid      *actor.PID
+	dispatch *dispatcher
+	self     AgentDetail
+	log      *slog.Logger
 
 	ctx    context.Context // cancelled by Stop; handler contexts derive from it
 	cancel context.CancelFunc
@@ -143,7 +144,9 @@ func (a *Agent) start(ctx context.Context) error {
 	if a.system == nil {
 		a.system = DefaultSystem()
 	}
-	a.pid = a.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return (*agentActor)(a) }))
+	a.dispatch = newDispatcher()
+	a.pid = a.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return (*agentActor)(a) },
+		actor.WithDispatcher(a.dispatch)))
 
 	// The identity comes first, so the agent knows its own ID (and logs
 	// with it) before its node can hear from anyone.
@@ -231,6 +234,7 @@ func (a *Agent) teardown() {
 		if err := a.system.Root.PoisonFuture(a.pid).Wait(); err != nil {
 			errs = append(errs, fmt.Errorf("agent %s: actor did not stop: %w", a.name, err))
 		}
+		a.dispatch.stop()
 	}
 	a.stopErr = errors.Join(errs...)
 	close(a.stoppedCh)
