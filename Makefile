@@ -5,7 +5,9 @@ PKGS     := ./...
 FUZZTIME ?= 30s
 export GOLOG_LOG_LEVEL ?= error
 
-.PHONY: run test lint vet fmt-check bench fuzz tidy
+.PHONY: run test lint vet staticcheck fmt-check bench fuzz tidy
+
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 run:
 	$(GO) run ./examples/skill_routing
@@ -13,7 +15,7 @@ run:
 test: lint
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 
-lint: fmt-check vet
+lint: fmt-check vet staticcheck
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -21,6 +23,9 @@ fmt-check:
 
 vet:
 	$(GO) vet $(PKGS)
+
+staticcheck:
+	$(GO) run $(STATICCHECK) $(PKGS)
 
 # Benchmarks that start a second OS process (agents, workers) say so in
 # their doc comments; figures are per run on this machine, so run twice.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ceylon-go/ceylon/messages"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Journal errors.
@@ -63,7 +64,7 @@ func OpenJournal(path, workspace string) (j *Journal, err error) {
 	}()
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	switch {
-	case errors.Is(err, bolt.ErrTimeout):
+	case errors.Is(err, berrors.ErrTimeout):
 		return nil, fmt.Errorf("%w: %s", ErrJournalLocked, path)
 	case errors.Is(err, os.ErrPermission) || errors.Is(err, os.ErrNotExist):
 		return nil, err
