@@ -58,6 +58,12 @@ type slotKey struct {
 	attempt int
 }
 
+// slot is one attempt a worker holds, as the manager sees it.
+type slot struct {
+	t    *taskState
+	sent time.Time // when the assignment went out (zero until then)
+}
+
 // workerState is the manager's record of one worker. Owned by the
 // manager's actor.
 type workerState struct {
@@ -66,7 +72,7 @@ type workerState struct {
 	info     messages.WorkerInfo
 	types    map[string]*messages.TypeInfo
 	caps     map[string]bool
-	slots    map[slotKey]*taskState // attempts the worker is running
+	slots    map[slotKey]*slot // attempts the worker is running
 	lastSeen time.Time
 	alive    bool // connected and heard from recently
 	stats    WorkerStats

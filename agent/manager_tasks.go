@@ -98,7 +98,7 @@ func (m *TaskManager) assign(t *taskState, w *workerState) {
 	t.ackDeadline, t.leaseEnd = time.Time{}, time.Time{} // set when it is sent
 	t.attempts = append(t.attempts, AttemptInfo{Attempt: t.attempt, Worker: w.detail.Name, AssignedAt: now})
 	m.metrics.assignLatency.Observe(seconds(now.Sub(t.readyAt)))
-	w.slots[slotKey{t.task.ID, t.attempt}] = t
+	w.slots[slotKey{t.task.ID, t.attempt}] = &slot{t: t}
 	m.inflight[t.task.ID] = t
 
 	// The assignment goes out once it is journaled (at once without a
@@ -123,6 +123,9 @@ func (m *TaskManager) assign(t *taskState, w *workerState) {
 // lease start now.
 func (m *TaskManager) sendAssignment(t *taskState, w *workerState, assignedAt time.Time) {
 	now := time.Now()
+	if s := w.slots[slotKey{t.task.ID, t.attempt}]; s != nil {
+		s.sent = now
+	}
 	t.ackDeadline = now.Add(m.cfg.ackTimeout)
 	if t.policy.Timeout > 0 {
 		t.leaseEnd = now.Add(t.policy.Timeout)

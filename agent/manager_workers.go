@@ -19,7 +19,7 @@ func (m *TaskManager) onWorkerInfo(ctx Context, info messages.WorkerInfo) error 
 	d := ctx.(*delivery)
 	w := m.workers[d.from]
 	if w == nil {
-		w = &workerState{pid: d.from, slots: map[slotKey]*taskState{}}
+		w = &workerState{pid: d.from, slots: map[slotKey]*slot{}}
 		w.stats = m.history[info.Name]
 		m.workers[d.from] = w
 	}
@@ -70,9 +70,38 @@ func (m *TaskManager) heard(ctx Context) *workerState {
 	return w
 }
 
-func (m *TaskManager) onHeartbeat(ctx Context, _ messages.Heartbeat) error {
-	m.heard(ctx)
+func (m *TaskManager) onHeartbeat(ctx Context, hb messages.Heartbeat) error {
+	if w := m.heard(ctx); w != nil && hb.Listed {
+		m.reconcile(w, hb.Running)
+	}
 	return nil
+}
+
+// reconcile compares what a worker says it holds with the manager's view.
+// An attempt sent to it more than an ack timeout ago that it does not hold
+// (its assignment or its result was lost) frees its slot and, if still
+// live, goes back to the queue; an attempt it holds that is no longer
+// wanted (a lost cancel) is cancelled again.
+func (m *TaskManager) reconcile(w *workerState, running []messages.AttemptRef) {
+	holds := make(map[slotKey]bool, len(running))
+	for _, r := range running {
+		k := slotKey{r.TaskID, r.Attempt}
+		holds[k] = true
+		if s := w.slots[k]; s == nil || m.current(k.task, k.attempt) != s.t {
+			_ = m.agent.sendWithin(w.pid, messages.TaskCancel{TaskID: k.task, Attempt: k.attempt, Reason: "not wanted any more"})
+		}
+	}
+	now := time.Now()
+	for k, s := range w.slots {
+		if holds[k] || s.sent.IsZero() || now.Sub(s.sent) < m.cfg.ackTimeout {
+			continue
+		}
+		delete(w.slots, k)
+		m.markDirty()
+		if t := s.t; m.current(k.task, k.attempt) == t && t.worker == w {
+			m.attemptLost(t, fmt.Sprintf("worker %s does not hold it", w.info.Name))
+		}
+	}
 }
 
 func (m *TaskManager) onAck(ctx Context, a messages.TaskAck) error {
@@ -132,9 +161,9 @@ func (m *TaskManager) onDisconnect(_ Context, who AgentDetail) {
 // workerLost requeues every live attempt w holds and frees its slots.
 func (m *TaskManager) workerLost(w *workerState, reason string) {
 	w.alive = false
-	for key, t := range w.slots {
+	for key, s := range w.slots {
 		delete(w.slots, key)
-		if m.current(key.task, key.attempt) == t && t.worker == w {
+		if t := s.t; m.current(key.task, key.attempt) == t && t.worker == w {
 			m.revoke(w, t, reason)
 			m.attemptLost(t, fmt.Sprintf("worker %s %s", w.info.Name, reason))
 		}

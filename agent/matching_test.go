@@ -68,9 +68,9 @@ func TestRankingOfCandidates(t *testing.T) {
 	t.Parallel()
 	mk := func(name string, skill, completed, successful, inflight, max int) *workerState {
 		w := &workerState{info: messages.WorkerInfo{Name: name, Skill: skill, MaxConcurrency: max},
-			stats: WorkerStats{Completed: completed, Successful: successful}, slots: map[slotKey]*taskState{}}
+			stats: WorkerStats{Completed: completed, Successful: successful}, slots: map[slotKey]*slot{}}
 		for i := range inflight {
-			w.slots[slotKey{fmt.Sprint(i), 1}] = nil
+			w.slots[slotKey{fmt.Sprint(i), 1}] = &slot{}
 		}
 		return w
 	}

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -227,5 +228,60 @@ func TestWorkerIgnoresImpostorManager(t *testing.T) {
 	case <-w.Done():
 		t.Fatal("the worker obeyed an impostor's shutdown")
 	default:
+	}
+}
+
+// A result lost on the way: the worker's next heartbeat says it no longer
+// holds the attempt, and the manager requeues it at once instead of
+// waiting out the lease.
+func TestHeartbeatRecoversALostResult(t *testing.T) {
+	m := startManager(t, WithAckTimeout(300*time.Millisecond))
+	startWorker(t, m, "W", func(w *WorkerAgent) {
+		w.dropResults = 1
+		w.Handle("job", noop)
+	}, WithHeartbeatInterval(50*time.Millisecond))
+
+	start := time.Now()
+	r := runTask(t, m, messages.Task{ID: "t", Type: "job", Description: "its first result is lost", Timeout: time.Minute})
+	if !r.Success || r.Attempt != 2 {
+		t.Fatalf("result: %+v", r)
+	}
+	if el := time.Since(start); el > 20*time.Second {
+		t.Fatalf("took %v: waited for the lease", el)
+	}
+	info, _ := m.Task(testCtx(t), "t")
+	if !strings.Contains(info.Attempts[0].Outcome, "does not hold it") {
+		t.Fatalf("attempts: %+v", info.Attempts)
+	}
+}
+
+// A cancel lost on the way: the worker keeps running the attempt, its
+// heartbeat shows it, and the manager cancels it again.
+func TestHeartbeatRepeatsALostCancel(t *testing.T) {
+	m := startManager(t)
+	causes := make(chan error, 1)
+	startWorker(t, m, "W", func(w *WorkerAgent) {
+		w.dropCancels = 1
+		w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) {
+			<-ctx.Done()
+			causes <- context.Cause(ctx)
+			return nil, ctx.Err()
+		})
+	}, WithHeartbeatInterval(50*time.Millisecond))
+	ctx := testCtx(t)
+	if err := m.Submit(ctx, messages.Task{ID: "t", Type: "job", Description: "cancelled twice"}); err != nil {
+		t.Fatal(err)
+	}
+	waitAcked(t, m, "t")
+	if err := m.Cancel(ctx, "t"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case cause := <-causes:
+		if !errors.Is(cause, ErrCancelledByManager) {
+			t.Fatalf("cause: %v", cause)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the attempt was never cancelled")
 	}
 }

@@ -129,6 +129,10 @@ type WorkerAgent struct {
 
 	jobs chan *jobRequest // hands work to idle pool goroutines
 
+	// Fault injection for tests (owned by the actor): drop this many
+	// results, or cancels, as if the network had lost them.
+	dropResults, dropCancels int
+
 	runs     sync.WaitGroup // processor goroutines
 	hbStop   chan struct{}
 	hbDone   sync.WaitGroup

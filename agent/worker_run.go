@@ -41,11 +41,24 @@ func (w *WorkerAgent) announce() {
 	}
 }
 
+// maxListed bounds the attempts a heartbeat lists.
+const maxListed = 4096
+
 func (w *WorkerAgent) heartbeat() {
 	if w.manager == "" {
 		return
 	}
-	_ = w.agent.sendWithin(w.manager, messages.Heartbeat{InFlight: len(w.running)})
+	hb := messages.Heartbeat{InFlight: len(w.running)}
+	if len(w.running)+len(w.queue) <= maxListed {
+		hb.Listed = true
+		for k := range w.running {
+			hb.Running = append(hb.Running, messages.AttemptRef{TaskID: k.task, Attempt: k.attempt})
+		}
+		for _, q := range w.queue {
+			hb.Running = append(hb.Running, messages.AttemptRef{TaskID: q.as.Task.ID, Attempt: q.as.Attempt})
+		}
+	}
+	_ = w.agent.sendWithin(w.manager, hb)
 }
 
 func (w *WorkerAgent) onDisconnect(ctx Context, who AgentDetail) {
@@ -81,6 +94,10 @@ func (w *WorkerAgent) stopIfIdle() {
 func (w *WorkerAgent) onCancel(ctx Context, c messages.TaskCancel) error {
 	if !w.fromManager(ctx) {
 		return fmt.Errorf("cancel from %s, which is not our task manager", ctx.Sender())
+	}
+	if w.dropCancels > 0 {
+		w.dropCancels--
+		return nil
 	}
 	if r := w.running[slotKey{c.TaskID, c.Attempt}]; r != nil {
 		r.cancel(fmt.Errorf("%w: %s", ErrCancelledByManager, c.Reason))
@@ -265,6 +282,10 @@ func (w *WorkerAgent) report(to peer.ID, as *messages.TaskAssignment, out []byte
 		r.ErrorMessage = err.Error()
 		r.Final = errors.Is(err, ErrSkipRetry)
 		r.Children = nil
+	}
+	if w.dropResults > 0 {
+		w.dropResults--
+		return
 	}
 	err = w.agent.sendWithin(to, r)
 	if errors.Is(err, peer.ErrFrameTooLarge) {

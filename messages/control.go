@@ -76,9 +76,23 @@ type TaskCancel struct {
 // Kind implements [Message].
 func (TaskCancel) Kind() string { return "ceylon.task.cancel" }
 
-// Heartbeat tells the manager a worker is alive and how busy it is.
+// Heartbeat tells the manager a worker is alive, how busy it is, and
+// which attempts it holds (running or queued), so the manager can
+// reconcile its view: attempts the worker does not hold are given back to
+// the queue, and attempts the manager no longer wants are cancelled again.
 type Heartbeat struct {
 	InFlight int `msgpack:"inflight"`
+	// Running lists the attempts the worker holds; nil when it holds too
+	// many to list (the manager then does not reconcile).
+	Running []AttemptRef `msgpack:"running,omitempty"`
+	// Listed says Running is complete (even when empty).
+	Listed bool `msgpack:"listed,omitempty"`
+}
+
+// AttemptRef names one attempt of a task.
+type AttemptRef struct {
+	TaskID  string `msgpack:"task"`
+	Attempt int    `msgpack:"attempt"`
 }
 
 // Kind implements [Message].
