@@ -38,6 +38,7 @@ var (
 	bucketTasks = []byte("tasks")
 	keyVersion  = []byte("version")
 	keyWorkspc  = []byte("workspace")
+	keyWorkers  = []byte("workers")
 )
 
 // Journal is an embedded bbolt file where a TaskManager records every task
@@ -170,8 +171,17 @@ type taskRecord struct {
 }
 
 // writeTasks stores task records in one durable write.
-func (j *Journal) writeTasks(recs []*taskRecord) error {
+func (j *Journal) writeTasks(recs []*taskRecord, workers map[string]WorkerStats) error {
 	err := j.db.Update(func(tx *bolt.Tx) error {
+		if workers != nil {
+			v, err := messages.MarshalValue(workers)
+			if err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketMeta).Put(keyWorkers, v); err != nil {
+				return err
+			}
+		}
 		b := tx.Bucket(bucketTasks)
 		for _, r := range recs {
 			v, err := messages.MarshalValue(r)
@@ -234,4 +244,20 @@ func (j *Journal) Outcomes() (map[string]Outcome, error) {
 		out[r.Task.ID] = Outcome{Status: r.Status, Result: r.Result, Attempt: r.Attempt}
 	}
 	return out, nil
+}
+
+// loadWorkers reads the worker statistics of the last commit.
+func (j *Journal) loadWorkers() (map[string]WorkerStats, error) {
+	var out map[string]WorkerStats
+	err := j.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketMeta).Get(keyWorkers)
+		if v == nil {
+			return nil
+		}
+		if err := messages.Unmarshal(v, &out); err != nil {
+			return fmt.Errorf("%w: %s: worker statistics: %w", ErrJournalCorrupt, j.path, err)
+		}
+		return nil
+	})
+	return out, err
 }

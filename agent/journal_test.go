@@ -94,6 +94,13 @@ func TestJournalResumes(t *testing.T) {
 		t.Fatalf("attempt history across the restart: %+v", info.Attempts)
 	}
 	rep, _ := m2.Report(ctx)
+	statsOf := map[string]WorkerStats{}
+	for _, w := range rep.Workers {
+		statsOf[w.Name] = w
+	}
+	if statsOf["W"].Successful != 10 || statsOf["W2"].Successful != 10 {
+		t.Fatalf("worker statistics across the restart: %+v", rep.Workers)
+	}
 	if rep.Submitted != 20 || rep.Succeeded != 20 {
 		t.Fatalf("report after restart: %+v", rep)
 	}

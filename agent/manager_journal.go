@@ -12,8 +12,8 @@ import (
 // the assignment is sent, before waiters and observers hear of a result. A
 // manager started on a journal resumes: finished tasks keep their results;
 // the others (including those in flight when it stopped) are queued again
-// with their attempt history and spent retries. Worker statistics start
-// afresh.
+// with their attempt history and spent retries; worker statistics carry
+// on.
 func WithJournal(j *Journal) ManagerOption {
 	return func(c *managerConfig) error { c.journal = j; return nil }
 }
@@ -24,6 +24,13 @@ func (m *TaskManager) recover() error {
 	recs, err := m.cfg.journal.loadTasks()
 	if err != nil {
 		return err
+	}
+	workers, err := m.cfg.journal.loadWorkers()
+	if err != nil {
+		return err
+	}
+	for name, st := range workers {
+		m.history[name] = st // a worker that comes back continues its numbers
 	}
 	for _, r := range recs {
 		t := &taskState{
@@ -127,6 +134,19 @@ func (m *TaskManager) flushJournal() {
 		t.journalDirty = false
 		recs[i] = record(t)
 	}
+	// Worker statistics change with results: they go in the same commit.
+	var workers map[string]WorkerStats
+	if len(recs) > 0 {
+		workers = make(map[string]WorkerStats, len(m.history)+len(m.workerList))
+		for name, st := range m.history {
+			workers[name] = st
+		}
+		for _, w := range m.workerList {
+			st := w.stats
+			st.InFlight, st.Connected = 0, false
+			workers[w.info.Name] = st
+		}
+	}
 	m.jwriting = true
 	j := m.cfg.journal
 	m.jwg.Add(1)
@@ -135,7 +155,7 @@ func (m *TaskManager) flushJournal() {
 		start := time.Now()
 		var err error
 		if len(recs) > 0 {
-			err = j.writeTasks(recs)
+			err = j.writeTasks(recs, workers)
 		}
 		took := time.Since(start)
 		m.agent.exec(func() {
