@@ -171,7 +171,7 @@ type taskRecord struct {
 }
 
 // writeTasks stores task records in one durable write.
-func (j *Journal) writeTasks(recs []*taskRecord, workers map[string]WorkerStats) error {
+func (j *Journal) writeTasks(recs []*taskRecord, workers map[string]WorkerStats, deletes []string) error {
 	err := j.db.Update(func(tx *bolt.Tx) error {
 		if workers != nil {
 			v, err := messages.MarshalValue(workers)
@@ -183,6 +183,11 @@ func (j *Journal) writeTasks(recs []*taskRecord, workers map[string]WorkerStats)
 			}
 		}
 		b := tx.Bucket(bucketTasks)
+		for _, id := range deletes {
+			if err := b.Delete([]byte(id)); err != nil {
+				return err
+			}
+		}
 		for _, r := range recs {
 			v, err := messages.MarshalValue(r)
 			if err != nil {

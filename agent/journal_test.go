@@ -192,3 +192,28 @@ func TestTaskRecordRoundTrip(t *testing.T) {
 		t.Fatalf("round trip: %+v", out)
 	}
 }
+
+// With a retention, finished tasks are forgotten after it, in memory and
+// in the journal.
+func TestRetentionForgetsFinishedTasks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.db")
+	j := openJournal(t, path)
+	m := startManager(t, WithJournal(j), WithRetention(100*time.Millisecond), WithTick(10*time.Millisecond))
+	startWorker(t, m, "W", func(w *WorkerAgent) { w.Handle("job", noop) })
+	if r := runTask(t, m, messages.Task{ID: "old", Type: "job", Description: "d"}); !r.Success {
+		t.Fatal(r)
+	}
+	eventually(t, "the task to expire", func() bool {
+		_, err := m.Task(testCtx(t), "old")
+		return errors.Is(err, ErrUnknownTask)
+	})
+	eventually(t, "the journal record to go", func() bool {
+		out, err := j.Outcomes()
+		_, still := out["old"]
+		return err == nil && !still
+	})
+	// The ID is free again.
+	if r := runTask(t, m, messages.Task{ID: "old", Type: "job", Description: "again"}); !r.Success {
+		t.Fatal(r)
+	}
+}

@@ -61,6 +61,8 @@ type TaskManager struct {
 	// Group commit (owned by the actor): records and the effects that wait
 	// for them, flushed once per pass through the mailbox.
 	jbuf         []*taskState // changed since the last commit
+	jdelete      []string     // expired task IDs to delete at the next commit
+	expiring     []*taskState // finished tasks, oldest first (with retention)
 	jafter       []func(error)
 	jflushQd     bool
 	jwriting     bool           // a commit is being written

@@ -45,6 +45,9 @@ func (m *TaskManager) recover() error {
 		switch {
 		case r.Status.Final() && r.Result != nil:
 			t.settled = true
+			if m.cfg.retention > 0 {
+				m.expiring = append(m.expiring, t)
+			}
 			switch r.Status {
 			case StatusCompleted:
 				m.totals.succeeded++
@@ -65,6 +68,7 @@ func (m *TaskManager) recover() error {
 			m.ready.push(t)
 		}
 	}
+	slices.SortFunc(m.expiring, func(a, b *taskState) int { return a.finishedAt.Compare(b.finishedAt) })
 	if len(recs) > 0 {
 		m.agent.log.Info("resumed from journal", "tasks", len(recs), "pending", m.ready.n)
 	}
@@ -124,9 +128,9 @@ func (m *TaskManager) flushJournal() {
 	if m.jwriting {
 		return // the running write's completion flushes again
 	}
-	dirty, after := m.jbuf, m.jafter
-	m.jbuf, m.jafter = nil, nil
-	if len(dirty) == 0 && len(after) == 0 {
+	dirty, after, deletes := m.jbuf, m.jafter, m.jdelete
+	m.jbuf, m.jafter, m.jdelete = nil, nil, nil
+	if len(dirty) == 0 && len(after) == 0 && len(deletes) == 0 {
 		return
 	}
 	recs := make([]*taskRecord, len(dirty))
@@ -154,8 +158,8 @@ func (m *TaskManager) flushJournal() {
 		defer m.jwg.Done()
 		start := time.Now()
 		var err error
-		if len(recs) > 0 {
-			err = j.writeTasks(recs, workers)
+		if len(recs) > 0 || len(deletes) > 0 {
+			err = j.writeTasks(recs, workers, deletes)
 		}
 		took := time.Since(start)
 		m.agent.exec(func() {
@@ -168,7 +172,7 @@ func (m *TaskManager) flushJournal() {
 			for _, fn := range after {
 				fn(err)
 			}
-			if len(m.jbuf) > 0 || len(m.jafter) > 0 {
+			if len(m.jbuf) > 0 || len(m.jafter) > 0 || len(m.jdelete) > 0 {
 				m.queueFlush()
 			}
 		})

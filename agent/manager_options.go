@@ -34,6 +34,7 @@ type managerConfig struct {
 	observers        []func(TaskEvent)
 	hook             Hook
 	forget           bool
+	retention        time.Duration
 	journal          *Journal
 	maxLost          int
 }
@@ -174,6 +175,20 @@ func WithHook(h Hook) ManagerOption {
 // when something else keeps the results, as the playground does.
 func WithForgetFinished() ManagerOption {
 	return func(c *managerConfig) error { c.forget = true; return nil }
+}
+
+// WithRetention keeps finished tasks (and their results) for d, then
+// forgets them — in memory and in the journal — so a long-running manager
+// does not grow without end. Wait, Task and duplicate-ID checks no longer
+// know an expired task. The default keeps them for the manager's life.
+func WithRetention(d time.Duration) ManagerOption {
+	return func(c *managerConfig) error {
+		if d <= 0 {
+			return errors.New("agent: retention must be positive")
+		}
+		c.retention = d
+		return nil
+	}
 }
 
 // WithMaxLost bounds how many times a task may be requeued because its

@@ -298,9 +298,32 @@ func (m *TaskManager) settle(t *taskState) {
 		ev = EventCancelled
 	}
 	m.emit(TaskEvent{Type: ev, TaskID: t.task.ID, Attempt: t.attempt, Worker: r.Worker, Result: r, Err: r.ErrorMessage, Attempts: t.attempts})
-	if m.cfg.forget && t.done == nil {
+	switch {
+	case m.cfg.forget && t.done == nil:
 		delete(m.tasks, t.task.ID)
+	case m.cfg.retention > 0:
+		m.expiring = append(m.expiring, t)
 	}
+}
+
+// expire drops finished tasks older than the retention, from memory and
+// from the journal. Finished tasks are queued in the order they finished,
+// so this looks only at the oldest. Only called in the actor (sweep).
+func (m *TaskManager) expire(now time.Time) {
+	n := 0
+	for n < len(m.expiring) && now.Sub(m.expiring[n].finishedAt) > m.cfg.retention {
+		t := m.expiring[n]
+		if m.tasks[t.task.ID] == t {
+			delete(m.tasks, t.task.ID)
+			if m.cfg.journal != nil {
+				m.jdelete = append(m.jdelete, t.task.ID)
+				m.queueFlush()
+			}
+		}
+		m.expiring[n] = nil
+		n++
+	}
+	m.expiring = m.expiring[n:]
 }
 
 // cancel ends t as cancelled, telling its worker if it is running.

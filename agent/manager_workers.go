@@ -181,6 +181,7 @@ func (m *TaskManager) revoke(w *workerState, t *taskState, reason string) {
 // sweep enforces ack deadlines, leases and heartbeats.
 func (m *TaskManager) sweep() {
 	now := time.Now()
+	m.expire(now)
 	for _, t := range m.inflight {
 		switch {
 		case !t.ackDeadline.IsZero() && now.After(t.ackDeadline):
