@@ -64,7 +64,7 @@ func (a *Agent) Request(ctx context.Context, to string, msg messages.Message) (m
 	}
 	id := a.seq.Add(1)
 	ch := a.replies.expect(id, pid)
-	if err := a.sendID(ctx, pid, msg, id, 0); err != nil {
+	if err := a.sendID(ctx, pid, msg, id, 0, 0); err != nil {
 		a.replies.cancel(id)
 		return nil, err
 	}
@@ -78,7 +78,7 @@ func (a *Agent) Request(ctx context.Context, to string, msg messages.Message) (m
 }
 
 func (a *Agent) send(ctx context.Context, pid peer.ID, msg messages.Message, replyTo uint64) error {
-	return a.sendID(ctx, pid, msg, a.seq.Add(1), replyTo)
+	return a.sendID(ctx, pid, msg, a.seq.Add(1), replyTo, 0)
 }
 
 // actorSendBudget bounds how long a send from inside the actor may block
@@ -93,26 +93,13 @@ func (a *Agent) sendWithin(pid peer.ID, msg messages.Message) error {
 }
 
 func (a *Agent) sendBounded(pid peer.ID, msg messages.Message, replyTo uint64) error {
-	if err := a.started(); err != nil {
-		return err
-	}
-	bp, err := a.encodeID(msg, a.seq.Add(1), replyTo)
-	if err != nil {
-		return err
-	}
-	defer bufPool.Put(bp)
-	node := a.nodeP.Load()
-	if pid == node.ID() {
-		return a.sendSelf(*bp)
-	}
-	if err := node.SendWithin(pid, *bp, actorSendBudget); err != nil {
-		return err
-	}
-	a.stats.sent.Add(1)
-	return nil
+	return a.sendID(a.ctx, pid, msg, a.seq.Add(1), replyTo, actorSendBudget)
 }
 
-func (a *Agent) sendID(ctx context.Context, pid peer.ID, msg messages.Message, id, replyTo uint64) error {
+// sendID encodes msg as envelope id and sends it to pid (or to the agent
+// itself). With within > 0 the send blocks at most that long (and ignores
+// ctx), as sends from the actor must.
+func (a *Agent) sendID(ctx context.Context, pid peer.ID, msg messages.Message, id, replyTo uint64, within time.Duration) error {
 	if err := a.started(); err != nil {
 		return err
 	}
@@ -125,7 +112,12 @@ func (a *Agent) sendID(ctx context.Context, pid peer.ID, msg messages.Message, i
 	if pid == node.ID() {
 		return a.sendSelf(*bp)
 	}
-	if err := node.Send(ctx, pid, *bp); err != nil {
+	if within > 0 {
+		err = node.SendWithin(pid, *bp, within)
+	} else {
+		err = node.Send(ctx, pid, *bp)
+	}
+	if err != nil {
 		return err
 	}
 	a.stats.sent.Add(1)
