@@ -60,6 +60,7 @@ func (a *Agent) handleDelivery(d *delivery) {
 	if errors.As(err, &de) {
 		a.stats.droppedBad.Add(1)
 		a.log.Warn("undecodable message", "kind", d.env.Kind, "from", d.sender, "err", err)
+		a.misbehaved(d.from, "undecodable "+d.env.Kind)
 	}
 }
 

@@ -37,13 +37,10 @@ type Agent struct {
 
 	credits chan struct{} // one slot per network message in the mailbox
 
-	reconnMu     sync.Mutex
-	reconnecting map[peer.ID]bool
-	reconnWG     sync.WaitGroup
-	seq          atomic.Uint64 // envelope IDs
-	replies      replyTable
-	roster       roster
-	stats        stats
+	seq     atomic.Uint64 // envelope IDs
+	replies replyTable
+	roster  roster
+	stats   stats
 
 	ready         chan struct{} // closed when Start has succeeded
 	life          sync.Mutex    // serialises Start and Stop
@@ -73,14 +70,13 @@ func New(name string, opts ...Option) (*Agent, error) {
 		return nil, fmt.Errorf("agent: empty name")
 	}
 	a := &Agent{
-		cfg:          cfg,
-		name:         name,
-		registry:     messages.NewRegistry(),
-		log:          cfg.logger.With("agent", name),
-		credits:      make(chan struct{}, cfg.mailbox),
-		stoppedCh:    make(chan struct{}),
-		ready:        make(chan struct{}),
-		reconnecting: map[peer.ID]bool{},
+		cfg:       cfg,
+		name:      name,
+		registry:  messages.NewRegistry(),
+		log:       cfg.logger.With("agent", name),
+		credits:   make(chan struct{}, cfg.mailbox),
+		stoppedCh: make(chan struct{}),
+		ready:     make(chan struct{}),
 	}
 	a.handlers.Store(&handlerTable{kinds: map[string]*handlerEntry{}})
 	a.replies.init()
@@ -173,6 +169,9 @@ func (a *Agent) start(ctx context.Context) error {
 		peer.WithHandler(nodeHandler{a}),
 		peer.WithLogger(a.log),
 		peer.WithMDNS(a.cfg.mdns),
+		peer.WithServer(a.cfg.mode == Admin),
+		peer.WithMaxBadFrames(a.cfg.maxBad),
+		peer.WithBroadcastValidator(checkBroadcast),
 	}
 	if len(a.cfg.listen) > 0 {
 		popts = append(popts, peer.WithListenAddrs(a.cfg.listen...))
@@ -187,7 +186,11 @@ func (a *Agent) start(ctx context.Context) error {
 	a.node = node
 	a.nodeP.Store(node)
 	for _, addr := range a.cfg.join {
-		if _, err := node.Connect(ctx, addr); err != nil {
+		join := node.Join
+		if !a.cfg.reconnect {
+			join = node.Connect
+		}
+		if _, err := join(ctx, addr); err != nil {
 			return fmt.Errorf("agent %s: join %s: %w", a.name, addr, err)
 		}
 	}
@@ -223,8 +226,7 @@ func (a *Agent) Stop() error {
 // teardown releases what Start made. Called once, with a.life held.
 func (a *Agent) teardown() {
 	a.state.Store(stateStopped)
-	a.cancel() // stops reconnecting first
-	a.reconnWG.Wait()
+	a.cancel()
 	var errs []error
 	if a.node != nil {
 		errs = append(errs, a.node.Close())

@@ -26,7 +26,6 @@ func (h nodeHandler) HandlePresence(_ context.Context, ev peer.PresenceEvent) {
 	if m := a.roster.remove(ev.Peer); m != nil {
 		a.log.Debug("agent disconnected", "who", m.detail)
 		a.system.Root.Send(a.pid, &presence{m: m})
-		a.maybeReconnect(ev.Peer)
 	}
 }
 
@@ -47,7 +46,7 @@ func (a *Agent) receive(ctx context.Context, from peer.ID, data []byte, broadcas
 	if err != nil {
 		a.stats.droppedBad.Add(1)
 		a.log.Debug("bad envelope", "from", from, "err", err)
-		a.misbehaved(m, "undecodable envelopes")
+		a.misbehaved(from, "undecodable envelope")
 		return
 	}
 	sender := AgentDetail{}
@@ -59,7 +58,7 @@ func (a *Agent) receive(ctx context.Context, from peer.ID, data []byte, broadcas
 	if env.From != "" && env.From != sender.ID {
 		a.stats.droppedSpoofed.Add(1)
 		a.log.Warn("envelope from another sender than its connection", "claimed", env.From, "peer", sender.ID)
-		a.misbehaved(m, "spoofed envelopes")
+		a.misbehaved(from, "spoofed envelope")
 		return
 	}
 	if env.ReplyTo != 0 && !broadcast {
@@ -93,12 +92,24 @@ func (a *Agent) receive(ctx context.Context, from peer.ID, data []byte, broadcas
 	a.system.Root.Send(a.pid, d)
 }
 
-// misbehaved counts a bad message from m and bans the peer past the limit.
-func (a *Agent) misbehaved(m *member, what string) {
-	if m == nil {
-		return
+// misbehaved counts a bad message from pid toward its ban (see
+// peer.Node.Penalize), whether or not it is a member.
+func (a *Agent) misbehaved(pid peer.ID, what string) {
+	if node := a.nodeP.Load(); node != nil {
+		node.Penalize(pid, what)
 	}
-	if int(m.bad.Add(1)) == a.cfg.maxBad {
-		a.node.Ban(m.pid, peer.DefaultBan, fmt.Sprintf("%d %s", a.cfg.maxBad, what))
+}
+
+// checkBroadcast is the node's broadcast validator: a broadcast must be an
+// envelope whose sender, if named, is its author (who signed it). One that
+// is not is never delivered or forwarded, and counts against its author.
+func checkBroadcast(from peer.ID, data []byte) error {
+	env, err := messages.DecodeEnvelope(data)
+	if err != nil {
+		return err
 	}
+	if env.From != "" && env.From != from.String() {
+		return fmt.Errorf("envelope claims sender %s", env.From)
+	}
+	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/ceylon-go/ceylon/messages"
+	"github.com/ceylon-go/ceylon/peer"
+	"github.com/libp2p/go-libp2p/core/network"
 )
 
 // A flooding peer holds at most its in-flight limit of the mailbox, so a
@@ -96,32 +98,62 @@ func TestGarbageSenderIsBanned(t *testing.T) {
 	}
 }
 
-// A client whose connection to the admin drops reconnects by itself.
+// A client whose connection to the admin drops reconnects by itself. A
+// blip shorter than the leave grace is not a leave: neither side sees the
+// other leave and join again.
 func TestClientReconnects(t *testing.T) {
 	c := newCond()
-	joins := 0
+	joins, leaves := 0, 0
 	var got []string
 	admin := startAdmin(t, "admin", func(a *Agent) {
 		a.OnConnect(func(Context, AgentDetail) { c.update(func() { joins++ }) })
+		a.OnDisconnect(func(Context, AgentDetail) { c.update(func() { leaves++ }) })
 		On(a, func(ctx Context, m note) error { c.update(func() { got = append(got, m.Text) }); return nil })
-	})
+	}, WithPeerOptions(peer.WithLeaveGrace(time.Minute)))
 	client := startClient(t, "client", admin, nil)
 	c.await(t, "first join", 10*time.Second, func() bool { return joins == 1 })
 	// Cut every connection between them, from the admin's side.
 	if err := admin.Node().Host().Network().ClosePeer(client.Node().ID()); err != nil {
 		t.Fatal(err)
 	}
-	c.await(t, "the client back", 10*time.Second, func() bool { return joins == 2 })
+	eventually(t, "the client back", func() bool {
+		return admin.Node().Host().Network().Connectedness(client.Node().ID()) == network.Connected
+	})
 	if err := client.Send(testCtx(t), admin.ID(), note{Text: "back"}); err != nil {
 		t.Fatal(err)
 	}
 	c.await(t, "a message after reconnecting", 10*time.Second, func() bool { return len(got) == 1 })
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if joins != 1 || leaves != 0 {
+		t.Fatalf("a blip showed as %d joins and %d leaves", joins, leaves)
+	}
 }
 
-// A worker whose link drops loses its tasks to requeue, reconnects, and
-// takes tasks again.
+// With no leave grace, a dropped connection is a leave, and the client
+// that comes back joins again.
+func TestClientRejoinsAfterALeave(t *testing.T) {
+	c := newCond()
+	joins, leaves := 0, 0
+	grace := WithPeerOptions(peer.WithLeaveGrace(0))
+	admin := startAdmin(t, "admin", func(a *Agent) {
+		a.OnConnect(func(Context, AgentDetail) { c.update(func() { joins++ }) })
+		a.OnDisconnect(func(Context, AgentDetail) { c.update(func() { leaves++ }) })
+	}, grace)
+	client := startClient(t, "client", admin, nil, grace)
+	c.await(t, "first join", 10*time.Second, func() bool { return joins == 1 })
+	if err := admin.Node().Host().Network().ClosePeer(client.Node().ID()); err != nil {
+		t.Fatal(err)
+	}
+	c.await(t, "a leave and a join", 10*time.Second, func() bool { return leaves == 1 && joins == 2 })
+	eventually(t, "the client sees the admin again", func() bool { return len(client.ConnectedAgents()) == 1 })
+}
+
+// A worker whose link drops for longer than the leave grace loses its
+// tasks to requeue, reconnects, and takes tasks again.
 func TestWorkerReconnectsAndResumes(t *testing.T) {
-	m := startManager(t)
+	grace := WithPeerOptions(peer.WithLeaveGrace(0))
+	m := startManager(t, WithManagerAgent(grace))
 	var mu sync.Mutex
 	ran := map[string]int{}
 	block := make(chan struct{})
@@ -139,7 +171,7 @@ func TestWorkerReconnectsAndResumes(t *testing.T) {
 			}
 			return []byte("ok"), nil
 		})
-	}, WithMaxConcurrency(2))
+	}, WithMaxConcurrency(2), WithWorkerAgent(grace))
 	ctx := testCtx(t)
 	if err := m.Submit(ctx, messages.Task{ID: "held", Type: "job", Description: "held when the link drops"}); err != nil {
 		t.Fatal(err)
@@ -161,6 +193,51 @@ func TestWorkerReconnectsAndResumes(t *testing.T) {
 	rep, _ := m.Report(ctx)
 	if rep.Requeued != 1 || rep.Succeeded != 11 {
 		t.Fatalf("report: %+v", rep)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if ran["held"] != 2 {
+		t.Fatalf("held ran %d times, want 2 (its first attempt, then the requeued one)", ran["held"])
+	}
+}
+
+// A worker whose link blips (shorter than the leave grace) keeps its
+// running task: nothing is requeued, and the result arrives over the new
+// connection.
+func TestWorkerKeepsItsTaskThroughABlip(t *testing.T) {
+	grace := WithPeerOptions(peer.WithLeaveGrace(time.Minute))
+	m := startManager(t, WithManagerAgent(grace))
+	block := make(chan struct{})
+	startWorker(t, m, "W", func(w *WorkerAgent) {
+		w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) {
+			select {
+			case <-block:
+				return []byte("ok"), nil
+			case <-ctx.Done():
+				return nil, context.Cause(ctx)
+			}
+		})
+	}, WithWorkerAgent(grace))
+	ctx := testCtx(t)
+	if err := m.Submit(ctx, messages.Task{ID: "held", Type: "job", Description: "held through a blip"}); err != nil {
+		t.Fatal(err)
+	}
+	waitAcked(t, m, "held")
+	wid := m.Agent().ConnectedAgents()[0].ID
+	pid, _ := peer.ParseID(wid)
+	if err := m.Agent().Node().Host().Network().ClosePeer(pid); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the worker back", func() bool {
+		return m.Agent().Node().Host().Network().Connectedness(pid) == network.Connected
+	})
+	close(block)
+	r, err := m.Wait(ctx, "held")
+	if err != nil || !r.Success || r.Attempt != 1 {
+		t.Fatalf("held task after the blip: %+v %v", r, err)
+	}
+	if rep, _ := m.Report(ctx); rep.Requeued != 0 {
+		t.Fatalf("a blip requeued: %+v", rep)
 	}
 }
 

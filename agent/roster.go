@@ -3,21 +3,19 @@ package agent
 import (
 	"sort"
 	"sync"
-	"sync/atomic"
 
 	"github.com/ceylon-go/ceylon/peer"
 )
 
-// member is a connected agent.
+// member is an agent of the workspace.
 type member struct {
 	pid     peer.ID
 	detail  AgentDetail
 	credits chan struct{} // one slot per message of this peer in the mailbox
-	bad     atomic.Int32  // undecodable or spoofed messages so far
 }
 
-// roster is who is connected. The node's reader goroutines write it on
-// presence events; everyone reads it.
+// roster is who is in the workspace, as the node reports joins and
+// leaves; everyone reads it.
 type roster struct {
 	mu    sync.RWMutex
 	byPID map[peer.ID]*member
@@ -61,8 +59,9 @@ func (r *roster) lookup(id string) *member {
 	return m
 }
 
-// ConnectedAgents lists the agents connected to this one, sorted by name
-// then ID.
+// ConnectedAgents lists the agents in the workspace as this one knows them
+// (those that joined and have not left; not only those it holds a
+// connection to), sorted by name then ID.
 func (a *Agent) ConnectedAgents() []AgentDetail {
 	a.roster.mu.RLock()
 	out := make([]AgentDetail, 0, len(a.roster.byPID))

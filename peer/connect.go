@@ -2,19 +2,21 @@ package peer
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ceylon-go/ceylon/internal/backoff"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-// maxExchangeDials bounds the dials one peer-exchange frame can start.
-const maxExchangeDials = 64
-
-// connectBackoff paces Connect's retries.
+// connectBackoff paces the retries of Connect, Join and the redials of
+// joined peers: 100 ms doubling to 5 s, ±20% so that many nodes that lost
+// one peer do not redial in step.
 var connectBackoff = backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second, Factor: 2, Jitter: 0.2}
 
 // ParseAddr parses a dialable address such as
@@ -33,12 +35,12 @@ func ParseAddr(s string) (peer.AddrInfo, error) {
 }
 
 // Connect dials the node at addr (a multiaddr ending in /p2p/<id>) and
-// returns once both sides have exchanged hellos and the peer has joined the
-// workspace topic, so the peer is present and both [Node.Send] and
-// [Node.Publish] reach it. Failed dials are retried with capped exponential
-// backoff until ctx ends; a peer that accepts the connection but never
-// completes the handshake is reported as possibly being in another workspace
-// or having another secret.
+// returns once both have presented themselves (each is a member of the
+// other's roster) and the peer has joined the workspace topic. When the
+// peer serves a roster, this node follows it: it takes the peer's snapshot
+// now and its deltas from then on. Failed attempts are retried with capped
+// exponential backoff until ctx ends. Connect does not redial the peer
+// when the connection is lost later; [Node.Join] does.
 func (n *Node) Connect(ctx context.Context, addr string) (ID, error) {
 	ai, err := ParseAddr(addr)
 	if err != nil {
@@ -52,104 +54,143 @@ func (n *Node) ConnectInfo(ctx context.Context, ai peer.AddrInfo) error {
 	if ai.ID == n.ID() {
 		return ErrSelf
 	}
+	return n.connect(ctx, ai)
+}
+
+// Join is [Node.Connect] to a peer this node keeps: its connection is
+// protected from trimming, and whenever it is lost the node redials (with
+// libp2p's dial backoff cleared, so a peer that is back is reached at
+// once) and presents itself again, until Close.
+func (n *Node) Join(ctx context.Context, addr string) (ID, error) {
+	ai, err := ParseAddr(addr)
+	if err != nil {
+		return "", err
+	}
+	if ai.ID == n.ID() {
+		return "", ErrSelf
+	}
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return "", ErrClosed
+	}
+	if n.keep[ai.ID] == nil {
+		n.keep[ai.ID] = &keeper{ai: ai}
+	}
+	n.mu.Unlock()
+	n.host.ConnManager().Protect(ai.ID, keepTag)
+	return ai.ID, n.connect(ctx, ai)
+}
+
+// keeper is a peer joined with Join.
+type keeper struct {
+	ai      peer.AddrInfo
+	running bool // a redial loop runs (guarded by n.mu)
+}
+
+func (n *Node) connect(ctx context.Context, ai peer.AddrInfo) error {
+	n.roster.trust(ai.ID)
 	for attempt := 1; ; attempt++ {
-		err := n.host.Connect(ctx, ai)
+		err := n.dialAndExchange(ctx, ai)
 		if err == nil {
 			break
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("peer: connect %s: %w (last error: %v; same workspace secret on both sides?)", ai.ID, ctx.Err(), err)
+			return n.connectError(ai.ID, ctx.Err(), err)
 		}
-		n.cfg.logger.Debug("connect failed, retrying", "peer", ai.ID, "attempt", attempt, "err", err)
+		log := n.cfg.logger.Debug
+		if attempt == 1 || attempt%10 == 0 {
+			log = n.cfg.logger.Info
+		}
+		log("cannot reach peer yet, retrying", "peer", ai.ID, "attempt", attempt, "err", err)
 		t := time.NewTimer(connectBackoff.Delay(attempt))
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("peer: connect %s: %w (last error: %v; same workspace secret on both sides?)", ai.ID, ctx.Err(), err)
+			return n.connectError(ai.ID, ctx.Err(), err)
 		case <-n.ctx.Done():
 			t.Stop()
 			return ErrClosed
 		}
 	}
-	if _, err := n.outFor(ctx, nil, ai.ID); err != nil {
-		return err
-	}
-	if err := n.WaitPresent(ctx, ai.ID); err != nil {
-		return err
-	}
 	return n.waitTopicPeer(ctx, ai.ID)
 }
 
-// greet runs when a peer's hello is accepted: it makes sure this node's
-// stream to the peer is open (so the peer sees us join too) and, with peer
-// exchange on, tells the newcomer about the other present peers.
-func (n *Node) greet(p ID) {
-	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.handshakeTimeout)
-	defer cancel()
-	o, err := n.outFor(ctx, nil, p)
-	if err != nil {
-		n.cfg.logger.Debug("cannot open stream back", "peer", p, "err", err)
-		return
+// connectError explains a connect that ran out of time, with a hint that
+// fits its last failure.
+func (n *Node) connectError(p ID, ctxErr, last error) error {
+	hint := "same workspace on both sides? (a private workspace also needs its secret)"
+	switch {
+	case errors.Is(last, syscall.ECONNREFUSED) || strings.Contains(last.Error(), "connection refused"):
+		hint = "is the peer running, at that address?"
+	case n.cfg.secret != "":
+		hint = "same workspace and secret on both sides?"
 	}
-	if !n.cfg.peerExchange {
-		return
-	}
-	n.mu.Lock()
-	infos := make([]peer.AddrInfo, 0, len(n.in))
-	for id, s := range n.in {
-		if id != p && len(s.hello.Addrs) > 0 {
-			infos = append(infos, addrInfo(id, s.hello.Addrs))
-		}
-	}
-	n.mu.Unlock()
-	if len(infos) > 0 {
-		_ = o.enqueue(ctx, nil, framePeers, encodePeers(infos))
-	}
+	return fmt.Errorf("peer: connect %s: %w (last error: %v; %s)", p, ctxErr, last, hint)
 }
 
-// learnPeers dials the peers of an exchange frame that are not present
-// yet. It reports false for a frame that does not decode.
-func (n *Node) learnPeers(payload []byte) bool {
-	infos, err := decodePeers(payload)
-	if err != nil {
-		n.stats.droppedUnknown.Add(1)
-		return false
+// dialAndExchange dials p now (clearing libp2p's dial backoff, which
+// would otherwise refuse redials for seconds after a failure) and presents
+// this node to it.
+func (n *Node) dialAndExchange(ctx context.Context, ai peer.AddrInfo) error {
+	if sw, ok := n.host.Network().(*swarm.Swarm); ok {
+		sw.Backoff().Clear(ai.ID)
 	}
-	dials := 0
-	for _, ai := range infos {
-		if ai.ID == n.ID() || n.Present(ai.ID) || len(ai.Addrs) == 0 {
-			continue
-		}
-		if dials++; dials > maxExchangeDials {
-			break // a peer list is a hint, not a work order
-		}
-		n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
-		n.mu.Lock()
-		closed := n.closed
-		if !closed {
-			n.wg.Add(1)
-		}
+	if err := n.host.Connect(ctx, ai); err != nil {
+		return err
+	}
+	if err := n.exchange(ctx, ai.ID, true); err != nil {
+		return err
+	}
+	// The direct stream to a peer joined on purpose is opened now, so the
+	// first Send does not wait for it and a goodbye has a way to go.
+	_, err := n.outFor(ctx, nil, ai.ID)
+	return err
+}
+
+// rejoin redials p if it was joined with Join and is not connected. It
+// is called when p's last connection closes, and does not block.
+func (n *Node) rejoin(p ID) {
+	n.mu.Lock()
+	k := n.keep[p]
+	if k == nil || k.running || n.closed {
 		n.mu.Unlock()
-		if closed {
-			return true
-		}
-		go func() {
-			defer n.wg.Done()
-			select { // few dials at a time, whoever sends peer lists
-			case n.dialSem <- struct{}{}:
-				defer func() { <-n.dialSem }()
-			case <-n.ctx.Done():
-				return
-			}
-			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.handshakeTimeout)
-			defer cancel()
-			if err := n.host.Connect(ctx, ai); err != nil {
-				n.cfg.logger.Debug("peer exchange: dial failed", "peer", ai.ID, "err", err)
-				return
-			}
-			_, _ = n.outFor(ctx, nil, ai.ID)
-		}()
+		return
 	}
-	return true
+	k.running = true
+	n.wg.Add(1)
+	n.mu.Unlock()
+	go func() {
+		defer n.wg.Done()
+		for attempt := 1; ; attempt++ {
+			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.handshakeTimeout)
+			err := n.dialAndExchange(ctx, k.ai)
+			cancel()
+			if err == nil {
+				n.mu.Lock()
+				done := n.connected(p) || n.closed
+				if done {
+					k.running = false
+				}
+				n.mu.Unlock()
+				if done {
+					n.cfg.logger.Info("rejoined", "peer", p, "attempts", attempt)
+					return
+				}
+				continue // lost again while presenting
+			}
+			if n.ctx.Err() != nil {
+				return
+			}
+			n.cfg.logger.Debug("rejoin failed, retrying", "peer", p, "attempt", attempt, "err", err)
+			t := time.NewTimer(connectBackoff.Delay(attempt))
+			select {
+			case <-t.C:
+			case <-n.ctx.Done():
+				t.Stop()
+				return
+			}
+		}
+	}()
 }

@@ -1,10 +1,10 @@
 package peer
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -14,13 +14,28 @@ import (
 // topicName is the GossipSub topic of a workspace.
 func topicName(workspace string) string { return "ceylon/ws/" + workspace }
 
-// startGossip joins the workspace topic with flood publishing (so messages
-// published before the mesh forms are not lost) and queues raised well
+// Topic message types: the first byte of every message on the workspace
+// topic.
+const (
+	msgData  byte = 1 // a broadcast for the Handler
+	msgDelta byte = 2 // a roster server's delta
+	msgBeat  byte = 3 // a roster server's version
+	msgLeave byte = 4 // its author is leaving
+)
+
+// meshWait bounds how long a broadcast waits for this node's GossipSub
+// mesh to form when a peer has just joined the topic.
+const meshWait = 2 * time.Second
+
+// startGossip joins the workspace topic. Broadcasts travel over the
+// GossipSub mesh (no flood publishing: a sender hands a message to its
+// mesh peers, not to everyone it is connected to), with queues raised well
 // above GossipSub's 32-message defaults; drops that still happen are
-// counted by the tracer.
+// counted by the tracer. Every message is checked by validate before it is
+// delivered or forwarded.
 func (n *Node) startGossip() error {
 	ps, err := pubsub.NewGossipSub(n.ctx, n.host,
-		pubsub.WithFloodPublish(true),
+		pubsub.WithFloodPublish(false),
 		pubsub.WithPeerOutboundQueueSize(n.cfg.gossipQueue),
 		pubsub.WithValidateQueueSize(n.cfg.gossipQueue),
 		pubsub.WithMaxMessageSize(n.cfg.maxBroadcast+16<<10),
@@ -30,7 +45,11 @@ func (n *Node) startGossip() error {
 		return fmt.Errorf("peer: start gossipsub: %w", err)
 	}
 	n.ps = ps
-	topic, err := ps.Join(topicName(n.cfg.workspace))
+	name := topicName(n.cfg.workspace)
+	if err := ps.RegisterTopicValidator(name, n.validate, pubsub.WithValidatorInline(true)); err != nil {
+		return fmt.Errorf("peer: topic validator: %w", err)
+	}
+	topic, err := ps.Join(name)
 	if err != nil {
 		return fmt.Errorf("peer: join topic: %w", err)
 	}
@@ -50,6 +69,54 @@ func (n *Node) startGossip() error {
 	return nil
 }
 
+// validate checks a topic message before GossipSub delivers or forwards
+// it: its type, its size and, for roster messages, that it decodes. A
+// message that fails is rejected (not forwarded) and counts against its
+// author, who signed it.
+func (n *Node) validate(_ context.Context, _ ID, msg *pubsub.Message) pubsub.ValidationResult {
+	author := msg.GetFrom()
+	if author == n.ID() {
+		return pubsub.ValidationAccept
+	}
+	data := msg.GetData()
+	var err error
+	switch {
+	case len(data) == 0:
+		err = errors.New("empty message")
+	case data[0] == msgData:
+		if v := n.cfg.validator; v != nil {
+			err = v(author, data[1:])
+		}
+	case data[0] == msgDelta:
+		var d rosterDelta
+		if err = unmarshal(data[1:], &d); err == nil {
+			if len(d.Add) > maxDeltaRecords || len(d.Del) > maxDeltaRecords || d.To != d.From+1 {
+				err = errors.New("delta out of bounds")
+			} else {
+				d.Add, _ = keepValid(d.Add, 0)
+				msg.ValidatorData = &d
+			}
+		}
+	case data[0] == msgBeat:
+		var b rosterBeat
+		if err = unmarshal(data[1:], &b); err == nil {
+			msg.ValidatorData = &b
+		}
+	case data[0] == msgLeave:
+		var l leaveNote
+		if err = unmarshal(data[1:], &l); err == nil {
+			msg.ValidatorData = &l
+		}
+	default:
+		err = fmt.Errorf("unknown message type %d", data[0])
+	}
+	if err != nil {
+		n.Penalize(author, "bad broadcast: "+err.Error())
+		return pubsub.ValidationReject
+	}
+	return pubsub.ValidationAccept
+}
+
 // topicPeersLoop tracks which peers are subscribed to the workspace topic,
 // so Connect can wait until broadcasts will reach a new peer.
 func (n *Node) topicPeersLoop(events *pubsub.TopicEventHandler) {
@@ -60,47 +127,126 @@ func (n *Node) topicPeersLoop(events *pubsub.TopicEventHandler) {
 		if err != nil {
 			return
 		}
-		n.mu.Lock()
+		n.mesh.mu.Lock()
 		if ev.Type == pubsub.PeerJoin {
-			n.topicPeers[ev.Peer] = struct{}{}
+			n.mesh.topic[ev.Peer] = struct{}{}
+			n.mesh.lastJoin = time.Now()
 		} else {
-			delete(n.topicPeers, ev.Peer)
+			delete(n.mesh.topic, ev.Peer)
 		}
-		n.presenceChanged()
-		n.mu.Unlock()
+		n.mesh.notify()
+		n.mesh.mu.Unlock()
+		if ev.Type != pubsub.PeerJoin {
+			n.kickOverlay()
+		}
 	}
+}
+
+// meshState is this node's view of the workspace topic: who is subscribed
+// and who is in its own GossipSub mesh (from the tracer).
+type meshState struct {
+	mu       sync.Mutex
+	topic    map[ID]struct{}
+	mesh     map[ID]struct{}
+	lastJoin time.Time
+	changed  chan struct{}
+}
+
+func (m *meshState) init() {
+	m.topic, m.mesh, m.changed = map[ID]struct{}{}, map[ID]struct{}{}, make(chan struct{})
+}
+
+// notify wakes waiters. Call with m.mu held.
+func (m *meshState) notify() {
+	close(m.changed)
+	m.changed = make(chan struct{})
+}
+
+// waitUntil blocks until cond (called with m.mu held) holds or ctx ends.
+func (m *meshState) waitUntil(ctx context.Context, cond func() bool) error {
+	for {
+		m.mu.Lock()
+		ok, ch := cond(), m.changed
+		m.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// topicPeers counts the peers subscribed to the workspace topic.
+func (n *Node) topicPeers() int {
+	n.mesh.mu.Lock()
+	defer n.mesh.mu.Unlock()
+	return len(n.mesh.topic)
 }
 
 // waitTopicPeer blocks until p is subscribed to the workspace topic, as
 // seen from this node, or ctx ends.
 func (n *Node) waitTopicPeer(ctx context.Context, p ID) error {
-	err := n.waitUntil(ctx, func() bool { _, ok := n.topicPeers[p]; return ok })
-	if err != nil && err != ErrClosed {
+	err := n.mesh.waitUntil(ctx, func() bool { _, ok := n.mesh.topic[p]; return ok || n.ctx.Err() != nil })
+	if err == nil && n.ctx.Err() != nil {
+		return ErrClosed
+	}
+	if err != nil {
 		return fmt.Errorf("peer: %s did not subscribe to the workspace topic: %w", p, err)
 	}
-	return err
+	return nil
 }
 
-// Publish broadcasts data to every peer of the workspace. GossipSub is
-// best-effort: a broadcast may be lost under load or before peers connect,
-// so use [Node.Send] for anything that must arrive.
+// waitMesh gives GossipSub a moment to put a newly joined topic peer in
+// this node's mesh, so that a broadcast right after a join is not sent to
+// nobody. It waits only while the mesh is empty and a topic peer joined
+// less than meshWait ago.
+func (n *Node) waitMesh(ctx context.Context) {
+	n.mesh.mu.Lock()
+	waiting := len(n.mesh.mesh) == 0 && len(n.mesh.topic) > 0
+	until := n.mesh.lastJoin.Add(meshWait)
+	n.mesh.mu.Unlock()
+	if !waiting || !time.Now().Before(until) {
+		return
+	}
+	ctx, cancel := context.WithDeadline(ctx, until)
+	defer cancel()
+	_ = n.mesh.waitUntil(ctx, func() bool { return len(n.mesh.mesh) > 0 || n.ctx.Err() != nil })
+}
+
+// Publish broadcasts data to every member of the workspace over the
+// GossipSub mesh. GossipSub is best-effort: a broadcast may be lost under
+// load, so use [Node.Send] for anything that must arrive.
 func (n *Node) Publish(ctx context.Context, data []byte) error {
 	if len(data) > n.cfg.maxBroadcast {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrBroadcastTooLarge, len(data), n.cfg.maxBroadcast)
 	}
-	n.mu.Lock()
-	closed := n.closed
-	n.mu.Unlock()
-	if closed {
+	if n.isClosed() {
 		return ErrClosed
 	}
+	n.waitMesh(ctx)
 	// GossipSub keeps the slice after Publish returns (it signs and sends
 	// it asynchronously), so it must not share the caller's buffer.
-	if err := n.topic.Publish(ctx, bytes.Clone(data)); err != nil {
+	buf := make([]byte, 1+len(data))
+	buf[0] = msgData
+	copy(buf[1:], data)
+	if err := n.topic.Publish(ctx, buf); err != nil {
 		return fmt.Errorf("peer: publish: %w", err)
 	}
 	n.stats.broadcastOut.Add(1)
 	return nil
+}
+
+// publishControl broadcasts a roster message; failures are logged only.
+func (n *Node) publishControl(typ byte, payload []byte) {
+	buf := make([]byte, 1+len(payload))
+	buf[0] = typ
+	copy(buf[1:], payload)
+	if err := n.topic.Publish(n.ctx, buf); err != nil && n.ctx.Err() == nil {
+		n.cfg.logger.Debug("publish roster message", "type", typ, "err", err)
+	}
 }
 
 func (n *Node) gossipLoop() {
@@ -115,15 +261,27 @@ func (n *Node) gossipLoop() {
 			return
 		}
 		from := msg.GetFrom()
-		if from == self {
+		if from == self || len(msg.Data) == 0 {
 			continue
 		}
-		n.stats.broadcastIn.Add(1)
-		n.cfg.handler.HandleBroadcast(n.ctx, from, msg.Data)
+		switch v := msg.ValidatorData.(type) {
+		case *rosterDelta:
+			n.roster.applyDelta(from, v)
+		case *rosterBeat:
+			n.roster.applyBeat(from, v)
+		case *leaveNote:
+			n.roster.left(from, v.Inc)
+		default:
+			if msg.Data[0] == msgData {
+				n.stats.broadcastIn.Add(1)
+				n.cfg.handler.HandleBroadcast(n.ctx, from, msg.Data[1:])
+			}
+		}
 	}
 }
 
-// gossipTracer counts GossipSub's drops; everything else is ignored.
+// gossipTracer counts GossipSub's drops and tracks this node's mesh;
+// everything else is ignored.
 type gossipTracer struct{ n *Node }
 
 func (t *gossipTracer) DropRPC(*pubsub.RPC, ID)              { t.n.stats.gossipDropped.Add(1) }
@@ -131,14 +289,27 @@ func (t *gossipTracer) UndeliverableMessage(*pubsub.Message) { t.n.stats.gossipD
 func (t *gossipTracer) RejectMessage(_ *pubsub.Message, r string) {
 	t.n.stats.gossipRejected.Add(1)
 }
+func (t *gossipTracer) Graft(p ID, _ string) { t.setMesh(p, true) }
+func (t *gossipTracer) Prune(p ID, _ string) { t.setMesh(p, false) }
+func (t *gossipTracer) RemovePeer(p ID)      { t.setMesh(p, false) }
+
+func (t *gossipTracer) setMesh(p ID, in bool) {
+	m := &t.n.mesh
+	m.mu.Lock()
+	if in {
+		m.mesh[p] = struct{}{}
+	} else {
+		delete(m.mesh, p)
+	}
+	m.notify()
+	m.mu.Unlock()
+}
+
 func (t *gossipTracer) OnNewOutboundStream(ID, protocol.ID)             {}
 func (t *gossipTracer) OnClosedOutboundStream(ID)                       {}
 func (t *gossipTracer) AddPeer(ID, protocol.ID)                         {}
-func (t *gossipTracer) RemovePeer(ID)                                   {}
 func (t *gossipTracer) Join(string)                                     {}
 func (t *gossipTracer) Leave(string)                                    {}
-func (t *gossipTracer) Graft(ID, string)                                {}
-func (t *gossipTracer) Prune(ID, string)                                {}
 func (t *gossipTracer) ValidateMessage(*pubsub.Message)                 {}
 func (t *gossipTracer) DeliverMessage(*pubsub.Message)                  {}
 func (t *gossipTracer) DuplicateMessage(*pubsub.Message)                {}

@@ -9,22 +9,27 @@ import (
 // ID identifies a node (its libp2p peer ID).
 type ID = peer.ID
 
-// PresenceEvent reports a peer joining or leaving the workspace.
+// PresenceEvent reports a member joining or leaving the workspace, as this
+// node knows it (see the package documentation: joined and left the
+// workspace, not connected and disconnected).
 type PresenceEvent struct {
 	Peer ID
-	// Joined is true when the peer's hello was accepted, false when its
-	// stream ended.
+	// Joined is true when the member joined, false when it left. A member
+	// whose process restarted (a new incarnation) leaves and joins again.
 	Joined bool
-	// Meta is the opaque metadata from the peer's hello.
+	// Meta is the opaque metadata of the member's record.
 	Meta []byte
 }
 
 // Handler receives what a node hears.
 //
-// For one remote peer, HandlePresence(joined), its HandleDirect calls and
-// HandlePresence(left) are made from one goroutine, in that order; different
-// peers are served by different goroutines, and broadcasts by another, so
-// implementations must be safe for concurrent use.
+// HandlePresence calls are made one at a time, in the order of the roster's
+// changes, and must not block (they run under the roster's lock): hand the
+// event on. A member's join is reported before any of its direct frames;
+// its frames come in order, from one goroutine at a time; frames may still
+// arrive after its leave (a goodbye in flight). Different peers are served
+// by different goroutines, and broadcasts by another, so implementations
+// must be safe for concurrent use.
 //
 // HandleDirect and HandleBroadcast may block: while one blocks, the node
 // stops reading from that peer (or from the topic), which is how a slow

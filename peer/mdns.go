@@ -8,7 +8,8 @@ import (
 )
 
 // startMDNS advertises the node on the local network under a service name
-// derived from the workspace, and connects to every peer it finds there.
+// derived from the workspace, and connects to every peer it finds there
+// (following it, if it serves a roster).
 func (n *Node) startMDNS() error {
 	svc := mdns.NewMdnsService(n.host, "ceylon-"+n.cfg.workspace, &mdnsNotifee{n})
 	if err := svc.Start(); err != nil {

@@ -3,24 +3,28 @@ package peer
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/peer"
-	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
-	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	"github.com/libp2p/go-libp2p/core/peerstore"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 )
 
-// connProtectTag marks connections that carry live workspace streams, so
-// the connection manager does not trim them.
-const connProtectTag = "ceylon"
+// Connection-manager tags.
+const (
+	// activeTag protects peers with a direct stream in use, so the
+	// connection manager does not trim them; the janitor lifts it once the
+	// streams have been idle for the idle timeout.
+	activeTag = "ceylon-active"
+	// keepTag protects peers joined with [Node.Join].
+	keepTag = "ceylon-keep"
+)
 
 // closeWait bounds how long Close waits for each peer to acknowledge the end
 // of the stream it was sent.
@@ -29,27 +33,30 @@ const closeWait = 2 * time.Second
 // Node is one libp2p host in a workspace. Create it with [New] and release
 // it with [Node.Close]. Its methods are safe for concurrent use.
 type Node struct {
-	cfg     config
-	gater   *gater
-	dialSem chan struct{} // bounds peer-exchange dials in flight
-	host    host.Host
-	ps      *pubsub.PubSub
-	topic   *pubsub.Topic
-	sub     *pubsub.Subscription
-	mdns    interface{ Close() error }
+	cfg    config
+	gater  *gater
+	host   host.Host
+	rcmgr  io.Closer
+	ps     *pubsub.PubSub
+	topic  *pubsub.Topic
+	sub    *pubsub.Subscription
+	mdns   interface{ Close() error }
+	inc    uint64 // this process's incarnation
+	roster *roster
+	mesh   meshState
 
-	ctx    context.Context // cancelled by Close
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	stats  stats
+	ctx     context.Context // cancelled by Close
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	stats   stats
+	overlay chan struct{} // capacity 1: ask the overlay loop to look now
 
-	mu         sync.Mutex
-	closed     bool
-	out        map[ID]*outStream
-	opening    map[ID]*opening
-	in         map[ID]*inStream
-	topicPeers map[ID]struct{} // peers subscribed to the workspace topic
-	changed    chan struct{}   // closed and replaced on every presence change
+	mu      sync.Mutex
+	closed  bool
+	out     map[ID]*outStream
+	opening map[ID]*opening
+	in      map[ID]*inStream
+	keep    map[ID]*keeper // peers joined with Join
 }
 
 // opening is an outbound stream being opened; concurrent senders wait on it.
@@ -76,45 +83,36 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		cfg.key = k
 	}
 	g := &gater{}
-	listen := cfg.listen
-	hostOpts := []libp2p.Option{
-		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.DisableRelay(),
-		libp2p.UserAgent("ceylon-go"),
-		libp2p.ConnectionGater(g),
-	}
-	if cfg.secret != "" {
-		hostOpts = append(hostOpts, libp2p.PrivateNetwork(derivePSK(cfg.workspace, cfg.secret)))
-		listen = tcpOnly(listen)
-		if len(listen) == 0 {
-			return nil, fmt.Errorf("peer: a workspace secret needs a TCP listen address (private networks cannot use QUIC)")
-		}
-	} else {
-		hostOpts = append(hostOpts, libp2p.Transport(quic.NewTransport))
-	}
-	hostOpts = append(hostOpts, libp2p.ListenAddrStrings(listen...))
-	if cfg.key != nil {
-		hostOpts = append(hostOpts, libp2p.Identity(cfg.key))
-	}
-	h, err := libp2p.New(hostOpts...)
+	h, rm, err := newHost(&cfg, g)
 	if err != nil {
-		return nil, fmt.Errorf("peer: start host: %w", err)
+		return nil, err
 	}
 	nctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
-		cfg: cfg, host: h, ctx: nctx, cancel: cancel, gater: g, dialSem: make(chan struct{}, 8),
-		out:        make(map[ID]*outStream),
-		opening:    make(map[ID]*opening),
-		in:         make(map[ID]*inStream),
-		topicPeers: make(map[ID]struct{}),
-		changed:    make(chan struct{}),
+		cfg: cfg, host: h, rcmgr: rm, ctx: nctx, cancel: cancel, gater: g,
+		inc:     uint64(time.Now().UnixNano()),
+		out:     make(map[ID]*outStream),
+		opening: make(map[ID]*opening),
+		in:      make(map[ID]*inStream),
+		keep:    make(map[ID]*keeper),
+		overlay: make(chan struct{}, 1),
 	}
+	n.mesh.init()
+	n.roster = newRoster(n)
 	if err := n.startGossip(); err != nil {
 		n.abortStart()
 		return nil, err
 	}
 	h.SetStreamHandler(ProtocolID, n.handleStream)
+	h.SetStreamHandler(RosterProtocolID, n.handleRoster)
 	h.Network().Notify(&notifiee{n})
+	n.wg.Add(2)
+	go n.janitor()
+	go n.overlayLoop()
+	if n.roster.srv != nil {
+		n.wg.Add(1)
+		go n.roster.beatLoop()
+	}
 	if cfg.mdns {
 		if err := n.startMDNS(); err != nil {
 			n.abortStart()
@@ -129,9 +127,28 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 }
 
 func (n *Node) abortStart() {
+	n.roster.close()
 	n.cancel()
 	_ = n.host.Close()
 	n.wg.Wait()
+	_ = n.rcmgr.Close()
+}
+
+// track registers a goroutine serving the node, unless it is closing.
+func (n *Node) track() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return false
+	}
+	n.wg.Add(1)
+	return true
+}
+
+func (n *Node) isClosed() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.closed
 }
 
 // ID returns the node's peer ID.
@@ -170,69 +187,29 @@ func (n *Node) Addrs() []ma.Multiaddr {
 func (n *Node) Host() host.Host { return n.host }
 
 // Stats returns a snapshot of the node's counters.
-func (n *Node) Stats() Stats { return n.stats.snapshot() }
-
-// PeerInfo describes a present peer.
-type PeerInfo struct {
-	ID    ID
-	Meta  []byte
-	Addrs []ma.Multiaddr
+func (n *Node) Stats() Stats {
+	s := n.stats.snapshot()
+	n.roster.mu.Lock()
+	s.Members = len(n.roster.entries)
+	n.roster.mu.Unlock()
+	s.Conns = len(n.host.Network().Conns())
+	s.TopicPeers = n.topicPeers()
+	n.mesh.mu.Lock()
+	s.MeshPeers = len(n.mesh.mesh)
+	n.mesh.mu.Unlock()
+	return s
 }
 
-// Peers lists the peers present in the workspace (their hello accepted,
-// their stream open), in no particular order.
-func (n *Node) Peers() []PeerInfo {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	out := make([]PeerInfo, 0, len(n.in))
-	for id, s := range n.in {
-		out = append(out, PeerInfo{ID: id, Meta: s.hello.Meta, Addrs: parseAddrs(s.hello.Addrs)})
-	}
-	return out
+// connected reports whether a connection to p is open.
+func (n *Node) connected(p ID) bool {
+	return n.host.Network().Connectedness(p) == network.Connected
 }
 
-// Present reports whether p is present.
-func (n *Node) Present(p ID) bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	_, ok := n.in[p]
-	return ok
-}
-
-// WaitPresent blocks until p is present or ctx ends.
-func (n *Node) WaitPresent(ctx context.Context, p ID) error {
-	err := n.waitUntil(ctx, func() bool { in := n.in[p]; return in != nil && in.announced })
-	if err != nil && err != ErrClosed {
-		return fmt.Errorf("peer: %s did not join workspace %q (wrong workspace or secret?): %w", p, n.cfg.workspace, err)
-	}
-	return err
-}
-
-// waitUntil blocks until cond (called with n.mu held) holds, re-checking
-// at every presence or topic change, until ctx ends or the node closes.
-func (n *Node) waitUntil(ctx context.Context, cond func() bool) error {
-	for {
-		n.mu.Lock()
-		ok, ch, closed := cond(), n.changed, n.closed
-		n.mu.Unlock()
-		switch {
-		case ok:
-			return nil
-		case closed:
-			return ErrClosed
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
-// Send queues one frame for p, opening a stream (and dialing) if needed.
-// It returns once the frame is queued, not when it is delivered: frames
-// still queued when the peer's connection dies are lost, and later sends
-// fail until the peer is reachable again. It blocks while p's queue is full
+// Send queues one frame for p, opening a stream (and dialing it on the
+// addresses the roster holds, if no connection is open) as needed. It
+// returns once the frame is queued, not when it is delivered: frames still
+// queued when the peer's connection dies are lost, and later sends fail
+// until the peer is reachable again. It blocks while p's queue is full
 // (back-pressure) until ctx ends.
 func (n *Node) Send(ctx context.Context, p ID, data []byte) error {
 	return n.send(ctx, nil, p, data)
@@ -252,11 +229,15 @@ func (n *Node) send(ctx context.Context, lim *limit, p ID, data []byte) error {
 	if len(data)+1 > n.cfg.maxFrame {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, len(data)+1, n.cfg.maxFrame)
 	}
-	o, err := n.outFor(ctx, lim, p)
-	if err != nil {
-		return err
+	for {
+		o, err := n.outFor(ctx, lim, p)
+		if err != nil {
+			return err
+		}
+		if err := o.enqueue(ctx, lim, frameData, data); err != errRetired {
+			return err
+		}
 	}
-	return o.enqueue(ctx, lim, frameData, data)
 }
 
 // limit bounds a blocking wait; its timer starts only if something waits.
@@ -341,25 +322,48 @@ func (n *Node) open(p ID, op *opening) {
 		o = nil
 	}
 	if err == nil {
-		n.host.ConnManager().Protect(p, connProtectTag)
+		n.host.ConnManager().Protect(p, activeTag)
 	}
 	op.o, op.err = o, err
 	close(op.done)
 }
 
 func (n *Node) openStream(ctx context.Context, p ID) (*outStream, error) {
+	if !n.connected(p) {
+		// Dial on demand from what the roster knows.
+		if addrs := n.roster.addrs(p); len(addrs) > 0 {
+			n.host.Peerstore().AddAddrs(p, addrs, peerstore.TempAddrTTL)
+		}
+	}
 	s, err := n.host.NewStream(ctx, p, ProtocolID)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrNotPresent, p, err)
 	}
-	h := hello{Version: protocolVersion, Workspace: n.cfg.workspace, Meta: n.cfg.meta, Addrs: addrBytes(n.host.Addrs())}
 	_ = s.SetWriteDeadline(time.Now().Add(n.cfg.handshakeTimeout))
-	if _, err := s.Write(appendFrame(nil, frameHello, encodeHello(h))); err != nil {
+	if _, err := s.Write(appendFrame(nil, frameHello, encodeHello(n.selfHello(false)))); err != nil {
 		_ = s.Reset()
 		return nil, fmt.Errorf("%w: %s: hello: %w", ErrNotPresent, p, err)
 	}
 	_ = s.SetWriteDeadline(time.Time{})
 	return newOutStream(n, p, s), nil
+}
+
+// sayBye tells p, over a stream of its own, that this node is leaving.
+func (n *Node) sayBye(p ID) {
+	ctx, cancel := context.WithTimeout(network.WithNoDial(n.ctx, "goodbye"), closeWait)
+	defer cancel()
+	s, err := n.host.NewStream(ctx, p, ProtocolID)
+	if err != nil {
+		return
+	}
+	_ = s.SetDeadline(time.Now().Add(closeWait))
+	b := appendFrame(nil, frameHello, encodeHello(n.selfHello(false)))
+	if _, err := s.Write(appendFrame(b, frameBye, nil)); err != nil || s.CloseWrite() != nil {
+		_ = s.Reset()
+		return
+	}
+	_, _ = io.Copy(io.Discard, s)
+	_ = s.Close()
 }
 
 // dropOut forgets o if it is still p's current outbound stream.
@@ -371,15 +375,10 @@ func (n *Node) dropOut(o *outStream) {
 	n.mu.Unlock()
 }
 
-// presenceChanged wakes WaitPresent callers. Call with n.mu held.
-func (n *Node) presenceChanged() {
-	close(n.changed)
-	n.changed = make(chan struct{})
-}
-
-// Close leaves the workspace: it flushes and closes every outbound stream
-// (waiting briefly for peers to acknowledge), stops GossipSub and discovery,
-// closes the host and waits for every goroutine it started.
+// Close leaves the workspace: it tells the workspace (a leave note on the
+// topic, a bye on every direct stream), flushes and closes every outbound
+// stream (waiting briefly for peers to acknowledge), stops GossipSub and
+// discovery, closes the host and waits for every goroutine it started.
 func (n *Node) Close() error {
 	n.mu.Lock()
 	if n.closed {
@@ -387,19 +386,33 @@ func (n *Node) Close() error {
 		return nil
 	}
 	n.closed = true
-	n.presenceChanged()
 	outs := make([]*outStream, 0, len(n.out))
-	for _, o := range n.out {
+	hasOut := make(map[ID]bool, len(n.out))
+	for p, o := range n.out {
 		outs = append(outs, o)
+		hasOut[p] = true
 	}
 	n.mu.Unlock()
 
+	// Everyone that holds this node as linked hears the goodbye at once:
+	// over the direct stream to it, or a short one opened for the purpose.
+	n.publishControl(msgLeave, marshal(&leaveNote{Inc: n.inc}))
 	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
 	for _, o := range outs {
 		wg.Add(1)
-		go func() { defer wg.Done(); o.close(closeWait) }()
+		go func() { defer wg.Done(); o.close(closeWait, ErrClosed, true) }()
+	}
+	for _, p := range n.roster.linkedPeers() {
+		if hasOut[p] || !n.connected(p) {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() { defer wg.Done(); defer func() { <-sem }(); n.sayBye(p) }()
 	}
 	wg.Wait()
+	n.roster.close()
 	if n.mdns != nil {
 		_ = n.mdns.Close()
 	}
@@ -411,54 +424,43 @@ func (n *Node) Close() error {
 	n.cancel()
 	err := n.host.Close()
 	n.wg.Wait()
+	_ = n.rcmgr.Close()
 	return err
 }
 
-// notifiee drops the outbound stream to a peer as soon as the last
-// connection to it closes, so the next Send redials instead of writing into
-// a dead stream.
+// notifiee follows the node's connections: a closed connection kills the
+// outbound stream that ran on it (so the next Send redials instead of
+// writing into a dead stream) and starts the leave grace period of the
+// peer's link when it was the last one; a new connection ends that period
+// and redials nothing. Peers joined with Join are redialed when lost.
 type notifiee struct{ n *Node }
 
 func (nf *notifiee) Listen(network.Network, ma.Multiaddr)      {}
 func (nf *notifiee) ListenClose(network.Network, ma.Multiaddr) {}
-func (nf *notifiee) Connected(network.Network, network.Conn)   {}
+func (nf *notifiee) Connected(_ network.Network, c network.Conn) {
+	nf.n.roster.linkBack(c.RemotePeer())
+}
+
 func (nf *notifiee) Disconnected(net network.Network, c network.Conn) {
 	p := c.RemotePeer()
-	if net.Connectedness(p) == network.Connected {
-		return
-	}
 	n := nf.n
 	n.mu.Lock()
 	o := n.out[p]
-	if o != nil {
+	if o != nil && o.s.Conn() == c {
 		delete(n.out, p)
+	} else {
+		o = nil
 	}
 	n.mu.Unlock()
 	if o != nil {
 		o.kill(fmt.Errorf("%w: %s: disconnected", ErrStreamClosed, p))
-		n.host.ConnManager().Unprotect(p, connProtectTag)
 	}
+	if net.Connectedness(p) == network.Connected {
+		return
+	}
+	n.host.ConnManager().Unprotect(p, activeTag)
+	n.roster.linkLost(p)
+	n.rejoin(p)
 }
 
 var _ network.Notifiee = (*notifiee)(nil)
-
-// addrInfo builds a peer's AddrInfo from a present peer's hello.
-func addrInfo(p ID, raw [][]byte) peer.AddrInfo {
-	return peer.AddrInfo{ID: p, Addrs: parseAddrs(raw)}
-}
-
-// tcpOnly drops the listen addresses that are not TCP.
-func tcpOnly(addrs []string) []string {
-	var out []string
-	for _, a := range addrs {
-		m, err := ma.NewMultiaddr(a)
-		if err != nil {
-			out = append(out, a) // let libp2p report it
-			continue
-		}
-		if _, err := m.ValueForProtocol(ma.P_TCP); err == nil {
-			out = append(out, a)
-		}
-	}
-	return out
-}

@@ -6,16 +6,33 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 )
 
-// Default limits. They suit a LAN or one machine; see the Option docs.
+// Defaults; see the Option docs.
 const (
 	DefaultMaxFrameSize     = 4 << 20
 	DefaultMaxBroadcastSize = 512 << 10
 	DefaultSendQueueBytes   = 4 << 20
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultWorkspace        = "default"
+	// DefaultLeaveGrace is how long a member whose last connection closed
+	// stays in the roster, waiting for it to come back.
+	DefaultLeaveGrace = 2 * time.Second
+	// DefaultOrphanTime is how long the members a gone roster server
+	// listed stay in the roster, waiting for it (or another source).
+	DefaultOrphanTime = 30 * time.Second
+	// DefaultIdleTimeout is how long a direct stream may carry nothing
+	// before it is closed and its connection may be trimmed.
+	DefaultIdleTimeout = 2 * time.Minute
+	// DefaultOverlayDegree is how many workspace peers a node keeps on
+	// the topic, dialing random members when it has fewer.
+	DefaultOverlayDegree = 6
+	// DefaultMaxMembers bounds the roster.
+	DefaultMaxMembers = 16384
+	// DefaultMaxSnapshot bounds a roster snapshot on the wire.
+	DefaultMaxSnapshot = 16 << 20
 )
 
 // Option configures a [Node].
@@ -33,11 +50,23 @@ type config struct {
 	sendQueue        int
 	handshakeTimeout time.Duration
 	mdns             bool
-	peerExchange     bool
 	logger           *slog.Logger
 	gossipQueue      int
 	secret           string
 	maxBadFrames     int
+
+	server        bool
+	limits        Limits
+	leaveGrace    time.Duration
+	orphanTTL     time.Duration
+	idleTimeout   time.Duration
+	overlayDegree int
+	maxRoster     int
+	maxSnapshot   int
+	rosterFlush   time.Duration
+	rosterBeat    time.Duration
+	validator     func(from ID, data []byte) error
+	transport     []libp2p.Option
 }
 
 func defaults() config {
@@ -49,10 +78,18 @@ func defaults() config {
 		maxBroadcast:     DefaultMaxBroadcastSize,
 		sendQueue:        DefaultSendQueueBytes,
 		handshakeTimeout: DefaultHandshakeTimeout,
-		peerExchange:     true,
 		logger:           slog.New(slog.DiscardHandler),
-		gossipQueue:      4096,
+		gossipQueue:      1024,
 		maxBadFrames:     64,
+		limits:           DefaultLimits(),
+		leaveGrace:       DefaultLeaveGrace,
+		orphanTTL:        DefaultOrphanTime,
+		idleTimeout:      DefaultIdleTimeout,
+		overlayDegree:    DefaultOverlayDegree,
+		maxRoster:        DefaultMaxMembers,
+		maxSnapshot:      DefaultMaxSnapshot,
+		rosterFlush:      250 * time.Millisecond,
+		rosterBeat:       time.Second,
 	}
 }
 
@@ -92,12 +129,12 @@ func WithWorkspace(id string) Option {
 	}
 }
 
-// WithMeta sets opaque bytes sent to every peer in the hello (the agent
-// layer puts its name and role there). At most 64 KiB.
+// WithMeta sets opaque bytes that describe the node in its roster record
+// (the agent layer puts its name and role there). At most [MaxMetaSize].
 func WithMeta(meta []byte) Option {
 	return func(c *config) error {
-		if len(meta) > 64<<10 {
-			return fmt.Errorf("peer: meta of %d bytes exceeds 64 KiB", len(meta))
+		if len(meta) > MaxMetaSize {
+			return fmt.Errorf("peer: meta of %d bytes exceeds %d", len(meta), MaxMetaSize)
 		}
 		c.meta = meta
 		return nil
@@ -169,12 +206,6 @@ func WithMDNS(on bool) Option {
 	return func(c *config) error { c.mdns = on; return nil }
 }
 
-// WithPeerExchange controls whether the node tells each newcomer about the
-// peers it knows, so the workspace becomes a full mesh (default on).
-func WithPeerExchange(on bool) Option {
-	return func(c *config) error { c.peerExchange = on; return nil }
-}
-
 // WithLogger sets the node's logger (default: discard).
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
@@ -200,9 +231,9 @@ func WithSecret(secret string) Option {
 	}
 }
 
-// WithMaxBadFrames sets how many undecodable frames (unknown types, broken
-// peer lists) a peer may send before it is banned for [DefaultBan]
-// (default 64).
+// WithMaxBadFrames sets how many offences (undecodable frames, broadcasts
+// that fail validation, see [Node.Penalize]) a peer may commit before it is
+// banned for [DefaultBan] (default 64).
 func WithMaxBadFrames(n int) Option {
 	return func(c *config) error {
 		if n < 1 {
@@ -211,4 +242,103 @@ func WithMaxBadFrames(n int) Option {
 		c.maxBadFrames = n
 		return nil
 	}
+}
+
+// WithServer makes the node a roster server: it lists the members that
+// present themselves to it, publishes the changes on the workspace topic
+// and serves snapshots, so that everyone who joined through it learns the
+// whole workspace without connecting to it. A task manager is one.
+func WithServer(on bool) Option {
+	return func(c *config) error { c.server = on; return nil }
+}
+
+// WithLimits replaces the connection, stream and per-IP limits (see
+// [Limits] and [DefaultLimits]).
+func WithLimits(l Limits) Option {
+	return func(c *config) error {
+		if err := l.validate(); err != nil {
+			return err
+		}
+		c.limits = l
+		return nil
+	}
+}
+
+// WithLeaveGrace sets how long a member whose last connection to this node
+// closed stays in the roster waiting for a new one (default
+// [DefaultLeaveGrace]). A member that says goodbye leaves at once.
+func WithLeaveGrace(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return errors.New("peer: negative leave grace")
+		}
+		c.leaveGrace = d
+		return nil
+	}
+}
+
+// WithOrphanTime sets how long the members listed by a roster server that
+// went away (or restarted) stay in the roster unless a source lists them
+// again (default [DefaultOrphanTime]).
+func WithOrphanTime(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return errors.New("peer: negative orphan time")
+		}
+		c.orphanTTL = d
+		return nil
+	}
+}
+
+// WithIdleTimeout sets how long a direct stream may carry nothing before it
+// is closed and its connection becomes a candidate for trimming (default
+// [DefaultIdleTimeout]); the next Send opens it again.
+func WithIdleTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return errors.New("peer: idle timeout must be positive")
+		}
+		c.idleTimeout = d
+		return nil
+	}
+}
+
+// WithOverlayDegree sets how many workspace peers the node wants on the
+// topic; with fewer it dials random members (default
+// [DefaultOverlayDegree]; 0 turns the overlay off).
+func WithOverlayDegree(d int) Option {
+	return func(c *config) error {
+		if d < 0 || d > 64 {
+			return errors.New("peer: overlay degree outside [0, 64]")
+		}
+		c.overlayDegree = d
+		return nil
+	}
+}
+
+// WithMaxMembers bounds the roster (default [DefaultMaxMembers]); records
+// past it are refused and counted.
+func WithMaxMembers(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return errors.New("peer: max members must be positive")
+		}
+		c.maxRoster = n
+		return nil
+	}
+}
+
+// WithBroadcastValidator sets a check every broadcast must pass before it
+// is delivered or forwarded; one that fails is rejected, counted, and
+// counts against its author (see [Node.Penalize]). It runs inline in
+// GossipSub's validation and must be quick.
+func WithBroadcastValidator(v func(from ID, data []byte) error) Option {
+	return func(c *config) error { c.validator = v; return nil }
+}
+
+// WithTransportOptions replaces the node's transports and listen addresses
+// with libp2p options: for a simulated network in tests
+// (go-libp2p's x/simlibp2p), or transports the node does not set up itself.
+func WithTransportOptions(opts ...libp2p.Option) Option {
+	return func(c *config) error { c.transport = opts; return nil }
 }

@@ -3,10 +3,12 @@ package peer
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -32,6 +34,7 @@ type outStream struct {
 	stop     chan struct{} // closed to ask the writer for a final flush
 	stopOnce sync.Once
 	done     chan struct{} // closed when the writer has exited
+	lastUse  atomic.Int64  // unix nanos of the last enqueue
 }
 
 func newOutStream(n *Node, p ID, s network.Stream) *outStream {
@@ -41,6 +44,7 @@ func newOutStream(n *Node, p ID, s network.Stream) *outStream {
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
+	o.lastUse.Store(time.Now().UnixNano())
 	return o
 }
 
@@ -72,6 +76,7 @@ func (o *outStream) enqueue(ctx context.Context, lim *limit, typ byte, payload [
 	wasEmpty := len(o.buf) == 0
 	o.buf = appendFrame(o.buf, typ, payload)
 	o.mu.Unlock()
+	o.lastUse.Store(time.Now().UnixNano())
 	if wasEmpty {
 		select {
 		case o.wake <- struct{}{}:
@@ -124,7 +129,7 @@ const maxGatherYields = 4
 func (o *outStream) flush() bool {
 	for {
 		o.mu.Lock()
-		if healthy := o.err == nil || o.err == ErrClosed; len(o.buf) == 0 || !healthy {
+		if healthy := o.err == nil || o.err == ErrClosed || o.err == errRetired; len(o.buf) == 0 || !healthy {
 			o.mu.Unlock()
 			return healthy
 		}
@@ -148,10 +153,13 @@ func (o *outStream) flush() bool {
 	}
 }
 
+// errRetired is the error of an idle stream the janitor closed.
+var errRetired = errors.New("peer: idle stream retired")
+
 // fail makes every later enqueue fail with err and wakes blocked senders.
 func (o *outStream) fail(err error) {
 	o.mu.Lock()
-	if o.err == nil || o.err == ErrClosed {
+	if o.err == nil || o.err == ErrClosed || o.err == errRetired {
 		o.err = err
 	}
 	if o.space != nil {
@@ -162,13 +170,21 @@ func (o *outStream) fail(err error) {
 	o.mu.Unlock()
 }
 
-// close flushes what is queued, half-closes the stream and waits (up to
+// close flushes what is queued (after a bye frame when bye is set: this
+// node is leaving the workspace), half-closes the stream and waits (up to
 // wait) for the peer to close its end, so the peer has read everything
 // before the connection goes away.
-func (o *outStream) close(wait time.Duration) {
+//
+// Later enqueues fail with reason: ErrClosed when the node closes,
+// errRetired when the janitor retires an idle stream (the sender then opens
+// a new one).
+func (o *outStream) close(wait time.Duration, reason error, bye bool) {
 	o.mu.Lock()
 	if o.err == nil {
-		o.err = ErrClosed
+		if bye { // the writer's final flush sends it
+			o.buf = appendFrame(o.buf, frameBye, nil)
+		}
+		o.err = reason
 	}
 	if o.space != nil {
 		close(o.space)

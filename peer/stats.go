@@ -2,8 +2,8 @@ package peer
 
 import "sync/atomic"
 
-// Stats counts a node's traffic and everything it refused. Drops are never
-// silent: each has a counter here.
+// Stats counts a node's traffic, its workspace view and everything it
+// refused. Drops are never silent: each has a counter here.
 type Stats struct {
 	FramesIn     uint64 // direct frames handed to the Handler
 	BytesIn      uint64 // direct payload bytes handed to the Handler
@@ -12,19 +12,39 @@ type Stats struct {
 	BroadcastIn  uint64 // broadcasts handed to the Handler
 	BroadcastOut uint64 // broadcasts published
 
+	Members    int    // members in the roster now
+	Joins      uint64 // members that joined, as this node saw it
+	Leaves     uint64 // members that left, as this node saw it
+	Conns      int    // open connections now
+	TopicPeers int    // connected peers on the workspace topic now
+	MeshPeers  int    // peers in this node's GossipSub mesh now
+
+	DeltasOut        uint64 // roster deltas published (a roster server)
+	DeltasApplied    uint64 // roster deltas applied from servers followed
+	SnapshotsServed  uint64 // roster snapshots sent (a roster server)
+	SnapshotsFetched uint64 // roster snapshot fetches after a gap
+	SnapshotsApplied uint64 // roster snapshots applied
+	OverlayDials     uint64 // dials to random members for the mesh
+	IdleClosed       uint64 // direct streams closed after the idle timeout
+
 	DroppedOversize   uint64 // inbound frames over the maximum size
 	DroppedUnknown    uint64 // inbound frames of an unknown type
 	HandshakeFailures uint64 // streams refused: bad, late or foreign hello
 	StreamResets      uint64 // inbound streams reset for protocol violations
 	GossipDropped     uint64 // GossipSub queue drops (RPC or undeliverable)
 	GossipRejected    uint64 // broadcasts rejected by validation
+	RosterRefused     uint64 // roster records refused (bounds, roster full)
+	Penalties         uint64 // offences counted toward bans
 	Bans              uint64 // peers banned for breaking the protocol
 }
 
 type stats struct {
 	framesIn, bytesIn, writesOut, bytesOut, broadcastIn, broadcastOut atomic.Uint64
+	joins, leaves                                                     atomic.Uint64
+	deltasOut, deltasApplied, snapshotsServed, snapshotsFetched       atomic.Uint64
+	snapshotsApplied, overlayDials, idleClosed                        atomic.Uint64
 	droppedOversize, droppedUnknown, handshakeFailures, streamResets  atomic.Uint64
-	gossipDropped, gossipRejected, bans                               atomic.Uint64
+	gossipDropped, gossipRejected, rosterRefused, penalties, bans     atomic.Uint64
 }
 
 func (s *stats) framesOutBytes(n int) {
@@ -37,9 +57,15 @@ func (s *stats) snapshot() Stats {
 		FramesIn: s.framesIn.Load(), BytesIn: s.bytesIn.Load(),
 		WritesOut: s.writesOut.Load(), BytesOut: s.bytesOut.Load(),
 		BroadcastIn: s.broadcastIn.Load(), BroadcastOut: s.broadcastOut.Load(),
+		Joins: s.joins.Load(), Leaves: s.leaves.Load(),
+		DeltasOut: s.deltasOut.Load(), DeltasApplied: s.deltasApplied.Load(),
+		SnapshotsServed: s.snapshotsServed.Load(), SnapshotsFetched: s.snapshotsFetched.Load(),
+		SnapshotsApplied: s.snapshotsApplied.Load(), OverlayDials: s.overlayDials.Load(),
+		IdleClosed:      s.idleClosed.Load(),
 		DroppedOversize: s.droppedOversize.Load(), DroppedUnknown: s.droppedUnknown.Load(),
 		HandshakeFailures: s.handshakeFailures.Load(), StreamResets: s.streamResets.Load(),
 		GossipDropped: s.gossipDropped.Load(), GossipRejected: s.gossipRejected.Load(),
+		RosterRefused: s.rosterRefused.Load(), Penalties: s.penalties.Load(),
 		Bans: s.bans.Load(),
 	}
 }

@@ -1,0 +1,205 @@
+package peer
+
+import (
+	"context"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// This file is a follower's side of a roster server: it applies the
+// server's snapshots, deltas and beats, fetches a snapshot when it notices
+// a gap, and lets the members of a server that went away age out. Only
+// servers this node trusts (ones it connected to on purpose) are followed.
+// Every function here runs with r.mu held unless it says otherwise.
+
+// minFetchGap spaces the snapshot fetches from one server.
+const minFetchGap = 250 * time.Millisecond
+
+func (r *roster) view(s ID) *serverView {
+	if !r.trusted[s] || r.closed {
+		return nil
+	}
+	v := r.views[s]
+	if v == nil {
+		v = &serverView{members: map[ID]struct{}{}, orphans: map[ID]struct{}{}}
+		r.views[s] = v
+	}
+	return v
+}
+
+// applySnapshot replaces what s lists with its snapshot. It takes r.mu.
+func (r *roster) applySnapshot(s ID, rep *rosterReply) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v := r.view(s)
+	if v == nil {
+		return
+	}
+	switch {
+	case v.epoch != 0 && v.epoch != rep.Epoch:
+		// A new life of the server: what the old one listed ages out
+		// unless the new one lists it too.
+		r.orphan(s, v)
+	case v.epoch == rep.Epoch && rep.Version < v.version:
+		return // older than what we have
+	}
+	listed := make(map[ID]struct{}, len(rep.Members))
+	for i := range rep.Members {
+		id, err := peer.IDFromBytes(rep.Members[i].ID)
+		if err != nil || id == r.n.ID() {
+			continue
+		}
+		listed[id] = struct{}{}
+		delete(v.orphans, id)
+		r.upsert(id, rep.Members[i], false, s)
+	}
+	for id := range v.members {
+		if _, ok := listed[id]; !ok {
+			r.unvouch(s, id)
+		}
+	}
+	v.members = listed
+	v.epoch, v.version = rep.Epoch, rep.Version
+	r.n.stats.snapshotsApplied.Add(1)
+	r.n.kickOverlay()
+}
+
+// applyDelta applies one delta from s, or fetches a snapshot when it does
+// not follow on from what this node has.
+func (r *roster) applyDelta(s ID, d *rosterDelta) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v := r.views[s]
+	if v == nil || !r.trusted[s] || r.closed {
+		return
+	}
+	switch {
+	case d.Epoch == v.epoch && d.To <= v.version:
+		return // seen
+	case d.Epoch != v.epoch || d.From != v.version:
+		r.fetch(s, v)
+		return
+	}
+	for i := range d.Add {
+		id, err := peer.IDFromBytes(d.Add[i].ID)
+		if err != nil || id == r.n.ID() {
+			continue
+		}
+		delete(v.orphans, id)
+		if len(v.members) >= r.n.cfg.maxRoster {
+			r.n.stats.rosterRefused.Add(1)
+			continue
+		}
+		v.members[id] = struct{}{}
+		r.upsert(id, d.Add[i], false, s)
+	}
+	for _, raw := range d.Del {
+		id, err := peer.IDFromBytes(raw)
+		if err != nil {
+			continue
+		}
+		delete(v.members, id)
+		delete(v.orphans, id)
+		r.unvouch(s, id)
+	}
+	v.version = d.To
+	r.n.stats.deltasApplied.Add(1)
+	if len(v.orphans) > 0 {
+		r.fetch(s, v) // orphans it still lists are adopted again
+	}
+	r.n.kickOverlay()
+}
+
+// applyBeat fetches a snapshot when s is ahead of this node.
+func (r *roster) applyBeat(s ID, b *rosterBeat) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v := r.views[s]
+	if v == nil || !r.trusted[s] || r.closed {
+		return
+	}
+	if b.Epoch != v.epoch || b.Version > v.version || len(v.orphans) > 0 {
+		r.fetch(s, v)
+	}
+}
+
+// unvouch drops s as a source of id.
+func (r *roster) unvouch(s, id ID) {
+	if e := r.entries[id]; e != nil && e.via != nil {
+		delete(e.via, s)
+		r.dropIfUnvouched(e)
+	}
+}
+
+// orphan moves what s lists to its orphans, which age out after the
+// orphan period unless s lists them again.
+func (r *roster) orphan(s ID, v *serverView) {
+	for id := range v.members {
+		v.orphans[id] = struct{}{}
+	}
+	v.members = map[ID]struct{}{}
+	if len(v.orphans) == 0 || v.orphanT != nil {
+		return
+	}
+	var t *time.Timer
+	t = time.AfterFunc(r.n.cfg.orphanTTL, func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.closed || v.orphanT != t {
+			return
+		}
+		v.orphanT = nil
+		orphans := v.orphans
+		v.orphans = map[ID]struct{}{}
+		for id := range orphans {
+			r.unvouch(s, id)
+		}
+	})
+	v.orphanT = t
+}
+
+// fetch starts a snapshot fetch from s unless one is in flight (then it
+// runs again when that one ends), at most one per minFetchGap.
+func (r *roster) fetch(s ID, v *serverView) {
+	if v.fetching {
+		v.again = true
+		return
+	}
+	if r.closed {
+		return
+	}
+	v.fetching = true
+	wait := time.Until(v.lastFetch.Add(minFetchGap))
+	n := r.n
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-n.ctx.Done():
+				t.Stop()
+			}
+		}
+		var err error
+		if n.ctx.Err() == nil {
+			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.handshakeTimeout)
+			err = n.exchange(ctx, s, true)
+			cancel()
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		v.fetching = false
+		v.lastFetch = time.Now()
+		n.stats.snapshotsFetched.Add(1)
+		if err != nil {
+			n.cfg.logger.Debug("roster fetch failed", "server", s, "err", err)
+		}
+		if v.again && !r.closed {
+			v.again = false
+			r.fetch(s, v)
+		}
+	}()
+}
