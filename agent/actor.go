@@ -72,9 +72,9 @@ func (a *Agent) handlePresence(p *presence) {
 	if p.joined {
 		fns = t.onConnect
 	}
-	ctx := &delivery{Context: a.ctx, a: a, from: p.m.pid, sender: p.m.detail}
+	ctx := &delivery{Context: a.ctx, a: a, from: p.pid, sender: p.detail}
 	for _, fn := range fns {
-		_ = a.safely("presence", func() error { fn(ctx, p.m.detail); return nil })
+		_ = a.safely("presence", func() error { fn(ctx, p.detail); return nil })
 	}
 }
 

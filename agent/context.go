@@ -58,6 +58,7 @@ func (d *delivery) Reply(msg messages.Message) error {
 
 // presence is a join or leave for the actor.
 type presence struct {
-	m      *member
+	pid    peer.ID
+	detail AgentDetail
 	joined bool
 }

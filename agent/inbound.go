@@ -14,19 +14,17 @@ type nodeHandler struct{ a *Agent }
 
 var _ peer.Handler = nodeHandler{}
 
+// HandlePresence hands joins and leaves to the actor; it does not block.
 func (h nodeHandler) HandlePresence(_ context.Context, ev peer.PresenceEvent) {
 	a := h.a
+	p := &presence{pid: ev.Peer, detail: decodeMeta(ev.Peer.String(), ev.Meta), joined: ev.Joined}
 	if ev.Joined {
-		m := &member{pid: ev.Peer, detail: decodeMeta(ev.Peer.String(), ev.Meta), credits: make(chan struct{}, a.cfg.peerInflight)}
-		a.roster.add(m)
-		a.log.Debug("agent connected", "who", m.detail)
-		a.system.Root.Send(a.pid, &presence{m: m, joined: true})
-		return
+		a.log.Debug("agent joined", "who", p.detail)
+	} else {
+		a.roster.remove(ev.Peer)
+		a.log.Debug("agent left", "who", p.detail)
 	}
-	if m := a.roster.remove(ev.Peer); m != nil {
-		a.log.Debug("agent disconnected", "who", m.detail)
-		a.system.Root.Send(a.pid, &presence{m: m})
-	}
+	a.system.Root.Send(a.pid, p)
 }
 
 func (h nodeHandler) HandleDirect(ctx context.Context, from peer.ID, data []byte) {
@@ -41,7 +39,6 @@ func (h nodeHandler) HandleBroadcast(ctx context.Context, from peer.ID, data []b
 // mailbox credit first: a full mailbox stops this reader, which pushes back
 // on the sender.
 func (a *Agent) receive(ctx context.Context, from peer.ID, data []byte, broadcast bool) {
-	m := a.roster.byPeer(from)
 	env, err := messages.DecodeEnvelope(data)
 	if err != nil {
 		a.stats.droppedBad.Add(1)
@@ -49,6 +46,7 @@ func (a *Agent) receive(ctx context.Context, from peer.ID, data []byte, broadcas
 		a.misbehaved(from, "undecodable envelope")
 		return
 	}
+	m := a.sender(from)
 	sender := AgentDetail{}
 	if m != nil {
 		sender = m.detail

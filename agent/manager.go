@@ -38,20 +38,22 @@ type TaskManager struct {
 	cfg   managerConfig
 
 	// Owned by the actor.
-	tasks      map[string]*taskState
-	inflight   map[string]*taskState
-	workers    map[peer.ID]*workerState
-	workerList []*workerState // sorted by name, for deterministic matching
-	history    map[string]WorkerStats
-	ready      readyQueues
-	seq        uint64
-	dirty      bool
-	totals     totals
-	workersChg chan struct{} // closed and replaced when the worker set changes
-	metrics    *managerMetrics
-	recent     recentRing
-	started    time.Time
-	submitFn   func([]Submission) error // m.accept, given to the hook
+	tasks       map[string]*taskState
+	inflight    map[string]*taskState
+	workers     map[peer.ID]*workerState
+	workerList  []*workerState // sorted by name, for deterministic matching
+	priorities  map[string]int // highest handler priority per type, from workerList
+	freeWorkers []*workerState // scratch for schedule
+	history     map[string]WorkerStats
+	ready       readyQueues
+	seq         uint64
+	dirty       bool
+	totals      totals
+	workersChg  chan struct{} // closed and replaced when the worker set changes
+	metrics     *managerMetrics
+	recent      recentRing
+	started     time.Time
+	submitFn    func([]Submission) error // m.accept, given to the hook
 
 	life       sync.Mutex // serialises Start with the end of Stop
 	tickerStop chan struct{}
@@ -97,6 +99,7 @@ func NewTaskManager(opts ...ManagerOption) (*TaskManager, error) {
 		inflight:   map[string]*taskState{},
 		workers:    map[peer.ID]*workerState{},
 		history:    map[string]WorkerStats{},
+		priorities: map[string]int{},
 		workersChg: make(chan struct{}),
 		tickerStop: make(chan struct{}),
 	}
@@ -106,6 +109,7 @@ func NewTaskManager(opts ...ManagerOption) (*TaskManager, error) {
 	On(a, m.onAck)
 	On(a, m.onResult)
 	On(a, m.onHeartbeat)
+	a.OnConnect(m.onConnect)
 	a.OnDisconnect(m.onDisconnect)
 	return m, nil
 }

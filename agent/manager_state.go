@@ -2,6 +2,7 @@ package agent
 
 import (
 	"container/heap"
+	"github.com/prometheus/client_golang/prometheus"
 	"slices"
 	"strings"
 	"time"
@@ -76,6 +77,8 @@ type workerState struct {
 	lastSeen time.Time
 	alive    bool // connected and heard from recently
 	stats    WorkerStats
+	inflight prometheus.Gauge // its worker_inflight series
+	shown    int              // the value inflight shows
 }
 
 func (w *workerState) free() int { return w.info.MaxConcurrency - len(w.slots) }

@@ -66,15 +66,7 @@ func (m *TaskManager) someWorkerRuns(typ string) bool {
 }
 
 // typePriority is the highest handler priority any worker declares for typ.
-func (m *TaskManager) typePriority(typ string) int {
-	p := 0
-	for _, w := range m.workerList {
-		if ti, ok := w.types[typ]; ok && ti.Priority > p {
-			p = ti.Priority
-		}
-	}
-	return p
-}
+func (m *TaskManager) typePriority(typ string) int { return m.priorities[typ] }
 
 // markDirty asks for one scheduling pass after the messages already in the
 // mailbox, so a burst of results frees many slots before assignments go

@@ -368,7 +368,7 @@ func TestMissedHeartbeatsRequeue(t *testing.T) {
 	m := startManager(t, WithHeartbeatTimeout(300*time.Millisecond), WithTick(10*time.Millisecond))
 	startWorker(t, m, "Silent", func(w *WorkerAgent) {
 		w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) { <-ctx.Done(); return nil, ctx.Err() })
-	}, WithHeartbeatInterval(time.Hour))
+	}, WithHeartbeatInterval(time.Hour), WithAckAfter(10*time.Millisecond))
 	ctx := testCtx(t)
 	if err := m.Submit(ctx, messages.Task{ID: "t", Type: "job", Description: "d"}); err != nil {
 		t.Fatal(err)

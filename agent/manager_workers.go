@@ -51,6 +51,12 @@ func (m *TaskManager) rebuildWorkerList() {
 	slices.SortFunc(m.workerList, func(a, b *workerState) int {
 		return strings.Compare(a.info.Name+a.detail.ID, b.info.Name+b.detail.ID)
 	})
+	clear(m.priorities)
+	for _, w := range m.workerList {
+		for typ, ti := range w.types {
+			m.priorities[typ] = max(m.priorities[typ], ti.Priority)
+		}
+	}
 	m.workersChanged()
 }
 
@@ -71,17 +77,32 @@ func (m *TaskManager) heard(ctx Context) *workerState {
 }
 
 func (m *TaskManager) onHeartbeat(ctx Context, hb messages.Heartbeat) error {
-	if w := m.heard(ctx); w != nil && hb.Listed {
+	w := m.heard(ctx)
+	if w == nil {
+		// A worker we do not know thinks we are its manager: its
+		// introduction was lost, or we saw it leave and it did not.
+		return m.agent.sendWithin(ctx.(*delivery).from, messages.Welcome{})
+	}
+	if hb.Listed {
 		m.reconcile(w, hb.Running)
 	}
 	return nil
 }
 
+// onConnect welcomes a worker that joins the workspace, so it introduces
+// itself even when it did not see this manager leave and come back.
+func (m *TaskManager) onConnect(ctx Context, who AgentDetail) {
+	if who.Role == WorkerRole && m.workers[ctx.(*delivery).from] == nil {
+		_ = m.agent.sendWithin(ctx.(*delivery).from, messages.Welcome{})
+	}
+}
+
 // reconcile compares what a worker says it holds with the manager's view.
-// An attempt sent to it more than an ack timeout ago that it does not hold
-// (its assignment or its result was lost) frees its slot and, if still
-// live, goes back to the queue; an attempt it holds that is no longer
-// wanted (a lost cancel) is cancelled again.
+// An attempt it holds is acknowledged (the heartbeat stands for the acks
+// of every attempt it lists); an attempt sent to it more than an ack
+// timeout ago that it does not hold (its assignment or its result was lost)
+// frees its slot and, if still live, goes back to the queue; an attempt it
+// holds that is no longer wanted (a lost cancel) is cancelled again.
 func (m *TaskManager) reconcile(w *workerState, running []messages.AttemptRef) {
 	holds := make(map[slotKey]bool, len(running))
 	for _, r := range running {
@@ -89,6 +110,8 @@ func (m *TaskManager) reconcile(w *workerState, running []messages.AttemptRef) {
 		holds[k] = true
 		if s := w.slots[k]; s == nil || m.current(k.task, k.attempt) != s.t {
 			_ = m.agent.sendWithin(w.pid, messages.TaskCancel{TaskID: k.task, Attempt: k.attempt, Reason: "not wanted any more"})
+		} else {
+			m.acked(w, s.t)
 		}
 	}
 	now := time.Now()
@@ -106,14 +129,20 @@ func (m *TaskManager) reconcile(w *workerState, running []messages.AttemptRef) {
 
 func (m *TaskManager) onAck(ctx Context, a messages.TaskAck) error {
 	w := m.heard(ctx)
-	t := m.current(a.TaskID, a.Attempt)
-	if t == nil || t.worker != w || t.status != StatusAssigned {
-		return nil
+	if t := m.current(a.TaskID, a.Attempt); t != nil && t.worker == w {
+		m.acked(w, t)
+	}
+	return nil
+}
+
+// acked records that w has the current attempt of t.
+func (m *TaskManager) acked(w *workerState, t *taskState) {
+	if t.status != StatusAssigned {
+		return
 	}
 	t.status = StatusRunning
 	t.ackDeadline = time.Time{}
 	m.emit(TaskEvent{Type: EventAcked, TaskID: t.task.ID, Attempt: t.attempt, Worker: w.info.Name})
-	return nil
 }
 
 func (m *TaskManager) onResult(ctx Context, r messages.TaskResult) error {
@@ -204,17 +233,31 @@ func (m *TaskManager) sweep() {
 }
 
 // schedule assigns ready tasks to free workers until no task can be placed.
+//
+// One pass looks at every worker once, to list those with a free slot;
+// each assignment then looks only at those, so a busy workspace of many
+// workers costs per assignment what its free workers cost, not all of them.
 func (m *TaskManager) schedule() {
 	m.dirty = false
 	defer m.updateGauges()
-	for m.ready.n > 0 && m.freeSlots() > 0 {
+	if m.ready.n == 0 {
+		return
+	}
+	free := m.freeWorkers[:0]
+	for _, w := range m.workerList {
+		if w.alive && w.free() > 0 {
+			free = append(free, w)
+		}
+	}
+	defer func() { m.freeWorkers = free[:0] }()
+	for m.ready.n > 0 && len(free) > 0 {
 		var bestQ *classQueue
 		var bestW *workerState
 		for _, q := range m.ready.classes {
 			if bestQ != nil && !before(q.head(), bestQ.head()) {
 				continue
 			}
-			if w := m.pick(q); w != nil {
+			if w := m.pick(q, free); w != nil {
 				bestQ, bestW = q, w
 			}
 		}
@@ -222,17 +265,10 @@ func (m *TaskManager) schedule() {
 			return
 		}
 		m.assign(m.ready.pop(bestQ), bestW)
-	}
-}
-
-func (m *TaskManager) freeSlots() int {
-	n := 0
-	for _, w := range m.workerList {
-		if w.alive {
-			n += max(w.free(), 0)
+		if bestW.free() <= 0 {
+			free = slices.DeleteFunc(free, func(w *workerState) bool { return w == bestW })
 		}
 	}
-	return n
 }
 
 // pick chooses the worker for the head task of q, or nil if it must wait.
@@ -241,28 +277,39 @@ func (m *TaskManager) freeSlots() int {
 // higher score ([workerState.score]); among candidates too weak for the
 // task (SkillPrefer with nobody skilled enough), the higher skill comes
 // first. Ties go to the lighter load, the smaller skill surplus, the name.
-func (m *TaskManager) pick(q *classQueue) *workerState {
+// free holds the alive workers with a free slot.
+func (m *TaskManager) pick(q *classQueue, free []*workerState) *workerState {
 	head := q.head()
 	diff := q.key.difficulty
 	var best *workerState
-	bestCapable, capableExists := false, false
-	for _, w := range m.workerList {
-		if !w.alive || !w.runs(q) {
+	bestCapable := false
+	for _, w := range free {
+		if !w.runs(q) {
 			continue
 		}
 		capable := diff == 0 || w.info.Skill >= diff
-		capableExists = capableExists || capable
-		if w.free() <= 0 || (!capable && m.cfg.skill == SkillStrict) {
+		if !capable && m.cfg.skill == SkillStrict {
 			continue
 		}
 		if best == nil || better(w, capable, best, bestCapable, head) {
 			best, bestCapable = w, capable
 		}
 	}
-	if best != nil && !bestCapable && capableExists {
-		return nil // a skilled enough worker exists: wait for it
+	if best != nil && !bestCapable && m.capableExists(q) {
+		return nil // a skilled enough worker exists, busy: wait for it
 	}
 	return best
+}
+
+// capableExists reports whether an alive worker that runs q is skilled
+// enough for its tasks, free or not.
+func (m *TaskManager) capableExists(q *classQueue) bool {
+	for _, w := range m.workerList {
+		if w.alive && w.runs(q) && w.info.Skill >= q.key.difficulty {
+			return true
+		}
+	}
+	return false
 }
 
 func better(a *workerState, aCap bool, b *workerState, bCap bool, t *taskState) bool {

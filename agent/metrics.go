@@ -99,7 +99,13 @@ func (m *TaskManager) updateGauges() {
 	mm.inflight.Store(int64(len(m.inflight)))
 	mm.workers.Store(int64(m.aliveWorkers()))
 	for _, w := range m.workerList {
-		mm.workerInflight.WithLabelValues(w.info.Name).Set(float64(len(w.slots)))
+		if w.inflight == nil {
+			w.inflight, w.shown = mm.workerInflight.WithLabelValues(w.info.Name), -1
+		}
+		if n := len(w.slots); n != w.shown {
+			w.inflight.Set(float64(n))
+			w.shown = n
+		}
 	}
 }
 

@@ -7,68 +7,73 @@ import (
 	"github.com/ceylon-go/ceylon/peer"
 )
 
-// member is an agent of the workspace.
+// The workspace's roster lives in the agent's node (peer.Node.Members):
+// a workspace has thousands of members, and every agent holds all of them.
+// The agent keeps its own state only for the members that send it
+// messages: their detail (decoded once) and their share of the mailbox.
+
+// member is an agent of the workspace that has sent this one a message.
 type member struct {
 	pid     peer.ID
 	detail  AgentDetail
 	credits chan struct{} // one slot per message of this peer in the mailbox
 }
 
-// roster is who is in the workspace, as the node reports joins and
-// leaves; everyone reads it.
+// roster holds the active members. The node's reader goroutines write it;
+// everyone reads it.
 type roster struct {
-	mu    sync.RWMutex
-	byPID map[peer.ID]*member
-	byID  map[string]*member
+	mu     sync.RWMutex
+	active map[peer.ID]*member
 }
 
-func (r *roster) init() {
-	r.byPID = make(map[peer.ID]*member)
-	r.byID = make(map[string]*member)
-}
+func (r *roster) init() { r.active = make(map[peer.ID]*member) }
 
-func (r *roster) add(m *member) {
-	r.mu.Lock()
-	r.byPID[m.pid] = m
-	r.byID[m.detail.ID] = m
-	r.mu.Unlock()
-}
-
-func (r *roster) remove(pid peer.ID) *member {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	m := r.byPID[pid]
+// sender returns the member for pid, making it if pid is a member of the
+// workspace; nil if it is not.
+func (a *Agent) sender(pid peer.ID) *member {
+	r := &a.roster
+	r.mu.RLock()
+	m := r.active[pid]
+	r.mu.RUnlock()
 	if m != nil {
-		delete(r.byPID, pid)
-		delete(r.byID, m.detail.ID)
+		return m
+	}
+	node := a.nodeP.Load()
+	info, ok := node.Member(pid)
+	if !ok {
+		return nil
+	}
+	r.mu.Lock()
+	if m = r.active[pid]; m == nil {
+		m = &member{pid: pid, detail: decodeMeta(pid.String(), info.Meta), credits: make(chan struct{}, a.cfg.peerInflight)}
+		r.active[pid] = m
+	}
+	r.mu.Unlock()
+	if !node.Present(pid) { // it left while we made it
+		r.remove(pid)
 	}
 	return m
 }
 
-func (r *roster) byPeer(pid peer.ID) *member {
-	r.mu.RLock()
-	m := r.byPID[pid]
-	r.mu.RUnlock()
-	return m
-}
-
-func (r *roster) lookup(id string) *member {
-	r.mu.RLock()
-	m := r.byID[id]
-	r.mu.RUnlock()
-	return m
+func (r *roster) remove(pid peer.ID) {
+	r.mu.Lock()
+	delete(r.active, pid)
+	r.mu.Unlock()
 }
 
 // ConnectedAgents lists the agents in the workspace as this one knows them
 // (those that joined and have not left; not only those it holds a
 // connection to), sorted by name then ID.
 func (a *Agent) ConnectedAgents() []AgentDetail {
-	a.roster.mu.RLock()
-	out := make([]AgentDetail, 0, len(a.roster.byPID))
-	for _, m := range a.roster.byPID {
-		out = append(out, m.detail)
+	node := a.nodeP.Load()
+	if node == nil {
+		return nil
 	}
-	a.roster.mu.RUnlock()
+	ms := node.Members()
+	out := make([]AgentDetail, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, decodeMeta(m.ID.String(), m.Meta))
+	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Name != out[j].Name {
 			return out[i].Name < out[j].Name
@@ -78,11 +83,8 @@ func (a *Agent) ConnectedAgents() []AgentDetail {
 	return out
 }
 
-// resolve returns the peer ID of an agent ID, from the roster or by parsing.
+// resolve returns the peer ID of an agent ID.
 func (a *Agent) resolve(id string) (peer.ID, error) {
-	if m := a.roster.lookup(id); m != nil {
-		return m.pid, nil
-	}
 	pid, err := peer.ParseID(id)
 	if err != nil {
 		return "", errUnknownAgent(id, err)

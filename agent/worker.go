@@ -99,6 +99,19 @@ func WithHeartbeatInterval(d time.Duration) WorkerOption {
 	}
 }
 
+// WithAckAfter sets how long an attempt runs before the worker
+// acknowledges it on its own (default 500 ms; heartbeats acknowledge what
+// they list in between). Keep it well under the manager's ack timeout.
+func WithAckAfter(d time.Duration) WorkerOption {
+	return func(c *workerConfig) error {
+		if d <= 0 {
+			return errors.New("agent: ack delay must be positive")
+		}
+		c.ackAfter = d
+		return nil
+	}
+}
+
 // WithWorkerAgent passes options to the worker's agent (join address,
 // workspace, listen addresses, logger, …).
 func WithWorkerAgent(opts ...Option) WorkerOption {
@@ -159,10 +172,17 @@ type queued struct {
 	from peer.ID
 }
 
+// defaultAckAfter is how long an attempt runs before the worker
+// acknowledges it on its own. Shorter attempts need no ack (their result
+// stands for it), and the heartbeat, which lists the attempts the worker
+// holds, acknowledges the others in between: most tasks cost no ack
+// message at all.
+const defaultAckAfter = 500 * time.Millisecond
+
 // NewWorker creates a worker named name. Register processors with
 // [WorkerAgent.Handle], then Start it.
 func NewWorker(name string, opts ...WorkerOption) (*WorkerAgent, error) {
-	cfg := workerConfig{max: 1, heartbeat: time.Second, ackAfter: 10 * time.Millisecond, cancelGrace: time.Second}
+	cfg := workerConfig{max: 1, heartbeat: time.Second, ackAfter: defaultAckAfter, cancelGrace: time.Second}
 	for _, opt := range opts {
 		if err := opt(&cfg); err != nil {
 			return nil, err
@@ -176,6 +196,7 @@ func NewWorker(name string, opts ...WorkerOption) (*WorkerAgent, error) {
 	On(a, w.onAssignment)
 	On(a, w.onCancel)
 	On(a, w.onShutdown)
+	On(a, w.onWelcome)
 	a.OnConnect(w.onConnect)
 	a.OnDisconnect(w.onDisconnect)
 	return w, nil

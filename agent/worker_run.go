@@ -26,6 +26,19 @@ func (w *WorkerAgent) onConnect(ctx Context, who AgentDetail) {
 	w.announce()
 }
 
+// onWelcome answers a manager's request to introduce ourselves: it adopts
+// the manager as onConnect would, and announces.
+func (w *WorkerAgent) onWelcome(ctx Context, _ messages.Welcome) error {
+	if w.manager == "" {
+		w.onConnect(ctx, ctx.Sender())
+		return nil
+	}
+	if w.fromManager(ctx) {
+		w.announce()
+	}
+	return nil
+}
+
 // fromManager reports whether a message came from the adopted manager.
 func (w *WorkerAgent) fromManager(ctx Context) bool {
 	return w.manager != "" && ctx.(*delivery).from == w.manager

@@ -98,6 +98,14 @@ type AttemptRef struct {
 // Kind implements [Message].
 func (Heartbeat) Kind() string { return "ceylon.heartbeat" }
 
+// Welcome asks a worker to introduce itself (send its [WorkerInfo]): the
+// manager sends it to a worker that joins, and to one whose heartbeats it
+// hears without knowing it (after the manager saw it leave, or restarted).
+type Welcome struct{}
+
+// Kind implements [Message].
+func (Welcome) Kind() string { return "ceylon.welcome" }
+
 // Shutdown asks agents to stop.
 type Shutdown struct {
 	Reason string `msgpack:"reason,omitempty"`
@@ -114,5 +122,6 @@ func registerBuiltins(r *Registry) {
 	MustRegister[TaskAck](r)
 	MustRegister[TaskCancel](r)
 	MustRegister[Heartbeat](r)
+	MustRegister[Welcome](r)
 	MustRegister[Shutdown](r)
 }

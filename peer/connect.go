@@ -93,8 +93,18 @@ func (n *Node) connect(ctx context.Context, ai peer.AddrInfo) error {
 	for attempt := 1; ; attempt++ {
 		err := n.dialAndExchange(ctx, ai)
 		if err == nil {
-			break
+			// Broadcasts reach the peer once GossipSub has its
+			// subscription; a connection on which that never comes
+			// (GossipSub's stream refused) is dropped and tried again.
+			wctx, cancel := context.WithTimeout(ctx, n.cfg.handshakeTimeout)
+			err = n.waitTopicPeer(wctx, ai.ID)
+			cancel()
+			if err == nil || errors.Is(err, ErrClosed) {
+				return err
+			}
+			_ = n.host.Network().ClosePeer(ai.ID)
 		}
+		n.stats.connectFailures.Add(1)
 		if ctx.Err() != nil {
 			return n.connectError(ai.ID, ctx.Err(), err)
 		}
@@ -114,7 +124,6 @@ func (n *Node) connect(ctx context.Context, ai peer.AddrInfo) error {
 			return ErrClosed
 		}
 	}
-	return n.waitTopicPeer(ctx, ai.ID)
 }
 
 // connectError explains a connect that ran out of time, with a hint that
@@ -183,6 +192,7 @@ func (n *Node) rejoin(p ID) {
 			if n.ctx.Err() != nil {
 				return
 			}
+			n.stats.connectFailures.Add(1)
 			n.cfg.logger.Debug("rejoin failed, retrying", "peer", p, "attempt", attempt, "err", err)
 			t := time.NewTimer(connectBackoff.Delay(attempt))
 			select {

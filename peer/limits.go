@@ -93,6 +93,13 @@ func (l Limits) resourceManager() (network.ResourceManager, error) {
 	if l.Memory > 0 {
 		system.Memory = rcmgr.LimitVal64(l.Memory)
 	}
+	perProtocol := rcmgr.ResourceLimits{
+		Streams: v(4 * l.MaxConns), StreamsInbound: v(4 * l.MaxConns), StreamsOutbound: v(4 * l.MaxConns),
+		Memory: rcmgr.Unlimited64, // the system's limit applies
+	}
+	perPeer := rcmgr.ResourceLimits{
+		Streams: v(l.StreamsPerPeer), StreamsInbound: v(l.StreamsPerPeer), StreamsOutbound: v(l.StreamsPerPeer),
+	}
 	partial := rcmgr.PartialLimitConfig{
 		System: system,
 		Transient: rcmgr.ResourceLimits{
@@ -104,6 +111,13 @@ func (l Limits) resourceManager() (network.ResourceManager, error) {
 			Conns: v(l.ConnsPerPeer), ConnsInbound: v(l.ConnsPerPeer), ConnsOutbound: v(l.ConnsPerPeer),
 			Streams: v(l.StreamsPerPeer), StreamsInbound: v(l.StreamsPerPeer), StreamsOutbound: v(l.StreamsPerPeer),
 		},
+		// libp2p's defaults admit about 1,300 inbound streams per protocol
+		// (fewer on a smaller machine): a manager with a thousand workers
+		// needs one direct and one GossipSub stream from each.
+		ProtocolDefault:     perProtocol,
+		ServiceDefault:      perProtocol,
+		ProtocolPeerDefault: perPeer,
+		ServicePeerDefault:  perPeer,
 	}
 	limiter := &rate.Limiter{
 		NetworkPrefixLimits: []rate.PrefixLimit{

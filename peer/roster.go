@@ -47,11 +47,43 @@ type entry struct {
 	id     ID
 	rec    record
 	linked bool
-	linger *time.Timer     // the link was lost: it ends when this fires
-	via    map[ID]struct{} // servers that list it
+	linger *time.Timer // the link was lost: it ends when this fires
+	via    []ID        // servers that list it (usually one)
 }
 
 func (e *entry) vouched() bool { return e.linked || len(e.via) > 0 }
+
+// wire is e's record as sent to others.
+func (e *entry) wire() record {
+	r := e.rec
+	r.ID = []byte(e.id)
+	return r
+}
+
+// compact copies what a record holds into one allocation and leaves out
+// its ID (the entry has it): a roster holds one record per member of the
+// workspace, in every agent.
+func compact(r record) record {
+	n := len(r.Meta)
+	for _, a := range r.Addrs {
+		n += len(a)
+	}
+	buf := make([]byte, 0, n)
+	out := record{Inc: r.Inc, Server: r.Server}
+	if len(r.Meta) > 0 {
+		buf = append(buf, r.Meta...)
+		out.Meta = buf[:len(buf):len(buf)]
+	}
+	if len(r.Addrs) > 0 {
+		out.Addrs = make([][]byte, len(r.Addrs))
+		for i, a := range r.Addrs {
+			start := len(buf)
+			buf = append(buf, a...)
+			out.Addrs[i] = buf[start:len(buf):len(buf)]
+		}
+	}
+	return out
+}
 
 // tomb remembers a member that said it left, so a server that still lists
 // it does not bring it back.
@@ -63,7 +95,6 @@ type tomb struct {
 // serverView is what this node knows of a roster server it follows.
 type serverView struct {
 	epoch, version uint64
-	members        map[ID]struct{}
 	orphans        map[ID]struct{} // listed by an earlier life or a gone server
 	orphanT        *time.Timer
 	fetching       bool // a snapshot fetch is in flight
@@ -76,7 +107,8 @@ type serving struct {
 	epoch, version uint64
 	pending        map[ID]*record // changes since the last delta; nil = removal
 	flushArmed     bool
-	beatVersion    uint64 // version at the last beat
+	beatVersion    uint64 // version the beats are about
+	busyBeats      int    // beats still due, one a rosterBeat, after a change
 	lastBeat       time.Time
 	snap           []byte // encoded reply at snapVersion
 	snapVersion    uint64
@@ -146,7 +178,7 @@ func (r *roster) upsert(id ID, rec record, linked bool, via ID) bool {
 			return false
 		}
 		delete(r.tombs, id)
-		e = &entry{id: id, rec: rec}
+		e = &entry{id: id, rec: compact(rec)}
 		r.entries[id] = e
 		r.vouch(e, linked, via)
 		r.emit(e, true)
@@ -159,15 +191,14 @@ func (r *roster) upsert(id ID, rec record, linked bool, via ID) bool {
 			r.endLink(e)
 		}
 		r.emit(e, false)
-		e.rec = rec
+		e.rec = compact(rec)
 		r.vouch(e, linked, via)
 		r.emit(e, true)
 		r.served(e)
 	case rec.Inc == e.rec.Inc:
 		if linked || !e.linked {
-			changed := !sameRecord(&e.rec, &rec)
-			e.rec = rec
-			if changed {
+			if !sameRecord(&e.rec, &rec) {
+				e.rec = compact(rec)
 				r.served(e)
 			}
 		}
@@ -191,10 +222,9 @@ func (r *roster) vouch(e *entry, linked bool, via ID) {
 		}
 		return
 	}
-	if e.via == nil {
-		e.via = map[ID]struct{}{}
+	if !slices.Contains(e.via, via) {
+		e.via = append(e.via, via)
 	}
-	e.via[via] = struct{}{}
 }
 
 // served queues e for the next delta if this node serves a roster and e
@@ -203,7 +233,7 @@ func (r *roster) served(e *entry) {
 	if r.srv == nil || !e.linked {
 		return
 	}
-	rec := e.rec
+	rec := e.wire()
 	r.srv.pending[e.id] = &rec
 	r.armFlush()
 }

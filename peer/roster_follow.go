@@ -2,6 +2,7 @@ package peer
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -22,7 +23,7 @@ func (r *roster) view(s ID) *serverView {
 	}
 	v := r.views[s]
 	if v == nil {
-		v = &serverView{members: map[ID]struct{}{}, orphans: map[ID]struct{}{}}
+		v = &serverView{orphans: map[ID]struct{}{}}
 		r.views[s] = v
 	}
 	return v
@@ -50,16 +51,20 @@ func (r *roster) applySnapshot(s ID, rep *rosterReply) {
 		if err != nil || id == r.n.ID() {
 			continue
 		}
+		if e := r.entries[id]; e != nil {
+			id = e.id // one copy of each ID in memory
+		}
 		listed[id] = struct{}{}
 		delete(v.orphans, id)
 		r.upsert(id, rep.Members[i], false, s)
 	}
-	for id := range v.members {
-		if _, ok := listed[id]; !ok {
+	for id, e := range r.entries {
+		_, ok := listed[id]
+		_, orphan := v.orphans[id] // ages out on its own clock
+		if !ok && !orphan && slices.Contains(e.via, s) {
 			r.unvouch(s, id)
 		}
 	}
-	v.members = listed
 	v.epoch, v.version = rep.Epoch, rep.Version
 	r.n.stats.snapshotsApplied.Add(1)
 	r.n.kickOverlay()
@@ -86,12 +91,10 @@ func (r *roster) applyDelta(s ID, d *rosterDelta) {
 		if err != nil || id == r.n.ID() {
 			continue
 		}
-		delete(v.orphans, id)
-		if len(v.members) >= r.n.cfg.maxRoster {
-			r.n.stats.rosterRefused.Add(1)
-			continue
+		if e := r.entries[id]; e != nil {
+			id = e.id
 		}
-		v.members[id] = struct{}{}
+		delete(v.orphans, id)
 		r.upsert(id, d.Add[i], false, s)
 	}
 	for _, raw := range d.Del {
@@ -99,7 +102,6 @@ func (r *roster) applyDelta(s ID, d *rosterDelta) {
 		if err != nil {
 			continue
 		}
-		delete(v.members, id)
 		delete(v.orphans, id)
 		r.unvouch(s, id)
 	}
@@ -126,19 +128,22 @@ func (r *roster) applyBeat(s ID, b *rosterBeat) {
 
 // unvouch drops s as a source of id.
 func (r *roster) unvouch(s, id ID) {
-	if e := r.entries[id]; e != nil && e.via != nil {
-		delete(e.via, s)
-		r.dropIfUnvouched(e)
+	if e := r.entries[id]; e != nil {
+		if i := slices.Index(e.via, s); i >= 0 {
+			e.via = slices.Delete(e.via, i, i+1)
+			r.dropIfUnvouched(e)
+		}
 	}
 }
 
 // orphan moves what s lists to its orphans, which age out after the
 // orphan period unless s lists them again.
 func (r *roster) orphan(s ID, v *serverView) {
-	for id := range v.members {
-		v.orphans[id] = struct{}{}
+	for id, e := range r.entries {
+		if slices.Contains(e.via, s) {
+			v.orphans[id] = struct{}{}
+		}
 	}
-	v.members = map[ID]struct{}{}
 	if len(v.orphans) == 0 || v.orphanT != nil {
 		return
 	}

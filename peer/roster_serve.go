@@ -76,7 +76,9 @@ func recordSize(r *record) int {
 	return n
 }
 
-// beatLoop publishes the server's version after a change and every
+// beatLoop publishes the server's version every rosterBeat for a while
+// after a change (so followers that missed a delta, or joined the mesh
+// late, fetch what they lack within a beat or two) and every
 // rosterBeatEvery otherwise, until the node closes. It runs in its own
 // goroutine.
 func (r *roster) beatLoop() {
@@ -92,10 +94,14 @@ func (r *roster) beatLoop() {
 		r.mu.Lock()
 		s := r.srv
 		now := time.Now()
-		due := s.version != s.beatVersion || now.Sub(s.lastBeat) >= rosterBeatEvery
+		if s.version != s.beatVersion {
+			s.beatVersion, s.busyBeats = s.version, rosterBusyBeats
+		}
+		due := s.busyBeats > 0 || now.Sub(s.lastBeat) >= rosterBeatEvery
 		var b []byte
 		if due && !r.closed {
-			s.beatVersion, s.lastBeat = s.version, now
+			s.lastBeat = now
+			s.busyBeats = max(0, s.busyBeats-1)
 			b = marshal(&rosterBeat{Epoch: s.epoch, Version: s.version, Size: r.linkedCount()})
 		}
 		r.mu.Unlock()
@@ -105,8 +111,12 @@ func (r *roster) beatLoop() {
 	}
 }
 
-// rosterBeatEvery is how often a server beats when nothing changes.
-const rosterBeatEvery = 10 * time.Second
+// rosterBeatEvery is how often a server beats when nothing changes;
+// rosterBusyBeats is how many beats, one every rosterBeat, follow a change.
+const (
+	rosterBeatEvery = 5 * time.Second
+	rosterBusyBeats = 10
+)
 
 func (r *roster) linkedCount() int {
 	n := 0
@@ -151,7 +161,7 @@ func (r *roster) replyFor(p ID, want bool) []byte {
 	reply.Members = make([]record, 0, len(r.entries))
 	for _, e := range r.entries {
 		if e.linked {
-			reply.Members = append(reply.Members, e.rec)
+			reply.Members = append(reply.Members, e.wire())
 		}
 	}
 	s.snap, s.snapVersion, s.snapValid = marshal(&reply), s.version, true

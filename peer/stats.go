@@ -25,6 +25,7 @@ type Stats struct {
 	SnapshotsFetched uint64 // roster snapshot fetches after a gap
 	SnapshotsApplied uint64 // roster snapshots applied
 	OverlayDials     uint64 // dials to random members for the mesh
+	ConnectFailures  uint64 // failed attempts of Connect, Join and rejoins
 	IdleClosed       uint64 // direct streams closed after the idle timeout
 
 	DroppedOversize   uint64 // inbound frames over the maximum size
@@ -42,7 +43,7 @@ type stats struct {
 	framesIn, bytesIn, writesOut, bytesOut, broadcastIn, broadcastOut atomic.Uint64
 	joins, leaves                                                     atomic.Uint64
 	deltasOut, deltasApplied, snapshotsServed, snapshotsFetched       atomic.Uint64
-	snapshotsApplied, overlayDials, idleClosed                        atomic.Uint64
+	snapshotsApplied, overlayDials, idleClosed, connectFailures       atomic.Uint64
 	droppedOversize, droppedUnknown, handshakeFailures, streamResets  atomic.Uint64
 	gossipDropped, gossipRejected, rosterRefused, penalties, bans     atomic.Uint64
 }
@@ -61,6 +62,7 @@ func (s *stats) snapshot() Stats {
 		DeltasOut: s.deltasOut.Load(), DeltasApplied: s.deltasApplied.Load(),
 		SnapshotsServed: s.snapshotsServed.Load(), SnapshotsFetched: s.snapshotsFetched.Load(),
 		SnapshotsApplied: s.snapshotsApplied.Load(), OverlayDials: s.overlayDials.Load(),
+		ConnectFailures: s.connectFailures.Load(),
 		IdleClosed:      s.idleClosed.Load(),
 		DroppedOversize: s.droppedOversize.Load(), DroppedUnknown: s.droppedUnknown.Load(),
 		HandshakeFailures: s.handshakeFailures.Load(), StreamResets: s.streamResets.Load(),
