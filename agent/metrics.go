@@ -84,6 +84,28 @@ func newManagerMetrics(m *TaskManager) *managerMetrics {
 	cf("handshakes_refused_total", "Streams refused at the hello.", nil, node(func(s peer.Stats) uint64 { return s.HandshakeFailures }))
 	cf("gossip_dropped_total", "GossipSub queue drops.", nil, node(func(s peer.Stats) uint64 { return s.GossipDropped }))
 	cf("peer_bans_total", "Peers banned for breaking the protocol.", nil, node(func(s peer.Stats) uint64 { return s.Bans }))
+	cf("broadcasts_received_total", "Broadcasts handed to the agent.", nil, node(func(s peer.Stats) uint64 { return s.BroadcastIn }))
+	cf("gossip_rejected_total", "Broadcasts that failed validation (not delivered, not forwarded).", nil, node(func(s peer.Stats) uint64 { return s.GossipRejected }))
+	cf("stream_resets_total", "Inbound streams reset for protocol violations.", nil, node(func(s peer.Stats) uint64 { return s.StreamResets }))
+	cf("peer_penalties_total", "Offences counted toward bans.", nil, node(func(s peer.Stats) uint64 { return s.Penalties }))
+	cf("roster_refused_total", "Roster records refused (out of bounds, roster full).", nil, node(func(s peer.Stats) uint64 { return s.RosterRefused }))
+	cf("workspace_joins_total", "Agents that joined the workspace, as this one saw it.", nil, node(func(s peer.Stats) uint64 { return s.Joins }))
+	cf("workspace_leaves_total", "Agents that left the workspace, as this one saw it.", nil, node(func(s peer.Stats) uint64 { return s.Leaves }))
+	cf("connect_failures_total", "Failed attempts to connect to or rejoin a peer.", nil, node(func(s peer.Stats) uint64 { return s.ConnectFailures }))
+	cf("roster_deltas_sent_total", "Roster deltas published.", nil, node(func(s peer.Stats) uint64 { return s.DeltasOut }))
+	cf("roster_snapshots_served_total", "Roster snapshots sent to joining agents.", nil, node(func(s peer.Stats) uint64 { return s.SnapshotsServed }))
+	nodeGauge := func(name, help string, read func(peer.Stats) int) {
+		mm.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "ceylon", Name: name, Help: help},
+			func() float64 {
+				if n := a.Node(); n != nil {
+					return float64(read(n.Stats()))
+				}
+				return 0
+			}))
+	}
+	nodeGauge("workspace_members", "Agents in the workspace, as this one knows them.", func(s peer.Stats) int { return s.Members })
+	nodeGauge("connections", "Open libp2p connections.", func(s peer.Stats) int { return s.Conns })
+	nodeGauge("gossip_mesh_peers", "Peers in this agent's GossipSub mesh.", func(s peer.Stats) int { return s.MeshPeers })
 	mm.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return mm
 }

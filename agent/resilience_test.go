@@ -362,3 +362,55 @@ func TestHeartbeatRepeatsALostCancel(t *testing.T) {
 		t.Fatal("the attempt was never cancelled")
 	}
 }
+
+// Envelopes of a known kind whose bodies do not decode count toward a ban
+// like any other garbage.
+func TestUndecodableBodiesAreBanned(t *testing.T) {
+	c := newCond()
+	gone := false
+	admin := startAdmin(t, "admin", func(a *Agent) {
+		On(a, func(ctx Context, m note) error { return nil })
+		a.OnDisconnect(func(_ Context, who AgentDetail) { c.update(func() { gone = gone || who.Name == "evil" }) })
+	}, WithMaxBadMessages(10), WithPeerOptions(peer.WithLeaveGrace(0)))
+	evil := startClient(t, "evil", admin, nil, WithReconnect(false))
+	ctx := testCtx(t)
+	for i := range 100 {
+		env := messages.Envelope{ID: uint64(i + 1), Kind: note{}.Kind(), From: evil.ID(), Body: []byte{0xc1}}
+		if err := evil.Node().Send(ctx, admin.Node().ID(), env.Encode()); err != nil {
+			break // banned, disconnected
+		}
+	}
+	c.await(t, "the ban", 10*time.Second, func() bool { return gone })
+	if st := admin.Node().Stats(); st.Bans != 1 {
+		t.Fatalf("node stats %+v", st)
+	}
+}
+
+// Broadcast garbage counts against its author, who signed it, even one
+// that never presented itself to the receiver: it is rejected (neither
+// delivered nor forwarded) and the author is banned.
+func TestBroadcastGarbageIsBanned(t *testing.T) {
+	admin := startAdmin(t, "admin", nil, WithMaxBadMessages(10))
+	// A raw node of the workspace: it publishes on the topic without an
+	// agent (so without envelopes) and never opens a direct stream.
+	evil, err := peer.New(testCtx(t), peer.WithListenAddrs("/ip4/127.0.0.1/tcp/0"), peer.WithWorkspace("ws-"+t.Name()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer evil.Close()
+	ai, _ := peer.ParseAddr(admin.Addrs()[0])
+	if err := evil.Host().Connect(testCtx(t), ai); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the admin on the topic", func() bool { return evil.Stats().TopicPeers == 1 })
+	for i := 0; i < 100 && evil.Stats().Conns > 0; i++ {
+		_ = evil.Publish(testCtx(t), []byte("not an envelope"))
+	}
+	eventually(t, "the ban", func() bool { return admin.Node().Stats().Bans == 1 })
+	if st := admin.Node().Stats(); st.GossipRejected < 10 || st.BroadcastIn != 0 {
+		t.Fatalf("node stats %+v", st)
+	}
+	if admin.Stats().Received != 0 {
+		t.Fatal("garbage delivered")
+	}
+}

@@ -22,10 +22,12 @@ import (
 // Loopback addresses are never limited per IP.
 type Limits struct {
 	// ConnsLow and ConnsHigh are the connection manager's water marks:
-	// past ConnsHigh connections it closes unprotected ones (oldest
-	// first, after GracePeriod) down to ConnsLow. Connections carrying
-	// direct streams in use, and those of peers joined with Join, are
-	// protected.
+	// past ConnsHigh connections it closes unprotected ones (the least
+	// valuable first, none younger than GracePeriod) until ConnsLow
+	// unprotected ones remain. Protected are the connections carrying
+	// direct streams in use, those of peers joined with Join, and
+	// GossipSub's mesh (at most 12 peers), so a node holds at most about
+	// ConnsLow + 12 + its active peers.
 	ConnsLow, ConnsHigh int
 	// GracePeriod is how long a new connection is safe from trimming.
 	GracePeriod time.Duration

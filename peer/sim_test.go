@@ -1,0 +1,82 @@
+package peer
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/x/simlibp2p"
+	"github.com/marcopolo/simnet"
+)
+
+// simNet is a simulated network for many-peer tests under testing/synctest:
+// every node listens on QUIC at its own simulated public address, links
+// have a fixed latency, and time is the bubble's.
+type simNet struct {
+	t      *testing.T
+	router *simnet.Simnet
+	next   int
+	nodes  []*Node
+}
+
+func newSimNet(t *testing.T) *simNet {
+	r := &simnet.Simnet{LatencyFunc: simnet.StaticLatency(time.Millisecond)}
+	r.Start()
+	s := &simNet{t: t, router: r}
+	t.Cleanup(func() {
+		for _, n := range s.nodes {
+			_ = n.Close()
+		}
+		r.Close()
+	})
+	return s
+}
+
+var simLink = simnet.NodeBiDiLinkSettings{
+	Downlink: simnet.LinkSettings{BitsPerSecond: 100 * simlibp2p.OneMbps},
+	Uplink:   simnet.LinkSettings{BitsPerSecond: 100 * simlibp2p.OneMbps},
+}
+
+// node starts a node on the next address.
+func (s *simNet) node(h Handler, opts ...Option) *Node {
+	s.t.Helper()
+	s.next++
+	return s.nodeAt(s.next, nil, h, opts...)
+}
+
+// nodeAt starts a node on address number i, with key k (nil: a fresh one).
+func (s *simNet) nodeAt(i int, k crypto.PrivKey, h Handler, opts ...Option) *Node {
+	s.t.Helper()
+	addr := fmt.Sprintf("/ip4/%s/udp/8000/quic-v1", simnet.IntToPublicIPv4(i))
+	base := []Option{
+		WithWorkspace("sim"), WithHandler(h),
+		WithTransportOptions(
+			libp2p.Transport(quic.NewTransport),
+			libp2p.ListenAddrStrings(addr),
+			simlibp2p.QUICSimnet(s.router, simLink),
+			libp2p.DisableIdentifyAddressDiscovery(),
+		),
+	}
+	if k != nil {
+		base = append(base, WithIdentity(k))
+	}
+	n, err := New(context.Background(), append(base, opts...)...)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.nodes = append(s.nodes, n)
+	return n
+}
+
+func (s *simNet) join(n, to *Node) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := n.Join(ctx, to.Addrs()[0].String()); err != nil {
+		s.t.Fatal(err)
+	}
+}
