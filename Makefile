@@ -5,7 +5,7 @@ PKGS     := ./...
 FUZZTIME ?= 30s
 export GOLOG_LOG_LEVEL ?= error
 
-.PHONY: run test lint vet staticcheck fmt-check bench fuzz tidy
+.PHONY: run test lint vet staticcheck fmt-check bench bench-scale fuzz tidy
 
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
@@ -35,6 +35,13 @@ bench:
 	$(GO) test -run '^$$' -bench 'TaskThroughput' -benchtime 20000x ./agent # with and without the journal
 	$(GO) test -run '^$$' -bench 'TaskRoundTrip' -benchtime 1000x ./agent
 	$(GO) test -run '^$$' -bench 'DAG|PendingMemory' -benchtime 100000x -timeout 30m ./playground
+
+# A workspace of 25 to 1,000 workers, each its own agent and libp2p host,
+# in 4 child processes around one manager (see internal/scalebench).
+# CEYLON_SCALE_SIZES=25,100 picks sizes; CEYLON_SCALE_PROFILE=dir writes
+# CPU and heap profiles.
+bench-scale:
+	$(GO) test -run '^$$' -bench Scale -benchtime 1x -timeout 60m -v ./internal/scalebench
 
 # Each fuzz target runs for FUZZTIME (not part of `make test`).
 fuzz:

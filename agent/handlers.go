@@ -85,7 +85,9 @@ func OnSafely[T messages.Message](a *Agent, h Handler[T]) error {
 }
 
 // OnConnect registers fn to run (in the actor) whenever an agent joins the
-// workspace as seen from this one; ctx.Sender() is that agent too.
+// workspace as seen from this one (including every agent already there
+// when this one joins); ctx.Sender() is that agent too. It reports
+// membership, not connections (see the package documentation).
 func (a *Agent) OnConnect(fn func(ctx Context, who AgentDetail)) {
 	_ = a.updateHandlers(func(t *handlerTable) error {
 		t.onConnect = append(t.onConnect, fn)
@@ -93,7 +95,10 @@ func (a *Agent) OnConnect(fn func(ctx Context, who AgentDetail)) {
 	})
 }
 
-// OnDisconnect registers fn to run (in the actor) whenever an agent leaves.
+// OnDisconnect registers fn to run (in the actor) whenever an agent leaves
+// the workspace as seen from this one: it said goodbye, its connection to
+// this agent (or to the admin that lists it) was gone for longer than the
+// leave grace, or it restarted (then OnConnect follows).
 func (a *Agent) OnDisconnect(fn func(ctx Context, who AgentDetail)) {
 	_ = a.updateHandlers(func(t *handlerTable) error {
 		t.onDisconnect = append(t.onDisconnect, fn)

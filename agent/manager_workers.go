@@ -49,7 +49,10 @@ func (m *TaskManager) rebuildWorkerList() {
 		m.workerList = append(m.workerList, w)
 	}
 	slices.SortFunc(m.workerList, func(a, b *workerState) int {
-		return strings.Compare(a.info.Name+a.detail.ID, b.info.Name+b.detail.ID)
+		if c := strings.Compare(a.info.Name, b.info.Name); c != 0 {
+			return c
+		}
+		return strings.Compare(a.detail.ID, b.detail.ID)
 	})
 	clear(m.priorities)
 	for _, w := range m.workerList {

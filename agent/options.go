@@ -193,8 +193,9 @@ func WithMaxBadMessages(n int) Option {
 }
 
 // WithReconnect controls whether a client that loses its connection to an
-// admin it joined through redials it, with capped, jittered exponential
-// backoff, until it is back or the agent stops (default on).
+// admin it joined through redials it (peer.Node.Join: at once, then with
+// capped, jittered exponential backoff, libp2p's dial backoff cleared)
+// until it is back or the agent stops (default on).
 func WithReconnect(on bool) Option {
 	return func(c *config) error { c.reconnect = on; return nil }
 }

@@ -86,6 +86,7 @@ func (n *Node) Join(ctx context.Context, addr string) (ID, error) {
 type keeper struct {
 	ai      peer.AddrInfo
 	running bool // a redial loop runs (guarded by n.mu)
+	again   bool // something happened meanwhile: run once more (n.mu)
 }
 
 func (n *Node) connect(ctx context.Context, ai peer.AddrInfo) error {
@@ -158,36 +159,47 @@ func (n *Node) dialAndExchange(ctx context.Context, ai peer.AddrInfo) error {
 	return err
 }
 
-// rejoin redials p if it was joined with Join and is not connected. It
-// is called when p's last connection closes, and does not block.
+// rejoin makes sure a peer joined with Join has this node: it redials p
+// if it is not connected, and presents this node to it again (a roster
+// exchange), which costs one stream when it is. It is called when a
+// connection to p opens or closes, and does not block.
 func (n *Node) rejoin(p ID) {
 	n.mu.Lock()
 	k := n.keep[p]
-	if k == nil || k.running || n.closed {
+	if k == nil || n.closed {
 		n.mu.Unlock()
 		return
 	}
-	k.running = true
+	if k.running {
+		k.again = true
+		n.mu.Unlock()
+		return
+	}
+	k.running, k.again = true, false
 	n.wg.Add(1)
 	n.mu.Unlock()
 	go func() {
 		defer n.wg.Done()
+		lost := !n.connected(p)
 		for attempt := 1; ; attempt++ {
 			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.handshakeTimeout)
 			err := n.dialAndExchange(ctx, k.ai)
 			cancel()
 			if err == nil {
 				n.mu.Lock()
-				done := n.connected(p) || n.closed
+				done := (n.connected(p) && !k.again) || n.closed
+				k.again = false
 				if done {
 					k.running = false
 				}
 				n.mu.Unlock()
 				if done {
-					n.cfg.logger.Info("rejoined", "peer", p, "attempts", attempt)
+					if lost {
+						n.cfg.logger.Info("rejoined", "peer", p, "attempts", attempt)
+					}
 					return
 				}
-				continue // lost again while presenting
+				continue // lost again, or a connection came or went, while presenting
 			}
 			if n.ctx.Err() != nil {
 				return

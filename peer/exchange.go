@@ -30,6 +30,21 @@ func (n *Node) selfHello(want bool) hello {
 	return hello{Version: protocolVersion, Workspace: n.cfg.workspace, Self: n.selfRecord(), Want: want}
 }
 
+// rosterHello is the hello of a roster exchange with p: it asks for what
+// p's roster has gained since the version this node has of it.
+func (n *Node) rosterHello(p ID, want bool) hello {
+	h := n.selfHello(want)
+	if want {
+		r := n.roster
+		r.mu.Lock()
+		if v := r.views[p]; v != nil && len(v.orphans) == 0 && !v.full {
+			h.SinceEpoch, h.Since = v.epoch, v.version
+		}
+		r.mu.Unlock()
+	}
+	return h
+}
+
 // exchange presents this node to p (dialing if needed) and links p from
 // its answer; with want, it applies p's snapshot when p is a roster server
 // this node follows.
@@ -44,7 +59,7 @@ func (n *Node) exchange(ctx context.Context, p ID, want bool) error {
 	} else {
 		_ = s.SetDeadline(time.Now().Add(n.cfg.handshakeTimeout))
 	}
-	if _, err := s.Write(appendFrame(nil, frameHello, encodeHello(n.selfHello(want)))); err != nil {
+	if _, err := s.Write(appendFrame(nil, frameHello, encodeHello(n.rosterHello(p, want)))); err != nil {
 		_ = s.Reset()
 		return fmt.Errorf("peer: roster exchange with %s: %w", p, err)
 	}
@@ -71,7 +86,7 @@ func (n *Node) exchange(ctx context.Context, p ID, want bool) error {
 	n.stats.rosterRefused.Add(uint64(bad))
 	n.roster.link(p, rep.Self)
 	if want && rep.Self.Server && rep.Epoch != 0 {
-		n.roster.applySnapshot(p, &rep)
+		n.roster.applyReply(p, &rep)
 	}
 	return nil
 }
@@ -90,7 +105,7 @@ func (n *Node) handleRoster(s network.Stream) {
 		return
 	}
 	n.roster.link(remote, h.Self)
-	if _, err := s.Write(appendFrame(nil, frameHello, n.roster.replyFor(remote, h.Want))); err != nil {
+	if _, err := s.Write(appendFrame(nil, frameHello, n.roster.replyFor(remote, &h))); err != nil {
 		_ = s.Reset()
 		return
 	}

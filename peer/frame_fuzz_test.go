@@ -71,6 +71,11 @@ func FuzzDecodeHello(f *testing.F) {
 			for _, m := range rep.Members {
 				checkBounds(t, m)
 			}
+			for _, d := range rep.Deltas {
+				for _, m := range d.Add {
+					checkBounds(t, m)
+				}
+			}
 		}
 		var d rosterDelta
 		if unmarshal(data, &d) == nil {
@@ -88,7 +93,7 @@ func checkBounds(t *testing.T, r record) {
 		t.Fatalf("record out of bounds kept: %+v", r)
 	}
 	for _, a := range r.Addrs {
-		if _, err := ma.NewMultiaddrBytes(a); err != nil || len(a) > maxAddrLen {
+		if len(a) == 0 || len(a) > maxAddrLen {
 			t.Fatalf("bad address kept: %x", a)
 		}
 	}

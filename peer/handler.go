@@ -24,7 +24,8 @@ type PresenceEvent struct {
 // Handler receives what a node hears.
 //
 // HandlePresence calls are made one at a time, in the order of the roster's
-// changes, and must not block (they run under the roster's lock): hand the
+// changes, and run under the roster's lock: they must not block, and must
+// not call the Node (nor take a lock held while calling it); hand the
 // event on. A member's join is reported before any of its direct frames;
 // its frames come in order, from one goroutine at a time; frames may still
 // arrive after its leave (a goodbye in flight). Different peers are served

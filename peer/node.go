@@ -278,8 +278,14 @@ func (n *Node) outFor(ctx context.Context, lim *limit, p ID) (*outStream, error)
 		return nil, ErrClosed
 	}
 	if o := n.out[p]; o != nil {
-		n.mu.Unlock()
-		return o, nil
+		if !o.s.Conn().IsClosed() {
+			n.mu.Unlock()
+			return o, nil
+		}
+		// Its connection is gone and the notification not in yet: a new
+		// stream (on a new connection), not a write into a dead one.
+		delete(n.out, p)
+		o.kill(fmt.Errorf("%w: %s: connection closed", ErrStreamClosed, p))
 	}
 	op, busy := n.opening[p]
 	if !busy {
@@ -439,6 +445,9 @@ func (nf *notifiee) Listen(network.Network, ma.Multiaddr)      {}
 func (nf *notifiee) ListenClose(network.Network, ma.Multiaddr) {}
 func (nf *notifiee) Connected(_ network.Network, c network.Conn) {
 	nf.n.roster.linkBack(c.RemotePeer())
+	// A joined peer that dialed us (or a connection that came up while
+	// another went down) may have lost us: present ourselves again.
+	nf.n.rejoin(c.RemotePeer())
 }
 
 func (nf *notifiee) Disconnected(net network.Network, c network.Conn) {
@@ -456,6 +465,9 @@ func (nf *notifiee) Disconnected(net network.Network, c network.Conn) {
 		o.kill(fmt.Errorf("%w: %s: disconnected", ErrStreamClosed, p))
 	}
 	if net.Connectedness(p) == network.Connected {
+		// Another connection is up: a joined peer may still have seen
+		// this one as its last and dropped us.
+		n.rejoin(p)
 		return
 	}
 	n.host.ConnManager().Unprotect(p, activeTag)

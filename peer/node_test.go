@@ -219,6 +219,18 @@ func evilStream(t *testing.T, b *Node) (*Node, interface {
 	return evil, s
 }
 
+// waitFor polls cond (for state no event announces) until it holds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func waitStats(t *testing.T, n *Node, what string, ok func(Stats) bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)

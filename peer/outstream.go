@@ -145,6 +145,7 @@ func (o *outStream) flush() bool {
 		o.n.stats.framesOutBytes(len(b))
 		o.spare = b[:0]
 		if err != nil {
+			o.n.cfg.logger.Debug("direct stream failed", "peer", o.peer, "err", err)
 			o.fail(fmt.Errorf("%w: %s: %w", ErrStreamClosed, o.peer, err))
 			_ = o.s.Reset()
 			o.n.dropOut(o)

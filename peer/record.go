@@ -39,17 +39,27 @@ type hello struct {
 	Version   int    `msgpack:"v"`
 	Workspace string `msgpack:"ws"`
 	Self      record `msgpack:"self"`
-	// Want asks a roster server for its snapshot (roster exchange only).
-	Want bool `msgpack:"want,omitempty"`
+	// Want asks a roster server for its roster (roster exchange only):
+	// the changes since (SinceEpoch, Since) if it still has them, else a
+	// snapshot.
+	Want       bool   `msgpack:"want,omitempty"`
+	SinceEpoch uint64 `msgpack:"since_ep,omitempty"`
+	Since      uint64 `msgpack:"since,omitempty"`
 }
 
 // rosterReply answers a roster exchange: the server's own record and,
-// when asked and it serves one, its roster at (Epoch, Version).
+// when asked and it serves one, its roster at (Epoch, Version): the
+// deltas that lead there from the version the follower named, or all its
+// members.
 type rosterReply struct {
-	Self    record   `msgpack:"self"`
-	Epoch   uint64   `msgpack:"ep,omitempty"`
-	Version uint64   `msgpack:"ver,omitempty"`
-	Members []record `msgpack:"members,omitempty"`
+	Self    record `msgpack:"self"`
+	Epoch   uint64 `msgpack:"ep,omitempty"`
+	Version uint64 `msgpack:"ver,omitempty"`
+	// Full says Members is the whole roster (a snapshot, even when
+	// empty); otherwise Deltas lead from the version asked for to Version.
+	Full    bool          `msgpack:"full,omitempty"`
+	Members []record      `msgpack:"members,omitempty"`
+	Deltas  []rosterDelta `msgpack:"deltas,omitempty"`
 }
 
 // rosterDelta is a server's change from version From to To of its roster.
@@ -74,15 +84,20 @@ type leaveNote struct {
 	Inc uint64 `msgpack:"inc"`
 }
 
-// maxDeltaRecords bounds the records of one delta message.
-const maxDeltaRecords = 1024
+// maxDeltaRecords bounds the records of one delta message; maxReplyDeltas
+// the deltas a server keeps to answer a follower that missed some.
+const (
+	maxDeltaRecords = 1024
+	maxReplyDeltas  = 256
+)
 
 // errBadRecord marks a record that breaks the bounds.
 var errBadRecord = errors.New("peer: bad record")
 
 // checkRecord validates a record from the network and returns its peer ID.
-// Addresses that do not parse or are too long are dropped, and at most
-// maxRecordAddrs kept: a peer's own addresses are a hint, not a command.
+// Addresses that are empty or too long are dropped, and at most
+// maxRecordAddrs kept (those that do not parse are dropped when used): a
+// peer's own addresses are a hint, not a command.
 func checkRecord(r *record) (ID, error) {
 	id, err := peer.IDFromBytes(r.ID)
 	if err != nil {
@@ -100,9 +115,7 @@ func checkRecord(r *record) (ID, error) {
 			break
 		}
 		if len(a) > 0 && len(a) <= maxAddrLen {
-			if _, err := ma.NewMultiaddrBytes(a); err == nil {
-				keep = append(keep, a)
-			}
+			keep = append(keep, a)
 		}
 	}
 	r.Addrs = keep
@@ -162,6 +175,16 @@ func decodeReply(payload []byte, max int) (r rosterReply, bad int, err error) {
 		r.Members = r.Members[:max]
 	}
 	r.Members, bad = keepValid(r.Members, bad)
+	if len(r.Deltas) > maxReplyDeltas {
+		return r, bad, fmt.Errorf("%w: %d deltas in a roster reply", ErrHandshake, len(r.Deltas))
+	}
+	for i := range r.Deltas {
+		d := &r.Deltas[i]
+		if len(d.Add) > maxDeltaRecords || len(d.Del) > maxDeltaRecords || d.To != d.From+1 {
+			return r, bad, fmt.Errorf("%w: roster reply delta out of bounds", ErrHandshake)
+		}
+		d.Add, bad = keepValid(d.Add, bad)
+	}
 	return r, bad, nil
 }
 

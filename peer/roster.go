@@ -97,6 +97,7 @@ type serverView struct {
 	epoch, version uint64
 	orphans        map[ID]struct{} // listed by an earlier life or a gone server
 	orphanT        *time.Timer
+	full           bool // the next fetch asks for a snapshot, not deltas
 	fetching       bool // a snapshot fetch is in flight
 	again          bool // fetch again when it ends
 	lastFetch      time.Time
@@ -110,7 +111,8 @@ type serving struct {
 	beatVersion    uint64 // version the beats are about
 	busyBeats      int    // beats still due, one a rosterBeat, after a change
 	lastBeat       time.Time
-	snap           []byte // encoded reply at snapVersion
+	history        []rosterDelta // the last deltas, for followers that missed some
+	snap           []byte        // encoded reply at snapVersion
 	snapVersion    uint64
 	snapValid      bool
 	served         map[ID]time.Time // last snapshot per requester
@@ -284,6 +286,11 @@ func (r *roster) linkLost(p ID) {
 	defer r.mu.Unlock()
 	e := r.entries[p]
 	if r.closed || e == nil || !e.linked || e.linger != nil {
+		return
+	}
+	if r.n.cfg.leaveGrace == 0 { // no grace: the link ends with the connection
+		r.endLink(e)
+		r.dropIfUnvouched(e)
 		return
 	}
 	var t *time.Timer

@@ -65,13 +65,13 @@ func (r *roster) applySnapshot(s ID, rep *rosterReply) {
 			r.unvouch(s, id)
 		}
 	}
-	v.epoch, v.version = rep.Epoch, rep.Version
+	v.epoch, v.version, v.full = rep.Epoch, rep.Version, false
 	r.n.stats.snapshotsApplied.Add(1)
 	r.n.kickOverlay()
 }
 
-// applyDelta applies one delta from s, or fetches a snapshot when it does
-// not follow on from what this node has.
+// applyDelta applies one delta from s, or fetches what this node lacks
+// when it does not follow on from what it has.
 func (r *roster) applyDelta(s ID, d *rosterDelta) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -79,12 +79,46 @@ func (r *roster) applyDelta(s ID, d *rosterDelta) {
 	if v == nil || !r.trusted[s] || r.closed {
 		return
 	}
-	switch {
-	case d.Epoch == v.epoch && d.To <= v.version:
-		return // seen
-	case d.Epoch != v.epoch || d.From != v.version:
+	if !r.deltaLocked(s, v, d) {
 		r.fetch(s, v)
 		return
+	}
+	if len(v.orphans) > 0 {
+		r.fetch(s, v) // orphans it still lists are adopted again
+	}
+}
+
+// applyReply applies a server's answer to a roster exchange: a snapshot,
+// or the deltas this node missed. It takes r.mu.
+func (r *roster) applyReply(s ID, rep *rosterReply) {
+	if rep.Full {
+		r.applySnapshot(s, rep)
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v := r.view(s)
+	if v == nil {
+		return
+	}
+	for i := range rep.Deltas {
+		if !r.deltaLocked(s, v, &rep.Deltas[i]) {
+			v.full = true // they do not fit: take a snapshot
+			r.fetch(s, v)
+			return
+		}
+	}
+}
+
+// deltaLocked applies d from s if it follows on from the version this node
+// has; it reports false for a gap (or another life of the server). A
+// delta already seen is no gap.
+func (r *roster) deltaLocked(s ID, v *serverView, d *rosterDelta) bool {
+	switch {
+	case d.Epoch == v.epoch && d.To <= v.version:
+		return true // seen
+	case d.Epoch != v.epoch || d.From != v.version:
+		return false
 	}
 	for i := range d.Add {
 		id, err := peer.IDFromBytes(d.Add[i].ID)
@@ -107,10 +141,8 @@ func (r *roster) applyDelta(s ID, d *rosterDelta) {
 	}
 	v.version = d.To
 	r.n.stats.deltasApplied.Add(1)
-	if len(v.orphans) > 0 {
-		r.fetch(s, v) // orphans it still lists are adopted again
-	}
 	r.n.kickOverlay()
+	return true
 }
 
 // applyBeat fetches a snapshot when s is ahead of this node.

@@ -40,6 +40,10 @@ func (r *roster) flush() {
 	size := 0
 	cut := func() {
 		out = append(out, marshal(&d))
+		s.history = append(s.history, d)
+		if len(s.history) > maxReplyDeltas {
+			s.history = s.history[len(s.history)-maxReplyDeltas:]
+		}
 		s.version++
 		d = rosterDelta{Epoch: s.epoch, From: s.version, To: s.version + 1}
 		size = 0
@@ -133,13 +137,21 @@ func (r *roster) linkedCount() int {
 const minSnapshotGap = 100 * time.Millisecond
 
 // replyFor encodes the answer to p's roster exchange: this node's record
-// and, for a server asked for it, its roster. It takes r.mu itself.
-func (r *roster) replyFor(p ID, want bool) []byte {
+// and, for a server asked for it, what p lacks of its roster: nothing, the
+// deltas since the version p has (if they are still kept), or a snapshot.
+// It takes r.mu itself.
+func (r *roster) replyFor(p ID, h *hello) []byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.srv
-	if s == nil || !want {
+	if s == nil || !h.Want {
 		return marshal(&rosterReply{Self: r.n.selfRecord()})
+	}
+	if h.SinceEpoch == s.epoch && h.Since <= s.version {
+		if ds, ok := s.deltasSince(h.Since); ok {
+			r.n.stats.deltasServed.Add(1)
+			return marshal(&rosterReply{Self: r.n.selfRecord(), Epoch: s.epoch, Version: s.version, Deltas: ds})
+		}
 	}
 	now := time.Now()
 	if last, ok := s.served[p]; ok && now.Sub(last) < minSnapshotGap {
@@ -157,7 +169,7 @@ func (r *roster) replyFor(p ID, want bool) []byte {
 	if s.snapValid && s.snapVersion == s.version {
 		return s.snap
 	}
-	reply := rosterReply{Self: r.n.selfRecord(), Epoch: s.epoch, Version: s.version}
+	reply := rosterReply{Self: r.n.selfRecord(), Epoch: s.epoch, Version: s.version, Full: true}
 	reply.Members = make([]record, 0, len(r.entries))
 	for _, e := range r.entries {
 		if e.linked {
@@ -166,4 +178,18 @@ func (r *roster) replyFor(p ID, want bool) []byte {
 	}
 	s.snap, s.snapVersion, s.snapValid = marshal(&reply), s.version, true
 	return s.snap
+}
+
+// deltasSince returns the kept deltas from version v to the current one;
+// false if they are not all kept any more.
+func (s *serving) deltasSince(v uint64) ([]rosterDelta, bool) {
+	if v == s.version {
+		return nil, true
+	}
+	for i, d := range s.history {
+		if d.From == v {
+			return s.history[i:], true
+		}
+	}
+	return nil, false
 }

@@ -22,6 +22,7 @@ type Stats struct {
 	DeltasOut        uint64 // roster deltas published (a roster server)
 	DeltasApplied    uint64 // roster deltas applied from servers followed
 	SnapshotsServed  uint64 // roster snapshots sent (a roster server)
+	DeltasServed     uint64 // missed deltas sent instead of a snapshot (a roster server)
 	SnapshotsFetched uint64 // roster snapshot fetches after a gap
 	SnapshotsApplied uint64 // roster snapshots applied
 	OverlayDials     uint64 // dials to random members for the mesh
@@ -43,6 +44,7 @@ type stats struct {
 	framesIn, bytesIn, writesOut, bytesOut, broadcastIn, broadcastOut atomic.Uint64
 	joins, leaves                                                     atomic.Uint64
 	deltasOut, deltasApplied, snapshotsServed, snapshotsFetched       atomic.Uint64
+	deltasServed                                                      atomic.Uint64
 	snapshotsApplied, overlayDials, idleClosed, connectFailures       atomic.Uint64
 	droppedOversize, droppedUnknown, handshakeFailures, streamResets  atomic.Uint64
 	gossipDropped, gossipRejected, rosterRefused, penalties, bans     atomic.Uint64
@@ -61,6 +63,7 @@ func (s *stats) snapshot() Stats {
 		Joins: s.joins.Load(), Leaves: s.leaves.Load(),
 		DeltasOut: s.deltasOut.Load(), DeltasApplied: s.deltasApplied.Load(),
 		SnapshotsServed: s.snapshotsServed.Load(), SnapshotsFetched: s.snapshotsFetched.Load(),
+		DeltasServed:     s.deltasServed.Load(),
 		SnapshotsApplied: s.snapshotsApplied.Load(), OverlayDials: s.overlayDials.Load(),
 		ConnectFailures: s.connectFailures.Load(),
 		IdleClosed:      s.idleClosed.Load(),

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,6 +40,8 @@ const (
 	// envProfile names a directory for CPU profiles of the manager's
 	// throughput run and of the first child.
 	envProfile = "CEYLON_SCALE_PROFILE"
+	// envLog makes a sample of the workers log at Info level to stderr.
+	envLog = "CEYLON_SCALE_LOG"
 )
 
 // profile starts a CPU profile into path; the returned func stops it.
@@ -98,8 +101,11 @@ func runChild() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for i := range count {
-		w, err := agent.NewWorker(fmt.Sprintf("w%s-%d", idx, i),
-			agent.WithWorkerAgent(loopbackTCP, agent.WithWorkspace(os.Getenv(envWS)), agent.WithJoin(os.Getenv(envJoin))))
+		aopts := []agent.Option{loopbackTCP, agent.WithWorkspace(os.Getenv(envWS)), agent.WithJoin(os.Getenv(envJoin))}
+		if os.Getenv(envLog) != "" && i%25 == 0 { // a sample of what joining workers see
+			aopts = append(aopts, agent.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))))
+		}
+		w, err := agent.NewWorker(fmt.Sprintf("w%s-%d", idx, i), agent.WithWorkerAgent(aopts...))
 		if err != nil {
 			panic(err)
 		}
@@ -133,6 +139,9 @@ func runChild() {
 	}
 	fmt.Println("STARTED")
 	var stopProfile func()
+	if dir := os.Getenv(envProfile); dir != "" && idx == "0" {
+		stopProfile = profile(filepath.Join(dir, "child0-join.cpu"))
+	}
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
 		switch in.Text() {
@@ -156,6 +165,9 @@ func runChild() {
 			b, _ := json.Marshal(r)
 			fmt.Println(string(b))
 		case "profile": // the first child profiles the throughput run
+			if stopProfile != nil {
+				stopProfile()
+			}
 			if dir := os.Getenv(envProfile); dir != "" && idx == "0" {
 				stopProfile = profile(filepath.Join(dir, "child0.cpu"))
 			}
@@ -284,6 +296,10 @@ func runScale(b *testing.B, n int) {
 	defer func() { _ = m.Stop() }()
 
 	// Start the children at once: the clock runs from the first start.
+	stopJoinProfile := func() {}
+	if dir := os.Getenv(envProfile); dir != "" {
+		stopJoinProfile = profile(filepath.Join(dir, fmt.Sprintf("manager-join-%d.cpu", n)))
+	}
 	start := time.Now()
 	var children []*child
 	for i := range procs {
@@ -317,6 +333,7 @@ func runScale(b *testing.B, n int) {
 		b.Fatal(err)
 	}
 	joined := time.Now()
+	stopJoinProfile()
 	joinS := joined.Sub(start).Seconds()
 	b.Logf("N=%d: all joined after %.1f s", n, joinS)
 
