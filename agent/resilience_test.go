@@ -414,3 +414,25 @@ func TestBroadcastGarbageIsBanned(t *testing.T) {
 		t.Fatal("garbage delivered")
 	}
 }
+
+// A worker whose connection drops, again and again (cut from either side,
+// with no leave grace so that every drop is a leave), is registered again
+// each time and takes work: it never silently stops getting tasks.
+func TestWorkerReregistersAfterEveryDrop(t *testing.T) {
+	grace := WithPeerOptions(peer.WithLeaveGrace(0))
+	m := startManager(t, WithManagerAgent(grace))
+	w := startWorker(t, m, "W", func(w *WorkerAgent) { w.Handle("job", noop) }, WithWorkerAgent(grace))
+	mid, wid := m.Agent().Node().ID(), w.Agent().Node().ID()
+	for i := range 50 {
+		from, to := m.Agent().Node(), wid
+		if i%2 == 1 {
+			from, to = w.Agent().Node(), mid
+		}
+		if err := from.Host().Network().ClosePeer(to); err != nil {
+			t.Fatal(err)
+		}
+		if r := runTask(t, m, messages.Task{ID: fmt.Sprint("after-drop-", i), Type: "job", Description: "after a drop"}); !r.Success || r.Worker != "W" {
+			t.Fatalf("drop %d: %+v", i, r)
+		}
+	}
+}
