@@ -323,9 +323,7 @@ func TestStopDuringStart(t *testing.T) {
 	}
 	started := make(chan error, 1)
 	go func() { started <- a.Start(context.Background()) }()
-	for a.Node() == nil { // wait until it is joining
-		time.Sleep(time.Millisecond)
-	}
+	eventually(t, "the agent joining", func() bool { return a.Node() != nil })
 	if err := a.Stop(); err != nil {
 		t.Fatal(err)
 	}

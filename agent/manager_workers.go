@@ -102,10 +102,12 @@ func (m *TaskManager) onConnect(ctx Context, who AgentDetail) {
 
 // reconcile compares what a worker says it holds with the manager's view.
 // An attempt it holds is acknowledged (the heartbeat stands for the acks
-// of every attempt it lists); an attempt sent to it more than an ack
+// of every attempt it lists); an attempt sent to it more than half an ack
 // timeout ago that it does not hold (its assignment or its result was lost)
-// frees its slot and, if still live, goes back to the queue; an attempt it
-// holds that is no longer wanted (a lost cancel) is cancelled again.
+// frees its slot and, if still live, goes back to the queue — before its
+// ack deadline, which catches the rest (a worker whose heartbeats stopped
+// too); an attempt it holds that is no longer wanted (a lost cancel) is
+// cancelled again.
 func (m *TaskManager) reconcile(w *workerState, running []messages.AttemptRef) {
 	holds := make(map[slotKey]bool, len(running))
 	for _, r := range running {
@@ -119,7 +121,7 @@ func (m *TaskManager) reconcile(w *workerState, running []messages.AttemptRef) {
 	}
 	now := time.Now()
 	for k, s := range w.slots {
-		if holds[k] || s.sent.IsZero() || now.Sub(s.sent) < m.cfg.ackTimeout {
+		if holds[k] || s.sent.IsZero() || now.Sub(s.sent) < m.cfg.ackTimeout/2 {
 			continue
 		}
 		delete(w.slots, k)

@@ -312,7 +312,10 @@ func TestWorkerIgnoresImpostorManager(t *testing.T) {
 // holds the attempt, and the manager requeues it at once instead of
 // waiting out the lease.
 func TestHeartbeatRecoversALostResult(t *testing.T) {
-	m := startManager(t, WithAckTimeout(300*time.Millisecond))
+	// A heartbeat takes an attempt back after half the ack timeout, its
+	// ack deadline after all of it: with heartbeats every 50 ms, one
+	// lands in the second half, however loaded the machine.
+	m := startManager(t, WithAckTimeout(4*time.Second))
 	startWorker(t, m, "W", func(w *WorkerAgent) {
 		w.dropResults = 1
 		w.Handle("job", noop)
@@ -328,6 +331,24 @@ func TestHeartbeatRecoversALostResult(t *testing.T) {
 	}
 	info, _ := m.Task(testCtx(t), "t")
 	if !strings.Contains(info.Attempts[0].Outcome, "does not hold it") {
+		t.Fatalf("attempts: %+v", info.Attempts)
+	}
+}
+
+// An assignment lost on the way to a worker whose heartbeats stopped: no
+// ack comes, and at the ack deadline the attempt goes back to the queue.
+func TestAckDeadlineRequeuesALostAssignment(t *testing.T) {
+	m := startManager(t, WithAckTimeout(300*time.Millisecond), WithTick(10*time.Millisecond), WithHeartbeatTimeout(time.Hour))
+	startWorker(t, m, "W", func(w *WorkerAgent) {
+		w.dropAssignments = 1
+		w.Handle("job", noop)
+	}, WithHeartbeatInterval(time.Hour))
+	r := runTask(t, m, messages.Task{ID: "t", Type: "job", Description: "its first assignment is lost", Timeout: time.Minute})
+	if !r.Success || r.Attempt != 2 {
+		t.Fatalf("result: %+v", r)
+	}
+	info, _ := m.Task(testCtx(t), "t")
+	if len(info.Attempts) != 2 || info.Attempts[0].Outcome != "lost: no acknowledgement" {
 		t.Fatalf("attempts: %+v", info.Attempts)
 	}
 }

@@ -143,8 +143,8 @@ type WorkerAgent struct {
 	jobs chan *jobRequest // hands work to idle pool goroutines
 
 	// Fault injection for tests (owned by the actor): drop this many
-	// results, or cancels, as if the network had lost them.
-	dropResults, dropCancels int
+	// results, cancels or assignments, as if the network had lost them.
+	dropResults, dropCancels, dropAssignments int
 
 	runs     sync.WaitGroup // processor goroutines
 	hbStop   chan struct{}

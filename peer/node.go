@@ -106,9 +106,10 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 	h.SetStreamHandler(ProtocolID, n.handleStream)
 	h.SetStreamHandler(RosterProtocolID, n.handleRoster)
 	h.Network().Notify(&notifiee{n})
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.janitor()
 	go n.overlayLoop()
+	go n.roster.pollLoop()
 	if n.roster.srv != nil {
 		n.wg.Add(1)
 		go n.roster.beatLoop()

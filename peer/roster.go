@@ -101,6 +101,7 @@ type serverView struct {
 	fetching       bool // a snapshot fetch is in flight
 	again          bool // fetch again when it ends
 	lastFetch      time.Time
+	heard          time.Time // last delta, beat or answer from the server
 }
 
 // serving is this node's own roster service.

@@ -17,13 +17,46 @@ import (
 // minFetchGap spaces the snapshot fetches from one server.
 const minFetchGap = 250 * time.Millisecond
 
+// A follower that hears nothing from a server (no delta, no beat) for
+// silenceLimit asks it for what it lacks: a server beats at least every
+// rosterBeatEvery, so silence means this node is outside GossipSub's mesh
+// for now (or the server is gone). The check runs every pollEvery.
+const (
+	silenceLimit = rosterBeatEvery + time.Second
+	pollEvery    = 2 * time.Second
+)
+
+// pollLoop asks silent servers for what this node lacks, until the node
+// closes. It runs in its own goroutine.
+func (r *roster) pollLoop() {
+	defer r.n.wg.Done()
+	t := time.NewTicker(pollEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-r.n.ctx.Done():
+			return
+		}
+		r.mu.Lock()
+		now := time.Now()
+		for s, v := range r.views {
+			if r.entries[s] != nil && !v.fetching && now.Sub(v.heard) > silenceLimit {
+				v.heard = now // one ask per silence limit
+				r.fetch(s, v)
+			}
+		}
+		r.mu.Unlock()
+	}
+}
+
 func (r *roster) view(s ID) *serverView {
 	if !r.trusted[s] || r.closed {
 		return nil
 	}
 	v := r.views[s]
 	if v == nil {
-		v = &serverView{orphans: map[ID]struct{}{}}
+		v = &serverView{orphans: map[ID]struct{}{}, heard: time.Now()}
 		r.views[s] = v
 	}
 	return v
@@ -65,7 +98,7 @@ func (r *roster) applySnapshot(s ID, rep *rosterReply) {
 			r.unvouch(s, id)
 		}
 	}
-	v.epoch, v.version, v.full = rep.Epoch, rep.Version, false
+	v.epoch, v.version, v.full, v.heard = rep.Epoch, rep.Version, false, time.Now()
 	r.n.stats.snapshotsApplied.Add(1)
 	r.n.kickOverlay()
 }
@@ -139,7 +172,7 @@ func (r *roster) deltaLocked(s ID, v *serverView, d *rosterDelta) bool {
 		delete(v.orphans, id)
 		r.unvouch(s, id)
 	}
-	v.version = d.To
+	v.version, v.heard = d.To, time.Now()
 	r.n.stats.deltasApplied.Add(1)
 	r.n.kickOverlay()
 	return true
@@ -153,6 +186,7 @@ func (r *roster) applyBeat(s ID, b *rosterBeat) {
 	if v == nil || !r.trusted[s] || r.closed {
 		return
 	}
+	v.heard = time.Now()
 	if b.Epoch != v.epoch || b.Version > v.version || len(v.orphans) > 0 {
 		r.fetch(s, v)
 	}

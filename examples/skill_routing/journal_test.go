@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -11,16 +10,6 @@ import (
 	"testing"
 	"time"
 )
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // startProc runs the example as a separate process, logging its output.
 func startProc(t *testing.T, log *lineLog, args ...string) *exec.Cmd {
@@ -41,12 +30,17 @@ func TestAdminKilledAndRestartedOnItsJournal(t *testing.T) {
 	bin := build(t)
 	dir := t.TempDir()
 	const tasks = 300
-	adminArgs := []string{bin, "-role", "admin", "-workers", "3", "-tasks", fmt.Sprint(tasks), "-scale", "10ms",
-		"-listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", freePort(t)), "-workspace", "crash",
-		"-key", filepath.Join(dir, "admin.key"), "-journal", filepath.Join(dir, "tasks.db"), "-timeout", "3m"}
+	// The first run binds a port of its choosing; the restart binds the
+	// same one (the workers redial that address), which the killed
+	// process has just released.
+	adminArgs := func(port string) []string {
+		return []string{bin, "-role", "admin", "-workers", "3", "-tasks", fmt.Sprint(tasks), "-scale", "10ms",
+			"-listen", "/ip4/127.0.0.1/tcp/" + port, "-workspace", "crash",
+			"-key", filepath.Join(dir, "admin.key"), "-journal", filepath.Join(dir, "tasks.db"), "-timeout", "3m"}
+	}
 
 	run1 := newLineLog()
-	admin := startProc(t, run1, adminArgs...)
+	admin := startProc(t, run1, adminArgs("0")...)
 	var addr string
 	run1.await(t, "the admin's address", 30*time.Second, func(lines []string) bool {
 		for _, l := range lines {
@@ -68,8 +62,12 @@ func TestAdminKilledAndRestartedOnItsJournal(t *testing.T) {
 	}
 	_ = admin.Wait()
 
+	port := regexp.MustCompile(`/tcp/(\d+)/`).FindStringSubmatch(addr)
+	if port == nil {
+		t.Fatalf("no port in %q", addr)
+	}
 	run2 := newLineLog()
-	admin2 := startProc(t, run2, adminArgs...)
+	admin2 := startProc(t, run2, adminArgs(port[1])...)
 	if err := waitExit(admin2, 3*time.Minute); err != nil {
 		t.Fatalf("restarted admin: %v\n%s", err, run2.text())
 	}
