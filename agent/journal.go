@@ -50,6 +50,9 @@ var (
 type Journal struct {
 	db   *bolt.DB
 	path string
+	// beforeWrite, when set (tests), runs before every write of task
+	// records: a slow or stuck disk.
+	beforeWrite func()
 }
 
 // OpenJournal opens (or creates) the journal at path for a workspace. A
@@ -172,6 +175,9 @@ type taskRecord struct {
 
 // writeTasks stores task records in one durable write.
 func (j *Journal) writeTasks(recs []*taskRecord, workers map[string]WorkerStats, deletes []string) error {
+	if j.beforeWrite != nil {
+		j.beforeWrite()
+	}
 	err := j.db.Update(func(tx *bolt.Tx) error {
 		if workers != nil {
 			v, err := messages.MarshalValue(workers)

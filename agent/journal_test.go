@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,19 +57,19 @@ func TestJournalResumes(t *testing.T) {
 			t.Fatalf("fast task %d: %+v %v", i, r, err)
 		}
 	}
-	addr := m1.Addrs()[0]
 	if err := m1.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	close(release)
 	_ = j.Close()
 
-	// Restart on the same journal and key: the same address, the old
-	// results, and the unfinished tasks run again.
+	// Restart on the same journal and key: the same identity (its port
+	// is chosen anew here), the old results, and the unfinished tasks run
+	// again.
 	j2 := openJournal(t, path)
 	m2 := startManager(t, WithJournal(j2), WithManagerAgent(WithIdentityFile(key)))
-	if m2.Addrs()[0] != addr && m2.Agent().ID() != m1.Agent().ID() {
-		t.Fatalf("restarted manager has another identity")
+	if m2.Agent().ID() != m1.Agent().ID() {
+		t.Fatalf("restarted manager has another identity: %s, was %s", m2.Agent().ID(), m1.Agent().ID())
 	}
 	for i := 1; i < 20; i += 2 {
 		r, err := m2.Wait(ctx, fmt.Sprint(i))
@@ -198,10 +199,14 @@ func TestTaskRecordRoundTrip(t *testing.T) {
 func TestRetentionForgetsFinishedTasks(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "r.db")
 	j := openJournal(t, path)
-	m := startManager(t, WithJournal(j), WithRetention(100*time.Millisecond), WithTick(10*time.Millisecond))
+	m := startManager(t, WithJournal(j), WithRetention(2*time.Second), WithTick(10*time.Millisecond))
 	startWorker(t, m, "W", func(w *WorkerAgent) { w.Handle("job", noop) })
 	if r := runTask(t, m, messages.Task{ID: "old", Type: "job", Description: "d"}); !r.Success {
 		t.Fatal(r)
+	}
+	// Kept until the retention ends...
+	if info, err := m.Task(testCtx(t), "old"); err != nil || info.Status != StatusCompleted {
+		t.Fatalf("finished task before its retention ended: %+v %v", info, err)
 	}
 	eventually(t, "the task to expire", func() bool {
 		_, err := m.Task(testCtx(t), "old")
@@ -215,5 +220,48 @@ func TestRetentionForgetsFinishedTasks(t *testing.T) {
 	// The ID is free again.
 	if r := runTask(t, m, messages.Task{ID: "old", Type: "job", Description: "again"}); !r.Success {
 		t.Fatal(r)
+	}
+}
+
+// A result is reported (to Wait, to observers) only once it is durable:
+// while its commit is stuck, the submitter keeps waiting.
+func TestResultReportedOnlyOnceDurable(t *testing.T) {
+	j := openJournal(t, filepath.Join(t.TempDir(), "d.db"))
+	var stuck atomic.Bool
+	entered, gate := make(chan struct{}, 1), make(chan struct{})
+	j.beforeWrite = func() {
+		if stuck.Load() {
+			select {
+			case entered <- struct{}{}:
+			default:
+			}
+			<-gate
+		}
+	}
+	m := startManager(t, WithJournal(j))
+	started, release := make(chan struct{}), make(chan struct{})
+	startWorker(t, m, "W", func(w *WorkerAgent) {
+		w.Handle("job", func(context.Context, *Job) ([]byte, error) {
+			close(started)
+			<-release
+			return []byte("done"), nil
+		})
+	})
+	ctx := testCtx(t)
+	if err := m.Submit(ctx, messages.Task{ID: "t", Type: "job", Description: "its result waits for the disk"}); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	stuck.Store(true)
+	close(release)
+	<-entered // the result's commit has begun, and is stuck
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if r, err := m.Wait(short, "t"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("result reported before it was durable: %+v %v", r, err)
+	}
+	close(gate)
+	if r, err := m.Wait(ctx, "t"); err != nil || !r.Success || string(r.Output) != "done" {
+		t.Fatalf("after the commit: %+v %v", r, err)
 	}
 }

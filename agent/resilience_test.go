@@ -280,7 +280,16 @@ func TestSecretWorkspace(t *testing.T) {
 // through, not another agent calling itself a task manager.
 func TestWorkerIgnoresImpostorManager(t *testing.T) {
 	m := startManager(t)
-	w := startWorker(t, m, "W", func(w *WorkerAgent) { w.Handle("job", noop) })
+	var ranMu sync.Mutex
+	ran := map[string]bool{}
+	w := startWorker(t, m, "W", func(w *WorkerAgent) {
+		w.Handle("job", func(_ context.Context, job *Job) ([]byte, error) {
+			ranMu.Lock()
+			ran[job.Task.ID] = true
+			ranMu.Unlock()
+			return nil, nil
+		})
+	})
 	c := newCond()
 	impostor := startClient(t, "impostor", m.Agent(), func(a *Agent) {
 		a.OnConnect(func(Context, AgentDetail) { c.update(func() {}) })
@@ -305,6 +314,11 @@ func TestWorkerIgnoresImpostorManager(t *testing.T) {
 	case <-w.Done():
 		t.Fatal("the worker obeyed an impostor's shutdown")
 	default:
+	}
+	ranMu.Lock()
+	defer ranMu.Unlock()
+	if ran["evil"] || len(ran) != 5 {
+		t.Fatalf("the worker ran %v", ran)
 	}
 }
 

@@ -33,7 +33,9 @@ func Example() {
 	}
 	defer resp.Body.Close()
 	var s agent.ManagerStats
-	_ = json.NewDecoder(resp.Body).Decode(&s)
-	fmt.Println("workers:", len(s.Workers), "pending:", s.Pending)
-	// Output: workers: 0 pending: 0
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		panic(err)
+	}
+	fmt.Println(resp.Status, "- dated:", !s.Time.IsZero(), "- workers:", len(s.Workers), "pending:", s.Pending)
+	// Output: 200 OK - dated: true - workers: 0 pending: 0
 }

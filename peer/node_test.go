@@ -371,3 +371,42 @@ func TestConnectWrongWorkspace(t *testing.T) {
 		t.Fatalf("address without /p2p: %v", err)
 	}
 }
+
+// The frame limit holds to the byte, both ways: a payload of exactly
+// MaxFrameSize goes through, one byte more is refused at the sender; a
+// frame of exactly the limit is read, one byte more is dropped.
+func TestFrameLimitBoundaries(t *testing.T) {
+	const max = 4096
+	ra, rb := newRecorder(), newRecorder()
+	a := newTestNode(t, ra, WithMaxFrameSize(max))
+	b := newTestNode(t, rb, WithMaxFrameSize(max))
+	connect(t, a, b)
+	ctx := context.Background()
+	if a.MaxFrameSize() != max-1 {
+		t.Fatalf("MaxFrameSize %d", a.MaxFrameSize())
+	}
+	if err := a.Send(ctx, b.ID(), make([]byte, max-1)); err != nil {
+		t.Fatalf("payload at the limit: %v", err)
+	}
+	if err := a.Send(ctx, b.ID(), make([]byte, max)); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("payload one byte over: %v", err)
+	}
+	rb.await(t, "the frame at the limit", func() bool { return len(rb.direct[a.ID()]) == 1 })
+
+	// Inbound, from a peer whose own limit is larger.
+	evil, s := evilStream(t, b)
+	frames := appendFrame(nil, frameHello, encodeHello(hello{Version: protocolVersion, Workspace: "test", Self: record{ID: []byte(evil.ID()), Inc: 1}}))
+	frames = appendFrame(frames, frameData, make([]byte, max-1)) // length max: read
+	frames = appendFrame(frames, frameData, make([]byte, max))   // length max+1: dropped
+	frames = appendFrame(frames, frameData, []byte("after"))
+	if _, err := s.Write(frames); err != nil {
+		t.Fatal(err)
+	}
+	rb.await(t, "the frames around the limit", func() bool { return len(rb.direct[evil.ID()]) == 2 })
+	if got := rb.direct[evil.ID()]; len(got[0]) != max-1 || string(got[1]) != "after" {
+		t.Fatalf("received %d and %q", len(got[0]), got[1])
+	}
+	if st := b.Stats(); st.DroppedOversize != 1 {
+		t.Fatalf("DroppedOversize %d", st.DroppedOversize)
+	}
+}

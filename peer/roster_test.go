@@ -11,7 +11,8 @@ import (
 // know every other without connecting to all of them, the overlay keeps
 // each one's connections bounded, and a broadcast reaches everyone over
 // the GossipSub mesh that forms among them.
-func TestRosterConvergesAroundAServer(t *testing.T) {
+func TestSimRosterConvergesAroundAServer(t *testing.T) {
+	skipUnderRace(t)
 	synctest.Test(t, func(t *testing.T) {
 		net := newSimNet(t)
 		srv := net.node(NopHandler{}, WithServer(true))
@@ -142,7 +143,8 @@ func star(t *testing.T, net *simNet, n int, h func(i int) Handler, opts ...Optio
 // A member that crashes is seen to leave by members that were never
 // connected to it: the server saw its link go (after the leave grace) and
 // told everyone.
-func TestCrashSeenWithoutAConnection(t *testing.T) {
+func TestSimCrashSeenWithoutAConnection(t *testing.T) {
+	skipUnderRace(t)
 	synctest.Test(t, func(t *testing.T) {
 		net := newSimNet(t)
 		ev := newEvents()
@@ -173,7 +175,8 @@ func TestCrashSeenWithoutAConnection(t *testing.T) {
 
 // A member that leaves says so: others see it at once, not after the
 // leave grace.
-func TestGoodbyeSeenAtOnce(t *testing.T) {
+func TestSimGoodbyeSeenAtOnce(t *testing.T) {
+	skipUnderRace(t)
 	synctest.Test(t, func(t *testing.T) {
 		net := newSimNet(t)
 		ev := newEvents()
@@ -198,7 +201,8 @@ func TestGoodbyeSeenAtOnce(t *testing.T) {
 // A member whose process restarts (same identity, new incarnation) is
 // seen to leave and join again, even when it is back within the leave
 // grace, so whoever kept state about it starts over.
-func TestRestartIsALeaveAndAJoin(t *testing.T) {
+func TestSimRestartIsALeaveAndAJoin(t *testing.T) {
+	skipUnderRace(t)
 	synctest.Test(t, func(t *testing.T) {
 		net := newSimNet(t)
 		ev := newEvents()
@@ -228,7 +232,8 @@ func TestRestartIsALeaveAndAJoin(t *testing.T) {
 // When the server goes away, what it listed stays for the orphan time;
 // when it comes back (same identity) and its members rejoin it, nobody saw
 // them leave.
-func TestServerRestartKeepsTheRoster(t *testing.T) {
+func TestSimServerRestartKeepsTheRoster(t *testing.T) {
+	skipUnderRace(t)
 	synctest.Test(t, func(t *testing.T) {
 		net := newSimNet(t)
 		ev := newEvents()
@@ -283,7 +288,8 @@ func TestServerRestartKeepsTheRoster(t *testing.T) {
 }
 
 // A roster cannot grow past its bound, whatever servers say.
-func TestRosterBound(t *testing.T) {
+func TestSimRosterBound(t *testing.T) {
+	skipUnderRace(t)
 	synctest.Test(t, func(t *testing.T) {
 		net := newSimNet(t)
 		srv := net.node(NopHandler{}, WithServer(true))
@@ -306,7 +312,8 @@ func TestRosterBound(t *testing.T) {
 // A node whose connections pass the connection manager's high water mark
 // is trimmed back, keeps the roster (it does not come from connections)
 // and reaches any member on demand.
-func TestTrimmedNodeKeepsTheRosterAndDialsOnDemand(t *testing.T) {
+func TestSimTrimmedNodeKeepsTheRosterAndDialsOnDemand(t *testing.T) {
+	skipUnderRace(t)
 	synctest.Test(t, func(t *testing.T) {
 		net := newSimNet(t)
 		lim := DefaultLimits()
@@ -372,7 +379,8 @@ func TestTrimmedNodeKeepsTheRosterAndDialsOnDemand(t *testing.T) {
 
 // A direct stream idle for the idle timeout is closed (and its
 // connection may be trimmed); the next Send opens a new one.
-func TestIdleStreamsAreRetired(t *testing.T) {
+func TestSimIdleStreamsAreRetired(t *testing.T) {
+	skipUnderRace(t)
 	synctest.Test(t, func(t *testing.T) {
 		net := newSimNet(t)
 		got := make(chan string, 16)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ceylon-go/ceylon/agent"
 	"github.com/ceylon-go/ceylon/internal/testutil"
+	"github.com/ceylon-go/ceylon/messages"
 	"go.uber.org/goleak"
 )
 
@@ -110,11 +111,15 @@ func TestDiamondOutputsMeetAtTheJoin(t *testing.T) {
 	if got := intResult(t, r); got != 112 {
 		t.Fatalf("d = %d, want 112", got)
 	}
+	// Each dependency finished, and successfully, before the join ran.
+	rd, err := p.Result("d")
+	if err != nil || !rd.Success {
+		t.Fatalf("d: %+v %v", rd, err)
+	}
 	for _, id := range []string{"a", "b", "c"} {
-		ra, _ := p.Result(id)
-		rd, _ := p.Result("d")
-		if ra.Success && !rd.Success {
-			t.Fatalf("%s", id)
+		ra, err := p.Result(id)
+		if err != nil || !ra.Success {
+			t.Fatalf("%s: %+v %v", id, ra, err)
 		}
 	}
 }
@@ -254,8 +259,12 @@ func TestRejectsCyclesAndUnknownDependencies(t *testing.T) {
 			t.Fatalf("%s was added from a rejected batch: %v", id, err)
 		}
 	}
-	if _, err := p.AddTasks(ctx, Task{ID: "s", Type: "sum", Dependencies: []string{"s"}}); err == nil {
-		t.Fatal("self dependency accepted")
+	if _, err := p.AddTasks(ctx, Task{ID: "s", Type: "sum", Dependencies: []string{"s"}}); !errors.Is(err, messages.ErrSelfDependency) {
+		t.Fatalf("self dependency: %v", err)
+	}
+	// The shortest cycle between two tasks is refused too.
+	if _, err := p.AddTasks(ctx, Task{ID: "p", Type: "sum", Dependencies: []string{"q"}}, Task{ID: "q", Type: "sum", Dependencies: []string{"p"}}); !errors.Is(err, ErrCycle) {
+		t.Fatalf("two-task cycle: %v", err)
 	}
 	if _, err := p.AddTasks(ctx, Task{ID: "d", Type: "sum"}, Task{ID: "d", Type: "sum"}); !errors.Is(err, ErrDuplicateTask) {
 		t.Fatalf("duplicate: %v", err)
