@@ -5,7 +5,7 @@ PKGS     := ./...
 FUZZTIME ?= 30s
 export GOLOG_LOG_LEVEL ?= error
 
-.PHONY: run test lint vet staticcheck fmt-check bench bench-scale fuzz tidy
+.PHONY: run test lint vet staticcheck fmt-check bench bench-scale fuzz tidy breakages
 
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
@@ -45,6 +45,11 @@ bench:
 # CPU and heap profiles.
 bench-scale:
 	$(GO) test -run '^$$' -bench Scale -benchtime 1x -timeout 60m -v ./internal/scalebench
+
+# One-line breakages of important checks, each of which a unit test must
+# catch (see scripts/breakages.sh); every line it prints should say FAIL.
+breakages:
+	bash scripts/breakages.sh
 
 # Each fuzz target runs for FUZZTIME (not part of `make test`).
 fuzz:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -229,6 +230,8 @@ func TestResultReportedOnlyOnceDurable(t *testing.T) {
 	j := openJournal(t, filepath.Join(t.TempDir(), "d.db"))
 	var stuck atomic.Bool
 	entered, gate := make(chan struct{}, 1), make(chan struct{})
+	var open sync.Once
+	release := func() { open.Do(func() { close(gate) }) }
 	j.beforeWrite = func() {
 		if stuck.Load() {
 			select {
@@ -239,11 +242,12 @@ func TestResultReportedOnlyOnceDurable(t *testing.T) {
 		}
 	}
 	m := startManager(t, WithJournal(j))
-	started, release := make(chan struct{}), make(chan struct{})
+	t.Cleanup(release) // before the manager's Stop: a failure must not leave the commit stuck
+	started, finish := make(chan struct{}), make(chan struct{})
 	startWorker(t, m, "W", func(w *WorkerAgent) {
 		w.Handle("job", func(context.Context, *Job) ([]byte, error) {
 			close(started)
-			<-release
+			<-finish
 			return []byte("done"), nil
 		})
 	})
@@ -253,14 +257,14 @@ func TestResultReportedOnlyOnceDurable(t *testing.T) {
 	}
 	<-started
 	stuck.Store(true)
-	close(release)
+	close(finish)
 	<-entered // the result's commit has begun, and is stuck
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
 	if r, err := m.Wait(short, "t"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("result reported before it was durable: %+v %v", r, err)
 	}
-	close(gate)
+	release()
 	if r, err := m.Wait(ctx, "t"); err != nil || !r.Success || string(r.Output) != "done" {
 		t.Fatalf("after the commit: %+v %v", r, err)
 	}
