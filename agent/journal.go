@@ -51,8 +51,9 @@ type Journal struct {
 	db   *bolt.DB
 	path string
 	// beforeWrite, when set (tests), runs before every write of task
-	// records: a slow or stuck disk.
+	// records: a slow or stuck disk; failWrite makes the write fail.
 	beforeWrite func()
+	failWrite   func() error
 }
 
 // OpenJournal opens (or creates) the journal at path for a workspace. A
@@ -177,6 +178,11 @@ type taskRecord struct {
 func (j *Journal) writeTasks(recs []*taskRecord, workers map[string]WorkerStats, deletes []string) error {
 	if j.beforeWrite != nil {
 		j.beforeWrite()
+	}
+	if j.failWrite != nil {
+		if err := j.failWrite(); err != nil {
+			return fmt.Errorf("agent: journal write: %w", err)
+		}
 	}
 	err := j.db.Update(func(tx *bolt.Tx) error {
 		if workers != nil {

@@ -269,7 +269,8 @@ func (m *TaskManager) whyNotDone(id string, cause error) error {
 			return nil, nil
 		}
 		for _, w := range m.workerList {
-			if w.alive && w.runsTask(&t.task) {
+			skilled := m.cfg.skill != SkillStrict || t.task.Difficulty == 0 || w.info.Skill >= t.task.Difficulty
+			if w.alive && w.runsTask(&t.task) && skilled {
 				return nil, nil
 			}
 		}

@@ -291,7 +291,7 @@ func (m *TaskManager) settle(t *taskState) {
 	}
 	m.emit(TaskEvent{Type: ev, TaskID: t.task.ID, Attempt: t.attempt, Worker: r.Worker, Result: r, Err: r.ErrorMessage, Attempts: t.attempts})
 	switch {
-	case m.cfg.forget && t.done == nil:
+	case m.cfg.forget: // a waiter holds t itself
 		delete(m.tasks, t.task.ID)
 	case m.cfg.retention > 0:
 		m.expiring = append(m.expiring, t)

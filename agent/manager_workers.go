@@ -270,7 +270,9 @@ func (m *TaskManager) schedule() {
 			return
 		}
 		m.assign(m.ready.pop(bestQ), bestW)
-		if bestW.free() <= 0 {
+		// Full now, or lost (an assignment that could not be sent takes
+		// its worker out of matching, and it must not be picked again).
+		if bestW.free() <= 0 || !bestW.alive {
 			free = slices.DeleteFunc(free, func(w *workerState) bool { return w == bestW })
 		}
 	}
@@ -289,7 +291,7 @@ func (m *TaskManager) pick(q *classQueue, free []*workerState) *workerState {
 	var best *workerState
 	bestCapable := false
 	for _, w := range free {
-		if !w.runs(q) {
+		if !w.alive || !w.runs(q) {
 			continue
 		}
 		capable := diff == 0 || w.info.Skill >= diff
