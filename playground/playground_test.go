@@ -480,3 +480,86 @@ func TestMonitorServesStats(t *testing.T) {
 		t.Fatalf("stats: %+v", s)
 	}
 }
+
+// Cancel: a waiting task never runs, a running one is told to stop, and
+// the dependents of either fail with ErrDependencyFailed, transitively.
+func TestCancelPropagates(t *testing.T) {
+	started := make(chan struct{}, 1)
+	p := start(t, append(sumWorkers(1), Worker{Name: "gate", Processor: "gate", Handler: func(ctx context.Context, r *Request) ([]byte, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}}))
+	ctx := testCtx(t)
+	if _, err := p.AddTasks(ctx,
+		Task{ID: "run", Type: "gate"},
+		Task{ID: "wait", Type: "sum", Dependencies: []string{"run"}},
+		Task{ID: "after-wait", Type: "sum", Dependencies: []string{"wait"}},
+		Task{ID: "after-run", Type: "sum", Dependencies: []string{"run"}},
+	); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	// Cancel a waiting task: it and what depends on it end; "run" goes on.
+	if err := p.Cancel(ctx, "wait"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Wait(ctx, "wait"); !errors.Is(err, ErrCancelled) {
+		t.Fatalf("wait: %v", err)
+	}
+	if _, err := p.Wait(ctx, "after-wait"); !errors.Is(err, ErrDependencyFailed) {
+		t.Fatalf("after-wait: %v", err)
+	}
+	if info, _ := p.Task(ctx, "run"); info.Status.Final() {
+		t.Fatalf("run ended with its dependent's cancel: %+v", info)
+	}
+	// Cancel the running task: its processor is stopped, and its other
+	// dependent fails.
+	if err := p.Cancel(ctx, "run"); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := p.Wait(ctx, "run"); r.Success || err == nil {
+		t.Fatalf("run: %+v %v", r, err)
+	}
+	if _, err := p.Wait(ctx, "after-run"); !errors.Is(err, ErrDependencyFailed) {
+		t.Fatalf("after-run: %v", err)
+	}
+	if err := p.Cancel(ctx, "nope"); !errors.Is(err, ErrUnknownTask) {
+		t.Fatalf("cancel unknown: %v", err)
+	}
+}
+
+// WaitAll waits for every task named (or all) and reports each result; a
+// task added with a dependency that has already completed runs at once,
+// with that dependency's output.
+func TestWaitAllAndCompletedDependencies(t *testing.T) {
+	p := start(t, sumWorkers(2))
+	ctx := testCtx(t)
+	if _, err := p.AddTasks(ctx, Task{ID: "a", Type: "sum", Input: MustEncode(2)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Wait(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	// "a" is done: "b" depends on it and runs with its output.
+	if _, err := p.AddTasks(ctx, Task{ID: "b", Type: "sum", Input: MustEncode(3), Dependencies: []string{"a"}},
+		Task{ID: "c", Type: "sum", Input: MustEncode(4)}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := p.WaitAll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 3 {
+		t.Fatalf("WaitAll returned %d results", len(all))
+	}
+	for id, want := range map[string]int{"a": 2, "b": 5, "c": 4} {
+		if got := intResult(t, all[id]); got != want {
+			t.Fatalf("%s = %d, want %d", id, got, want)
+		}
+	}
+	some, err := p.WaitAll(ctx, "b")
+	if err != nil || len(some) != 1 || intResult(t, some["b"]) != 5 {
+		t.Fatalf("WaitAll(b): %v %v", some, err)
+	}
+}

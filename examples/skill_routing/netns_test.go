@@ -40,9 +40,16 @@ func newTestNet(t *testing.T, names ...string) *testNet {
 	if os.Geteuid() != 0 {
 		t.Skip("skipping: network namespaces need root")
 	}
-	if out, err := exec.Command("ip", "netns", "list").CombinedOutput(); err != nil {
-		t.Skipf("skipping: ip netns is not available (install iproute2): %v %s", err, out)
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skipf("skipping: ip is not available (install iproute2): %v", err)
 	}
+	// Root without CAP_NET_ADMIN (a locked-down container) lists
+	// namespaces but cannot make one: try.
+	probe := fmt.Sprintf("cyprobe%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", probe).CombinedOutput(); err != nil {
+		t.Skipf("skipping: cannot create a network namespace here (no CAP_NET_ADMIN?): %v %s", err, out)
+	}
+	_ = exec.Command("ip", "netns", "del", probe).Run()
 	id := os.Getpid() % 100000
 	n := &testNet{t: t, bridge: fmt.Sprintf("cyb%d", id), hosts: map[string]netHost{}}
 	subnet := fmt.Sprintf("10.%d.%d", 100+id%100, id/100%250)
