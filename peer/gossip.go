@@ -24,8 +24,9 @@ const (
 )
 
 // meshWait bounds how long a broadcast waits for this node's GossipSub
-// mesh to form when a peer has just joined the topic.
-const meshWait = 2 * time.Second
+// mesh to form when a peer has just joined the topic (GossipSub grafts at
+// its heartbeat, every second, later on a loaded machine).
+const meshWait = 5 * time.Second
 
 // startGossip joins the workspace topic. Broadcasts travel over the
 // GossipSub mesh (no flood publishing: a sender hands a message to its
@@ -199,13 +200,20 @@ func (n *Node) waitTopicPeer(ctx context.Context, p ID) error {
 	return nil
 }
 
-// waitMesh gives GossipSub a moment to put a newly joined topic peer in
-// this node's mesh, so that a broadcast right after a join is not sent to
-// nobody. It waits only while the mesh is empty and a topic peer joined
+// meshLow is GossipSub's low mesh degree (Dlo): below it a node grafts
+// more peers at its next heartbeat.
+const meshLow = 5
+
+// waitMesh gives GossipSub a moment to put newly joined topic peers in
+// this node's mesh, so that a broadcast right after a join reaches them
+// directly rather than only by later gossip (which a loaded machine can
+// delay for good). It waits only while the mesh is smaller than it will
+// be (fewer than Dlo peers, or than the topic has) and a topic peer joined
 // less than meshWait ago.
 func (n *Node) waitMesh(ctx context.Context) {
 	n.mesh.mu.Lock()
-	waiting := len(n.mesh.mesh) == 0 && len(n.mesh.topic) > 0
+	short := func() bool { return len(n.mesh.mesh) < min(meshLow, len(n.mesh.topic)) }
+	waiting := short()
 	until := n.mesh.lastJoin.Add(meshWait)
 	n.mesh.mu.Unlock()
 	if !waiting || !time.Now().Before(until) {
@@ -213,7 +221,7 @@ func (n *Node) waitMesh(ctx context.Context) {
 	}
 	ctx, cancel := context.WithDeadline(ctx, until)
 	defer cancel()
-	_ = n.mesh.waitUntil(ctx, func() bool { return len(n.mesh.mesh) > 0 || n.ctx.Err() != nil })
+	_ = n.mesh.waitUntil(ctx, func() bool { return !short() || n.ctx.Err() != nil })
 }
 
 // Publish broadcasts data to every member of the workspace over the

@@ -173,8 +173,10 @@ func (r *roster) upsert(id ID, rec record, linked bool, via ID) bool {
 	}
 	e := r.entries[id]
 	if e == nil {
-		if t, ok := r.tombs[id]; ok && !linked && rec.Inc <= t.inc {
-			return false // it said it left; the server has not caught up
+		if t, ok := r.tombs[id]; ok && rec.Inc <= t.inc {
+			// It said it left: a server that has not caught up, or a
+			// last exchange of its process racing with its goodbye.
+			return false
 		}
 		if len(r.entries) >= r.n.cfg.maxRoster {
 			r.n.stats.rosterRefused.Add(1)
