@@ -25,14 +25,6 @@ func (aa *agentActor) Receive(c actor.Context) {
 	}
 }
 
-// exec runs fn in the agent's actor, after the messages already queued.
-func (a *Agent) exec(fn func()) {
-	if a.pid == nil {
-		return
-	}
-	a.system.Root.Send(a.pid, fn)
-}
-
 // decodeError marks a body that did not decode, as opposed to a handler's
 // own error.
 type decodeError struct{ err error }

@@ -32,7 +32,7 @@ type Agent struct {
 	self     AgentDetail
 	log      *slog.Logger
 
-	ctx    context.Context // cancelled by Stop; handler contexts derive from it
+	ctx    context.Context // made by New, cancelled by Stop; handler contexts derive from it
 	cancel context.CancelFunc
 
 	credits chan struct{} // one slot per network message in the mailbox
@@ -78,6 +78,7 @@ func New(name string, opts ...Option) (*Agent, error) {
 		stoppedCh: make(chan struct{}),
 		ready:     make(chan struct{}),
 	}
+	a.ctx, a.cancel = context.WithCancel(context.Background())
 	a.handlers.Store(&handlerTable{kinds: map[string]*handlerEntry{}})
 	a.replies.init()
 	a.roster.init()
@@ -110,7 +111,6 @@ func (a *Agent) Start(ctx context.Context) error {
 		return ErrNoJoinAddress
 	}
 	a.state.Store(stateStarting)
-	a.ctx, a.cancel = context.WithCancel(context.Background())
 	startCtx, cancelStart := context.WithCancel(ctx)
 	a.cancelStart = cancelStart
 	a.life.Unlock()
@@ -206,6 +206,7 @@ func (a *Agent) Stop() error {
 	switch a.state.Load() {
 	case stateNew:
 		a.state.Store(stateStopped)
+		a.cancel()
 		close(a.stoppedCh)
 		a.life.Unlock()
 		return nil

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceylon-go/ceylon/internal/testutil"
 	"github.com/ceylon-go/ceylon/messages"
 	"github.com/ceylon-go/ceylon/peer"
 )
@@ -26,11 +27,11 @@ type echo struct {
 func (echo) Kind() string { return "test.echo" }
 
 func TestEveryAgentSeesEveryOther(t *testing.T) {
-	c := newCond()
+	c := testutil.NewCond()
 	seen := map[string]map[string]AgentDetail{} // observer -> name -> detail
 	watch := func(a *Agent) {
 		a.OnConnect(func(ctx Context, who AgentDetail) {
-			c.update(func() {
+			c.Update(func() {
 				if seen[a.Name()] == nil {
 					seen[a.Name()] = map[string]AgentDetail{}
 				}
@@ -44,7 +45,7 @@ func TestEveryAgentSeesEveryOther(t *testing.T) {
 		clients = append(clients, startClient(t, fmt.Sprintf("worker-%d", i), admin, watch, WithRole("worker")))
 	}
 	all := append([]*Agent{admin}, clients...)
-	c.await(t, "everyone sees everyone", 10*time.Second, func() bool {
+	c.Await(t, "everyone sees everyone", 10*time.Second, func() bool {
 		for _, a := range all {
 			if len(seen[a.Name()]) != len(all)-1 {
 				return false
@@ -52,8 +53,8 @@ func TestEveryAgentSeesEveryOther(t *testing.T) {
 		}
 		return true
 	})
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.Lock()
+	defer c.Unlock()
 	for _, obs := range all {
 		for _, other := range all {
 			if other == obs {
@@ -72,20 +73,20 @@ func TestEveryAgentSeesEveryOther(t *testing.T) {
 }
 
 func TestSendReachesOnlyAddressee(t *testing.T) {
-	c := newCond()
+	c := testutil.NewCond()
 	got := map[string][]string{}
 	recv := func(a *Agent) {
-		a.OnConnect(func(Context, AgentDetail) { c.update(func() {}) })
+		a.OnConnect(func(Context, AgentDetail) { c.Update(func() {}) })
 		On(a, func(ctx Context, m note) error {
-			c.update(func() { got[a.Name()] = append(got[a.Name()], fmt.Sprintf("%s:%s", ctx.Sender().Name, m.Text)) })
+			c.Update(func() { got[a.Name()] = append(got[a.Name()], fmt.Sprintf("%s:%s", ctx.Sender().Name, m.Text)) })
 			return nil
 		})
 	}
 	admin := startAdmin(t, "admin", recv)
 	b := startClient(t, "b", admin, recv)
 	x := startClient(t, "x", admin, recv)
-	ctx := testCtx(t)
-	c.await(t, "x and b connected", 10*time.Second, func() bool {
+	ctx := testutil.Context(t)
+	c.Await(t, "x and b connected", 10*time.Second, func() bool {
 		return len(x.ConnectedAgents()) == 2 && len(b.ConnectedAgents()) == 2
 	})
 
@@ -95,18 +96,18 @@ func TestSendReachesOnlyAddressee(t *testing.T) {
 	if err := admin.Broadcast(ctx, note{Text: "all"}); err != nil {
 		t.Fatal(err)
 	}
-	c.await(t, "broadcast at b and x", 10*time.Second, func() bool {
+	c.Await(t, "broadcast at b and x", 10*time.Second, func() bool {
 		return slices.Contains(got["b"], "admin:all") && slices.Contains(got["x"], "admin:all")
 	})
-	c.await(t, "direct at b", 10*time.Second, func() bool { return slices.Contains(got["b"], "admin:secret") })
+	c.Await(t, "direct at b", 10*time.Second, func() bool { return slices.Contains(got["b"], "admin:secret") })
 	// Messages from admin to x arrive in order, so once x has the marker
 	// sent after the secret, x would have had the secret too.
 	if err := admin.Send(ctx, x.ID(), note{Text: "marker"}); err != nil {
 		t.Fatal(err)
 	}
-	c.await(t, "marker at x", 10*time.Second, func() bool { return slices.Contains(got["x"], "admin:marker") })
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.Await(t, "marker at x", 10*time.Second, func() bool { return slices.Contains(got["x"], "admin:marker") })
+	c.Lock()
+	defer c.Unlock()
 	if slices.Contains(got["x"], "admin:secret") {
 		t.Fatalf("third agent saw a direct message: %v", got["x"])
 	}
@@ -117,22 +118,22 @@ func TestSendReachesOnlyAddressee(t *testing.T) {
 
 func TestTenThousandInOrder(t *testing.T) {
 	const N = 10000
-	c := newCond()
+	c := testutil.NewCond()
 	var ns []int
 	admin := startAdmin(t, "admin", func(a *Agent) {
 		On(a, func(ctx Context, m note) error {
-			c.update(func() { ns = append(ns, m.N) })
+			c.Update(func() { ns = append(ns, m.N) })
 			return nil
 		})
 	})
 	client := startClient(t, "client", admin, nil)
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	for i := range N {
 		if err := client.Send(ctx, admin.ID(), note{N: i}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	c.await(t, "all messages", 20*time.Second, func() bool { return len(ns) == N })
+	c.Await(t, "all messages", 20*time.Second, func() bool { return len(ns) == N })
 	for i, n := range ns {
 		if n != i {
 			t.Fatalf("message %d carried %d: out of order", i, n)
@@ -141,17 +142,17 @@ func TestTenThousandInOrder(t *testing.T) {
 }
 
 func TestStoppedAgentSeenDisconnectedQuickly(t *testing.T) {
-	c := newCond()
+	c := testutil.NewCond()
 	var gone []string
 	admin := startAdmin(t, "admin", func(a *Agent) {
-		a.OnDisconnect(func(ctx Context, who AgentDetail) { c.update(func() { gone = append(gone, who.Name) }) })
+		a.OnDisconnect(func(ctx Context, who AgentDetail) { c.Update(func() { gone = append(gone, who.Name) }) })
 	})
 	client := startClient(t, "leaver", admin, nil)
-	c.await(t, "connected", 10*time.Second, func() bool { return len(admin.ConnectedAgents()) == 1 })
+	c.Await(t, "connected", 10*time.Second, func() bool { return len(admin.ConnectedAgents()) == 1 })
 	if err := client.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	c.await(t, "disconnect seen", 2*time.Second, func() bool { return slices.Equal(gone, []string{"leaver"}) })
+	c.Await(t, "disconnect seen", 2*time.Second, func() bool { return slices.Equal(gone, []string{"leaver"}) })
 	if n := len(admin.ConnectedAgents()); n != 0 {
 		t.Fatalf("admin still lists %d agents", n)
 	}
@@ -166,7 +167,7 @@ func TestRequestReply(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	for i := range 100 {
 		r, err := client.Request(ctx, admin.ID(), echo{Text: fmt.Sprint(i)})
 		if err != nil {
@@ -185,7 +186,7 @@ func TestRequestReply(t *testing.T) {
 }
 
 func TestHandlerErrorsAndPanicsAreSurvived(t *testing.T) {
-	c := newCond()
+	c := testutil.NewCond()
 	var texts []string
 	admin := startAdmin(t, "admin", func(a *Agent) {
 		On(a, func(ctx Context, m note) error {
@@ -195,18 +196,18 @@ func TestHandlerErrorsAndPanicsAreSurvived(t *testing.T) {
 			case "fail":
 				return errors.New("no")
 			}
-			c.update(func() { texts = append(texts, m.Text) })
+			c.Update(func() { texts = append(texts, m.Text) })
 			return nil
 		})
 	})
 	client := startClient(t, "client", admin, nil)
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	for _, s := range []string{"panic", "fail", "ok"} {
 		if err := client.Send(ctx, admin.ID(), note{Text: s}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	c.await(t, "the message after a panic", 10*time.Second, func() bool { return len(texts) == 1 })
+	c.Await(t, "the message after a panic", 10*time.Second, func() bool { return len(texts) == 1 })
 	st := admin.Stats()
 	if st.HandlerPanics != 1 || st.HandlerErrors != 1 || st.Received != 3 {
 		t.Fatalf("stats: %+v", st)
@@ -214,16 +215,16 @@ func TestHandlerErrorsAndPanicsAreSurvived(t *testing.T) {
 }
 
 func TestBadInputIsCountedAndDropped(t *testing.T) {
-	c := newCond()
+	c := testutil.NewCond()
 	var texts []string
 	admin := startAdmin(t, "admin", func(a *Agent) {
 		On(a, func(ctx Context, m note) error {
-			c.update(func() { texts = append(texts, m.Text) })
+			c.Update(func() { texts = append(texts, m.Text) })
 			return nil
 		})
 	})
 	client := startClient(t, "client", admin, nil)
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	node := client.Node()
 	pid := admin.Node().ID()
 
@@ -243,7 +244,7 @@ func TestBadInputIsCountedAndDropped(t *testing.T) {
 	if err := client.Send(ctx, admin.ID(), note{Text: "still works"}); err != nil {
 		t.Fatal(err)
 	}
-	c.await(t, "a good message after bad ones", 10*time.Second, func() bool { return len(texts) == 1 })
+	c.Await(t, "a good message after bad ones", 10*time.Second, func() bool { return len(texts) == 1 })
 	st := admin.Stats()
 	if st.DroppedBad != 2 || st.DroppedUnknown != 1 || st.DroppedSpoofed != 1 {
 		t.Fatalf("stats: %+v", st)
@@ -293,19 +294,19 @@ func TestLifecycleErrors(t *testing.T) {
 // once made every signature but the first invalid).
 func TestBroadcastBurstArrives(t *testing.T) {
 	const N = 5000
-	c := newCond()
+	c := testutil.NewCond()
 	got := 0
 	admin := startAdmin(t, "admin", func(a *Agent) {
-		On(a, func(ctx Context, m note) error { c.update(func() { got++ }); return nil })
+		On(a, func(ctx Context, m note) error { c.Update(func() { got++ }); return nil })
 	})
 	client := startClient(t, "c", admin, nil)
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	for i := range N {
 		if err := client.Broadcast(ctx, note{N: i}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	c.await(t, "every broadcast", 20*time.Second, func() bool { return got == N })
+	c.Await(t, "every broadcast", 20*time.Second, func() bool { return got == N })
 	if st := admin.Node().Stats(); st.GossipRejected != 0 || st.GossipDropped != 0 {
 		t.Fatalf("gossip drops: %+v", st)
 	}
@@ -323,7 +324,7 @@ func TestStopDuringStart(t *testing.T) {
 	}
 	started := make(chan error, 1)
 	go func() { started <- a.Start(context.Background()) }()
-	eventually(t, "the agent joining", func() bool { return a.Node() != nil })
+	testutil.Eventually(t, "the agent joining", func() bool { return a.Node() != nil })
 	if err := a.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -340,30 +341,6 @@ func TestStopDuringStart(t *testing.T) {
 	}
 }
 
-func TestWorkerStartFailureThenStop(t *testing.T) {
-	w, err := NewWorker("w", WithWorkerAgent(loopback)) // no join address
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Start(context.Background()); !errors.Is(err, ErrNoJoinAddress) {
-		t.Fatalf("start: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- w.Stop() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Stop hung after a failed Start")
-	}
-	m := startManager(t)
-	if err := m.Start(context.Background()); !errors.Is(err, ErrAlreadyStarted) {
-		t.Fatalf("second manager Start: %v", err)
-	}
-}
-
 func TestRequestToSelfAndLateReplies(t *testing.T) {
 	admin := startAdmin(t, "admin", func(a *Agent) {
 		On(a, func(ctx Context, m echo) error {
@@ -373,7 +350,7 @@ func TestRequestToSelfAndLateReplies(t *testing.T) {
 			return ctx.Reply(echo{Text: "re: " + m.Text})
 		})
 	})
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	r, err := admin.Request(ctx, admin.ID(), echo{Text: "me"})
 	if err != nil || r.(echo).Text != "re: me" {
 		t.Fatalf("request to self: %v %v", r, err)

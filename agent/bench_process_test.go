@@ -11,13 +11,13 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime/pprof"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ceylon-go/ceylon/internal/testutil"
 )
 
 const benchChildEnv = "CEYLON_BENCH_CHILD"
@@ -64,7 +64,7 @@ func (benchBPong) Kind() string { return "bench.bpong" }
 // requests and echoes broadcasts. It prints its address, then serves until
 // its stdin closes.
 func runBenchChild() {
-	defer profileChild()()
+	defer testutil.ProfileChild()()
 	a, err := New("far", AsAdmin(), loopbackTCP, WithWorkspace("bench"))
 	if err != nil {
 		panic(err)
@@ -94,14 +94,14 @@ func runBenchChild() {
 				return
 			}
 			if got == last {
-				_ = a.Send(a.ctx, client, benchDone{Got: got})
+				_ = a.Send(a.Context(), client, benchDone{Got: got})
 				expect = 0
 				return
 			}
 			last = got
-			idle = a.after(time.Second, tick)
+			idle = a.After(time.Second, tick)
 		}
-		idle = a.after(time.Second, tick)
+		idle = a.After(time.Second, tick)
 		return nil
 	})
 	On(a, func(ctx Context, m benchPing) error {
@@ -143,21 +143,6 @@ func runBenchChild() {
 }
 
 var loopbackTCP = WithListenAddrs("/ip4/127.0.0.1/tcp/0")
-
-// profileChild writes a CPU profile of a benchmark's child process to
-// $CEYLON_BENCH_CHILD_CPUPROFILE, if set; call the result to stop it.
-func profileChild() (stop func()) {
-	path := os.Getenv("CEYLON_BENCH_CHILD_CPUPROFILE")
-	if path == "" {
-		return func() {}
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		panic(err)
-	}
-	_ = pprof.StartCPUProfile(f)
-	return pprof.StopCPUProfile
-}
 
 // benchPair starts the far agent in a child process and a near agent here.
 type benchPair struct {
@@ -302,14 +287,7 @@ func BenchmarkDirectRoundTrip(b *testing.B) {
 		lat = append(lat, time.Since(t0))
 	}
 	b.StopTimer()
-	reportLatency(b, lat)
-}
-
-func reportLatency(b *testing.B, lat []time.Duration) {
-	slices.Sort(lat)
-	q := func(f float64) float64 { return float64(lat[int(f*float64(len(lat)-1))].Nanoseconds()) / 1e3 }
-	b.ReportMetric(q(0.50), "p50-µs")
-	b.ReportMetric(q(0.99), "p99-µs")
+	testutil.ReportLatency(b, lat)
 }
 
 func BenchmarkBroadcastOneWay(b *testing.B) {
@@ -406,7 +384,7 @@ func BenchmarkBroadcastRoundTrip(b *testing.B) {
 		lat = append(lat, time.Since(t0))
 	}
 	b.StopTimer()
-	reportLatency(b, lat)
+	testutil.ReportLatency(b, lat)
 }
 
 // BenchmarkTCPFloorRoundTrip is a 16-byte ping-pong over plain loopback TCP
@@ -434,7 +412,7 @@ func BenchmarkTCPFloorRoundTrip(b *testing.B) {
 		lat = append(lat, time.Since(t0))
 	}
 	b.StopTimer()
-	reportLatency(b, lat)
+	testutil.ReportLatency(b, lat)
 }
 
 // BenchmarkLocalRoundTrip is BenchmarkDirectRoundTrip with both agents in
@@ -463,5 +441,5 @@ func BenchmarkLocalRoundTrip(b *testing.B) {
 		}
 		lat = append(lat, time.Since(t0))
 	}
-	reportLatency(b, lat)
+	testutil.ReportLatency(b, lat)
 }

@@ -18,6 +18,9 @@ type Context interface {
 	// Sender is the agent that sent the message (for a connect or
 	// disconnect event, the agent that joined or left).
 	Sender() AgentDetail
+	// SenderID is the sender's peer ID (Sender().ID is its text form),
+	// authenticated by the connection the message came over.
+	SenderID() peer.ID
 	// SentAt is the sender's clock when it sent the message.
 	SentAt() time.Time
 	// MessageID is the sender's ID for the message (0 for events).
@@ -45,6 +48,7 @@ var _ Context = (*delivery)(nil)
 
 func (d *delivery) Agent() *Agent       { return d.a }
 func (d *delivery) Sender() AgentDetail { return d.sender }
+func (d *delivery) SenderID() peer.ID   { return d.from }
 func (d *delivery) SentAt() time.Time   { return d.env.SentAt }
 func (d *delivery) MessageID() uint64   { return d.env.ID }
 func (d *delivery) Broadcast() bool     { return d.broadcast }

@@ -18,6 +18,14 @@
 // restarts is seen to leave and join again. [Agent.Send] reaches any agent
 // of the roster, dialing it on demand.
 //
-// The task roles built on agents, [TaskManager] and [WorkerAgent], live in
-// this package too.
+// # Building roles on an agent
+//
+// A role (the task manager and worker of package task, or one of your own)
+// keeps its state in the agent's actor and is built from these hooks:
+// [Agent.Post] runs a function in the actor, [Agent.After] and
+// [Agent.Every] run one later or periodically, [Call] and [CallDeferred]
+// run one from outside and wait for its answer, [Context.SenderID] names
+// the authenticated sender of the message being handled, and
+// [Agent.SendBounded] sends from the actor without letting one slow peer
+// stall it.
 package agent

@@ -3,7 +3,6 @@ package agent
 import (
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/ceylon-go/ceylon/messages"
 )
@@ -111,11 +110,4 @@ func (a *Agent) OnDisconnect(fn func(ctx Context, who AgentDetail)) {
 func RegisterKind[T messages.Message](a *Agent) error {
 	_, err := messages.Register[T](a.registry)
 	return err
-}
-
-// after runs fn in the agent's actor after d (a timer that respects the
-// actor's single-threadedness). The returned stop cancels it.
-func (a *Agent) after(d time.Duration, fn func()) (stop func() bool) {
-	t := time.AfterFunc(d, func() { a.exec(fn) })
-	return t.Stop
 }

@@ -2,9 +2,11 @@ package agent
 
 import "github.com/ceylon-go/ceylon/peer"
 
-// joinedThrough reports whether pid is one of the admins this agent was
-// told to join (always true for an agent without join addresses).
-func (a *Agent) joinedThrough(pid peer.ID) bool {
+// JoinedThrough reports whether pid is one of the agents this agent was
+// told to join ([WithJoin]); always true for an agent without join
+// addresses (one that found its workspace by mDNS). Roles use it to trust
+// only the admin they were pointed at.
+func (a *Agent) JoinedThrough(pid peer.ID) bool {
 	if len(a.cfg.join) == 0 {
 		return true
 	}

@@ -21,6 +21,10 @@ func errUnknownAgent(id string, err error) error {
 // peer (blocking while the peer's queue is full, until ctx ends). Delivery
 // is in order per sender and receiver, but not acknowledged: use
 // [Agent.Request] or an application ack when the sender must know.
+//
+// Called with a handler's [Context], Send blocks at most [ActorSendBudget]
+// whatever that context's deadline, as [Agent.SendBounded] does: a handler
+// runs in the actor, and one slow peer must not stall it.
 func (a *Agent) Send(ctx context.Context, to string, msg messages.Message) error {
 	if err := a.started(); err != nil {
 		return err
@@ -29,7 +33,19 @@ func (a *Agent) Send(ctx context.Context, to string, msg messages.Message) error
 	if err != nil {
 		return err
 	}
+	if d, ok := ctx.(*delivery); ok && d.a == a {
+		return a.sendBounded(pid, msg, 0)
+	}
 	return a.send(ctx, pid, msg, 0)
+}
+
+// SendBounded sends msg to the agent with peer ID to, blocking at most
+// [ActorSendBudget] (a full queue to a slow peer, or opening a stream). It
+// is the send for code that runs in the actor (handlers, [Agent.Post],
+// [Agent.After], [Agent.Every]): the actor serves every peer, so one peer
+// must not stall it. An error means the message was not queued.
+func (a *Agent) SendBounded(to peer.ID, msg messages.Message) error {
+	return a.sendBounded(to, msg, 0)
 }
 
 // Broadcast publishes msg to every agent of the workspace (GossipSub;
@@ -81,19 +97,12 @@ func (a *Agent) send(ctx context.Context, pid peer.ID, msg messages.Message, rep
 	return a.sendID(ctx, pid, msg, a.seq.Add(1), replyTo, 0)
 }
 
-// actorSendBudget bounds how long a send from inside the actor may block
-// (a full queue to a slow peer, or opening a stream): the actor serves
-// every peer, so one peer must not stall it.
-const actorSendBudget = 2 * time.Second
-
-// sendWithin sends from inside the actor, blocking at most
-// actorSendBudget.
-func (a *Agent) sendWithin(pid peer.ID, msg messages.Message) error {
-	return a.sendBounded(pid, msg, 0)
-}
+// ActorSendBudget bounds how long a send from inside the actor may block
+// (see [Agent.SendBounded]).
+const ActorSendBudget = 2 * time.Second
 
 func (a *Agent) sendBounded(pid peer.ID, msg messages.Message, replyTo uint64) error {
-	return a.sendID(a.ctx, pid, msg, a.seq.Add(1), replyTo, actorSendBudget)
+	return a.sendID(a.ctx, pid, msg, a.seq.Add(1), replyTo, ActorSendBudget)
 }
 
 // sendID encodes msg as envelope id and sends it to pid (or to the agent

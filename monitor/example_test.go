@@ -9,13 +9,15 @@ import (
 
 	"github.com/ceylon-go/ceylon/agent"
 	"github.com/ceylon-go/ceylon/monitor"
+	"github.com/ceylon-go/ceylon/task"
 )
 
 // Serve a manager's dashboard, /stats and /metrics.
 func Example() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	m, _ := agent.NewTaskManager(agent.WithManagerAgent(agent.WithListenAddrs("/ip4/127.0.0.1/tcp/0"), agent.WithWorkspace("example-monitor")))
+	admin, _ := agent.New("manager", agent.AsAdmin(), agent.WithListenAddrs("/ip4/127.0.0.1/tcp/0"), agent.WithWorkspace("example-monitor"))
+	m, _ := task.NewManager(admin)
 	if err := m.Start(ctx); err != nil {
 		panic(err)
 	}
@@ -32,7 +34,7 @@ func Example() {
 		panic(err)
 	}
 	defer resp.Body.Close()
-	var s agent.ManagerStats
+	var s task.ManagerStats
 	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
 		panic(err)
 	}

@@ -1,4 +1,4 @@
-// Package monitor serves a TaskManager over HTTP: Prometheus metrics at
+// Package monitor serves a task manager over HTTP: Prometheus metrics at
 // /metrics, a JSON snapshot at /stats (workers, queue, timings, recent
 // tasks), and a live dashboard at / — one page, embedded in the binary,
 // that polls /stats.
@@ -14,7 +14,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/ceylon-go/ceylon/agent"
+	"github.com/ceylon-go/ceylon/task"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -22,7 +22,7 @@ import (
 var static embed.FS
 
 // Handler serves the dashboard (/), /stats and /metrics for m.
-func Handler(m *agent.TaskManager) http.Handler {
+func Handler(m *task.Manager) http.Handler {
 	mux := http.NewServeMux()
 	page, err := fs.Sub(static, "static")
 	if err != nil {
@@ -53,7 +53,7 @@ type Server struct {
 }
 
 // Start serves m's monitor on addr ("127.0.0.1:0" picks a free port).
-func Start(addr string, m *agent.TaskManager) (*Server, error) {
+func Start(addr string, m *task.Manager) (*Server, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err

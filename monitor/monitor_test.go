@@ -19,6 +19,7 @@ import (
 	"github.com/ceylon-go/ceylon/internal/testutil"
 	"github.com/ceylon-go/ceylon/messages"
 	"github.com/ceylon-go/ceylon/monitor"
+	"github.com/ceylon-go/ceylon/task"
 	"go.uber.org/goleak"
 )
 
@@ -28,25 +29,32 @@ var loopback = agent.WithListenAddrs("/ip4/127.0.0.1/tcp/0")
 
 // workload starts a manager, two workers, a monitor, and a goroutine that
 // keeps submitting 2 ms tasks until the test ends.
-func workload(t *testing.T) (*agent.TaskManager, *monitor.Server) {
+func workload(t *testing.T) (*task.Manager, *monitor.Server) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ws := agent.WithWorkspace("monitor-" + t.Name())
-	m, err := agent.NewTaskManager(agent.WithManagerAgent(loopback, ws))
+	admin, err := agent.New("task_manager", agent.AsAdmin(), loopback, ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := task.NewManager(admin)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var workers []*agent.WorkerAgent
+	var workers []*task.Worker
 	for _, name := range []string{"alpha", "beta"} {
-		w, err := agent.NewWorker(name, agent.WithSkill(5), agent.WithCapabilities("gpu"), agent.WithMaxConcurrency(2),
-			agent.WithWorkerAgent(loopback, ws, agent.WithJoin(m.Addrs()[0])))
+		a, err := agent.New(name, loopback, ws, agent.WithJoin(m.Addrs()[0]))
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.Handle("job", func(ctx context.Context, j *agent.Job) ([]byte, error) {
+		w, err := task.NewWorker(a, task.WithSkill(5), task.WithCapabilities("gpu"), task.WithMaxConcurrency(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Handle("job", func(ctx context.Context, j *task.Job) ([]byte, error) {
 			time.Sleep(2 * time.Millisecond)
 			return nil, nil
 		})
@@ -98,7 +106,7 @@ func get(t *testing.T, url string) string {
 
 func TestStatsAndMetrics(t *testing.T) {
 	_, srv := workload(t)
-	var s agent.ManagerStats
+	var s task.ManagerStats
 	deadline := time.Now().Add(10 * time.Second)
 	for s.Succeeded < 5 {
 		if time.Now().After(deadline) {

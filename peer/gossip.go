@@ -157,6 +157,14 @@ func (m *meshState) init() {
 	m.topic, m.mesh, m.changed = map[ID]struct{}{}, map[ID]struct{}{}, make(chan struct{})
 }
 
+// joined notes that a member linked to this node: a topic peer soon.
+func (m *meshState) joined() {
+	m.mu.Lock()
+	m.lastJoin = time.Now()
+	m.notify()
+	m.mu.Unlock()
+}
+
 // notify wakes waiters. Call with m.mu held.
 func (m *meshState) notify() {
 	close(m.changed)
@@ -208,11 +216,14 @@ const meshLow = 5
 // this node's mesh, so that a broadcast right after a join reaches them
 // directly rather than only by later gossip (which a loaded machine can
 // delay for good). It waits only while the mesh is smaller than it will
-// be (fewer than Dlo peers, or than the topic has) and a topic peer joined
-// less than meshWait ago.
+// be (fewer than Dlo peers, or than the topic or the linked members have)
+// and a topic peer or a linked member joined less than meshWait ago.
 func (n *Node) waitMesh(ctx context.Context) {
+	// Members linked to this node subscribe to the topic soon after they
+	// present themselves (GossipSub learns of it a moment later).
+	linked := n.roster.linkedUpTo(meshLow)
 	n.mesh.mu.Lock()
-	short := func() bool { return len(n.mesh.mesh) < min(meshLow, len(n.mesh.topic)) }
+	short := func() bool { return len(n.mesh.mesh) < min(meshLow, max(linked, len(n.mesh.topic))) }
 	waiting := short()
 	until := n.mesh.lastJoin.Add(meshWait)
 	n.mesh.mu.Unlock()

@@ -281,6 +281,7 @@ func (r *roster) link(p ID, rec record) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.upsert(p, rec, true, "")
+	r.n.mesh.joined() // lock order: roster, then mesh
 }
 
 // linkLost starts the leave grace period of p's link.
@@ -350,6 +351,22 @@ func (r *roster) bury(p ID, inc uint64) {
 		}
 	}
 	r.tombs[p] = tomb{inc: inc, until: now.Add(r.n.cfg.orphanTTL)}
+}
+
+// linkedUpTo counts the members linked to this node, up to max.
+func (r *roster) linkedUpTo(max int) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, e := range r.entries {
+		if n >= max {
+			break
+		}
+		if e.linked {
+			n++
+		}
+	}
+	return n
 }
 
 // linkedPeers lists the members linked to this node.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ceylon-go/ceylon/agent"
+	"github.com/ceylon-go/ceylon/task"
 )
 
 const benchWorkersEnv = "PLAYGROUND_BENCH_WORKERS"
@@ -24,7 +25,7 @@ func noopHandler(context.Context, *Request) ([]byte, error) { return nil, nil }
 
 // runBenchWorkers runs 4 no-op workers joined to join until shut down.
 func runBenchWorkers(join string) {
-	var was []*agent.WorkerAgent
+	var was []*task.Worker
 	for i := range 4 {
 		w := Worker{Name: fmt.Sprint("bench-", i), Processor: "noop", Handler: noopHandler, Concurrency: 256}
 		wa, err := w.Agent(agent.WithJoin(join), agent.WithWorkspace("pg-bench"), agent.WithListenAddrs("/ip4/127.0.0.1/tcp/0"))

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ceylon-go/ceylon/agent"
+	"github.com/ceylon-go/ceylon/task"
 )
 
 // nodeState is where a task is in the playground's graph.
@@ -34,7 +34,7 @@ type node struct {
 	children        []*node
 	pendingChildren int
 	result          *Result
-	attempts        []agent.AttemptInfo // from the manager, once final
+	attempts        []task.AttemptInfo // from the manager, once final
 	err             error
 	done            chan struct{} // made by the first Wait; closed when final
 	addedAt         time.Time
@@ -137,7 +137,7 @@ func findCycle(tasks []Task, index map[string]int) []string {
 
 // insert adds a prepared batch to the graph and returns the submissions of
 // the tasks that can run now. Called with p.mu held.
-func (p *Playground) insert(tasks []Task, parent *node) []agent.Submission {
+func (p *Playground) insert(tasks []Task, parent *node) []task.Submission {
 	now := time.Now()
 	fresh := make([]*node, len(tasks))
 	for i, t := range tasks {
@@ -167,7 +167,7 @@ func (p *Playground) insert(tasks []Task, parent *node) []agent.Submission {
 			}
 		}
 	}
-	var ready []agent.Submission
+	var ready []task.Submission
 	for _, n := range fresh {
 		if n.pendingDeps == 0 && bad[n] == nil {
 			ready = append(ready, p.queue(n))
@@ -182,13 +182,13 @@ func (p *Playground) insert(tasks []Task, parent *node) []agent.Submission {
 // queue marks n as handed to the manager and builds its submission, with
 // its dependencies' outputs (and their children's) as inputs. Empty outputs
 // are left out, so tasks whose dependencies return nothing cost no map.
-func (p *Playground) queue(n *node) agent.Submission {
+func (p *Playground) queue(n *node) task.Submission {
 	n.state = stateQueued
 	var inputs map[string][]byte
 	for _, d := range n.deps {
 		inputs = collectOutputs(d, inputs)
 	}
-	return agent.Submission{Task: n.task, Inputs: inputs, DepsMet: true}
+	return task.Submission{Task: n.task, Inputs: inputs, DepsMet: true}
 }
 
 func collectOutputs(n *node, into map[string][]byte) map[string][]byte {
@@ -210,8 +210,8 @@ func dependencyError(n, dep *node) error {
 
 // complete makes n completed and returns the submissions of the tasks that
 // became ready. Called with p.mu held.
-func (p *Playground) complete(n *node) []agent.Submission {
-	var ready []agent.Submission
+func (p *Playground) complete(n *node) []task.Submission {
+	var ready []task.Submission
 	for stack := []*node{n}; len(stack) > 0; {
 		n := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]

@@ -2,7 +2,7 @@
 // workers: the Go form of Ceylon's TaskProcessingPlayground, with a real
 // dependency scheduler.
 //
-// A [Playground] starts an [agent.TaskManager] and, optionally, local
+// A [Playground] starts an [task.Manager] and, optionally, local
 // workers in the same process; remote workers in other processes (or on
 // other machines) join its workspace with [Worker.Agent]. Tasks are added
 // one at a time with [Playground.AddAndExecuteTask] or as a whole DAG with

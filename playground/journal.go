@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ceylon-go/ceylon/agent"
 	"github.com/ceylon-go/ceylon/messages"
+	"github.com/ceylon-go/ceylon/task"
 )
 
 // The playground keeps its graph in the task manager's journal: every task
@@ -59,7 +59,7 @@ func (p *Playground) journalCancel(id, reason string) error {
 // restore rebuilds the graph from the journal. It returns the tasks that
 // are ready to run and that the manager does not know (to be submitted
 // once it runs). Called by Start before the manager starts.
-func (p *Playground) restore() ([]agent.Submission, error) {
+func (p *Playground) restore() ([]task.Submission, error) {
 	outcomes, err := p.journal.Outcomes()
 	if err != nil {
 		return nil, err
@@ -75,7 +75,7 @@ func (p *Playground) restore() ([]agent.Submission, error) {
 	err = p.journal.ForEach(bucketGraph, func(k, v []byte) error {
 		var rec graphRecord
 		if err := messages.Unmarshal(v, &rec); err != nil {
-			return fmt.Errorf("%w: graph record %x: %w", agent.ErrJournalCorrupt, k, err)
+			return fmt.Errorf("%w: graph record %x: %w", task.ErrJournalCorrupt, k, err)
 		}
 		p.gseq = max(p.gseq, binary.BigEndian.Uint64(k))
 		n := &node{task: rec.Task}
@@ -100,7 +100,7 @@ func (p *Playground) restore() ([]agent.Submission, error) {
 		for _, id := range n.task.Dependencies {
 			d := p.nodes[id]
 			if d == nil {
-				return nil, fmt.Errorf("%w: task %q depends on unknown %q", agent.ErrJournalCorrupt, n.task.ID, id)
+				return nil, fmt.Errorf("%w: task %q depends on unknown %q", task.ErrJournalCorrupt, n.task.ID, id)
 			}
 			n.deps = append(n.deps, d)
 			n.pendingDeps++
@@ -119,7 +119,7 @@ func (p *Playground) restore() ([]agent.Submission, error) {
 	}
 	// Replay the outcomes in the order the tasks were added: dependents
 	// and parents follow as they did.
-	var ready []agent.Submission
+	var ready []task.Submission
 	for _, n := range order {
 		if reason, ok := cancelled[n.task.ID]; ok && !n.state.final() {
 			p.fail(n, fmt.Errorf("%w: %q: %s", ErrCancelled, n.task.ID, reason), nil)
@@ -130,17 +130,17 @@ func (p *Playground) restore() ([]agent.Submission, error) {
 			continue
 		}
 		n.state = stateQueued
-		ev := agent.EventCompleted
+		ev := task.EventCompleted
 		switch o.Status {
-		case agent.StatusFailed:
-			ev = agent.EventFailed
-		case agent.StatusCancelled:
-			ev = agent.EventCancelled
+		case task.StatusFailed:
+			ev = task.EventFailed
+		case task.StatusCancelled:
+			ev = task.EventCancelled
 		}
 		ready = append(ready, p.apply(n, o.Result, ev)...)
 	}
 	// Hand over what is ready and not already the manager's.
-	var out []agent.Submission
+	var out []task.Submission
 	for _, s := range ready {
 		if _, known := outcomes[s.Task.ID]; !known {
 			out = append(out, s)

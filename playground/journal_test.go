@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/ceylon-go/ceylon/agent"
+	"github.com/ceylon-go/ceylon/task"
 )
 
 // A playground started again on its journal resumes the graph: finished
@@ -97,7 +97,7 @@ func TestJournalErrorsAtNew(t *testing.T) {
 	if err := os.WriteFile(path, []byte("this is not a journal"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(WithJournal(path)); !errors.Is(err, agent.ErrJournalCorrupt) {
+	if _, err := New(WithJournal(path)); !errors.Is(err, task.ErrJournalCorrupt) {
 		t.Fatalf("corrupt journal: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ceylon-go/ceylon/agent"
+	"github.com/ceylon-go/ceylon/task"
 )
 
 // Option configures a [Playground].
@@ -20,7 +21,7 @@ type config struct {
 	remoteCount int
 	remoteNames []string
 	waitTimeout time.Duration
-	managerOpts []agent.ManagerOption
+	managerOpts []task.ManagerOption
 	agentOpts   []agent.Option
 	onListening func(addrs []string)
 	secret      string
@@ -123,7 +124,7 @@ func WithWaitTimeout(d time.Duration) Option {
 
 // WithManagerOptions passes options to the playground's task manager
 // (default policy, skill policy, timeouts, observers, …).
-func WithManagerOptions(opts ...agent.ManagerOption) Option {
+func WithManagerOptions(opts ...task.ManagerOption) Option {
 	return func(c *config) error { c.managerOpts = append(c.managerOpts, opts...); return nil }
 }
 

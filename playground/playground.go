@@ -9,6 +9,7 @@ import (
 
 	"github.com/ceylon-go/ceylon/agent"
 	"github.com/ceylon-go/ceylon/monitor"
+	"github.com/ceylon-go/ceylon/task"
 )
 
 // Playground runs tasks with dependencies on a workspace of workers. Create
@@ -16,10 +17,10 @@ import (
 // Its methods are safe for concurrent use.
 type Playground struct {
 	cfg    config
-	mgr    *agent.TaskManager
-	locals []*agent.WorkerAgent
+	mgr    *task.Manager
+	locals []*task.Worker
 
-	journal *agent.Journal  // nil without WithJournal
+	journal *task.Journal   // nil without WithJournal
 	monitor *monitor.Server // nil without WithHTTP
 
 	mu       sync.Mutex
@@ -51,21 +52,23 @@ func New(opts ...Option) (*Playground, error) {
 		cfg.agentOpts = append(cfg.agentOpts, agent.WithSecret(cfg.secret)) // local workers
 		p.cfg = cfg
 	}
-	mopts := append([]agent.ManagerOption{
-		agent.WithManagerName(cfg.name),
-		agent.WithManagerAgent(agentOpts...),
-		agent.WithHook(p.onEvent),
-		agent.WithForgetFinished(), // the playground keeps the results
+	mopts := append([]task.ManagerOption{
+		task.WithHook(p.onEvent),
+		task.WithForgetFinished(), // the playground keeps the results
 	}, cfg.managerOpts...)
 	if cfg.journalPath != "" {
-		j, err := agent.OpenJournal(cfg.journalPath, cfg.workspace)
+		j, err := task.OpenJournal(cfg.journalPath, cfg.workspace)
 		if err != nil {
 			return nil, fmt.Errorf("playground: %w", err)
 		}
 		p.journal = j
-		mopts = append(mopts, agent.WithJournal(j))
+		mopts = append(mopts, task.WithJournal(j))
 	}
-	m, err := agent.NewTaskManager(mopts...)
+	admin, err := agent.New(cfg.name, append(agentOpts, agent.AsAdmin(), agent.WithRole("task_manager"))...)
+	var m *task.Manager
+	if err == nil {
+		m, err = task.NewManager(admin, mopts...)
+	}
 	if err != nil {
 		if p.journal != nil {
 			_ = p.journal.Close()
@@ -77,7 +80,7 @@ func New(opts ...Option) (*Playground, error) {
 }
 
 // Manager returns the playground's task manager (reports, stats, events).
-func (p *Playground) Manager() *agent.TaskManager { return p.mgr }
+func (p *Playground) Manager() *task.Manager { return p.mgr }
 
 // Addrs returns the addresses remote workers join through.
 func (p *Playground) Addrs() []string { return p.mgr.Addrs() }
@@ -103,7 +106,7 @@ func (p *Playground) Start(ctx context.Context, workers ...Worker) (err error) {
 			return err
 		}
 	}
-	var resume []agent.Submission
+	var resume []task.Submission
 	if p.journal != nil {
 		if resume, err = p.restore(); err != nil {
 			_ = p.journal.Close()
@@ -131,7 +134,7 @@ func (p *Playground) Start(ctx context.Context, workers ...Worker) (err error) {
 	p.mu.Unlock()
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handoverTimeout)
 	defer cancel()
-	p.submit(resume, func(b []agent.Submission) error { return p.mgr.SubmitAll(hctx, b) })
+	p.submit(resume, func(b []task.Submission) error { return p.mgr.SubmitAll(hctx, b) })
 
 	if p.cfg.onListening != nil {
 		p.cfg.onListening(p.mgr.Addrs())
@@ -224,16 +227,16 @@ func (p *Playground) Play(ctx context.Context, workers []Worker, fn func(ctx con
 }
 
 // submit hands ready tasks to the manager; from a user's goroutine
-// through [agent.TaskManager.SubmitAll], from the hook through its in-actor
+// through [task.Manager.SubmitAll], from the hook through its in-actor
 // submit. A batch the manager rejects is retried task by task, so only the
 // culprits fail.
-func (p *Playground) submit(ready []agent.Submission, submitAll func([]agent.Submission) error) {
+func (p *Playground) submit(ready []task.Submission, submitAll func([]task.Submission) error) {
 	if len(ready) == 0 || submitAll(ready) == nil {
 		return
 	}
 	for _, s := range ready {
-		err := submitAll([]agent.Submission{s})
-		if err != nil && !errors.Is(err, agent.ErrDuplicateTask) { // a duplicate is already the manager's
+		err := submitAll([]task.Submission{s})
+		if err != nil && !errors.Is(err, task.ErrDuplicateTask) { // a duplicate is already the manager's
 			p.rejected(s.Task.ID, err)
 		}
 	}
@@ -241,7 +244,7 @@ func (p *Playground) submit(ready []agent.Submission, submitAll func([]agent.Sub
 
 // live drops tasks that became final (cancelled) before they were handed
 // to the manager.
-func (p *Playground) live(batch []agent.Submission) []agent.Submission {
+func (p *Playground) live(batch []task.Submission) []task.Submission {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := batch[:0]
@@ -264,9 +267,9 @@ func (p *Playground) rejected(id string, err error) {
 
 // onEvent is the manager's hook: it runs in the manager's actor on every
 // task event, and submits the tasks a completion made ready right there.
-func (p *Playground) onEvent(ev agent.TaskEvent, submitAll func([]agent.Submission) error) {
+func (p *Playground) onEvent(ev task.Event, submitAll func([]task.Submission) error) {
 	switch ev.Type {
-	case agent.EventCompleted, agent.EventFailed, agent.EventCancelled:
+	case task.EventCompleted, task.EventFailed, task.EventCancelled:
 	default:
 		return
 	}
@@ -284,9 +287,9 @@ func (p *Playground) onEvent(ev agent.TaskEvent, submitAll func([]agent.Submissi
 
 // apply records the manager's final outcome for n (which it held) and
 // returns the submissions that made ready. Called with p.mu held.
-func (p *Playground) apply(n *node, r *Result, ev agent.EventType) []agent.Submission {
+func (p *Playground) apply(n *node, r *Result, ev task.EventType) []task.Submission {
 	switch ev {
-	case agent.EventCompleted:
+	case task.EventCompleted:
 		n.result = r
 		if len(r.Children) == 0 {
 			return p.complete(n)
@@ -306,9 +309,9 @@ func (p *Playground) apply(n *node, r *Result, ev agent.EventType) []agent.Submi
 			return nil
 		}
 		return p.insert(children, n)
-	case agent.EventFailed:
+	case task.EventFailed:
 		p.fail(n, fmt.Errorf("%w: %q: %s", ErrTaskFailed, n.task.ID, r.ErrorMessage), r)
-	case agent.EventCancelled:
+	case task.EventCancelled:
 		p.fail(n, fmt.Errorf("%w: %q: %s", ErrCancelled, n.task.ID, r.ErrorMessage), r)
 	}
 	return nil

@@ -18,6 +18,7 @@ import (
 	"github.com/ceylon-go/ceylon/agent"
 	"github.com/ceylon-go/ceylon/internal/testutil"
 	"github.com/ceylon-go/ceylon/messages"
+	"github.com/ceylon-go/ceylon/task"
 	"go.uber.org/goleak"
 )
 
@@ -196,7 +197,7 @@ func TestFailurePropagatesTransitively(t *testing.T) {
 		}, Concurrency: 4},
 		{Name: "bad", Processor: "fail", Handler: func(context.Context, *Request) ([]byte, error) {
 			return nil, errors.New("boom")
-		}, Options: agent.HandlerOptions{MaxRetries: -1}},
+		}, Options: task.HandlerOptions{MaxRetries: -1}},
 	}
 	p := start(t, ws)
 	ctx := testCtx(t)
@@ -233,7 +234,7 @@ func TestFailurePropagatesTransitively(t *testing.T) {
 		t.Fatalf("late: %v", err)
 	}
 	st, err := p.Task(ctx, "c")
-	if err != nil || st.Status != agent.StatusFailed {
+	if err != nil || st.Status != task.StatusFailed {
 		t.Fatalf("status of c: %+v %v", st, err)
 	}
 }
@@ -299,7 +300,7 @@ func TestNoWaitThenFetch(t *testing.T) {
 		t.Fatalf("fetch: %+v %v", again, err)
 	}
 	st, err := p.Task(ctx, r.TaskID)
-	if err != nil || st.Status != agent.StatusCompleted || st.Worker != "w" || len(st.Attempts) != 1 {
+	if err != nil || st.Status != task.StatusCompleted || st.Worker != "w" || len(st.Attempts) != 1 {
 		t.Fatalf("status: %+v %v", st, err)
 	}
 }
@@ -366,7 +367,7 @@ func TestChildTasks(t *testing.T) {
 	}
 	st, _ := p.Task(ctx, "parent")
 	child, _ := p.Task(ctx, "parent/2")
-	if st.Status != agent.StatusCompleted || st.FinishedAt.Before(child.FinishedAt) {
+	if st.Status != task.StatusCompleted || st.FinishedAt.Before(child.FinishedAt) {
 		t.Fatalf("parent finished %v, before its child %v", st.FinishedAt, child.FinishedAt)
 	}
 }
@@ -379,7 +380,7 @@ func TestChildFailureFailsParent(t *testing.T) {
 		}},
 		{Name: "f", Processor: "fail", Handler: func(context.Context, *Request) ([]byte, error) {
 			return nil, errors.New("kid broke")
-		}, Options: agent.HandlerOptions{MaxRetries: -1}},
+		}, Options: task.HandlerOptions{MaxRetries: -1}},
 	})
 	_, err := p.AddAndExecuteTask(testCtx(t), Task{ID: "parent", Type: "split"})
 	if !errors.Is(err, ErrChildFailed) || !strings.Contains(err.Error(), "kid broke") {
@@ -393,7 +394,7 @@ func TestStartNamesMissingWorkers(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = p.Start(testCtx(t), sumWorkers(1)...)
-	if !errors.Is(err, agent.ErrWorkersMissing) || !strings.Contains(err.Error(), "far-away") {
+	if !errors.Is(err, task.ErrWorkersMissing) || !strings.Contains(err.Error(), "far-away") {
 		t.Fatalf("start: %v", err)
 	}
 }
@@ -472,7 +473,7 @@ func TestMonitorServesStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var s agent.ManagerStats
+	var s task.ManagerStats
 	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/ceylon-go/ceylon/agent"
+	"github.com/ceylon-go/ceylon/task"
 )
 
 // handoverTimeout bounds handing ready tasks to the manager from a
@@ -73,7 +73,7 @@ func (p *Playground) AddTasks(ctx context.Context, tasks ...Task) ([]string, err
 	// the manager is not abandoned because the caller stops waiting.
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handoverTimeout)
 	defer cancel()
-	p.submit(p.live(ready), func(b []agent.Submission) error { return p.mgr.SubmitAll(hctx, b) })
+	p.submit(p.live(ready), func(b []task.Submission) error { return p.mgr.SubmitAll(hctx, b) })
 	ids := make([]string, len(prepared))
 	for i, t := range prepared {
 		ids[i] = t.ID
@@ -156,10 +156,10 @@ func (p *Playground) Result(id string) (Result, error) {
 // TaskStatus is a snapshot of one task.
 type TaskStatus struct {
 	Task   Task
-	Status agent.Status
+	Status task.Status
 	// Attempts, Worker and their timings come from the task manager once
 	// the task has been handed to it.
-	Attempts   []agent.AttemptInfo
+	Attempts   []task.AttemptInfo
 	Worker     string
 	AddedAt    time.Time
 	FinishedAt time.Time
@@ -191,27 +191,27 @@ func (p *Playground) Task(ctx context.Context, id string) (TaskStatus, error) {
 	}
 	switch state {
 	case stateWaiting:
-		st.Status = agent.StatusWaiting
+		st.Status = task.StatusWaiting
 		for _, d := range n.deps {
 			if !d.state.final() {
 				st.WaitingOn = append(st.WaitingOn, d.task.ID)
 			}
 		}
 	case stateChildren:
-		st.Status = agent.StatusWaiting
+		st.Status = task.StatusWaiting
 		for _, c := range n.children {
 			if !c.state.final() {
 				st.WaitingOn = append(st.WaitingOn, c.task.ID)
 			}
 		}
 	case stateCompleted:
-		st.Status = agent.StatusCompleted
+		st.Status = task.StatusCompleted
 	case stateFailed:
-		st.Status = agent.StatusFailed
+		st.Status = task.StatusFailed
 	case stateCancelled:
-		st.Status = agent.StatusCancelled
+		st.Status = task.StatusCancelled
 	case stateQueued:
-		st.Status = agent.StatusPending
+		st.Status = task.StatusPending
 	}
 	p.mu.Unlock()
 	if state != stateQueued {
@@ -219,7 +219,7 @@ func (p *Playground) Task(ctx context.Context, id string) (TaskStatus, error) {
 	}
 	info, err := p.mgr.Task(ctx, id)
 	switch {
-	case errors.Is(err, agent.ErrUnknownTask):
+	case errors.Is(err, task.ErrUnknownTask):
 		// Not handed over yet (queued), or failed before it ran.
 	case err != nil:
 		return st, err
@@ -254,7 +254,7 @@ func (p *Playground) Cancel(ctx context.Context, id string) error {
 		return nil
 	}
 	err := p.mgr.Cancel(ctx, id)
-	if errors.Is(err, agent.ErrUnknownTask) {
+	if errors.Is(err, task.ErrUnknownTask) {
 		// Not handed to the manager yet: fail it here, and it never will
 		// be.
 		p.mu.Lock()
@@ -283,6 +283,6 @@ func (p *Playground) Progress() Progress {
 }
 
 // Report is the task manager's report (per-worker statistics and totals).
-func (p *Playground) Report(ctx context.Context) (agent.Report, error) {
+func (p *Playground) Report(ctx context.Context) (task.Report, error) {
 	return p.mgr.Report(ctx)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ceylon-go/ceylon/agent"
 	"github.com/ceylon-go/ceylon/messages"
+	"github.com/ceylon-go/ceylon/task"
 )
 
 // Task is a unit of work (see [messages.Task]). In a playground, Type names
@@ -17,7 +18,7 @@ type Task = messages.Task
 // Result is a task's outcome.
 type Result = messages.TaskResult
 
-// Handler processes one request; the seed's ProcessWorker._processor. It
+// Handler processes one request (a worker's processor). It
 // must return soon after ctx ends.
 type Handler func(ctx context.Context, req *Request) ([]byte, error)
 
@@ -29,7 +30,7 @@ type Request struct {
 	Inputs  map[string][]byte
 	Attempt int
 	Worker  string
-	job     *agent.Job
+	job     *task.Job
 	spawned int
 }
 
@@ -101,7 +102,7 @@ type Worker struct {
 	Capabilities []string
 	Concurrency  int
 	// Options are the handler's defaults (timeout, retries, priority).
-	Options agent.HandlerOptions
+	Options task.HandlerOptions
 }
 
 func (w Worker) validate() error {
@@ -117,20 +118,24 @@ func (w Worker) validate() error {
 //	wa, err := w.Agent(agent.WithJoin(addr), agent.WithWorkspace(ws))
 //	err = wa.Start(ctx)
 //	<-wa.Done() // until the playground shuts it down
-func (w Worker) Agent(opts ...agent.Option) (*agent.WorkerAgent, error) {
+func (w Worker) Agent(opts ...agent.Option) (*task.Worker, error) {
 	if err := w.validate(); err != nil {
 		return nil, err
 	}
-	wopts := []agent.WorkerOption{agent.WithWorkerAgent(opts...), agent.WithSkill(w.Skill), agent.WithCapabilities(w.Capabilities...)}
-	if w.Concurrency > 0 {
-		wopts = append(wopts, agent.WithMaxConcurrency(w.Concurrency))
+	a, err := agent.New(w.Name, append([]agent.Option{agent.WithRole("worker")}, opts...)...)
+	if err != nil {
+		return nil, err
 	}
-	wa, err := agent.NewWorker(w.Name, wopts...)
+	wopts := []task.WorkerOption{task.WithSkill(w.Skill), task.WithCapabilities(w.Capabilities...)}
+	if w.Concurrency > 0 {
+		wopts = append(wopts, task.WithMaxConcurrency(w.Concurrency))
+	}
+	wa, err := task.NewWorker(a, wopts...)
 	if err != nil {
 		return nil, err
 	}
 	h := w.Handler
-	wa.HandleWith(w.Processor, func(ctx context.Context, job *agent.Job) ([]byte, error) {
+	wa.HandleWith(w.Processor, func(ctx context.Context, job *task.Job) ([]byte, error) {
 		return h(ctx, &Request{Task: job.Task, Inputs: job.Inputs, Attempt: job.Attempt, Worker: job.Worker, job: job})
 	}, w.Options)
 	return wa, nil

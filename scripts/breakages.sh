@@ -19,22 +19,22 @@ open('$f','w').write(s.replace(sys.argv[1], sys.argv[2]))" "$old" "$new" || { ec
   cp "$backup" "$f"
   echo "== $f: $(echo "$out" | grep -E '^--- FAIL' | head -3 | tr '\n' ' ') $(echo "$out" | tail -1 | cut -c1-60) ($(echo "$end - $start" | bc | cut -c1-5) s)"
 }
-mut agent/manager_workers.go "if t == nil || t.worker != w {
+mut task/manager_workers.go "if t == nil || t.worker != w {
 		m.totals.late++" "if t == nil {
-		m.totals.late++" ./agent 'TestResultFromAnotherWorker'
+		m.totals.late++" ./task 'TestResultFromAnotherWorker'
 mut playground/dag.go "			if mark[j] == onPath {" "			if mark[j] == onPath && len(stack) == 2 && stack[0].i == j {
 				continue
 			}
 			if mark[j] == onPath {" ./playground 'TestRejectsCycles'
-mut agent/manager_tasks.go "	m.journalTask(t)
+mut task/manager_tasks.go "	m.journalTask(t)
 	m.afterCommit(func(err error) {
 		if err != nil {
-			m.agent.log.Error(\"result not journaled; it stands until a restart\", \"task\", t.task.ID, \"err\", err)
+			m.agent.Logger().Error(\"result not journaled; it stands until a restart\", \"task\", t.task.ID, \"err\", err)
 		}
 		m.settle(t)
 	})" "	m.settle(t)
 	m.journalTask(t)
-	m.afterCommit(func(err error) {})" ./agent 'TestResultReportedOnlyOnceDurable'
+	m.afterCommit(func(err error) {})" ./task 'TestResultReportedOnlyOnceDurable'
 mut peer/frame.go "	if n > uint64(max) {" "	if n > uint64(max)+1 {" ./peer 'TestFrameLimitBoundaries'
 mut peer/node.go "	if len(data)+1 > n.cfg.maxFrame {" "	if len(data) > n.cfg.maxFrame {" ./peer 'TestFrameLimitBoundaries'
 git status --short

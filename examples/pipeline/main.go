@@ -23,6 +23,7 @@ import (
 	"github.com/ceylon-go/ceylon/agent"
 	"github.com/ceylon-go/ceylon/internal/progress"
 	"github.com/ceylon-go/ceylon/playground"
+	"github.com/ceylon-go/ceylon/task"
 )
 
 type options struct {
@@ -102,7 +103,7 @@ func process(work time.Duration) playground.Handler {
 			return nil, err
 		}
 		if idx < 0 || idx >= len(chunks) {
-			return nil, fmt.Errorf("chunk %d of %d: %w", idx, len(chunks), agent.ErrSkipRetry)
+			return nil, fmt.Errorf("chunk %d of %d: %w", idx, len(chunks), task.ErrSkipRetry)
 		}
 		var s int64
 		for _, v := range chunks[idx] {
@@ -247,7 +248,7 @@ func runWorker(ctx context.Context, o options) error {
 	if o.join == "" {
 		return errors.New("a worker needs -join <playground address>")
 	}
-	var was []*agent.WorkerAgent
+	var was []*task.Worker
 	for _, w := range workers(o, o.name) {
 		wa, err := w.Agent(agent.WithJoin(o.join), agent.WithWorkspace(o.workspace), agent.WithListenAddrs("/ip4/0.0.0.0/tcp/0"))
 		if err != nil {

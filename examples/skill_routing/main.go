@@ -1,5 +1,5 @@
-// Command skill_routing is the seeds' distributed task management system:
-// a TaskManager hands tasks of difficulty 1-10 to workers of different
+// Command skill_routing is a distributed task management system: a task
+// manager hands tasks of difficulty 1-10 to workers of different
 // skill (Junior 3, Intermediate 6, Senior 9), preferring a worker skilled
 // enough for each task, retrying failures, and printing a final report.
 //
@@ -30,6 +30,7 @@ import (
 	"github.com/ceylon-go/ceylon/internal/progress"
 	"github.com/ceylon-go/ceylon/messages"
 	"github.com/ceylon-go/ceylon/monitor"
+	"github.com/ceylon-go/ceylon/task"
 )
 
 type options struct {
@@ -72,7 +73,7 @@ func main() {
 	flag.BoolVar(&o.mdns, "mdns", false, "worker: find the admin by mDNS on the local network instead of -join")
 	flag.StringVar(&o.journal, "journal", "", "admin: journal file; an admin restarted on it (with the same -key and -listen) resumes where it stopped")
 	flag.StringVar(&o.http, "http", "", "admin: serve the live dashboard, /stats and /metrics on this address (e.g. 127.0.0.1:8080)")
-	flag.IntVar(&o.tasks, "tasks", 0, "admin: run this many generated tasks (difficulty 1-3, every worker can do them) instead of the seeds' scenario")
+	flag.IntVar(&o.tasks, "tasks", 0, "admin: run this many generated tasks (difficulty 1-3, every worker can do them) instead of the skill scenario")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -104,10 +105,10 @@ func logger(o options) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// process is the seeds' simulated work: it takes time proportional to the
+// process is the simulated work: it takes time proportional to the
 // difficulty and fails when the task is harder than the worker.
-func process(scale time.Duration) agent.TaskFunc {
-	return func(ctx context.Context, job *agent.Job) ([]byte, error) {
+func process(scale time.Duration) task.HandlerFunc {
+	return func(ctx context.Context, job *task.Job) ([]byte, error) {
 		select {
 		case <-time.After(time.Duration(job.Task.Difficulty) * scale):
 		case <-ctx.Done():
@@ -120,7 +121,7 @@ func process(scale time.Duration) agent.TaskFunc {
 	}
 }
 
-// scenario is the seeds' task list: one task per worker (2, 5, 8), then a
+// scenario is the skill-routing task list: one task per worker (2, 5, 8), then a
 // batch with tasks too hard for some workers, and one too hard for all.
 func scenario() [][]messages.Task {
 	mk := func(id, d int) messages.Task {
@@ -190,23 +191,26 @@ func runAdmin(ctx context.Context, o options, ready chan<- string) error {
 	if o.key != "" {
 		agentOpts = append(agentOpts, agent.WithIdentityFile(o.key))
 	}
-	mopts := []agent.ManagerOption{}
+	mopts := []task.ManagerOption{}
 	if o.journal != "" {
-		j, err := agent.OpenJournal(o.journal, o.workspace)
+		j, err := task.OpenJournal(o.journal, o.workspace)
 		if err != nil {
 			return err
 		}
 		defer j.Close()
-		mopts = append(mopts, agent.WithJournal(j))
+		mopts = append(mopts, task.WithJournal(j))
 	}
-	m, err := agent.NewTaskManager(append(mopts,
-		agent.WithManagerAgent(agentOpts...),
-		agent.WithProcessors("skill"),
-		agent.WithDefaultPolicy(agent.Policy{
+	admin, err := agent.New("task_manager", append(agentOpts, agent.AsAdmin(), agent.WithRole("task_manager"))...)
+	if err != nil {
+		return err
+	}
+	m, err := task.NewManager(admin, append(mopts,
+		task.WithProcessors("skill"),
+		task.WithDefaultPolicy(task.Policy{
 			Timeout: 20 * o.scale * 10, MaxRetries: 1, RetryInterval: 50 * time.Millisecond,
 			Backoff: messages.BackoffExponential, MaxRetryInterval: time.Second,
 		}),
-		agent.WithObserver(printEvent),
+		task.WithObserver(printEvent),
 	)...)
 	if err != nil {
 		return err
@@ -241,12 +245,12 @@ func runAdmin(ctx context.Context, o options, ready chan<- string) error {
 	}
 	for i, batch := range batches {
 		fmt.Printf("\n== batch %d: %d tasks\n", i+1, len(batch))
-		var subs []agent.Submission
+		var subs []task.Submission
 		for _, t := range batch {
 			if _, err := m.Task(ctx, t.ID); err == nil {
 				continue // resumed from the journal: already known
 			}
-			subs = append(subs, agent.Submission{Task: t})
+			subs = append(subs, task.Submission{Task: t})
 		}
 		if len(subs) < len(batch) {
 			fmt.Printf("resumed %d tasks from the journal\n", len(batch)-len(subs))
@@ -274,17 +278,17 @@ func runAdmin(ctx context.Context, o options, ready chan<- string) error {
 	return m.Shutdown(ctx, "all tasks done")
 }
 
-func printEvent(ev agent.TaskEvent) {
+func printEvent(ev task.Event) {
 	switch ev.Type {
-	case agent.EventAssigned:
+	case task.EventAssigned:
 		fmt.Printf("assign  task %-3s attempt %d -> %s\n", ev.TaskID, ev.Attempt, ev.Worker)
-	case agent.EventCompleted:
+	case task.EventCompleted:
 		fmt.Printf("result  task %-3s ok     by %s in %v\n", ev.TaskID, ev.Worker, ev.Result.ExecutionTime.Round(time.Millisecond))
-	case agent.EventFailed:
+	case task.EventFailed:
 		fmt.Printf("result  task %-3s FAILED by %s: %s\n", ev.TaskID, ev.Worker, ev.Err)
-	case agent.EventRetrying:
+	case task.EventRetrying:
 		fmt.Printf("retry   task %-3s after %v (%s)\n", ev.TaskID, ev.Delay.Round(time.Millisecond), ev.Err)
-	case agent.EventRequeued:
+	case task.EventRequeued:
 		fmt.Printf("requeue task %-3s (%s)\n", ev.TaskID, ev.Err)
 	}
 }
@@ -308,9 +312,12 @@ func runWorker(ctx context.Context, o options) error {
 	if o.secret != "" {
 		agentOpts = append(agentOpts, agent.WithSecret(o.secret))
 	}
-	w, err := agent.NewWorker(o.name,
-		agent.WithSkill(o.skill), agent.WithCapabilities(caps...), agent.WithMaxConcurrency(o.concurrency),
-		agent.WithWorkerAgent(agentOpts...),
+	a, err := agent.New(o.name, append(agentOpts, agent.WithRole("worker"))...)
+	if err != nil {
+		return err
+	}
+	w, err := task.NewWorker(a,
+		task.WithSkill(o.skill), task.WithCapabilities(caps...), task.WithMaxConcurrency(o.concurrency),
 	)
 	if err != nil {
 		return err

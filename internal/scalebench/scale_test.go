@@ -27,6 +27,7 @@ import (
 
 	"github.com/ceylon-go/ceylon/agent"
 	"github.com/ceylon-go/ceylon/messages"
+	"github.com/ceylon-go/ceylon/task"
 )
 
 // Environment of a child process.
@@ -93,7 +94,7 @@ func runChild() {
 	taskMS, _ := strconv.Atoi(os.Getenv(envTaskMS))
 	idx := os.Getenv(envChild)
 	d := time.Duration(taskMS) * time.Millisecond
-	workers := make([]*agent.WorkerAgent, count)
+	workers := make([]*task.Worker, count)
 	rosterAt := make([]atomic.Int64, count)
 	pingAt := make([]atomic.Int64, count)
 	startMS := make([]atomic.Int64, count)
@@ -105,11 +106,15 @@ func runChild() {
 		if os.Getenv(envLog) != "" && i%25 == 0 { // a sample of what joining workers see
 			aopts = append(aopts, agent.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))))
 		}
-		w, err := agent.NewWorker(fmt.Sprintf("w%s-%d", idx, i), agent.WithWorkerAgent(aopts...))
+		a, err := agent.New(fmt.Sprintf("w%s-%d", idx, i), aopts...)
 		if err != nil {
 			panic(err)
 		}
-		w.Handle("sleep", func(ctx context.Context, _ *agent.Job) ([]byte, error) {
+		w, err := task.NewWorker(a)
+		if err != nil {
+			panic(err)
+		}
+		w.Handle("sleep", func(ctx context.Context, _ *task.Job) ([]byte, error) {
 			t := time.NewTimer(d)
 			defer t.Stop()
 			select {
@@ -276,14 +281,17 @@ func runScale(b *testing.B, n int) {
 	}
 	ws := fmt.Sprintf("scale-%d-%d", n, time.Now().UnixNano())
 	var done atomic.Int64
-	m, err := agent.NewTaskManager(
-		agent.WithManagerAgent(loopbackTCP, agent.WithWorkspace(ws)),
-		agent.WithObserver(func(ev agent.TaskEvent) {
-			if ev.Type == agent.EventCompleted || ev.Type == agent.EventFailed {
+	admin, err := agent.New("task_manager", agent.AsAdmin(), loopbackTCP, agent.WithWorkspace(ws))
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := task.NewManager(admin,
+		task.WithObserver(func(ev task.Event) {
+			if ev.Type == task.EventCompleted || ev.Type == task.EventFailed {
 				done.Add(1)
 			}
 		}),
-		agent.WithForgetFinished(),
+		task.WithForgetFinished(),
 	)
 	if err != nil {
 		b.Fatal(err)

@@ -1,4 +1,4 @@
-package agent
+package task
 
 import (
 	"cmp"
@@ -9,32 +9,35 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ceylon-go/ceylon/agent"
+
 	"github.com/ceylon-go/ceylon/messages"
 	"github.com/ceylon-go/ceylon/peer"
 )
 
 // Task manager errors.
 var (
-	ErrDuplicateTask          = errors.New("agent: duplicate task id")
-	ErrUnknownTask            = errors.New("agent: unknown task")
-	ErrUnknownProcessor       = errors.New("agent: no such processor")
-	ErrNoEligibleWorker       = errors.New("agent: no eligible worker")
-	ErrTooManyLost            = errors.New("agent: task lost with its worker too many times")
-	ErrUnresolvedDependencies = errors.New("agent: task has dependencies; submit it through a playground or with DependenciesMet")
-	ErrTaskTimeout            = errors.New("agent: attempt timed out")
-	ErrCancelled              = errors.New("agent: task cancelled")
-	ErrWorkersMissing         = errors.New("agent: workers missing")
+	ErrDuplicateTask          = errors.New("task: duplicate task id")
+	ErrUnknownTask            = errors.New("task: unknown task")
+	ErrUnknownProcessor       = errors.New("task: no such processor")
+	ErrNoEligibleWorker       = errors.New("task: no eligible worker")
+	ErrTooManyLost            = errors.New("task: task lost with its worker too many times")
+	ErrUnresolvedDependencies = errors.New("task: task has dependencies; submit it through a playground or with DependenciesMet")
+	ErrTaskTimeout            = errors.New("task: attempt timed out")
+	ErrCancelled              = errors.New("task: task cancelled")
+	ErrWorkersMissing         = errors.New("task: workers missing")
+	ErrNotAdmin               = errors.New("task: a manager's agent must be an admin (agent.AsAdmin)")
 )
 
-// TaskManager is the admin agent that hands tasks to workers: it matches
+// Manager is the admin agent that hands tasks to workers: it matches
 // each task to an eligible worker (type, capabilities, free capacity,
 // skill), assigns it with an ack and a lease, retries failed attempts with
 // backoff, requeues the tasks of lost workers, and keeps every result.
 //
 // All its state lives in its agent's actor; its methods are safe for
 // concurrent use.
-type TaskManager struct {
-	agent *Agent
+type Manager struct {
+	agent *agent.Agent
 	cfg   managerConfig
 
 	// Owned by the actor.
@@ -55,10 +58,9 @@ type TaskManager struct {
 	started     time.Time
 	submitFn    func([]Submission) error // m.accept, given to the hook
 
-	life       sync.Mutex // serialises Start with the end of Stop
-	tickerStop chan struct{}
-	stopTicker sync.Once
-	tickerDone sync.WaitGroup
+	life        sync.Mutex // serialises Start with the end of Stop
+	startCalled bool
+	stopTicker  func() // stops the lease checker
 
 	// Group commit (owned by the actor): records and the effects that wait
 	// for them, flushed once per pass through the mailbox.
@@ -80,19 +82,22 @@ type totals struct {
 	execTotal, latencyTotal                                          time.Duration
 }
 
-// NewTaskManager creates a task manager. Start it with [TaskManager.Start].
-func NewTaskManager(opts ...ManagerOption) (*TaskManager, error) {
+// NewManager makes the admin agent a a task manager: it registers the
+// manager's handlers on a, which must be an admin ([agent.AsAdmin]) that
+// has not started yet. [Manager.Start] then starts a (after recovering the
+// journal, if one is configured) and [Manager.Stop] stops it; a may carry
+// handlers of its own.
+func NewManager(a *agent.Agent, opts ...ManagerOption) (*Manager, error) {
+	if a == nil || a.Detail().Mode != agent.Admin {
+		return nil, ErrNotAdmin
+	}
 	cfg := defaultManagerConfig()
 	for _, opt := range opts {
 		if err := opt(&cfg); err != nil {
 			return nil, err
 		}
 	}
-	a, err := New(cfg.name, append(cfg.agentOpts, AsAdmin(), WithRole(ManagerRole))...)
-	if err != nil {
-		return nil, err
-	}
-	m := &TaskManager{
+	m := &Manager{
 		agent:      a,
 		cfg:        cfg,
 		tasks:      map[string]*taskState{},
@@ -101,35 +106,32 @@ func NewTaskManager(opts ...ManagerOption) (*TaskManager, error) {
 		history:    map[string]WorkerStats{},
 		priorities: map[string]int{},
 		workersChg: make(chan struct{}),
-		tickerStop: make(chan struct{}),
 	}
 	m.submitFn = m.accept
 	m.metrics = newManagerMetrics(m)
-	On(a, m.onWorkerInfo)
-	On(a, m.onAck)
-	On(a, m.onResult)
-	On(a, m.onHeartbeat)
+	agent.On(a, m.onWorkerInfo)
+	agent.On(a, m.onAck)
+	agent.On(a, m.onResult)
+	agent.On(a, m.onHeartbeat)
 	a.OnConnect(m.onConnect)
 	a.OnDisconnect(m.onDisconnect)
 	return m, nil
 }
 
 // Agent returns the manager's agent (addresses, stats, extra handlers).
-func (m *TaskManager) Agent() *Agent { return m.agent }
+func (m *Manager) Agent() *agent.Agent { return m.agent }
 
 // Addrs returns the addresses workers join through.
-func (m *TaskManager) Addrs() []string { return m.agent.Addrs() }
+func (m *Manager) Addrs() []string { return m.agent.Addrs() }
 
 // Start starts the manager's agent and its lease checker.
-func (m *TaskManager) Start(ctx context.Context) error {
+func (m *Manager) Start(ctx context.Context) error {
 	m.life.Lock()
 	defer m.life.Unlock()
-	switch m.agent.state.Load() {
-	case stateStopped:
-		return ErrStopped
-	case stateStarting, stateStarted:
-		return ErrAlreadyStarted
+	if m.startCalled {
+		return agent.ErrAlreadyStarted
 	}
+	m.startCalled = true
 	if m.cfg.journal != nil {
 		if err := m.recover(); err != nil {
 			return err
@@ -139,37 +141,25 @@ func (m *TaskManager) Start(ctx context.Context) error {
 	if err := m.agent.Start(ctx); err != nil {
 		return err
 	}
-	m.agent.exec(func() {
+	m.agent.Post(func() {
 		if m.ready.n > 0 { // resumed from the journal
 			m.markDirty()
 		}
 	})
-	m.tickerDone.Add(1)
-	go func() {
-		defer m.tickerDone.Done()
-		t := time.NewTicker(m.cfg.tick)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				m.agent.exec(m.sweep)
-			case <-m.tickerStop:
-				return
-			}
-		}
-	}()
+	m.stopTicker = m.agent.Every(m.cfg.tick, m.sweep)
 	return nil
 }
 
 // Stop stops the manager. Tasks still running stay with their workers,
 // which stop taking work when they see the manager leave. A Stop during
 // Start cancels it.
-func (m *TaskManager) Stop() error {
+func (m *Manager) Stop() error {
 	err := m.agent.Stop() // first: it cancels a Start in progress
 	m.life.Lock()
 	defer m.life.Unlock()
-	m.stopTicker.Do(func() { close(m.tickerStop) })
-	m.tickerDone.Wait()
+	if m.stopTicker != nil {
+		m.stopTicker()
+	}
 	m.jwg.Wait() // a commit in flight finishes before the journal can close
 	return err
 }
@@ -186,9 +176,9 @@ func DependenciesMet(inputs map[string][]byte) SubmitOption {
 
 // Submit validates a task and queues it. It returns once the task is
 // accepted (or rejected with a named error), not when it has run; use
-// [TaskManager.Wait] or [TaskManager.Run] for the result. A task no
+// [Manager.Wait] or [Manager.Run] for the result. A task no
 // connected worker can take waits until one joins.
-func (m *TaskManager) Submit(ctx context.Context, task messages.Task, opts ...SubmitOption) error {
+func (m *Manager) Submit(ctx context.Context, task messages.Task, opts ...SubmitOption) error {
 	s := Submission{Task: task}
 	for _, o := range opts {
 		o(&s)
@@ -197,8 +187,8 @@ func (m *TaskManager) Submit(ctx context.Context, task messages.Task, opts ...Su
 }
 
 // submit accepts a batch and answers once it is durable.
-func (m *TaskManager) submit(ctx context.Context, batch []Submission) error {
-	_, err := callDeferred(ctx, m.agent, func(reply func(struct{}, error)) {
+func (m *Manager) submit(ctx context.Context, batch []Submission) error {
+	_, err := agent.CallDeferred(ctx, m.agent, func(reply func(struct{}, error)) {
 		if err := m.accept(batch); err != nil {
 			reply(struct{}{}, err)
 			return
@@ -208,7 +198,7 @@ func (m *TaskManager) submit(ctx context.Context, batch []Submission) error {
 	return err
 }
 
-// Submission is one task of a [TaskManager.SubmitAll] batch.
+// Submission is one task of a [Manager.SubmitAll] batch.
 type Submission struct {
 	Task messages.Task
 	// Inputs, when DepsMet, are the outputs of the task's dependencies.
@@ -218,7 +208,7 @@ type Submission struct {
 
 // SubmitAll validates and queues a batch atomically: if any task is
 // rejected, none is queued.
-func (m *TaskManager) SubmitAll(ctx context.Context, batch []Submission) error {
+func (m *Manager) SubmitAll(ctx context.Context, batch []Submission) error {
 	return m.submit(ctx, batch)
 }
 
@@ -226,8 +216,8 @@ func (m *TaskManager) SubmitAll(ctx context.Context, batch []Submission) error {
 // false for a failed or cancelled task). If ctx ends first, the error says
 // why the task is not done: for a task no worker can take it wraps
 // [ErrNoEligibleWorker]. The task itself is not affected.
-func (m *TaskManager) Wait(ctx context.Context, id string) (messages.TaskResult, error) {
-	t, err := call(ctx, m.agent, func() (*taskState, error) {
+func (m *Manager) Wait(ctx context.Context, id string) (messages.TaskResult, error) {
+	t, err := agent.Call(ctx, m.agent, func() (*taskState, error) {
 		t := m.tasks[id]
 		if t == nil {
 			return nil, fmt.Errorf("%w: %q", ErrUnknownTask, id)
@@ -248,22 +238,22 @@ func (m *TaskManager) Wait(ctx context.Context, id string) (messages.TaskResult,
 
 // await waits on a task's completion channel (t.result is written before
 // the channel is closed, and never again).
-func (m *TaskManager) await(ctx context.Context, t *taskState) (messages.TaskResult, error) {
+func (m *Manager) await(ctx context.Context, t *taskState) (messages.TaskResult, error) {
 	select {
 	case <-t.done:
 		return *t.result, nil
 	case <-ctx.Done():
 		return messages.TaskResult{}, m.whyNotDone(t.task.ID, ctx.Err())
 	case <-m.agent.Done():
-		return messages.TaskResult{}, ErrStopped
+		return messages.TaskResult{}, agent.ErrStopped
 	}
 }
 
 // whyNotDone explains a Wait that ran out of time.
-func (m *TaskManager) whyNotDone(id string, cause error) error {
+func (m *Manager) whyNotDone(id string, cause error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	msg, _ := call(ctx, m.agent, func() (error, error) {
+	msg, _ := agent.Call(ctx, m.agent, func() (error, error) {
 		t := m.tasks[id]
 		if t == nil || t.status != StatusPending {
 			return nil, nil
@@ -280,17 +270,17 @@ func (m *TaskManager) whyNotDone(id string, cause error) error {
 	if msg != nil {
 		return fmt.Errorf("%w: %w", msg, cause)
 	}
-	return fmt.Errorf("agent: task %q not done: %w", id, cause)
+	return fmt.Errorf("task: task %q not done: %w", id, cause)
 }
 
 // Run submits a task and waits for its result.
-func (m *TaskManager) Run(ctx context.Context, task messages.Task, opts ...SubmitOption) (messages.TaskResult, error) {
+func (m *Manager) Run(ctx context.Context, task messages.Task, opts ...SubmitOption) (messages.TaskResult, error) {
 	s := Submission{Task: task}
 	for _, o := range opts {
 		o(&s)
 	}
 	// One trip into the actor: accept, and get the completion channel.
-	t, err := callDeferred(ctx, m.agent, func(reply func(*taskState, error)) {
+	t, err := agent.CallDeferred(ctx, m.agent, func(reply func(*taskState, error)) {
 		if err := m.accept([]Submission{s}); err != nil {
 			reply(nil, err)
 			return
@@ -306,11 +296,11 @@ func (m *TaskManager) Run(ctx context.Context, task messages.Task, opts ...Submi
 }
 
 // Task returns a snapshot of a task's state.
-func (m *TaskManager) Task(ctx context.Context, id string) (TaskInfo, error) {
-	return call(ctx, m.agent, func() (TaskInfo, error) {
+func (m *Manager) Task(ctx context.Context, id string) (Info, error) {
+	return agent.Call(ctx, m.agent, func() (Info, error) {
 		t := m.tasks[id]
 		if t == nil {
-			return TaskInfo{}, fmt.Errorf("%w: %q", ErrUnknownTask, id)
+			return Info{}, fmt.Errorf("%w: %q", ErrUnknownTask, id)
 		}
 		return t.info(), nil
 	})
@@ -318,14 +308,14 @@ func (m *TaskManager) Task(ctx context.Context, id string) (TaskInfo, error) {
 
 // Tasks returns a snapshot of every task the manager knows, in submission
 // order.
-func (m *TaskManager) Tasks(ctx context.Context) ([]TaskInfo, error) {
-	return call(ctx, m.agent, func() ([]TaskInfo, error) {
+func (m *Manager) Tasks(ctx context.Context) ([]Info, error) {
+	return agent.Call(ctx, m.agent, func() ([]Info, error) {
 		ts := make([]*taskState, 0, len(m.tasks))
 		for _, t := range m.tasks {
 			ts = append(ts, t)
 		}
 		slices.SortFunc(ts, func(a, b *taskState) int { return cmp.Compare(a.seq, b.seq) })
-		out := make([]TaskInfo, len(ts))
+		out := make([]Info, len(ts))
 		for i, t := range ts {
 			out[i] = t.info()
 		}
@@ -336,8 +326,8 @@ func (m *TaskManager) Tasks(ctx context.Context) ([]TaskInfo, error) {
 // Cancel stops a task: a queued task is dropped, a running one is told to
 // stop. The task ends [StatusCancelled]. Cancelling a final task does
 // nothing.
-func (m *TaskManager) Cancel(ctx context.Context, id string) error {
-	_, err := call(ctx, m.agent, func() (struct{}, error) {
+func (m *Manager) Cancel(ctx context.Context, id string) error {
+	_, err := agent.Call(ctx, m.agent, func() (struct{}, error) {
 		t := m.tasks[id]
 		if t == nil {
 			return struct{}{}, fmt.Errorf("%w: %q", ErrUnknownTask, id)
@@ -350,7 +340,7 @@ func (m *TaskManager) Cancel(ctx context.Context, id string) error {
 
 // WaitForWorkers blocks until n workers have registered (n <= 0 returns at
 // once).
-func (m *TaskManager) WaitForWorkers(ctx context.Context, n int) error {
+func (m *Manager) WaitForWorkers(ctx context.Context, n int) error {
 	for {
 		count, changed, err := m.workerCount(ctx, true)
 		if err != nil {
@@ -369,13 +359,13 @@ func (m *TaskManager) WaitForWorkers(ctx context.Context, n int) error {
 
 // WaitForWorkerNames blocks until workers with all the given names have
 // registered. If ctx ends first, the error names the missing ones.
-func (m *TaskManager) WaitForWorkerNames(ctx context.Context, names ...string) error {
+func (m *Manager) WaitForWorkerNames(ctx context.Context, names ...string) error {
 	type out struct {
 		missing []string
 		ch      chan struct{}
 	}
 	for {
-		r, err := call(ctx, m.agent, func() (out, error) {
+		r, err := agent.Call(ctx, m.agent, func() (out, error) {
 			have := map[string]bool{}
 			for _, w := range m.workerList {
 				if w.alive {
@@ -406,8 +396,8 @@ func (m *TaskManager) WaitForWorkerNames(ctx context.Context, names ...string) e
 
 // Shutdown tells every worker to finish its running tasks and stop, and
 // waits (until ctx ends) for them to leave.
-func (m *TaskManager) Shutdown(ctx context.Context, reason string) error {
-	workers, err := call(ctx, m.agent, func() ([]peer.ID, error) {
+func (m *Manager) Shutdown(ctx context.Context, reason string) error {
+	workers, err := agent.Call(ctx, m.agent, func() ([]peer.ID, error) {
 		var out []peer.ID
 		for pid := range m.workers {
 			out = append(out, pid)
@@ -418,8 +408,8 @@ func (m *TaskManager) Shutdown(ctx context.Context, reason string) error {
 		return err
 	}
 	for _, pid := range workers {
-		if err := m.agent.send(ctx, pid, messages.Shutdown{Reason: reason}, 0); err != nil {
-			m.agent.log.Warn("shutdown not delivered", "worker", pid, "err", err)
+		if err := m.agent.Send(ctx, pid.String(), messages.Shutdown{Reason: reason}); err != nil {
+			m.agent.Logger().Warn("shutdown not delivered", "worker", pid, "err", err)
 		}
 	}
 	for {
@@ -432,7 +422,7 @@ func (m *TaskManager) Shutdown(ctx context.Context, reason string) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("agent: %d workers still connected after shutdown: %w", n, ctx.Err())
+			return fmt.Errorf("task: %d workers still connected after shutdown: %w", n, ctx.Err())
 		case <-changed:
 		}
 	}
@@ -452,12 +442,12 @@ func (w *workerState) runsTask(t *messages.Task) bool {
 
 // workerCount returns how many workers are registered (alive only, or
 // all) and a channel closed at the next change.
-func (m *TaskManager) workerCount(ctx context.Context, aliveOnly bool) (int, <-chan struct{}, error) {
+func (m *Manager) workerCount(ctx context.Context, aliveOnly bool) (int, <-chan struct{}, error) {
 	type out struct {
 		n  int
 		ch chan struct{}
 	}
-	r, err := call(ctx, m.agent, func() (out, error) {
+	r, err := agent.Call(ctx, m.agent, func() (out, error) {
 		n := len(m.workers)
 		if aliveOnly {
 			n = m.aliveWorkers()
@@ -469,12 +459,12 @@ func (m *TaskManager) workerCount(ctx context.Context, aliveOnly bool) (int, <-c
 
 // workersChanged wakes WaitForWorkers and Shutdown. Only called in the
 // actor.
-func (m *TaskManager) workersChanged() {
+func (m *Manager) workersChanged() {
 	close(m.workersChg)
 	m.workersChg = make(chan struct{})
 }
 
-func (m *TaskManager) aliveWorkers() int {
+func (m *Manager) aliveWorkers() int {
 	n := 0
 	for _, w := range m.workerList {
 		if w.alive {

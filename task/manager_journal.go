@@ -1,4 +1,4 @@
-package agent
+package task
 
 import (
 	"slices"
@@ -20,7 +20,7 @@ func WithJournal(j *Journal) ManagerOption {
 
 // recover loads the journal's tasks. Called by Start, before the actor
 // runs.
-func (m *TaskManager) recover() error {
+func (m *Manager) recover() error {
 	recs, err := m.cfg.journal.loadTasks()
 	if err != nil {
 		return err
@@ -70,7 +70,7 @@ func (m *TaskManager) recover() error {
 	}
 	slices.SortFunc(m.expiring, func(a, b *taskState) int { return a.finishedAt.Compare(b.finishedAt) })
 	if len(recs) > 0 {
-		m.agent.log.Info("resumed from journal", "tasks", len(recs), "pending", m.ready.n)
+		m.agent.Logger().Info("resumed from journal", "tasks", len(recs), "pending", m.ready.n)
 	}
 	return nil
 }
@@ -78,7 +78,7 @@ func (m *TaskManager) recover() error {
 // journalTask marks t's state as changed: the next commit writes it as it
 // is then (several changes in one pass cost one write). Only called in the
 // actor.
-func (m *TaskManager) journalTask(t *taskState) {
+func (m *Manager) journalTask(t *taskState) {
 	if m.cfg.journal == nil {
 		return
 	}
@@ -102,7 +102,7 @@ func record(t *taskState) *taskRecord {
 
 // afterCommit runs fn once everything journaled so far is durable (at once
 // without a journal). Only called in the actor.
-func (m *TaskManager) afterCommit(fn func(error)) {
+func (m *Manager) afterCommit(fn func(error)) {
 	if m.cfg.journal == nil {
 		fn(nil)
 		return
@@ -111,10 +111,10 @@ func (m *TaskManager) afterCommit(fn func(error)) {
 	m.queueFlush()
 }
 
-func (m *TaskManager) queueFlush() {
+func (m *Manager) queueFlush() {
 	if !m.jflushQd && !m.jwriting {
 		m.jflushQd = true
-		m.agent.exec(m.flushJournal)
+		m.agent.Post(m.flushJournal)
 	}
 }
 
@@ -123,7 +123,7 @@ func (m *TaskManager) queueFlush() {
 // so a burst shares one commit; and while one commit is being written the
 // actor goes on, collecting the next batch (one write in flight at a
 // time, so commits and their effects stay in order).
-func (m *TaskManager) flushJournal() {
+func (m *Manager) flushJournal() {
 	m.jflushQd = false
 	if m.jwriting {
 		return // the running write's completion flushes again
@@ -162,7 +162,7 @@ func (m *TaskManager) flushJournal() {
 			err = j.writeTasks(recs, workers, deletes)
 		}
 		took := time.Since(start)
-		m.agent.exec(func() {
+		m.agent.Post(func() {
 			m.jwriting = false
 			if len(recs) > 0 {
 				m.journalStats.commits++

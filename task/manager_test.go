@@ -1,4 +1,4 @@
-package agent
+package task
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceylon-go/ceylon/internal/testutil"
 	"github.com/ceylon-go/ceylon/messages"
 )
 
@@ -21,9 +22,9 @@ func TestNormalFlowAllSucceed(t *testing.T) {
 		name  string
 		skill int
 	}{{"Junior", 3}, {"Intermediate", 6}, {"Senior", 9}} {
-		startWorker(t, m, w.name, func(wa *WorkerAgent) { wa.Handle("skill", skillProcessor(time.Millisecond)) }, WithSkill(w.skill))
+		startWorker(t, m, w.name, func(wa *Worker) { wa.Handle("skill", skillProcessor(time.Millisecond)) }, WithSkill(w.skill))
 	}
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	var tasks []messages.Task
 	for i, d := range []int{2, 5, 8} {
 		tasks = append(tasks, skillTask(fmt.Sprint(i+1), d))
@@ -57,14 +58,14 @@ func TestNormalFlowAllSucceed(t *testing.T) {
 // that joins later gets the next task and keeps 100%.
 func TestErrorFlowWeakWorkerSuccessRateDrops(t *testing.T) {
 	m := startManager(t)
-	startWorker(t, m, "W1", func(w *WorkerAgent) { w.Handle("skill", skillProcessor(time.Millisecond)) }, WithSkill(3))
+	startWorker(t, m, "W1", func(w *Worker) { w.Handle("skill", skillProcessor(time.Millisecond)) }, WithSkill(3))
 	hard := skillTask("hard", 6)
 	hard.MaxRetries = messages.NoRetry
 	r := runTask(t, m, hard)
 	if r.Success || r.Worker != "W1" || r.ErrorMessage == "" {
 		t.Fatalf("too hard task: %+v", r)
 	}
-	startWorker(t, m, "W2", func(w *WorkerAgent) { w.Handle("skill", skillProcessor(time.Millisecond)) }, WithSkill(7))
+	startWorker(t, m, "W2", func(w *Worker) { w.Handle("skill", skillProcessor(time.Millisecond)) }, WithSkill(7))
 	if r := runTask(t, m, skillTask("easy", 4)); !r.Success || r.Worker != "W2" {
 		t.Fatalf("task of difficulty 4: %+v", r)
 	}
@@ -83,14 +84,14 @@ func TestTimeoutCancelsAndRetriesElsewhere(t *testing.T) {
 	m := startManager(t, WithDefaultPolicy(Policy{Timeout: time.Minute, MaxRetries: 1, RetryInterval: time.Millisecond}))
 	causes := make(chan error, 10)
 	// Equal workers are ranked by name, so Alpha gets the first attempt.
-	startWorker(t, m, "Alpha", func(w *WorkerAgent) {
+	startWorker(t, m, "Alpha", func(w *Worker) {
 		w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) {
 			<-ctx.Done()
 			causes <- context.Cause(ctx)
 			return nil, ctx.Err()
 		})
 	})
-	startWorker(t, m, "Bravo", func(w *WorkerAgent) { w.Handle("job", noop) })
+	startWorker(t, m, "Bravo", func(w *Worker) { w.Handle("job", noop) })
 	task := messages.Task{ID: "t", Type: "job", Description: "gets stuck first", Timeout: 200 * time.Millisecond}
 	r := runTask(t, m, task)
 	if !r.Success || r.Worker != "Bravo" || r.Attempt != 2 {
@@ -104,22 +105,22 @@ func TestTimeoutCancelsAndRetriesElsewhere(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the cancel never reached the stuck processor")
 	}
-	info, _ := m.Task(testCtx(t), "t")
+	info, _ := m.Task(testutil.Context(t), "t")
 	if len(info.Attempts) != 2 || info.Attempts[0].Outcome != "timeout" || info.Attempts[0].Worker != "Alpha" {
 		t.Fatalf("attempts: %+v", info.Attempts)
 	}
 	if s := workerStats(t, m, "Alpha"); s.Completed != 1 || s.Successful != 0 {
 		t.Fatalf("stuck worker stats: %+v", s)
 	}
-	eventually(t, "the stuck attempt's late result", func() bool {
-		rep, _ := m.Report(testCtx(t))
+	testutil.Eventually(t, "the stuck attempt's late result", func() bool {
+		rep, _ := m.Report(testutil.Context(t))
 		return rep.LateResults == 1
 	})
 }
 
 func TestTimeoutWithoutRetryFails(t *testing.T) {
 	m := startManager(t)
-	startWorker(t, m, "Stuck", func(w *WorkerAgent) {
+	startWorker(t, m, "Stuck", func(w *Worker) {
 		w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) { <-ctx.Done(); return nil, ctx.Err() })
 	})
 	task := messages.Task{ID: "t", Type: "job", Description: "stuck", Timeout: 100 * time.Millisecond, MaxRetries: messages.NoRetry}
@@ -127,14 +128,14 @@ func TestTimeoutWithoutRetryFails(t *testing.T) {
 	if r.Success || !strings.Contains(r.ErrorMessage, ErrTaskTimeout.Error()) {
 		t.Fatalf("result: %+v", r)
 	}
-	info, _ := m.Task(testCtx(t), "t")
+	info, _ := m.Task(testutil.Context(t), "t")
 	if info.Status != StatusFailed {
 		t.Fatalf("status %v", info.Status)
 	}
 	// The stuck run ends when cancelled; its late result frees the slot
 	// and is counted, not applied.
-	eventually(t, "the late result", func() bool {
-		rep, _ := m.Report(testCtx(t))
+	testutil.Eventually(t, "the late result", func() bool {
+		rep, _ := m.Report(testutil.Context(t))
 		return rep.LateResults == 1 && rep.Workers[0].InFlight == 0
 	})
 }
@@ -142,7 +143,7 @@ func TestTimeoutWithoutRetryFails(t *testing.T) {
 // Retries wait RetryInterval, doubling each time.
 func TestRetryExponentialBackoff(t *testing.T) {
 	m := startManager(t, WithTick(5*time.Millisecond))
-	startWorker(t, m, "W", func(w *WorkerAgent) {
+	startWorker(t, m, "W", func(w *Worker) {
 		w.HandleWith("flaky", func(ctx context.Context, job *Job) ([]byte, error) {
 			if job.Attempt < 4 {
 				return nil, fmt.Errorf("attempt %d fails", job.Attempt)
@@ -154,7 +155,7 @@ func TestRetryExponentialBackoff(t *testing.T) {
 	if !r.Success || r.Attempt != 4 {
 		t.Fatalf("result: %+v", r)
 	}
-	info, _ := m.Task(testCtx(t), "f")
+	info, _ := m.Task(testutil.Context(t), "f")
 	var gaps []time.Duration
 	for i := 1; i < len(info.Attempts); i++ {
 		gaps = append(gaps, info.Attempts[i].AssignedAt.Sub(info.Attempts[i-1].EndedAt))
@@ -169,7 +170,7 @@ func TestRetryExponentialBackoff(t *testing.T) {
 		t.Fatalf("gaps did not grow: %v", gaps)
 	}
 	// A processor error wrapping ErrSkipRetry is final.
-	startWorker(t, m, "W2", func(w *WorkerAgent) {
+	startWorker(t, m, "W2", func(w *Worker) {
 		w.Handle("bad", func(context.Context, *Job) ([]byte, error) { return nil, fmt.Errorf("bad input: %w", ErrSkipRetry) })
 	})
 	if r := runTask(t, m, messages.Task{ID: "b", Type: "bad", Description: "never retried"}); r.Success || r.Attempt != 1 {
@@ -187,14 +188,14 @@ func TestWorkerStoppedMidTask(t *testing.T) {
 		v.(*atomic.Int32).Add(1)
 	}
 	started := make(chan struct{}, 10)
-	quitter := startWorker(t, m, "Quitter", func(w *WorkerAgent) {
+	quitter := startWorker(t, m, "Quitter", func(w *Worker) {
 		w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) {
 			started <- struct{}{}
 			<-ctx.Done() // holds the task until its worker stops
 			return nil, ctx.Err()
 		})
 	}, WithMaxConcurrency(5))
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	for i := range 5 {
 		if err := m.Submit(ctx, messages.Task{ID: fmt.Sprint(i), Type: "job", Description: "d"}); err != nil {
 			t.Fatal(err)
@@ -203,7 +204,7 @@ func TestWorkerStoppedMidTask(t *testing.T) {
 	for range 5 {
 		<-started
 	}
-	startWorker(t, m, "Finisher", func(w *WorkerAgent) {
+	startWorker(t, m, "Finisher", func(w *Worker) {
 		w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) { count(job.Task.ID); return nil, nil })
 	}, WithMaxConcurrency(5))
 	if err := quitter.Stop(); err != nil {
@@ -231,7 +232,7 @@ func TestThousandTasksEightWorkers(t *testing.T) {
 	m := startManager(t)
 	var runs sync.Map
 	for i := range 8 {
-		startWorker(t, m, fmt.Sprintf("w%d", i), func(w *WorkerAgent) {
+		startWorker(t, m, fmt.Sprintf("w%d", i), func(w *Worker) {
 			w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) {
 				if _, dup := runs.LoadOrStore(job.Task.ID, job.Worker); dup {
 					return nil, fmt.Errorf("task %s ran twice", job.Task.ID)
@@ -240,7 +241,7 @@ func TestThousandTasksEightWorkers(t *testing.T) {
 			})
 		}, WithMaxConcurrency(4))
 	}
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	batch := make([]Submission, 1000)
 	for i := range batch {
 		batch[i].Task = messages.Task{ID: fmt.Sprint(i), Type: "job", Description: "d"}
@@ -271,8 +272,8 @@ func TestThousandTasksEightWorkers(t *testing.T) {
 // gets a clear error when it stops waiting) until a gpu worker joins.
 func TestCapabilityRouting(t *testing.T) {
 	m := startManager(t)
-	startWorker(t, m, "cpu", func(w *WorkerAgent) { w.Handle("train", noop) }, WithSkill(10), WithMaxConcurrency(8))
-	ctx := testCtx(t)
+	startWorker(t, m, "cpu", func(w *Worker) { w.Handle("train", noop) }, WithSkill(10), WithMaxConcurrency(8))
+	ctx := testutil.Context(t)
 	if err := m.Submit(ctx, messages.Task{ID: "g", Type: "train", Description: "needs a gpu", Capabilities: []string{"gpu"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +285,7 @@ func TestCapabilityRouting(t *testing.T) {
 	if info, _ := m.Task(ctx, "g"); info.Status != StatusPending || len(info.Attempts) != 0 {
 		t.Fatalf("gpu task was tried: %+v", info)
 	}
-	startWorker(t, m, "gpu", func(w *WorkerAgent) { w.Handle("train", noop) }, WithCapabilities("gpu", "high-memory"))
+	startWorker(t, m, "gpu", func(w *Worker) { w.Handle("train", noop) }, WithCapabilities("gpu", "high-memory"))
 	if r, err := m.Wait(ctx, "g"); err != nil || !r.Success || r.Worker != "gpu" {
 		t.Fatalf("gpu task: %+v %v", r, err)
 	}
@@ -292,7 +293,7 @@ func TestCapabilityRouting(t *testing.T) {
 
 func TestSubmitValidation(t *testing.T) {
 	m := startManager(t, WithProcessors("known"))
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	ok := messages.Task{ID: "a", Type: "known", Description: "d"}
 	if err := m.Submit(ctx, ok); err != nil {
 		t.Fatal(err)
@@ -328,7 +329,7 @@ func TestPriority(t *testing.T) {
 	release := make(chan struct{})
 	var mu sync.Mutex
 	var order []string
-	startWorker(t, m, "W", func(w *WorkerAgent) {
+	startWorker(t, m, "W", func(w *Worker) {
 		w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) {
 			if job.Task.ID == "blocker" {
 				<-release
@@ -339,7 +340,7 @@ func TestPriority(t *testing.T) {
 			return nil, nil
 		})
 	})
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	if err := m.Submit(ctx, messages.Task{ID: "blocker", Type: "job", Description: "d"}); err != nil {
 		t.Fatal(err)
 	}
@@ -366,15 +367,15 @@ func TestPriority(t *testing.T) {
 // A worker that stops sending heartbeats loses its tasks to another.
 func TestMissedHeartbeatsRequeue(t *testing.T) {
 	m := startManager(t, WithHeartbeatTimeout(300*time.Millisecond), WithTick(10*time.Millisecond))
-	startWorker(t, m, "Silent", func(w *WorkerAgent) {
+	startWorker(t, m, "Silent", func(w *Worker) {
 		w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) { <-ctx.Done(); return nil, ctx.Err() })
 	}, WithHeartbeatInterval(time.Hour), WithAckAfter(10*time.Millisecond))
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	if err := m.Submit(ctx, messages.Task{ID: "t", Type: "job", Description: "d"}); err != nil {
 		t.Fatal(err)
 	}
 	waitAcked(t, m, "t")
-	startWorker(t, m, "Alive", func(w *WorkerAgent) { w.Handle("job", noop) }, WithHeartbeatInterval(50*time.Millisecond))
+	startWorker(t, m, "Alive", func(w *Worker) { w.Handle("job", noop) }, WithHeartbeatInterval(50*time.Millisecond))
 	r, err := m.Wait(ctx, "t")
 	if err != nil || !r.Success || r.Worker != "Alive" {
 		t.Fatalf("result: %+v %v", r, err)
@@ -387,14 +388,14 @@ func TestMissedHeartbeatsRequeue(t *testing.T) {
 
 func TestShutdownEndsWorkers(t *testing.T) {
 	m := startManager(t)
-	var ws []*WorkerAgent
+	var ws []*Worker
 	for i := range 3 {
-		ws = append(ws, startWorker(t, m, fmt.Sprint("w", i), func(w *WorkerAgent) { w.Handle("job", noop) }))
+		ws = append(ws, startWorker(t, m, fmt.Sprint("w", i), func(w *Worker) { w.Handle("job", noop) }))
 	}
 	if r := runTask(t, m, messages.Task{ID: "t", Type: "job", Description: "d"}); !r.Success {
 		t.Fatal(r)
 	}
-	if err := m.Shutdown(testCtx(t), "done"); err != nil {
+	if err := m.Shutdown(testutil.Context(t), "done"); err != nil {
 		t.Fatal(err)
 	}
 	for _, w := range ws {
@@ -409,14 +410,14 @@ func TestShutdownEndsWorkers(t *testing.T) {
 // waitAcked waits until the worker running task id has acknowledged it.
 func waitAcked(t *testing.T, m *testManager, id string) {
 	t.Helper()
-	m.awaitEvent(t, "ack of "+id, func(ev TaskEvent) bool { return ev.Type == EventAcked && ev.TaskID == id })
+	m.awaitEvent(t, "ack of "+id, func(ev Event) bool { return ev.Type == EventAcked && ev.TaskID == id })
 }
 
 // An output too large to send fails the task at once (not at the end of
 // its lease), and for good.
 func TestOversizedOutputFailsFast(t *testing.T) {
 	m := startManager(t)
-	startWorker(t, m, "W", func(w *WorkerAgent) {
+	startWorker(t, m, "W", func(w *Worker) {
 		w.Handle("big", func(context.Context, *Job) ([]byte, error) { return make([]byte, 5<<20), nil })
 	})
 	// The lease is longer than the test's context: only a fast failure
@@ -434,7 +435,7 @@ func TestResultFromAnotherWorkerIsRefused(t *testing.T) {
 	m := startManager(t, WithProcessors("job"))
 	release := make(chan struct{})
 	var once sync.Once
-	startWorker(t, m, "A", func(w *WorkerAgent) {
+	startWorker(t, m, "A", func(w *Worker) {
 		w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) {
 			<-release
 			return []byte("from A"), nil
@@ -443,19 +444,19 @@ func TestResultFromAnotherWorkerIsRefused(t *testing.T) {
 	// After A's Stop is registered, so it runs first: a failure must not
 	// leave A's processor stuck.
 	t.Cleanup(func() { once.Do(func() { close(release) }) })
-	b := startWorker(t, m, "B", func(w *WorkerAgent) { w.Handle("other", noop) })
-	ctx := testCtx(t)
+	b := startWorker(t, m, "B", func(w *Worker) { w.Handle("other", noop) })
+	ctx := testutil.Context(t)
 	if err := m.Submit(ctx, messages.Task{ID: "t", Type: "job", Description: "held by A"}); err != nil {
 		t.Fatal(err)
 	}
-	m.awaitEvent(t, "the assignment to A", func(ev TaskEvent) bool { return ev.Type == EventAssigned && ev.Worker == "A" })
+	m.awaitEvent(t, "the assignment to A", func(ev Event) bool { return ev.Type == EventAssigned && ev.Worker == "A" })
 	forged := messages.TaskResult{TaskID: "t", Attempt: 1, Worker: "A", Success: true, Output: []byte("forged"), Final: true}
 	if err := b.Agent().Send(ctx, m.Agent().ID(), forged); err != nil {
 		t.Fatal(err)
 	}
 	// The forged result is handled (and ignored) before A's real one,
 	// which comes only now.
-	eventually(t, "the forged result handled", func() bool {
+	testutil.Eventually(t, "the forged result handled", func() bool {
 		rep, _ := m.Report(ctx)
 		info, _ := m.Task(ctx, "t")
 		return rep.LateResults == 1 || info.Status == StatusCompleted

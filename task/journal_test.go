@@ -1,4 +1,4 @@
-package agent
+package task
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceylon-go/ceylon/agent"
+	"github.com/ceylon-go/ceylon/internal/testutil"
 	"github.com/ceylon-go/ceylon/messages"
 )
 
@@ -31,9 +33,9 @@ func TestJournalResumes(t *testing.T) {
 	path := filepath.Join(dir, "tasks.db")
 	key := filepath.Join(dir, "admin.key")
 	j := openJournal(t, path)
-	m1 := startManager(t, WithJournal(j), WithManagerAgent(WithIdentityFile(key)))
+	m1 := startManager(t, WithJournal(j), agent.WithIdentityFile(key))
 	release := make(chan struct{})
-	startWorker(t, m1, "W", func(w *WorkerAgent) {
+	startWorker(t, m1, "W", func(w *Worker) {
 		w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) {
 			if job.Task.Priority == 0 { // the "slow" half never finishes before the restart
 				select {
@@ -45,7 +47,7 @@ func TestJournalResumes(t *testing.T) {
 			return []byte("out-" + job.Task.ID), nil
 		})
 	}, WithMaxConcurrency(20))
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	var batch []Submission
 	for i := range 20 {
 		batch = append(batch, Submission{Task: messages.Task{ID: fmt.Sprint(i), Type: "job", Description: "d", Priority: i % 2}})
@@ -68,7 +70,7 @@ func TestJournalResumes(t *testing.T) {
 	// is chosen anew here), the old results, and the unfinished tasks run
 	// again.
 	j2 := openJournal(t, path)
-	m2 := startManager(t, WithJournal(j2), WithManagerAgent(WithIdentityFile(key)))
+	m2 := startManager(t, WithJournal(j2), agent.WithIdentityFile(key))
 	if m2.Agent().ID() != m1.Agent().ID() {
 		t.Fatalf("restarted manager has another identity: %s, was %s", m2.Agent().ID(), m1.Agent().ID())
 	}
@@ -81,7 +83,7 @@ func TestJournalResumes(t *testing.T) {
 	if info, _ := m2.Task(ctx, "0"); info.Status != StatusPending {
 		t.Fatalf("unfinished task after restart: %v", info.Status)
 	}
-	startWorker(t, m2, "W2", func(w *WorkerAgent) {
+	startWorker(t, m2, "W2", func(w *Worker) {
 		w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) { return []byte("again-" + job.Task.ID), nil })
 	}, WithMaxConcurrency(20))
 	for i := 0; i < 20; i += 2 {
@@ -201,19 +203,19 @@ func TestRetentionForgetsFinishedTasks(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "r.db")
 	j := openJournal(t, path)
 	m := startManager(t, WithJournal(j), WithRetention(2*time.Second), WithTick(10*time.Millisecond))
-	startWorker(t, m, "W", func(w *WorkerAgent) { w.Handle("job", noop) })
+	startWorker(t, m, "W", func(w *Worker) { w.Handle("job", noop) })
 	if r := runTask(t, m, messages.Task{ID: "old", Type: "job", Description: "d"}); !r.Success {
 		t.Fatal(r)
 	}
 	// Kept until the retention ends...
-	if info, err := m.Task(testCtx(t), "old"); err != nil || info.Status != StatusCompleted {
+	if info, err := m.Task(testutil.Context(t), "old"); err != nil || info.Status != StatusCompleted {
 		t.Fatalf("finished task before its retention ended: %+v %v", info, err)
 	}
-	eventually(t, "the task to expire", func() bool {
-		_, err := m.Task(testCtx(t), "old")
+	testutil.Eventually(t, "the task to expire", func() bool {
+		_, err := m.Task(testutil.Context(t), "old")
 		return errors.Is(err, ErrUnknownTask)
 	})
-	eventually(t, "the journal record to go", func() bool {
+	testutil.Eventually(t, "the journal record to go", func() bool {
 		out, err := j.Outcomes()
 		_, still := out["old"]
 		return err == nil && !still
@@ -244,14 +246,14 @@ func TestResultReportedOnlyOnceDurable(t *testing.T) {
 	m := startManager(t, WithJournal(j))
 	t.Cleanup(release) // before the manager's Stop: a failure must not leave the commit stuck
 	started, finish := make(chan struct{}), make(chan struct{})
-	startWorker(t, m, "W", func(w *WorkerAgent) {
+	startWorker(t, m, "W", func(w *Worker) {
 		w.Handle("job", func(context.Context, *Job) ([]byte, error) {
 			close(started)
 			<-finish
 			return []byte("done"), nil
 		})
 	})
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	if err := m.Submit(ctx, messages.Task{ID: "t", Type: "job", Description: "its result waits for the disk"}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,15 @@
-package agent
+package task
 
 import (
 	"context"
 	"time"
+
+	"github.com/ceylon-go/ceylon/agent"
 )
 
-// ManagerStats is a JSON-ready snapshot of a manager: what the seed's
-// monitoring service shows (active workers, pending tasks, average
-// processing time, per-worker statistics) and what a live view needs.
+// ManagerStats is a JSON-ready snapshot of a manager: active workers,
+// pending tasks, average processing time, per-worker statistics, and what
+// a live view needs.
 type ManagerStats struct {
 	Time          time.Time      `json:"time"`
 	UptimeSeconds float64        `json:"uptime_s"`
@@ -83,8 +85,8 @@ func (r *recentRing) list() []RecentTask {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // Stats returns a snapshot for monitoring.
-func (m *TaskManager) Stats(ctx context.Context) (ManagerStats, error) {
-	return call(ctx, m.agent, func() (ManagerStats, error) {
+func (m *Manager) Stats(ctx context.Context) (ManagerStats, error) {
+	return agent.Call(ctx, m.agent, func() (ManagerStats, error) {
 		rep := m.report()
 		s := ManagerStats{
 			Time: time.Now(), UptimeSeconds: time.Since(m.started).Seconds(),

@@ -1,10 +1,12 @@
-package agent
+package task
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/ceylon-go/ceylon/agent"
 
 	"github.com/ceylon-go/ceylon/messages"
 	"github.com/ceylon-go/ceylon/peer"
@@ -13,13 +15,13 @@ import (
 // This file is the worker's side of the protocol. Every method here except
 // execute runs in the worker's actor.
 
-// onConnect adopts a task manager. Roles are self-declared, so a worker
-// that joined through an address only trusts the agent at that address
-// (with a workspace secret, only members can connect at all); one found by
-// mDNS trusts the first manager it meets.
-func (w *WorkerAgent) onConnect(ctx Context, who AgentDetail) {
-	from := ctx.(*delivery).from
-	if who.Role != ManagerRole || !w.agent.joinedThrough(from) || (w.manager != "" && w.manager != from) {
+// onConnect adopts a task manager: an admin. Modes are self-declared, so a
+// worker that joined through an address only trusts the agent at that
+// address (with a workspace secret, only members can connect at all); one
+// found by mDNS trusts the first admin it meets.
+func (w *Worker) onConnect(ctx agent.Context, who agent.AgentDetail) {
+	from := ctx.SenderID()
+	if who.Mode != agent.Admin || !w.agent.JoinedThrough(from) || (w.manager != "" && w.manager != from) {
 		return
 	}
 	w.manager = from
@@ -28,7 +30,7 @@ func (w *WorkerAgent) onConnect(ctx Context, who AgentDetail) {
 
 // onWelcome answers a manager's request to introduce ourselves: it adopts
 // the manager as onConnect would, and announces.
-func (w *WorkerAgent) onWelcome(ctx Context, _ messages.Welcome) error {
+func (w *Worker) onWelcome(ctx agent.Context, _ messages.Welcome) error {
 	if w.manager == "" {
 		w.onConnect(ctx, ctx.Sender())
 		return nil
@@ -40,24 +42,24 @@ func (w *WorkerAgent) onWelcome(ctx Context, _ messages.Welcome) error {
 }
 
 // fromManager reports whether a message came from the adopted manager.
-func (w *WorkerAgent) fromManager(ctx Context) bool {
-	return w.manager != "" && ctx.(*delivery).from == w.manager
+func (w *Worker) fromManager(ctx agent.Context) bool {
+	return w.manager != "" && ctx.SenderID() == w.manager
 }
 
 // announce tells the manager what the worker offers.
-func (w *WorkerAgent) announce() {
+func (w *Worker) announce() {
 	if w.manager == "" {
 		return
 	}
-	if err := w.agent.sendWithin(w.manager, w.Info()); err != nil {
-		w.agent.log.Warn("cannot announce to manager", "err", err)
+	if err := w.agent.SendBounded(w.manager, w.Info()); err != nil {
+		w.agent.Logger().Warn("cannot announce to manager", "err", err)
 	}
 }
 
 // maxListed bounds the attempts a heartbeat lists.
 const maxListed = 4096
 
-func (w *WorkerAgent) heartbeat() {
+func (w *Worker) heartbeat() {
 	if w.manager == "" {
 		return
 	}
@@ -71,11 +73,11 @@ func (w *WorkerAgent) heartbeat() {
 			hb.Running = append(hb.Running, messages.AttemptRef{TaskID: q.as.Task.ID, Attempt: q.as.Attempt})
 		}
 	}
-	_ = w.agent.sendWithin(w.manager, hb)
+	_ = w.agent.SendBounded(w.manager, hb)
 }
 
-func (w *WorkerAgent) onDisconnect(ctx Context, who AgentDetail) {
-	if ctx.(*delivery).from != w.manager {
+func (w *Worker) onDisconnect(ctx agent.Context, who agent.AgentDetail) {
+	if ctx.SenderID() != w.manager {
 		return
 	}
 	// The manager requeues whatever we held; finishing it here would only
@@ -87,24 +89,24 @@ func (w *WorkerAgent) onDisconnect(ctx Context, who AgentDetail) {
 	}
 }
 
-func (w *WorkerAgent) onShutdown(ctx Context, s messages.Shutdown) error {
+func (w *Worker) onShutdown(ctx agent.Context, s messages.Shutdown) error {
 	if !w.fromManager(ctx) {
 		return fmt.Errorf("shutdown from %s, which is not our task manager", ctx.Sender())
 	}
-	w.agent.log.Info("shutdown requested", "reason", s.Reason, "running", len(w.running))
+	w.agent.Logger().Info("shutdown requested", "reason", s.Reason, "running", len(w.running))
 	w.shutting = true
 	w.queue = nil
 	w.stopIfIdle()
 	return nil
 }
 
-func (w *WorkerAgent) stopIfIdle() {
+func (w *Worker) stopIfIdle() {
 	if w.shutting && len(w.running) == 0 {
 		go func() { _ = w.Stop() }()
 	}
 }
 
-func (w *WorkerAgent) onCancel(ctx Context, c messages.TaskCancel) error {
+func (w *Worker) onCancel(ctx agent.Context, c messages.TaskCancel) error {
 	if !w.fromManager(ctx) {
 		return fmt.Errorf("cancel from %s, which is not our task manager", ctx.Sender())
 	}
@@ -125,8 +127,8 @@ func (w *WorkerAgent) onCancel(ctx Context, c messages.TaskCancel) error {
 	return nil
 }
 
-func (w *WorkerAgent) onAssignment(ctx Context, as messages.TaskAssignment) error {
-	from := ctx.(*delivery).from
+func (w *Worker) onAssignment(ctx agent.Context, as messages.TaskAssignment) error {
+	from := ctx.SenderID()
 	if !w.fromManager(ctx) {
 		return fmt.Errorf("assignment from %s, which is not our task manager", ctx.Sender())
 	}
@@ -150,7 +152,7 @@ func (w *WorkerAgent) onAssignment(ctx Context, as messages.TaskAssignment) erro
 		// accept it now and run it when one is; the ack keeps its lease
 		// from being taken back meanwhile.
 		w.queue = append(w.queue, queued{as: as, from: from})
-		_ = w.agent.sendWithin(from, messages.TaskAck{TaskID: as.Task.ID, Attempt: as.Attempt})
+		_ = w.agent.SendBounded(from, messages.TaskAck{TaskID: as.Task.ID, Attempt: as.Attempt})
 		return nil
 	}
 	w.start(as, from)
@@ -158,13 +160,13 @@ func (w *WorkerAgent) onAssignment(ctx Context, as messages.TaskAssignment) erro
 }
 
 // start runs one assignment on a pool goroutine.
-func (w *WorkerAgent) start(as messages.TaskAssignment, from peer.ID) {
+func (w *Worker) start(as messages.TaskAssignment, from peer.ID) {
 	h, ok := w.handler(as.Task.Type)
 	if !ok {
 		w.report(from, &as, nil, fmt.Errorf("worker %s has no processor for type %q", w.name, as.Task.Type), 0, nil)
 		return
 	}
-	ctx, cancel := context.WithCancelCause(w.agent.ctx)
+	ctx, cancel := context.WithCancelCause(w.agent.Context())
 	runCtx, stopTimer := ctx, context.CancelFunc(func() {})
 	if as.Timeout > 0 {
 		// The manager's lease ends at Timeout and it cancels us then; our
@@ -190,7 +192,7 @@ func (w *WorkerAgent) start(as messages.TaskAssignment, from peer.ID) {
 	// worker is stopping, and they are leaving.
 	select {
 	case w.jobs <- req:
-	case <-w.agent.ctx.Done():
+	case <-w.agent.Context().Done():
 		delete(w.running, slotKey{as.Task.ID, as.Attempt})
 		stopTimer()
 		cancel(ErrManagerLost)
@@ -200,20 +202,20 @@ func (w *WorkerAgent) start(as messages.TaskAssignment, from peer.ID) {
 // jobRequest hands an assignment to a pool goroutine.
 type jobRequest struct {
 	run       *run
-	fn        TaskFunc
+	fn        HandlerFunc
 	ctx       context.Context
 	stopTimer context.CancelFunc
 }
 
 // poolLoop is one of the worker's at most MaxConcurrency processor
 // goroutines; it lives until the worker stops.
-func (w *WorkerAgent) poolLoop(req *jobRequest) {
+func (w *Worker) poolLoop(req *jobRequest) {
 	defer w.runs.Done()
 	for {
 		w.process(req)
 		select {
 		case req = <-w.jobs:
-		case <-w.agent.ctx.Done():
+		case <-w.agent.Context().Done():
 			return
 		}
 	}
@@ -221,7 +223,7 @@ func (w *WorkerAgent) poolLoop(req *jobRequest) {
 
 // process runs one job and posts its outcome to the actor. It runs on a
 // pool goroutine.
-func (w *WorkerAgent) process(req *jobRequest) {
+func (w *Worker) process(req *jobRequest) {
 	r := req.run
 	as := &r.as
 	job := &Job{Task: as.Task, Attempt: as.Attempt, Inputs: as.Inputs, Worker: w.name, Skill: w.cfg.skill}
@@ -235,7 +237,7 @@ func (w *WorkerAgent) process(req *jobRequest) {
 	job.mu.Lock()
 	children := job.children
 	job.mu.Unlock()
-	w.agent.exec(func() {
+	w.agent.Post(func() {
 		key := slotKey{as.Task.ID, as.Attempt}
 		if w.running[key] != r {
 			return
@@ -250,16 +252,16 @@ func (w *WorkerAgent) process(req *jobRequest) {
 // armAcks schedules an ack sweep. A task that finishes within ackAfter
 // needs no ack (its result stands for it), so most short tasks cost no
 // ack message at all.
-func (w *WorkerAgent) armAcks() {
+func (w *Worker) armAcks() {
 	if w.ackArmed {
 		return
 	}
 	w.ackArmed = true
-	time.AfterFunc(w.cfg.ackAfter, func() { w.agent.exec(w.sweepAcks) })
+	time.AfterFunc(w.cfg.ackAfter, func() { w.agent.Post(w.sweepAcks) })
 }
 
 // sweepAcks acknowledges every run older than ackAfter.
-func (w *WorkerAgent) sweepAcks() {
+func (w *Worker) sweepAcks() {
 	w.ackArmed = false
 	now := time.Now()
 	pending := false
@@ -272,7 +274,7 @@ func (w *WorkerAgent) sweepAcks() {
 			continue
 		}
 		r.acked = true
-		_ = w.agent.sendWithin(r.from, messages.TaskAck{TaskID: r.as.Task.ID, Attempt: r.as.Attempt})
+		_ = w.agent.SendBounded(r.from, messages.TaskAck{TaskID: r.as.Task.ID, Attempt: r.as.Attempt})
 	}
 	if pending {
 		w.armAcks()
@@ -280,7 +282,7 @@ func (w *WorkerAgent) sweepAcks() {
 }
 
 // execute calls a processor, turning a panic into an error.
-func execute(ctx context.Context, fn TaskFunc, job *Job) (out []byte, err error) {
+func execute(ctx context.Context, fn HandlerFunc, job *Job) (out []byte, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("processor panicked: %v", r)
@@ -290,7 +292,7 @@ func execute(ctx context.Context, fn TaskFunc, job *Job) (out []byte, err error)
 }
 
 // report sends the result of an attempt to the manager that assigned it.
-func (w *WorkerAgent) report(to peer.ID, as *messages.TaskAssignment, out []byte, err error, elapsed time.Duration, children []messages.Task) {
+func (w *Worker) report(to peer.ID, as *messages.TaskAssignment, out []byte, err error, elapsed time.Duration, children []messages.Task) {
 	r := messages.TaskResult{
 		TaskID: as.Task.ID, Attempt: as.Attempt, Worker: w.name,
 		Success: err == nil, ExecutionTime: elapsed, Output: out, Children: children,
@@ -304,21 +306,21 @@ func (w *WorkerAgent) report(to peer.ID, as *messages.TaskAssignment, out []byte
 		w.dropResults--
 		return
 	}
-	err = w.agent.sendWithin(to, r)
+	err = w.agent.SendBounded(to, r)
 	if errors.Is(err, peer.ErrFrameTooLarge) {
 		// The output cannot travel: say so, rather than let the lease run
 		// out. Retrying would produce the same output.
 		r = messages.TaskResult{TaskID: r.TaskID, Attempt: r.Attempt, Worker: w.name, ExecutionTime: r.ExecutionTime,
 			ErrorMessage: fmt.Sprintf("result not sendable: %v", err), Final: true}
-		err = w.agent.sendWithin(to, r)
+		err = w.agent.SendBounded(to, r)
 	}
 	if err != nil {
-		w.agent.log.Warn("result not delivered", "task", as.Task.ID, "err", err)
+		w.agent.Logger().Warn("result not delivered", "task", as.Task.ID, "err", err)
 	}
 }
 
 // next starts queued assignments while there is room.
-func (w *WorkerAgent) next() {
+func (w *Worker) next() {
 	for len(w.queue) > 0 && len(w.running) < w.cfg.max {
 		q := w.queue[0]
 		w.queue = w.queue[1:]

@@ -1,20 +1,23 @@
-package agent
+package task
 
 import (
 	"sync/atomic"
 	"time"
+
+	"github.com/ceylon-go/ceylon/agent"
 
 	"github.com/ceylon-go/ceylon/peer"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
-// managerMetrics are a TaskManager's Prometheus metrics, in a registry of
+// managerMetrics are a Manager's Prometheus metrics, in a registry of
 // its own (so several managers can live in one process).
 type managerMetrics struct {
 	reg *prometheus.Registry
 
 	submitted, succeeded, failed, retried, requeued, cancelled, late prometheus.Counter
+	observerPanics                                                   prometheus.Counter
 	assignLatency, completionLatency                                 prometheus.Histogram
 	workerInflight                                                   *prometheus.GaugeVec
 
@@ -22,7 +25,7 @@ type managerMetrics struct {
 	queueDepth, inflight, workers atomic.Int64
 }
 
-func newManagerMetrics(m *TaskManager) *managerMetrics {
+func newManagerMetrics(m *Manager) *managerMetrics {
 	mm := &managerMetrics{reg: prometheus.NewRegistry()}
 	counter := func(name, help string) prometheus.Counter {
 		c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: "ceylon", Name: name, Help: help})
@@ -36,6 +39,7 @@ func newManagerMetrics(m *TaskManager) *managerMetrics {
 	mm.retried = counter("tasks_retried_total", "Attempts retried after a failure or a timeout.")
 	mm.requeued = counter("tasks_requeued_total", "Attempts requeued after their worker was lost.")
 	mm.late = counter("results_late_total", "Results for attempts no longer current, ignored.")
+	mm.observerPanics = counter("task_observer_panics_total", "Observers and hooks that panicked (recovered).")
 	buckets := prometheus.ExponentialBuckets(50e-6, 2, 20) // 50 µs .. 26 s
 	mm.assignLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "ceylon", Name: "task_assignment_seconds",
 		Help: "Time from a task being ready to its assignment.", Buckets: buckets})
@@ -62,11 +66,11 @@ func newManagerMetrics(m *TaskManager) *managerMetrics {
 	cf("messages_received_total", "Messages handed to handlers.", nil, func() uint64 { return a.Stats().Received })
 	cf("messages_sent_total", "Direct messages sent.", nil, func() uint64 { return a.Stats().Sent })
 	cf("broadcasts_sent_total", "Broadcasts published.", nil, func() uint64 { return a.Stats().Broadcasts })
-	for reason, read := range map[string]func(Stats) uint64{
-		"unknown_kind": func(s Stats) uint64 { return s.DroppedUnknown },
-		"undecodable":  func(s Stats) uint64 { return s.DroppedBad },
-		"spoofed":      func(s Stats) uint64 { return s.DroppedSpoofed },
-		"late_reply":   func(s Stats) uint64 { return s.DroppedLate },
+	for reason, read := range map[string]func(agent.Stats) uint64{
+		"unknown_kind": func(s agent.Stats) uint64 { return s.DroppedUnknown },
+		"undecodable":  func(s agent.Stats) uint64 { return s.DroppedBad },
+		"spoofed":      func(s agent.Stats) uint64 { return s.DroppedSpoofed },
+		"late_reply":   func(s agent.Stats) uint64 { return s.DroppedLate },
 	} {
 		cf("messages_dropped_total", "Messages dropped, by reason.", prometheus.Labels{"reason": reason},
 			func() uint64 { return read(a.Stats()) })
@@ -112,10 +116,10 @@ func newManagerMetrics(m *TaskManager) *managerMetrics {
 
 // Metrics is the manager's Prometheus registry (serve it with promhttp, or
 // the monitor package).
-func (m *TaskManager) Metrics() *prometheus.Registry { return m.metrics.reg }
+func (m *Manager) Metrics() *prometheus.Registry { return m.metrics.reg }
 
 // updateGauges refreshes the gauges after the actor changed state.
-func (m *TaskManager) updateGauges() {
+func (m *Manager) updateGauges() {
 	mm := m.metrics
 	mm.queueDepth.Store(int64(m.ready.n))
 	mm.inflight.Store(int64(len(m.inflight)))

@@ -1,4 +1,4 @@
-package agent
+package task
 
 import (
 	"fmt"
@@ -11,7 +11,7 @@ import (
 // manager's actor.
 
 // accept validates a batch and queues it, all or nothing.
-func (m *TaskManager) accept(batch []Submission) error {
+func (m *Manager) accept(batch []Submission) error {
 	var seen map[string]bool
 	if len(batch) > 1 {
 		seen = make(map[string]bool, len(batch))
@@ -50,13 +50,13 @@ func (m *TaskManager) accept(batch []Submission) error {
 		m.metrics.submitted.Inc()
 		m.journalTask(t)
 		m.ready.push(t)
-		m.emit(TaskEvent{Type: EventSubmitted, TaskID: t.task.ID})
+		m.emit(Event{Type: EventSubmitted, TaskID: t.task.ID})
 	}
 	m.markDirty()
 	return nil
 }
 
-func (m *TaskManager) someWorkerRuns(typ string) bool {
+func (m *Manager) someWorkerRuns(typ string) bool {
 	for _, w := range m.workerList {
 		if _, ok := w.types[typ]; ok {
 			return true
@@ -66,21 +66,21 @@ func (m *TaskManager) someWorkerRuns(typ string) bool {
 }
 
 // typePriority is the highest handler priority any worker declares for typ.
-func (m *TaskManager) typePriority(typ string) int { return m.priorities[typ] }
+func (m *Manager) typePriority(typ string) int { return m.priorities[typ] }
 
 // markDirty asks for one scheduling pass after the messages already in the
 // mailbox, so a burst of results frees many slots before assignments go
 // out together.
-func (m *TaskManager) markDirty() {
+func (m *Manager) markDirty() {
 	if m.dirty {
 		return
 	}
 	m.dirty = true
-	m.agent.exec(m.schedule)
+	m.agent.Post(m.schedule)
 }
 
 // assign hands the next attempt of t to w.
-func (m *TaskManager) assign(t *taskState, w *workerState) {
+func (m *Manager) assign(t *taskState, w *workerState) {
 	now := time.Now()
 	t.attempt++
 	t.status = StatusAssigned
@@ -113,7 +113,7 @@ func (m *TaskManager) assign(t *taskState, w *workerState) {
 
 // sendAssignment sends the live attempt of t to w; its ack deadline and
 // lease start now.
-func (m *TaskManager) sendAssignment(t *taskState, w *workerState, assignedAt time.Time) {
+func (m *Manager) sendAssignment(t *taskState, w *workerState, assignedAt time.Time) {
 	now := time.Now()
 	if s := w.slots[slotKey{t.task.ID, t.attempt}]; s != nil {
 		s.sent = now
@@ -123,20 +123,20 @@ func (m *TaskManager) sendAssignment(t *taskState, w *workerState, assignedAt ti
 		t.leaseEnd = now.Add(t.policy.Timeout)
 	}
 	as := messages.TaskAssignment{Task: t.task, Attempt: t.attempt, AssignedAt: assignedAt, Timeout: t.policy.Timeout, Inputs: t.inputs}
-	if err := m.agent.sendWithin(w.pid, as); err != nil {
+	if err := m.agent.SendBounded(w.pid, as); err != nil {
 		// The worker is unreachable: take it out of matching until it is
 		// heard from again, and give its tasks (this one included) back.
 		// The task's lost budget is not spent on a worker we never reached.
-		m.agent.log.Warn("assignment not sent; worker unreachable", "task", t.task.ID, "worker", w.detail.Name, "err", err)
+		m.agent.Logger().Warn("assignment not sent; worker unreachable", "task", t.task.ID, "worker", w.detail.Name, "err", err)
 		t.lost--
 		m.workerLost(w, "unreachable: "+err.Error())
 		return
 	}
-	m.emit(TaskEvent{Type: EventAssigned, TaskID: t.task.ID, Attempt: t.attempt, Worker: w.detail.Name})
+	m.emit(Event{Type: EventAssigned, TaskID: t.task.ID, Attempt: t.attempt, Worker: w.detail.Name})
 }
 
 // current reports whether (id, attempt) is the live attempt of a task.
-func (m *TaskManager) current(id string, attempt int) *taskState {
+func (m *Manager) current(id string, attempt int) *taskState {
 	t := m.inflight[id]
 	if t == nil || t.attempt != attempt {
 		return nil
@@ -144,7 +144,7 @@ func (m *TaskManager) current(id string, attempt int) *taskState {
 	return t
 }
 
-func (m *TaskManager) endAttempt(t *taskState, outcome string) {
+func (m *Manager) endAttempt(t *taskState, outcome string) {
 	delete(m.inflight, t.task.ID)
 	if n := len(t.attempts); n > 0 && t.attempts[n-1].Attempt == t.attempt {
 		t.attempts[n-1].EndedAt = time.Now()
@@ -154,7 +154,7 @@ func (m *TaskManager) endAttempt(t *taskState, outcome string) {
 }
 
 // completeAttempt records a worker's result for the live attempt.
-func (m *TaskManager) completeAttempt(t *taskState, w *workerState, r *messages.TaskResult) {
+func (m *Manager) completeAttempt(t *taskState, w *workerState, r *messages.TaskResult) {
 	m.recordStats(w, r.Success, r.ExecutionTime)
 	m.totals.execTotal += r.ExecutionTime
 	if r.Success {
@@ -166,7 +166,7 @@ func (m *TaskManager) completeAttempt(t *taskState, w *workerState, r *messages.
 	m.attemptFailed(t, r.ErrorMessage, r.Final, r)
 }
 
-func (m *TaskManager) recordStats(w *workerState, ok bool, exec time.Duration) {
+func (m *Manager) recordStats(w *workerState, ok bool, exec time.Duration) {
 	w.stats.Completed++
 	if ok {
 		w.stats.Successful++
@@ -175,7 +175,7 @@ func (m *TaskManager) recordStats(w *workerState, ok bool, exec time.Duration) {
 }
 
 // attemptFailed retries t if its policy allows, or fails it for good.
-func (m *TaskManager) attemptFailed(t *taskState, reason string, final bool, r *messages.TaskResult) {
+func (m *Manager) attemptFailed(t *taskState, reason string, final bool, r *messages.TaskResult) {
 	if t.worker != nil {
 		t.lastWorker = t.worker.detail.Name
 	}
@@ -187,8 +187,8 @@ func (m *TaskManager) attemptFailed(t *taskState, reason string, final bool, r *
 		m.totals.retried++
 		m.metrics.retried.Inc()
 		m.journalTask(t)
-		m.emit(TaskEvent{Type: EventRetrying, TaskID: t.task.ID, Attempt: t.attempt, Worker: t.lastWorker, Err: reason, Delay: delay})
-		t.stopRetry = m.agent.after(delay, func() {
+		m.emit(Event{Type: EventRetrying, TaskID: t.task.ID, Attempt: t.attempt, Worker: t.lastWorker, Err: reason, Delay: delay})
+		t.stopRetry = m.agent.After(delay, func() {
 			if t.status == StatusRetrying {
 				t.stopRetry = nil
 				t.status = StatusPending
@@ -207,7 +207,7 @@ func (m *TaskManager) attemptFailed(t *taskState, reason string, final bool, r *
 // attemptLost puts t back in the queue: its worker vanished or never
 // acknowledged it. Lost attempts do not count against retries, up to
 // maxLost.
-func (m *TaskManager) attemptLost(t *taskState, reason string) {
+func (m *Manager) attemptLost(t *taskState, reason string) {
 	m.endAttempt(t, "lost: "+reason)
 	t.worker = nil
 	t.lost++
@@ -223,21 +223,21 @@ func (m *TaskManager) attemptLost(t *taskState, reason string) {
 	m.metrics.requeued.Inc()
 	m.journalTask(t)
 	m.ready.push(t)
-	m.emit(TaskEvent{Type: EventRequeued, TaskID: t.task.ID, Attempt: t.attempt, Err: reason})
+	m.emit(Event{Type: EventRequeued, TaskID: t.task.ID, Attempt: t.attempt, Err: reason})
 	m.markDirty()
 }
 
 // timedOut fails the live attempt of t at the end of its lease and tells
 // the worker to stop it. The worker's slot stays taken until the worker
 // reports the run has ended.
-func (m *TaskManager) timedOut(t *taskState) {
+func (m *Manager) timedOut(t *taskState) {
 	w := t.worker
 	reason := fmt.Sprintf("%v after %v", ErrTaskTimeout, t.policy.Timeout)
 	if w != nil {
 		m.recordStats(w, false, t.policy.Timeout)
 		cancel := messages.TaskCancel{TaskID: t.task.ID, Attempt: t.attempt, Reason: reason}
-		if err := m.agent.sendWithin(w.pid, cancel); err != nil {
-			m.agent.log.Warn("cancel not sent", "task", t.task.ID, "err", err)
+		if err := m.agent.SendBounded(w.pid, cancel); err != nil {
+			m.agent.Logger().Warn("cancel not sent", "task", t.task.ID, "err", err)
 		}
 	}
 	m.endAttempt(t, "timeout")
@@ -245,7 +245,7 @@ func (m *TaskManager) timedOut(t *taskState) {
 }
 
 // finish makes t final.
-func (m *TaskManager) finish(t *taskState, st Status, r *messages.TaskResult) {
+func (m *Manager) finish(t *taskState, st Status, r *messages.TaskResult) {
 	t.status = st
 	t.result = r
 	t.finishedAt = time.Now()
@@ -268,14 +268,14 @@ func (m *TaskManager) finish(t *taskState, st Status, r *messages.TaskResult) {
 	m.journalTask(t)
 	m.afterCommit(func(err error) {
 		if err != nil {
-			m.agent.log.Error("result not journaled; it stands until a restart", "task", t.task.ID, "err", err)
+			m.agent.Logger().Error("result not journaled; it stands until a restart", "task", t.task.ID, "err", err)
 		}
 		m.settle(t)
 	})
 }
 
 // settle wakes t's waiters and tells observers it is final.
-func (m *TaskManager) settle(t *taskState) {
+func (m *Manager) settle(t *taskState) {
 	t.settled = true
 	m.recent.add(t)
 	if t.done != nil {
@@ -289,7 +289,7 @@ func (m *TaskManager) settle(t *taskState) {
 	case StatusCancelled:
 		ev = EventCancelled
 	}
-	m.emit(TaskEvent{Type: ev, TaskID: t.task.ID, Attempt: t.attempt, Worker: r.Worker, Result: r, Err: r.ErrorMessage, Attempts: t.attempts})
+	m.emit(Event{Type: ev, TaskID: t.task.ID, Attempt: t.attempt, Worker: r.Worker, Result: r, Err: r.ErrorMessage, Attempts: t.attempts})
 	switch {
 	case m.cfg.forget: // a waiter holds t itself
 		delete(m.tasks, t.task.ID)
@@ -301,7 +301,7 @@ func (m *TaskManager) settle(t *taskState) {
 // expire drops finished tasks older than the retention, from memory and
 // from the journal. Finished tasks are queued in the order they finished,
 // so this looks only at the oldest. Only called in the actor (sweep).
-func (m *TaskManager) expire(now time.Time) {
+func (m *Manager) expire(now time.Time) {
 	n := 0
 	for n < len(m.expiring) && now.Sub(m.expiring[n].finishedAt) > m.cfg.retention {
 		t := m.expiring[n]
@@ -319,7 +319,7 @@ func (m *TaskManager) expire(now time.Time) {
 }
 
 // cancel ends t as cancelled, telling its worker if it is running.
-func (m *TaskManager) cancel(t *taskState, reason string) {
+func (m *Manager) cancel(t *taskState, reason string) {
 	switch t.status {
 	case StatusPending:
 		m.ready.remove(t)
@@ -329,7 +329,7 @@ func (m *TaskManager) cancel(t *taskState, reason string) {
 		}
 	case StatusAssigned, StatusRunning:
 		if w := t.worker; w != nil {
-			_ = m.agent.sendWithin(w.pid, messages.TaskCancel{TaskID: t.task.ID, Attempt: t.attempt, Reason: reason})
+			_ = m.agent.SendBounded(w.pid, messages.TaskCancel{TaskID: t.task.ID, Attempt: t.attempt, Reason: reason})
 		}
 		m.endAttempt(t, "cancelled")
 	default:
@@ -342,7 +342,7 @@ func (m *TaskManager) cancel(t *taskState, reason string) {
 
 // emit tells observers and the hook about ev. A panicking observer is
 // logged and counted, and the event's remaining observers are skipped.
-func (m *TaskManager) emit(ev TaskEvent) {
+func (m *Manager) emit(ev Event) {
 	if len(m.cfg.observers) == 0 && m.cfg.hook == nil {
 		return
 	}
@@ -355,9 +355,9 @@ func (m *TaskManager) emit(ev TaskEvent) {
 	}
 }
 
-func (m *TaskManager) recoverObserver(ev TaskEvent) {
+func (m *Manager) recoverObserver(ev Event) {
 	if r := recover(); r != nil {
-		m.agent.stats.handlerPanics.Add(1)
-		m.agent.log.Error("task observer panicked", "event", ev.Type, "task", ev.TaskID, "panic", r)
+		m.metrics.observerPanics.Inc()
+		m.agent.Logger().Error("task observer panicked", "event", ev.Type, "task", ev.TaskID, "panic", r)
 	}
 }

@@ -1,4 +1,4 @@
-package agent
+package task
 
 import (
 	"errors"
@@ -8,15 +8,9 @@ import (
 	"github.com/ceylon-go/ceylon/messages"
 )
 
-// Roles the task layer gives its agents.
-const (
-	ManagerRole = "task_manager"
-	WorkerRole  = "worker"
-)
-
 // ErrSkipRetry, wrapped in a processor's error, marks the failure as final:
 // the manager does not retry the task (like asynq's SkipRetry).
-var ErrSkipRetry = errors.New("agent: skip retry")
+var ErrSkipRetry = errors.New("task: skip retry")
 
 // Policy is how one task is run: the lease of each attempt and how failed
 // attempts are retried. Task fields override the handler's options, which
@@ -35,7 +29,7 @@ type Policy struct {
 }
 
 // DefaultPolicy is the manager's default: 60 s per attempt and up to 2
-// retries (3 attempts, as fib-flow's default), 200 ms apart and doubling.
+// retries (3 attempts), 200 ms apart and doubling.
 var DefaultPolicy = Policy{
 	Timeout:          60 * time.Second,
 	MaxRetries:       2,
@@ -44,8 +38,8 @@ var DefaultPolicy = Policy{
 	MaxRetryInterval: 30 * time.Second,
 }
 
-// HandlerOptions are a worker handler's defaults for its task type (the
-// "object form" of fib-flow's handler registration). Zero fields inherit
+// HandlerOptions are a worker handler's defaults for its task type. Zero
+// fields inherit
 // the manager's defaults; set MaxRetries to [messages.NoRetry] to disable
 // retries.
 type HandlerOptions struct {

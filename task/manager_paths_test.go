@@ -1,4 +1,4 @@
-package agent
+package task
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceylon-go/ceylon/agent"
+	"github.com/ceylon-go/ceylon/internal/testutil"
 	"github.com/ceylon-go/ceylon/messages"
 	"github.com/ceylon-go/ceylon/peer"
 )
@@ -22,10 +24,10 @@ import (
 // its backoff) can both be cancelled; waiters hear it.
 func TestCancelPendingAndRetryingTasks(t *testing.T) {
 	m := startManager(t)
-	startWorker(t, m, "W", func(w *WorkerAgent) {
+	startWorker(t, m, "W", func(w *Worker) {
 		w.Handle("flaky", func(context.Context, *Job) ([]byte, error) { return nil, errors.New("boom") })
 	})
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	if err := m.Submit(ctx, messages.Task{ID: "pending", Type: "nobody-runs-this", Description: "waits for a worker"}); err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +35,7 @@ func TestCancelPendingAndRetryingTasks(t *testing.T) {
 		MaxRetries: 3, RetryInterval: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	m.awaitEvent(t, "the first failure", func(ev TaskEvent) bool { return ev.Type == EventRetrying && ev.TaskID == "retrying" })
+	m.awaitEvent(t, "the first failure", func(ev Event) bool { return ev.Type == EventRetrying && ev.TaskID == "retrying" })
 	for _, id := range []string{"pending", "retrying"} {
 		if err := m.Cancel(ctx, id); err != nil {
 			t.Fatal(err)
@@ -54,21 +56,21 @@ func TestCancelPendingAndRetryingTasks(t *testing.T) {
 // A task whose worker is lost more often than WithMaxLost allows fails
 // with ErrTooManyLost, instead of being requeued for ever.
 func TestTooManyLost(t *testing.T) {
-	grace := WithWorkerAgent(WithPeerOptions(peer.WithLeaveGrace(0)))
-	m := startManager(t, WithMaxLost(1), WithManagerAgent(WithPeerOptions(peer.WithLeaveGrace(0))))
-	hang := func(w *WorkerAgent) {
+	grace := agent.WithPeerOptions(peer.WithLeaveGrace(0))
+	m := startManager(t, WithMaxLost(1), agent.WithPeerOptions(peer.WithLeaveGrace(0)))
+	hang := func(w *Worker) {
 		w.Handle("job", func(ctx context.Context, _ *Job) ([]byte, error) { <-ctx.Done(); return nil, ctx.Err() })
 	}
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	w1 := startWorker(t, m, "W1", hang, grace)
 	if err := m.Submit(ctx, messages.Task{ID: "t", Type: "job", Description: "its workers keep dying"}); err != nil {
 		t.Fatal(err)
 	}
-	m.awaitEvent(t, "the first assignment", func(ev TaskEvent) bool { return ev.Type == EventAssigned && ev.Worker == "W1" })
+	m.awaitEvent(t, "the first assignment", func(ev Event) bool { return ev.Type == EventAssigned && ev.Worker == "W1" })
 	_ = w1.Stop()
-	m.awaitEvent(t, "the requeue", func(ev TaskEvent) bool { return ev.Type == EventRequeued })
+	m.awaitEvent(t, "the requeue", func(ev Event) bool { return ev.Type == EventRequeued })
 	w2 := startWorker(t, m, "W2", hang, grace)
-	m.awaitEvent(t, "the second assignment", func(ev TaskEvent) bool { return ev.Type == EventAssigned && ev.Worker == "W2" })
+	m.awaitEvent(t, "the second assignment", func(ev Event) bool { return ev.Type == EventAssigned && ev.Worker == "W2" })
 	_ = w2.Stop()
 	r, err := m.Wait(ctx, "t")
 	if err != nil || r.Success || !strings.Contains(r.ErrorMessage, ErrTooManyLost.Error()) {
@@ -81,15 +83,15 @@ func TestTooManyLost(t *testing.T) {
 // assignment to it cannot be sent; the task goes to another worker and
 // does not spend its lost budget.
 func TestUnreachableWorkerIsSkipped(t *testing.T) {
-	m := startManager(t, WithMaxLost(1), WithManagerAgent(WithPeerOptions(peer.WithLeaveGrace(time.Hour))))
-	dead := startWorker(t, m, "A-dead", func(w *WorkerAgent) { w.Handle("job", noop) })
-	ctx := testCtx(t)
+	m := startManager(t, WithMaxLost(1), agent.WithPeerOptions(peer.WithLeaveGrace(time.Hour)))
+	dead := startWorker(t, m, "A-dead", func(w *Worker) { w.Handle("job", noop) })
+	ctx := testutil.Context(t)
 	// A dies without a word (no goodbye, its host gone).
 	_ = dead.Agent().Node().Host().Close()
-	eventually(t, "the manager without a connection to A", func() bool {
+	testutil.Eventually(t, "the manager without a connection to A", func() bool {
 		return m.Agent().Node().Host().Network().Connectedness(dead.Agent().Node().ID()) != 1 // network.Connected
 	})
-	startWorker(t, m, "B", func(w *WorkerAgent) { w.Handle("job", noop) })
+	startWorker(t, m, "B", func(w *Worker) { w.Handle("job", noop) })
 	run, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	r, err := m.Run(run, messages.Task{ID: "t", Type: "job", Description: "A cannot be reached"})
@@ -110,10 +112,10 @@ func TestUnreachableWorkerIsSkipped(t *testing.T) {
 // being taken as a success.
 func TestInvalidResultFailsTheAttempt(t *testing.T) {
 	m := startManager(t)
-	var w *WorkerAgent
+	var w *Worker
 	first := make(chan struct{})
 	var once sync.Once
-	w = startWorker(t, m, "W", func(wa *WorkerAgent) {
+	w = startWorker(t, m, "W", func(wa *Worker) {
 		wa.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) {
 			if job.Attempt == 1 {
 				once.Do(func() { close(first) })
@@ -123,7 +125,7 @@ func TestInvalidResultFailsTheAttempt(t *testing.T) {
 			return []byte("ok"), nil
 		})
 	})
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	if err := m.Submit(ctx, messages.Task{ID: "t", Type: "job", Description: "its first result is garbage", MaxRetries: 1, RetryInterval: time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
@@ -150,8 +152,8 @@ func TestSkillPoliciesWait(t *testing.T) {
 	for _, policy := range []SkillPolicy{SkillStrict, SkillPrefer} {
 		t.Run(fmt.Sprint(policy), func(t *testing.T) {
 			m := startManager(t, WithSkillPolicy(policy))
-			startWorker(t, m, "Junior", func(w *WorkerAgent) { w.Handle("job", noop) }, WithSkill(3))
-			ctx := testCtx(t)
+			startWorker(t, m, "Junior", func(w *Worker) { w.Handle("job", noop) }, WithSkill(3))
+			ctx := testutil.Context(t)
 			task := hard
 			task.ID = "hard"
 			if policy == SkillStrict {
@@ -163,7 +165,7 @@ func TestSkillPoliciesWait(t *testing.T) {
 				if _, err := m.Wait(short, "hard"); !errors.Is(err, ErrNoEligibleWorker) {
 					t.Fatalf("strict, nobody skilled enough: %v", err)
 				}
-				startWorker(t, m, "Senior", func(w *WorkerAgent) { w.Handle("job", noop) }, WithSkill(9))
+				startWorker(t, m, "Senior", func(w *Worker) { w.Handle("job", noop) }, WithSkill(9))
 				if r, err := m.Wait(ctx, "hard"); err != nil || r.Worker != "Senior" {
 					t.Fatalf("strict: %+v %v", r, err)
 				}
@@ -175,7 +177,7 @@ func TestSkillPoliciesWait(t *testing.T) {
 			// A busy Senior is waited for rather than the task going to
 			// the idle Junior.
 			release := make(chan struct{})
-			startWorker(t, m, "Senior", func(w *WorkerAgent) {
+			startWorker(t, m, "Senior", func(w *Worker) {
 				w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) {
 					if job.Task.ID == "busy" {
 						<-release
@@ -189,7 +191,7 @@ func TestSkillPoliciesWait(t *testing.T) {
 			if err := m.Submit(ctx, busy); err != nil {
 				t.Fatal(err)
 			}
-			m.awaitEvent(t, "Senior busy", func(ev TaskEvent) bool { return ev.Type == EventAssigned && ev.TaskID == "busy" })
+			m.awaitEvent(t, "Senior busy", func(ev Event) bool { return ev.Type == EventAssigned && ev.TaskID == "busy" })
 			next := hard
 			next.ID = "next"
 			if err := m.Submit(ctx, next); err != nil {
@@ -209,7 +211,7 @@ func TestSkillPoliciesWait(t *testing.T) {
 func TestHookAndForgetFinished(t *testing.T) {
 	var mu sync.Mutex
 	var seen []EventType
-	m := startManager(t, WithForgetFinished(), WithHook(func(ev TaskEvent, submit func([]Submission) error) {
+	m := startManager(t, WithForgetFinished(), WithHook(func(ev Event, submit func([]Submission) error) {
 		mu.Lock()
 		seen = append(seen, ev.Type)
 		mu.Unlock()
@@ -217,13 +219,13 @@ func TestHookAndForgetFinished(t *testing.T) {
 			_ = submit([]Submission{{Task: messages.Task{ID: "second", Type: "job", Description: "submitted by the hook"}}})
 		}
 	}))
-	startWorker(t, m, "W", func(w *WorkerAgent) { w.Handle("job", noop) })
-	ctx := testCtx(t)
+	startWorker(t, m, "W", func(w *Worker) { w.Handle("job", noop) })
+	ctx := testutil.Context(t)
 	if r := runTask(t, m, messages.Task{ID: "first", Type: "job", Description: "d"}); !r.Success {
 		t.Fatal(r)
 	}
-	m.awaitEvent(t, "the hook's task done", func(ev TaskEvent) bool { return ev.Type == EventCompleted && ev.TaskID == "second" })
-	eventually(t, "both forgotten", func() bool {
+	m.awaitEvent(t, "the hook's task done", func(ev Event) bool { return ev.Type == EventCompleted && ev.TaskID == "second" })
+	testutil.Eventually(t, "both forgotten", func() bool {
 		_, e1 := m.Task(ctx, "first")
 		_, e2 := m.Task(ctx, "second")
 		return errors.Is(e1, ErrUnknownTask) && errors.Is(e2, ErrUnknownTask)
@@ -248,9 +250,9 @@ func TestJournalRecoversEveryKindOfTask(t *testing.T) {
 	dir := t.TempDir()
 	path, key := filepath.Join(dir, "j.db"), filepath.Join(dir, "key")
 	j := openJournal(t, path)
-	m1 := startManager(t, WithJournal(j), WithManagerAgent(WithIdentityFile(key)))
+	m1 := startManager(t, WithJournal(j), agent.WithIdentityFile(key))
 	block := make(chan struct{})
-	w := startWorker(t, m1, "W", func(w *WorkerAgent) {
+	w := startWorker(t, m1, "W", func(w *Worker) {
 		w.Handle("fail", func(context.Context, *Job) ([]byte, error) { return nil, ErrSkipRetry })
 		w.Handle("block", func(ctx context.Context, _ *Job) ([]byte, error) {
 			select {
@@ -260,7 +262,7 @@ func TestJournalRecoversEveryKindOfTask(t *testing.T) {
 			return nil, ctx.Err()
 		})
 	}, WithMaxConcurrency(2))
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	if r := runTask(t, m1, messages.Task{ID: "failed", Type: "fail", Description: "fails for good"}); r.Success {
 		t.Fatal(r)
 	}
@@ -268,7 +270,7 @@ func TestJournalRecoversEveryKindOfTask(t *testing.T) {
 		if err := m1.Submit(ctx, messages.Task{ID: id, Type: "block", Description: id}); err != nil {
 			t.Fatal(err)
 		}
-		m1.awaitEvent(t, id+" assigned", func(ev TaskEvent) bool { return ev.Type == EventAssigned && ev.TaskID == id })
+		m1.awaitEvent(t, id+" assigned", func(ev Event) bool { return ev.Type == EventAssigned && ev.TaskID == id })
 	}
 	if err := m1.Cancel(ctx, "cancelled"); err != nil {
 		t.Fatal(err)
@@ -281,7 +283,7 @@ func TestJournalRecoversEveryKindOfTask(t *testing.T) {
 	_ = m1.Stop()
 	_ = j.Close()
 
-	m2 := startManager(t, WithJournal(openJournal(t, path)), WithManagerAgent(WithIdentityFile(key)))
+	m2 := startManager(t, WithJournal(openJournal(t, path)), agent.WithIdentityFile(key))
 	for id, want := range map[string]Status{"failed": StatusFailed, "cancelled": StatusCancelled} {
 		info, err := m2.Task(ctx, id)
 		if err != nil || info.Status != want {
@@ -292,7 +294,7 @@ func TestJournalRecoversEveryKindOfTask(t *testing.T) {
 	if err != nil || info.Status != StatusPending || len(info.Attempts) != 1 {
 		t.Fatalf("unfinished after the restart: %+v %v", info, err)
 	}
-	startWorker(t, m2, "W2", func(w *WorkerAgent) { w.Handle("block", noop) })
+	startWorker(t, m2, "W2", func(w *Worker) { w.Handle("block", noop) })
 	if r, err := m2.Wait(ctx, "unfinished"); err != nil || !r.Success || r.Attempt != 2 {
 		t.Fatalf("unfinished, run again: %+v %v", r, err)
 	}
@@ -313,8 +315,8 @@ func TestJournalWriteErrors(t *testing.T) {
 		return nil
 	}
 	m := startManager(t, WithJournal(j))
-	startWorker(t, m, "W", func(w *WorkerAgent) { w.Handle("job", noop) })
-	ctx := testCtx(t)
+	startWorker(t, m, "W", func(w *Worker) { w.Handle("job", noop) })
+	ctx := testutil.Context(t)
 	fail.Lock()
 	failing = true
 	fail.Unlock()

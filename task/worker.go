@@ -1,4 +1,4 @@
-package agent
+package task
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ceylon-go/ceylon/agent"
+
 	"github.com/ceylon-go/ceylon/messages"
 	"github.com/ceylon-go/ceylon/peer"
 )
@@ -14,11 +16,11 @@ import (
 // ErrCancelledByManager is the cause of a processor's context when the
 // manager cancels the attempt (its lease ran out, or the task was
 // cancelled).
-var ErrCancelledByManager = errors.New("agent: attempt cancelled by the task manager")
+var ErrCancelledByManager = errors.New("task: attempt cancelled by the task manager")
 
 // ErrManagerLost is the cause of a processor's context when the worker
 // loses its manager (the manager requeues the task elsewhere).
-var ErrManagerLost = errors.New("agent: task manager left")
+var ErrManagerLost = errors.New("task: task manager left")
 
 // Job is one attempt of a task, as a processor sees it.
 type Job struct {
@@ -43,11 +45,11 @@ func (j *Job) Spawn(tasks ...messages.Task) {
 	j.mu.Unlock()
 }
 
-// TaskFunc processes one job and returns its output. It must return soon
+// HandlerFunc processes one job and returns its output. It must return soon
 // after ctx ends. An error wrapping [ErrSkipRetry] fails the task for good.
-type TaskFunc func(ctx context.Context, job *Job) ([]byte, error)
+type HandlerFunc func(ctx context.Context, job *Job) ([]byte, error)
 
-// WorkerOption configures a [WorkerAgent].
+// WorkerOption configures a [Worker].
 type WorkerOption func(*workerConfig) error
 
 type workerConfig struct {
@@ -57,14 +59,13 @@ type workerConfig struct {
 	heartbeat   time.Duration
 	ackAfter    time.Duration
 	cancelGrace time.Duration
-	agentOpts   []Option
 }
 
 // WithSkill sets the worker's skill, 1-10 (0: unrated).
 func WithSkill(level int) WorkerOption {
 	return func(c *workerConfig) error {
 		if level < 0 || level > messages.MaxDifficulty {
-			return fmt.Errorf("agent: skill %d: %w", level, messages.ErrDifficultyRange)
+			return fmt.Errorf("task: skill %d: %w", level, messages.ErrDifficultyRange)
 		}
 		c.skill = level
 		return nil
@@ -80,7 +81,7 @@ func WithCapabilities(caps ...string) WorkerOption {
 func WithMaxConcurrency(n int) WorkerOption {
 	return func(c *workerConfig) error {
 		if n < 1 {
-			return errors.New("agent: max concurrency must be at least 1")
+			return errors.New("task: max concurrency must be at least 1")
 		}
 		c.max = n
 		return nil
@@ -92,7 +93,7 @@ func WithMaxConcurrency(n int) WorkerOption {
 func WithHeartbeatInterval(d time.Duration) WorkerOption {
 	return func(c *workerConfig) error {
 		if d <= 0 {
-			return errors.New("agent: heartbeat interval must be positive")
+			return errors.New("task: heartbeat interval must be positive")
 		}
 		c.heartbeat = d
 		return nil
@@ -105,27 +106,21 @@ func WithHeartbeatInterval(d time.Duration) WorkerOption {
 func WithAckAfter(d time.Duration) WorkerOption {
 	return func(c *workerConfig) error {
 		if d <= 0 {
-			return errors.New("agent: ack delay must be positive")
+			return errors.New("task: ack delay must be positive")
 		}
 		c.ackAfter = d
 		return nil
 	}
 }
 
-// WithWorkerAgent passes options to the worker's agent (join address,
-// workspace, listen addresses, logger, …).
-func WithWorkerAgent(opts ...Option) WorkerOption {
-	return func(c *workerConfig) error { c.agentOpts = append(c.agentOpts, opts...); return nil }
-}
-
-// WorkerAgent is a client agent that runs tasks for a [TaskManager]. It
+// Worker is a client agent that runs tasks for a [Manager]. It
 // registers processors per task type, tells the manager what it offers,
 // runs each assignment in its own goroutine (at most MaxConcurrency at
 // once, outside its actor) under a context that ends with the attempt's
 // timeout or the manager's cancel, acknowledges long runs, reports every
 // result, and sends heartbeats.
-type WorkerAgent struct {
-	agent *Agent
+type Worker struct {
+	agent *agent.Agent
 	cfg   workerConfig
 	name  string
 
@@ -146,16 +141,15 @@ type WorkerAgent struct {
 	// results, cancels or assignments, as if the network had lost them.
 	dropResults, dropCancels, dropAssignments int
 
-	runs     sync.WaitGroup // processor goroutines
-	hbStop   chan struct{}
-	hbDone   sync.WaitGroup
-	life     sync.Mutex // serialises Start with the end of Stop
-	stopOnce sync.Once
-	stopErr  error
+	runs      sync.WaitGroup // processor goroutines
+	stopBeats func()         // stops the heartbeats
+	life      sync.Mutex     // serialises Start with the end of Stop
+	stopOnce  sync.Once
+	stopErr   error
 }
 
 type workerHandler struct {
-	fn   TaskFunc
+	fn   HandlerFunc
 	opts HandlerOptions
 }
 
@@ -179,54 +173,54 @@ type queued struct {
 // message at all.
 const defaultAckAfter = 500 * time.Millisecond
 
-// NewWorker creates a worker named name. Register processors with
-// [WorkerAgent.Handle], then Start it.
-func NewWorker(name string, opts ...WorkerOption) (*WorkerAgent, error) {
+// NewWorker makes the client agent a a worker: it registers the worker's
+// handlers on a, which must not have started yet and should join the
+// manager ([agent.WithJoin]). Register processors with [Worker.Handle],
+// then [Worker.Start] starts a and [Worker.Stop] stops it; the worker's
+// name is the agent's.
+func NewWorker(a *agent.Agent, opts ...WorkerOption) (*Worker, error) {
+	if a == nil {
+		return nil, errors.New("task: nil agent")
+	}
 	cfg := workerConfig{max: 1, heartbeat: time.Second, ackAfter: defaultAckAfter, cancelGrace: time.Second}
 	for _, opt := range opts {
 		if err := opt(&cfg); err != nil {
 			return nil, err
 		}
 	}
-	a, err := New(name, append([]Option{WithRole(WorkerRole)}, cfg.agentOpts...)...)
-	if err != nil {
-		return nil, err
-	}
-	w := &WorkerAgent{agent: a, cfg: cfg, name: name, handlers: map[string]workerHandler{}, running: map[slotKey]*run{}, jobs: make(chan *jobRequest), hbStop: make(chan struct{})}
-	On(a, w.onAssignment)
-	On(a, w.onCancel)
-	On(a, w.onShutdown)
-	On(a, w.onWelcome)
+	w := &Worker{agent: a, cfg: cfg, name: a.Name(), handlers: map[string]workerHandler{}, running: map[slotKey]*run{}, jobs: make(chan *jobRequest)}
+	agent.On(a, w.onAssignment)
+	agent.On(a, w.onCancel)
+	agent.On(a, w.onShutdown)
+	agent.On(a, w.onWelcome)
 	a.OnConnect(w.onConnect)
 	a.OnDisconnect(w.onDisconnect)
 	return w, nil
 }
 
 // Agent returns the worker's agent.
-func (w *WorkerAgent) Agent() *Agent { return w.agent }
+func (w *Worker) Agent() *agent.Agent { return w.agent }
 
 // Name returns the worker's name.
-func (w *WorkerAgent) Name() string { return w.name }
+func (w *Worker) Name() string { return w.name }
 
 // Handle registers fn as the processor for tasks of type typ, with the
 // manager's default policy.
-func (w *WorkerAgent) Handle(typ string, fn TaskFunc) {
+func (w *Worker) Handle(typ string, fn HandlerFunc) {
 	w.HandleWith(typ, fn, HandlerOptions{})
 }
 
 // HandleWith registers fn for typ with handler-level defaults (timeout,
 // retries, backoff, priority) that tasks of the type inherit unless they
 // set their own. Registering after Start re-announces the worker.
-func (w *WorkerAgent) HandleWith(typ string, fn TaskFunc, opts HandlerOptions) {
+func (w *Worker) HandleWith(typ string, fn HandlerFunc, opts HandlerOptions) {
 	w.hmu.Lock()
 	w.handlers[typ] = workerHandler{fn: fn, opts: opts}
 	w.hmu.Unlock()
-	if w.agent.started() == nil {
-		w.agent.exec(w.announce)
-	}
+	_ = w.agent.Post(w.announce) // after Start: re-announce
 }
 
-func (w *WorkerAgent) handler(typ string) (workerHandler, bool) {
+func (w *Worker) handler(typ string) (workerHandler, bool) {
 	w.hmu.Lock()
 	defer w.hmu.Unlock()
 	h, ok := w.handlers[typ]
@@ -234,7 +228,7 @@ func (w *WorkerAgent) handler(typ string) (workerHandler, bool) {
 }
 
 // Info is what the worker tells the manager it offers.
-func (w *WorkerAgent) Info() messages.WorkerInfo {
+func (w *Worker) Info() messages.WorkerInfo {
 	w.hmu.Lock()
 	defer w.hmu.Unlock()
 	info := messages.WorkerInfo{Name: w.name, Skill: w.cfg.skill, Capabilities: w.cfg.caps, MaxConcurrency: w.cfg.max}
@@ -248,37 +242,25 @@ func (w *WorkerAgent) Info() messages.WorkerInfo {
 }
 
 // Start joins the workspace and starts heartbeats.
-func (w *WorkerAgent) Start(ctx context.Context) error {
+func (w *Worker) Start(ctx context.Context) error {
 	w.life.Lock()
 	defer w.life.Unlock()
 	if err := w.agent.Start(ctx); err != nil {
 		return err
 	}
-	w.hbDone.Add(1)
-	go func() {
-		defer w.hbDone.Done()
-		t := time.NewTicker(w.cfg.heartbeat)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				w.agent.exec(w.heartbeat)
-			case <-w.hbStop:
-				return
-			}
-		}
-	}()
+	w.stopBeats = w.agent.Every(w.cfg.heartbeat, w.heartbeat)
 	return nil
 }
 
 // Stop leaves the workspace: running processors see their context end,
 // and Stop waits for them to return. A Stop during Start cancels it.
-func (w *WorkerAgent) Stop() error {
+func (w *Worker) Stop() error {
 	w.stopOnce.Do(func() {
 		w.stopErr = w.agent.Stop() // first: it cancels a Start in progress
 		w.life.Lock()
-		close(w.hbStop)
-		w.hbDone.Wait()
+		if w.stopBeats != nil {
+			w.stopBeats()
+		}
 		w.runs.Wait()
 		w.life.Unlock()
 	})
@@ -288,4 +270,4 @@ func (w *WorkerAgent) Stop() error {
 
 // Done is closed when the worker has stopped (after Stop, or after the
 // manager's Shutdown once its running tasks finished).
-func (w *WorkerAgent) Done() <-chan struct{} { return w.agent.Done() }
+func (w *Worker) Done() <-chan struct{} { return w.agent.Done() }

@@ -1,11 +1,13 @@
-package agent
+package task
 
 import (
 	"container/heap"
-	"github.com/prometheus/client_golang/prometheus"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ceylon-go/ceylon/agent"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ceylon-go/ceylon/messages"
 	"github.com/ceylon-go/ceylon/peer"
@@ -41,8 +43,8 @@ type taskState struct {
 	heapIndex    int
 }
 
-func (t *taskState) info() TaskInfo {
-	ti := TaskInfo{
+func (t *taskState) info() Info {
+	ti := Info{
 		Task: t.task, Status: t.status, Attempt: t.attempt,
 		SubmittedAt: t.submittedAt, FinishedAt: t.finishedAt,
 		Attempts: slices.Clone(t.attempts), Result: t.result,
@@ -68,7 +70,7 @@ type slot struct {
 // workerState is the manager's record of one worker. Owned by the
 // manager's actor.
 type workerState struct {
-	detail   AgentDetail
+	detail   agent.AgentDetail
 	pid      peer.ID
 	info     messages.WorkerInfo
 	types    map[string]*messages.TypeInfo
@@ -95,15 +97,15 @@ func (w *workerState) runs(c *classQueue) bool {
 	return true
 }
 
-// score ranks workers for a task (higher is better). The seed weighs
-// success rate 0.7 and completed work 0.3; added together, volume can beat
+// score ranks workers for a task (higher is better). Ceylon's task manager
+// weighs success rate 0.7 and completed work 0.3; added together, volume can beat
 // reliability (a 70% worker with 1,000 tasks would outrank a 100% one with
 // 10), so here experience scales the success rate instead:
 //
 //	score = (successful+1)/(completed+2) · (0.7 + 0.3·completed/(completed+20))
 //
-// The success rate is smoothed so that a new worker counts as 50% (as in the
-// seed), and experience saturates.
+// The success rate is smoothed so that a new worker counts as 50% (as in
+// Ceylon), and experience saturates.
 func (w *workerState) score() float64 {
 	c, s := float64(w.stats.Completed), float64(w.stats.Successful)
 	return (s + 1) / (c + 2) * (0.7 + 0.3*c/(c+20))
@@ -162,7 +164,7 @@ func (q *classQueue) Pop() any {
 func (q *classQueue) head() *taskState { return q.tasks[0] }
 
 // before orders class heads across classes: priority, then difficulty
-// (hardest first, the seed's idea), then submission.
+// (hardest first), then submission.
 func before(a, b *taskState) bool {
 	if a.priority != b.priority {
 		return a.priority > b.priority

@@ -1,4 +1,4 @@
-package agent
+package task
 
 import (
 	"bytes"
@@ -17,17 +17,17 @@ import (
 var (
 	// ErrJournalCorrupt reports a journal file that is not a readable
 	// journal (damaged, truncated, or not a bbolt file at all).
-	ErrJournalCorrupt = errors.New("agent: journal corrupt")
+	ErrJournalCorrupt = errors.New("task: journal corrupt")
 	// ErrJournalVersion reports a journal written by an incompatible
 	// version, or for another workspace.
-	ErrJournalVersion = errors.New("agent: journal incompatible")
+	ErrJournalVersion = errors.New("task: journal incompatible")
 	// ErrJournalLocked reports a journal another process has open.
-	ErrJournalLocked = errors.New("agent: journal in use by another process")
+	ErrJournalLocked = errors.New("task: journal in use by another process")
 	// ErrJournalWrite reports a failed write: the change is not durable.
 	// Submit returns it for tasks that are accepted in memory but would be
 	// lost by a restart; the manager logs later failures and goes on (it
 	// never blocks work on a broken disk).
-	ErrJournalWrite = errors.New("agent: journal write failed")
+	ErrJournalWrite = errors.New("task: journal write failed")
 )
 
 // journalVersion is written into every journal and checked on open.
@@ -41,7 +41,7 @@ var (
 	keyWorkers  = []byte("workers")
 )
 
-// Journal is an embedded bbolt file where a TaskManager records every task
+// Journal is an embedded bbolt file where a Manager records every task
 // it accepts and every final result, so that a restarted manager resumes:
 // finished tasks keep their results, the others run again. Other layers
 // (the playground) keep their own records in it too. Open one with
@@ -122,7 +122,7 @@ func (j *Journal) Put(bucket string, key, value []byte) error {
 // PutAll stores several key/value pairs in one durable write.
 func (j *Journal) PutAll(bucket string, kvs [][2][]byte) error {
 	if bucket == string(bucketMeta) || bucket == string(bucketTasks) {
-		return fmt.Errorf("agent: journal bucket %q is reserved", bucket)
+		return fmt.Errorf("task: journal bucket %q is reserved", bucket)
 	}
 	err := j.db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists([]byte(bucket))
@@ -181,7 +181,7 @@ func (j *Journal) writeTasks(recs []*taskRecord, workers map[string]WorkerStats,
 	}
 	if j.failWrite != nil {
 		if err := j.failWrite(); err != nil {
-			return fmt.Errorf("agent: journal write: %w", err)
+			return fmt.Errorf("task: journal write: %w", err)
 		}
 	}
 	err := j.db.Update(func(tx *bolt.Tx) error {

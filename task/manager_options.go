@@ -1,4 +1,4 @@
-package agent
+package task
 
 import (
 	"errors"
@@ -19,19 +19,17 @@ const (
 	SkillStrict
 )
 
-// ManagerOption configures a [TaskManager].
+// ManagerOption configures a [Manager].
 type ManagerOption func(*managerConfig) error
 
 type managerConfig struct {
-	name             string
-	agentOpts        []Option
 	defaults         Policy
 	skill            SkillPolicy
 	ackTimeout       time.Duration
 	heartbeatTimeout time.Duration
 	tick             time.Duration
 	processors       map[string]bool
-	observers        []func(TaskEvent)
+	observers        []func(Event)
 	hook             Hook
 	forget           bool
 	retention        time.Duration
@@ -41,7 +39,6 @@ type managerConfig struct {
 
 func defaultManagerConfig() managerConfig {
 	return managerConfig{
-		name:             "task_manager",
 		defaults:         DefaultPolicy,
 		ackTimeout:       3 * time.Second,
 		heartbeatTimeout: 5 * time.Second,
@@ -50,30 +47,12 @@ func defaultManagerConfig() managerConfig {
 	}
 }
 
-// WithManagerName names the manager's agent (default "task_manager").
-func WithManagerName(name string) ManagerOption {
-	return func(c *managerConfig) error {
-		if name == "" {
-			return errors.New("agent: empty manager name")
-		}
-		c.name = name
-		return nil
-	}
-}
-
-// WithManagerAgent passes options to the manager's agent (listen
-// addresses, workspace, identity file, logger, …). The manager is always
-// an admin with role [ManagerRole].
-func WithManagerAgent(opts ...Option) ManagerOption {
-	return func(c *managerConfig) error { c.agentOpts = append(c.agentOpts, opts...); return nil }
-}
-
 // WithDefaultPolicy sets the policy for tasks and handlers that do not set
 // their own (default [DefaultPolicy]).
 func WithDefaultPolicy(p Policy) ManagerOption {
 	return func(c *managerConfig) error {
 		if p.Timeout < 0 || p.MaxRetries < 0 || p.RetryInterval < 0 || p.MaxRetryInterval < 0 {
-			return errors.New("agent: negative value in default policy")
+			return errors.New("task: negative value in default policy")
 		}
 		c.defaults = p
 		return nil
@@ -91,7 +70,7 @@ func WithSkillPolicy(p SkillPolicy) ManagerOption {
 func WithAckTimeout(d time.Duration) ManagerOption {
 	return func(c *managerConfig) error {
 		if d <= 0 {
-			return errors.New("agent: ack timeout must be positive")
+			return errors.New("task: ack timeout must be positive")
 		}
 		c.ackTimeout = d
 		return nil
@@ -104,7 +83,7 @@ func WithAckTimeout(d time.Duration) ManagerOption {
 func WithHeartbeatTimeout(d time.Duration) ManagerOption {
 	return func(c *managerConfig) error {
 		if d <= 0 {
-			return errors.New("agent: heartbeat timeout must be positive")
+			return errors.New("task: heartbeat timeout must be positive")
 		}
 		c.heartbeatTimeout = d
 		return nil
@@ -116,7 +95,7 @@ func WithHeartbeatTimeout(d time.Duration) ManagerOption {
 func WithTick(d time.Duration) ManagerOption {
 	return func(c *managerConfig) error {
 		if d <= 0 {
-			return errors.New("agent: tick must be positive")
+			return errors.New("task: tick must be positive")
 		}
 		c.tick = d
 		return nil
@@ -139,11 +118,11 @@ func WithProcessors(types ...string) ManagerOption {
 	}
 }
 
-// WithObserver registers fn to hear every task event (see [TaskEvent]).
-func WithObserver(fn func(TaskEvent)) ManagerOption {
+// WithObserver registers fn to hear every task event (see [Event]).
+func WithObserver(fn func(Event)) ManagerOption {
 	return func(c *managerConfig) error {
 		if fn == nil {
-			return errors.New("agent: nil observer")
+			return errors.New("task: nil observer")
 		}
 		c.observers = append(c.observers, fn)
 		return nil
@@ -152,17 +131,17 @@ func WithObserver(fn func(TaskEvent)) ManagerOption {
 
 // Hook runs in the manager's actor on every task event, like an observer,
 // and may queue more tasks at once through submit (validated as
-// [TaskManager.SubmitAll] does, all or nothing) without a trip through the
+// [Manager.SubmitAll] does, all or nothing) without a trip through the
 // mailbox: what a dependency scheduler built on the manager needs. submit
 // is valid only during the call. A hook must be quick and must not call the
 // manager's blocking methods.
-type Hook func(ev TaskEvent, submit func([]Submission) error)
+type Hook func(ev Event, submit func([]Submission) error)
 
 // WithHook sets the manager's hook (at most one).
 func WithHook(h Hook) ManagerOption {
 	return func(c *managerConfig) error {
 		if h == nil {
-			return errors.New("agent: nil hook")
+			return errors.New("task: nil hook")
 		}
 		c.hook = h
 		return nil
@@ -184,7 +163,7 @@ func WithForgetFinished() ManagerOption {
 func WithRetention(d time.Duration) ManagerOption {
 	return func(c *managerConfig) error {
 		if d <= 0 {
-			return errors.New("agent: retention must be positive")
+			return errors.New("task: retention must be positive")
 		}
 		c.retention = d
 		return nil
@@ -197,7 +176,7 @@ func WithRetention(d time.Duration) ManagerOption {
 func WithMaxLost(n int) ManagerOption {
 	return func(c *managerConfig) error {
 		if n < 1 {
-			return errors.New("agent: max lost must be at least 1")
+			return errors.New("task: max lost must be at least 1")
 		}
 		c.maxLost = n
 		return nil

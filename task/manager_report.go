@@ -1,4 +1,4 @@
-package agent
+package task
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/ceylon-go/ceylon/agent"
 )
 
 // WorkerStats are a worker's numbers as the manager counts them: every
@@ -55,11 +57,11 @@ type Report struct {
 }
 
 // Report returns the manager's numbers now.
-func (m *TaskManager) Report(ctx context.Context) (Report, error) {
-	return call(ctx, m.agent, func() (Report, error) { return m.report(), nil })
+func (m *Manager) Report(ctx context.Context) (Report, error) {
+	return agent.Call(ctx, m.agent, func() (Report, error) { return m.report(), nil })
 }
 
-func (m *TaskManager) report() Report {
+func (m *Manager) report() Report {
 	t := m.totals
 	r := Report{
 		Submitted: t.submitted, Succeeded: t.succeeded, Failed: t.failed, Cancelled: t.cancelled,

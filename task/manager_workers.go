@@ -1,4 +1,4 @@
-package agent
+package task
 
 import (
 	"fmt"
@@ -6,22 +6,24 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ceylon-go/ceylon/agent"
+
 	"github.com/ceylon-go/ceylon/messages"
 )
 
 // This file holds what the manager hears from workers, and the periodic
 // sweep. Every function here runs in the manager's actor.
 
-func (m *TaskManager) onWorkerInfo(ctx Context, info messages.WorkerInfo) error {
+func (m *Manager) onWorkerInfo(ctx agent.Context, info messages.WorkerInfo) error {
 	if err := info.Validate(); err != nil {
 		return err
 	}
-	d := ctx.(*delivery)
-	w := m.workers[d.from]
+	from := ctx.SenderID()
+	w := m.workers[from]
 	if w == nil {
-		w = &workerState{pid: d.from, slots: map[slotKey]*slot{}}
+		w = &workerState{pid: from, slots: map[slotKey]*slot{}}
 		w.stats = m.history[info.Name]
-		m.workers[d.from] = w
+		m.workers[from] = w
 	}
 	w.detail = ctx.Sender()
 	w.info = info
@@ -37,13 +39,13 @@ func (m *TaskManager) onWorkerInfo(ctx Context, info messages.WorkerInfo) error 
 	w.alive = true
 	w.lastSeen = time.Now()
 	m.rebuildWorkerList()
-	m.agent.log.Info("worker registered", "worker", info.Name, "skill", info.Skill,
+	m.agent.Logger().Info("worker registered", "worker", info.Name, "skill", info.Skill,
 		"capabilities", info.Capabilities, "max", info.MaxConcurrency)
 	m.markDirty()
 	return nil
 }
 
-func (m *TaskManager) rebuildWorkerList() {
+func (m *Manager) rebuildWorkerList() {
 	m.workerList = m.workerList[:0]
 	for _, w := range m.workers {
 		m.workerList = append(m.workerList, w)
@@ -64,27 +66,27 @@ func (m *TaskManager) rebuildWorkerList() {
 }
 
 // heard marks the sender alive; it returns nil for a non-worker.
-func (m *TaskManager) heard(ctx Context) *workerState {
-	w := m.workers[ctx.(*delivery).from]
+func (m *Manager) heard(ctx agent.Context) *workerState {
+	w := m.workers[ctx.SenderID()]
 	if w == nil {
 		return nil
 	}
 	w.lastSeen = time.Now()
 	if !w.alive {
 		w.alive = true
-		m.agent.log.Info("worker back", "worker", w.info.Name)
+		m.agent.Logger().Info("worker back", "worker", w.info.Name)
 		m.workersChanged()
 		m.markDirty()
 	}
 	return w
 }
 
-func (m *TaskManager) onHeartbeat(ctx Context, hb messages.Heartbeat) error {
+func (m *Manager) onHeartbeat(ctx agent.Context, hb messages.Heartbeat) error {
 	w := m.heard(ctx)
 	if w == nil {
 		// A worker we do not know thinks we are its manager: its
 		// introduction was lost, or we saw it leave and it did not.
-		return m.agent.sendWithin(ctx.(*delivery).from, messages.Welcome{})
+		return m.agent.SendBounded(ctx.SenderID(), messages.Welcome{})
 	}
 	if hb.Listed {
 		m.reconcile(w, hb.Running)
@@ -92,11 +94,12 @@ func (m *TaskManager) onHeartbeat(ctx Context, hb messages.Heartbeat) error {
 	return nil
 }
 
-// onConnect welcomes a worker that joins the workspace, so it introduces
-// itself even when it did not see this manager leave and come back.
-func (m *TaskManager) onConnect(ctx Context, who AgentDetail) {
-	if who.Role == WorkerRole && m.workers[ctx.(*delivery).from] == nil {
-		_ = m.agent.sendWithin(ctx.(*delivery).from, messages.Welcome{})
+// onConnect welcomes a client that joins the workspace, so a worker
+// introduces itself even when it did not see this manager leave and come
+// back (a client that is no worker drops the welcome as an unknown kind).
+func (m *Manager) onConnect(ctx agent.Context, who agent.AgentDetail) {
+	if who.Mode == agent.Client && m.workers[ctx.SenderID()] == nil {
+		_ = m.agent.SendBounded(ctx.SenderID(), messages.Welcome{})
 	}
 }
 
@@ -108,13 +111,13 @@ func (m *TaskManager) onConnect(ctx Context, who AgentDetail) {
 // ack deadline, which catches the rest (a worker whose heartbeats stopped
 // too); an attempt it holds that is no longer wanted (a lost cancel) is
 // cancelled again.
-func (m *TaskManager) reconcile(w *workerState, running []messages.AttemptRef) {
+func (m *Manager) reconcile(w *workerState, running []messages.AttemptRef) {
 	holds := make(map[slotKey]bool, len(running))
 	for _, r := range running {
 		k := slotKey{r.TaskID, r.Attempt}
 		holds[k] = true
 		if s := w.slots[k]; s == nil || m.current(k.task, k.attempt) != s.t {
-			_ = m.agent.sendWithin(w.pid, messages.TaskCancel{TaskID: k.task, Attempt: k.attempt, Reason: "not wanted any more"})
+			_ = m.agent.SendBounded(w.pid, messages.TaskCancel{TaskID: k.task, Attempt: k.attempt, Reason: "not wanted any more"})
 		} else {
 			m.acked(w, s.t)
 		}
@@ -132,7 +135,7 @@ func (m *TaskManager) reconcile(w *workerState, running []messages.AttemptRef) {
 	}
 }
 
-func (m *TaskManager) onAck(ctx Context, a messages.TaskAck) error {
+func (m *Manager) onAck(ctx agent.Context, a messages.TaskAck) error {
 	w := m.heard(ctx)
 	if t := m.current(a.TaskID, a.Attempt); t != nil && t.worker == w {
 		m.acked(w, t)
@@ -141,16 +144,16 @@ func (m *TaskManager) onAck(ctx Context, a messages.TaskAck) error {
 }
 
 // acked records that w has the current attempt of t.
-func (m *TaskManager) acked(w *workerState, t *taskState) {
+func (m *Manager) acked(w *workerState, t *taskState) {
 	if t.status != StatusAssigned {
 		return
 	}
 	t.status = StatusRunning
 	t.ackDeadline = time.Time{}
-	m.emit(TaskEvent{Type: EventAcked, TaskID: t.task.ID, Attempt: t.attempt, Worker: w.info.Name})
+	m.emit(Event{Type: EventAcked, TaskID: t.task.ID, Attempt: t.attempt, Worker: w.info.Name})
 }
 
-func (m *TaskManager) onResult(ctx Context, r messages.TaskResult) error {
+func (m *Manager) onResult(ctx agent.Context, r messages.TaskResult) error {
 	w := m.heard(ctx)
 	if w == nil {
 		return fmt.Errorf("result for %q from %s, which is not a registered worker", r.TaskID, ctx.Sender())
@@ -177,7 +180,7 @@ func (m *TaskManager) onResult(ctx Context, r messages.TaskResult) error {
 	return invalid
 }
 
-func (m *TaskManager) onDisconnect(_ Context, who AgentDetail) {
+func (m *Manager) onDisconnect(_ agent.Context, who agent.AgentDetail) {
 	for pid, w := range m.workers {
 		if w.detail.ID != who.ID {
 			continue
@@ -188,12 +191,12 @@ func (m *TaskManager) onDisconnect(_ Context, who AgentDetail) {
 		m.rebuildWorkerList()
 		m.metrics.workerInflight.DeleteLabelValues(w.info.Name)
 		m.updateGauges()
-		m.agent.log.Info("worker left", "worker", w.info.Name)
+		m.agent.Logger().Info("worker left", "worker", w.info.Name)
 	}
 }
 
 // workerLost requeues every live attempt w holds and frees its slots.
-func (m *TaskManager) workerLost(w *workerState, reason string) {
+func (m *Manager) workerLost(w *workerState, reason string) {
 	w.alive = false
 	for key, s := range w.slots {
 		delete(w.slots, key)
@@ -208,12 +211,12 @@ func (m *TaskManager) workerLost(w *workerState, reason string) {
 // revoke tells w (best effort: it may be gone) to stop the live attempt of
 // t, which is going back to the queue, so that a worker that was only slow
 // does not run it as well.
-func (m *TaskManager) revoke(w *workerState, t *taskState, reason string) {
-	_ = m.agent.sendWithin(w.pid, messages.TaskCancel{TaskID: t.task.ID, Attempt: t.attempt, Reason: "requeued: " + reason})
+func (m *Manager) revoke(w *workerState, t *taskState, reason string) {
+	_ = m.agent.SendBounded(w.pid, messages.TaskCancel{TaskID: t.task.ID, Attempt: t.attempt, Reason: "requeued: " + reason})
 }
 
 // sweep enforces ack deadlines, leases and heartbeats.
-func (m *TaskManager) sweep() {
+func (m *Manager) sweep() {
 	now := time.Now()
 	m.expire(now)
 	for _, t := range m.inflight {
@@ -231,7 +234,7 @@ func (m *TaskManager) sweep() {
 	defer m.updateGauges()
 	for _, w := range m.workerList {
 		if w.alive && now.Sub(w.lastSeen) > m.cfg.heartbeatTimeout {
-			m.agent.log.Warn("worker missed heartbeats", "worker", w.info.Name, "silent", now.Sub(w.lastSeen))
+			m.agent.Logger().Warn("worker missed heartbeats", "worker", w.info.Name, "silent", now.Sub(w.lastSeen))
 			m.workerLost(w, "missed heartbeats")
 		}
 	}
@@ -242,7 +245,7 @@ func (m *TaskManager) sweep() {
 // One pass looks at every worker once, to list those with a free slot;
 // each assignment then looks only at those, so a busy workspace of many
 // workers costs per assignment what its free workers cost, not all of them.
-func (m *TaskManager) schedule() {
+func (m *Manager) schedule() {
 	m.dirty = false
 	defer m.updateGauges()
 	if m.ready.n == 0 {
@@ -285,7 +288,7 @@ func (m *TaskManager) schedule() {
 // task (SkillPrefer with nobody skilled enough), the higher skill comes
 // first. Ties go to the lighter load, the smaller skill surplus, the name.
 // free holds the alive workers with a free slot.
-func (m *TaskManager) pick(q *classQueue, free []*workerState) *workerState {
+func (m *Manager) pick(q *classQueue, free []*workerState) *workerState {
 	head := q.head()
 	diff := q.key.difficulty
 	var best *workerState
@@ -310,7 +313,7 @@ func (m *TaskManager) pick(q *classQueue, free []*workerState) *workerState {
 
 // capableExists reports whether an alive worker that runs q is skilled
 // enough for its tasks, free or not.
-func (m *TaskManager) capableExists(q *classQueue) bool {
+func (m *Manager) capableExists(q *classQueue) bool {
 	for _, w := range m.workerList {
 		if w.alive && w.runs(q) && w.info.Skill >= q.key.difficulty {
 			return true

@@ -1,6 +1,6 @@
-package agent
+package task
 
-// Task-layer benchmarks: a TaskManager here, 4 no-op workers in a child
+// Task-layer benchmarks: a Manager here, 4 no-op workers in a child
 // process (the test binary re-executed; see TestMain).
 
 import (
@@ -15,19 +15,26 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceylon-go/ceylon/agent"
+	"github.com/ceylon-go/ceylon/internal/testutil"
 	"github.com/ceylon-go/ceylon/messages"
 )
 
 const benchWorkersEnv = "CEYLON_BENCH_WORKERS_JOIN"
 
+var loopbackTCP = agent.WithListenAddrs("/ip4/127.0.0.1/tcp/0")
+
 // runBenchWorkers runs 4 no-op workers joined to the address in the
 // environment until the manager shuts them down or stdin closes.
 func runBenchWorkers(join string) {
-	defer profileChild()()
-	var ws []*WorkerAgent
+	defer testutil.ProfileChild()()
+	var ws []*Worker
 	for i := range 4 {
-		w, err := NewWorker(fmt.Sprintf("w%d", i), WithMaxConcurrency(256),
-			WithWorkerAgent(loopbackTCP, WithWorkspace("bench-tasks"), WithJoin(join)))
+		a, err := agent.New(fmt.Sprintf("w%d", i), loopbackTCP, agent.WithWorkspace("bench-tasks"), agent.WithJoin(join))
+		if err != nil {
+			panic(err)
+		}
+		w, err := NewWorker(a, WithMaxConcurrency(256))
 		if err != nil {
 			panic(err)
 		}
@@ -45,11 +52,14 @@ func runBenchWorkers(join string) {
 }
 
 // startTaskBench starts a manager here and 4 workers in a child process.
-func startTaskBench(b *testing.B, done *atomic.Int64, opts ...ManagerOption) *TaskManager {
+func startTaskBench(b *testing.B, done *atomic.Int64, opts ...ManagerOption) *Manager {
 	b.Helper()
-	m, err := NewTaskManager(append([]ManagerOption{
-		WithManagerAgent(loopbackTCP, WithWorkspace("bench-tasks")),
-		WithObserver(func(ev TaskEvent) {
+	a, err := agent.New("task_manager", agent.AsAdmin(), loopbackTCP, agent.WithWorkspace("bench-tasks"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := NewManager(a, append([]ManagerOption{
+		WithObserver(func(ev Event) {
 			if ev.Type == EventCompleted || ev.Type == EventFailed {
 				done.Add(1)
 			}
@@ -109,13 +119,13 @@ func BenchmarkTaskThroughputJournal(b *testing.B) {
 	var done atomic.Int64
 	m := startTaskBench(b, &done, WithJournal(j))
 	runThroughput(b, m, &done)
-	perCommit, _ := call(context.Background(), m.agent, func() (float64, error) {
+	perCommit, _ := agent.Call(context.Background(), m.agent, func() (float64, error) {
 		return float64(m.journalStats.records) / float64(max(m.journalStats.commits, 1)), nil
 	})
 	b.ReportMetric(perCommit, "records/commit")
 }
 
-func runThroughput(b *testing.B, m *TaskManager, done *atomic.Int64) {
+func runThroughput(b *testing.B, m *Manager, done *atomic.Int64) {
 	ctx := context.Background()
 	const batch = 1000
 	subs := make([]Submission, 0, batch)
@@ -168,5 +178,5 @@ func BenchmarkTaskRoundTrip(b *testing.B) {
 		lat = append(lat, time.Since(t0))
 	}
 	b.StopTimer()
-	reportLatency(b, lat)
+	testutil.ReportLatency(b, lat)
 }

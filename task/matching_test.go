@@ -1,4 +1,4 @@
-package agent
+package task
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceylon-go/ceylon/internal/testutil"
 	"github.com/ceylon-go/ceylon/messages"
 )
 
@@ -98,14 +99,14 @@ func TestRankingOfCandidates(t *testing.T) {
 	}
 }
 
-// Among ready tasks of equal priority, the hardest goes first (the seed's
-// idea), whatever the order they were submitted in.
+// Among ready tasks of equal priority, the hardest goes first, whatever
+// the order they were submitted in.
 func TestHardestFirst(t *testing.T) {
 	m := startManager(t)
 	release := make(chan struct{})
 	var mu sync.Mutex
 	var order []int
-	startWorker(t, m, "W", func(w *WorkerAgent) {
+	startWorker(t, m, "W", func(w *Worker) {
 		w.Handle("skill", func(ctx context.Context, job *Job) ([]byte, error) {
 			if job.Task.ID == "blocker" {
 				<-release
@@ -116,7 +117,7 @@ func TestHardestFirst(t *testing.T) {
 			return nil, nil
 		})
 	}, WithSkill(10))
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	if err := m.Submit(ctx, skillTask("blocker", 1)); err != nil {
 		t.Fatal(err)
 	}

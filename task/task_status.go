@@ -1,4 +1,4 @@
-package agent
+package task
 
 import (
 	"time"
@@ -44,8 +44,8 @@ type AttemptInfo struct {
 	Outcome string
 }
 
-// TaskInfo is a snapshot of a task's state.
-type TaskInfo struct {
+// Info is a snapshot of a task's state.
+type Info struct {
 	Task        messages.Task
 	Status      Status
 	Attempt     int    // current (or last) attempt number
@@ -57,10 +57,10 @@ type TaskInfo struct {
 	Result *messages.TaskResult
 }
 
-// TaskEvent tells an observer what happened to a task. Observers run in
+// Event tells an observer what happened to a task. Observers run in
 // the manager's actor: they must be quick and must not call the manager's
 // blocking methods.
-type TaskEvent struct {
+type Event struct {
 	Type    EventType
 	TaskID  string
 	Attempt int

@@ -1,0 +1,67 @@
+package task_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ceylon-go/ceylon/agent"
+	"github.com/ceylon-go/ceylon/messages"
+	"github.com/ceylon-go/ceylon/task"
+)
+
+// A manager and a worker, each on an agent of its own: the worker runs
+// tasks of type "double"; Run submits one and waits for its result.
+func Example() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	listen := agent.WithListenAddrs("/ip4/127.0.0.1/tcp/0")
+	ws := agent.WithWorkspace("example-tasks")
+
+	admin, _ := agent.New("manager", agent.AsAdmin(), listen, ws)
+	m, _ := task.NewManager(admin)
+	if err := m.Start(ctx); err != nil {
+		panic(err)
+	}
+	defer m.Stop()
+
+	client, _ := agent.New("doubler", listen, ws, agent.WithJoin(m.Addrs()[0]))
+	w, _ := task.NewWorker(client, task.WithSkill(5), task.WithMaxConcurrency(4))
+	w.HandleWith("double", func(ctx context.Context, job *task.Job) ([]byte, error) {
+		return append(job.Task.Input, job.Task.Input...), nil
+	}, task.HandlerOptions{Timeout: 10 * time.Second, MaxRetries: 2})
+	if err := w.Start(ctx); err != nil {
+		panic(err)
+	}
+	defer w.Stop()
+	if err := m.WaitForWorkers(ctx, 1); err != nil {
+		panic(err)
+	}
+
+	res, err := m.Run(ctx, messages.Task{ID: "t1", Type: "double", Description: "double the input", Input: []byte("ab")})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("%s by %s, success %v\n", res.Output, res.Worker, res.Success)
+	// Output: abab by doubler, success true
+}
+
+// A task whose type no worker runs waits; Wait with a deadline says why.
+func ExampleManager_Wait() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin, _ := agent.New("manager", agent.AsAdmin(), agent.WithListenAddrs("/ip4/127.0.0.1/tcp/0"), agent.WithWorkspace("example-wait"))
+	m, _ := task.NewManager(admin)
+	if err := m.Start(ctx); err != nil {
+		panic(err)
+	}
+	defer m.Stop()
+	_ = m.Submit(ctx, messages.Task{ID: "g", Type: "train", Description: "needs a gpu", Capabilities: []string{"gpu"}})
+
+	short, cancelShort := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancelShort()
+	_, err := m.Wait(short, "g")
+	fmt.Println(errors.Is(err, task.ErrNoEligibleWorker))
+	// Output: true
+}

@@ -1,0 +1,301 @@
+package task
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ceylon-go/ceylon/agent"
+	"github.com/ceylon-go/ceylon/internal/testutil"
+	"github.com/ceylon-go/ceylon/messages"
+	"github.com/ceylon-go/ceylon/peer"
+	"github.com/libp2p/go-libp2p/core/network"
+)
+
+// A worker whose link drops for longer than the leave grace loses its
+// tasks to requeue, reconnects, and takes tasks again.
+func TestWorkerReconnectsAndResumes(t *testing.T) {
+	grace := agent.WithPeerOptions(peer.WithLeaveGrace(0))
+	m := startManager(t, grace)
+	var mu sync.Mutex
+	ran := map[string]int{}
+	block := make(chan struct{})
+	w := startWorker(t, m, "W", func(w *Worker) {
+		w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) {
+			mu.Lock()
+			ran[job.Task.ID]++
+			mu.Unlock()
+			if job.Task.ID == "held" && job.Attempt == 1 {
+				select {
+				case <-block:
+				case <-ctx.Done():
+					return nil, context.Cause(ctx)
+				}
+			}
+			return []byte("ok"), nil
+		})
+	}, WithMaxConcurrency(2), grace)
+	ctx := testutil.Context(t)
+	if err := m.Submit(ctx, messages.Task{ID: "held", Type: "job", Description: "held when the link drops"}); err != nil {
+		t.Fatal(err)
+	}
+	waitAcked(t, m, "held")
+	if err := m.Agent().Node().Host().Network().ClosePeer(w.Agent().Node().ID()); err != nil {
+		t.Fatal(err)
+	}
+	r, err := m.Wait(ctx, "held")
+	if err != nil || !r.Success || r.Attempt != 2 {
+		t.Fatalf("held task after the drop: %+v %v", r, err)
+	}
+	for i := range 10 {
+		if r := runTask(t, m, messages.Task{ID: fmt.Sprint(i), Type: "job", Description: "after"}); !r.Success {
+			t.Fatalf("task %d: %+v", i, r)
+		}
+	}
+	close(block)
+	rep, _ := m.Report(ctx)
+	if rep.Requeued != 1 || rep.Succeeded != 11 {
+		t.Fatalf("report: %+v", rep)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if ran["held"] != 2 {
+		t.Fatalf("held ran %d times, want 2 (its first attempt, then the requeued one)", ran["held"])
+	}
+}
+
+// A worker whose link blips (shorter than the leave grace) keeps its
+// running task: nothing is requeued, and the result arrives over the new
+// connection.
+func TestWorkerKeepsItsTaskThroughABlip(t *testing.T) {
+	grace := agent.WithPeerOptions(peer.WithLeaveGrace(time.Minute))
+	m := startManager(t, grace)
+	block := make(chan struct{})
+	startWorker(t, m, "W", func(w *Worker) {
+		w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) {
+			select {
+			case <-block:
+				return []byte("ok"), nil
+			case <-ctx.Done():
+				return nil, context.Cause(ctx)
+			}
+		})
+	}, grace)
+	ctx := testutil.Context(t)
+	if err := m.Submit(ctx, messages.Task{ID: "held", Type: "job", Description: "held through a blip"}); err != nil {
+		t.Fatal(err)
+	}
+	waitAcked(t, m, "held")
+	wid := m.Agent().ConnectedAgents()[0].ID
+	pid, _ := peer.ParseID(wid)
+	if err := m.Agent().Node().Host().Network().ClosePeer(pid); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, "the worker back", func() bool {
+		return m.Agent().Node().Host().Network().Connectedness(pid) == network.Connected
+	})
+	close(block)
+	r, err := m.Wait(ctx, "held")
+	if err != nil || !r.Success || r.Attempt != 1 {
+		t.Fatalf("held task after the blip: %+v %v", r, err)
+	}
+	if rep, _ := m.Report(ctx); rep.Requeued != 0 {
+		t.Fatalf("a blip requeued: %+v", rep)
+	}
+}
+
+// Modes are self-declared: a worker only obeys the manager it joined
+// through, not another admin in the workspace.
+func TestWorkerIgnoresImpostorManager(t *testing.T) {
+	m := startManager(t)
+	var ranMu sync.Mutex
+	ran := map[string]bool{}
+	w := startWorker(t, m, "W", func(w *Worker) {
+		w.Handle("job", func(_ context.Context, job *Job) ([]byte, error) {
+			ranMu.Lock()
+			ran[job.Task.ID] = true
+			ranMu.Unlock()
+			return nil, nil
+		})
+	})
+	c := testutil.NewCond()
+	impostor, err := agent.New("impostor", loopback, agent.WithWorkspace("ws-"+t.Name()), agent.AsAdmin(), agent.WithJoin(m.Addrs()[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	impostor.OnConnect(func(agent.Context, agent.AgentDetail) { c.Update(func() {}) })
+	if err := impostor.Start(testutil.Context(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = impostor.Stop() })
+	c.Await(t, "the impostor meets the worker", 10*time.Second, func() bool { return len(impostor.ConnectedAgents()) == 2 })
+	ctx := testutil.Context(t)
+	if err := impostor.Send(ctx, w.Agent().ID(), messages.Shutdown{Reason: "trust me"}); err != nil {
+		t.Fatal(err)
+	}
+	as := messages.TaskAssignment{Task: messages.Task{ID: "evil", Type: "job", Description: "d"}, Attempt: 1}
+	if err := impostor.Send(ctx, w.Agent().ID(), as); err != nil {
+		t.Fatal(err)
+	}
+	// The worker keeps serving its manager.
+	for i := range 5 {
+		if r := runTask(t, m, messages.Task{ID: fmt.Sprint(i), Type: "job", Description: "real"}); !r.Success || r.Worker != "W" {
+			t.Fatalf("task %d: %+v", i, r)
+		}
+	}
+	testutil.Eventually(t, "the impostor's messages refused", func() bool { return w.Agent().Stats().HandlerErrors >= 2 })
+	select {
+	case <-w.Done():
+		t.Fatal("the worker obeyed an impostor's shutdown")
+	default:
+	}
+	ranMu.Lock()
+	defer ranMu.Unlock()
+	if ran["evil"] || len(ran) != 5 {
+		t.Fatalf("the worker ran %v", ran)
+	}
+}
+
+// A result lost on the way: the worker's next heartbeat says it no longer
+// holds the attempt, and the manager requeues it at once instead of
+// waiting out the lease.
+func TestHeartbeatRecoversALostResult(t *testing.T) {
+	// A heartbeat takes an attempt back after half the ack timeout, its
+	// ack deadline after all of it: with heartbeats every 50 ms, one
+	// lands in the second half, however loaded the machine.
+	m := startManager(t, WithAckTimeout(4*time.Second))
+	startWorker(t, m, "W", func(w *Worker) {
+		w.dropResults = 1
+		w.Handle("job", noop)
+	}, WithHeartbeatInterval(50*time.Millisecond))
+
+	start := time.Now()
+	r := runTask(t, m, messages.Task{ID: "t", Type: "job", Description: "its first result is lost", Timeout: time.Minute})
+	if !r.Success || r.Attempt != 2 {
+		t.Fatalf("result: %+v", r)
+	}
+	if el := time.Since(start); el > 20*time.Second {
+		t.Fatalf("took %v: waited for the lease", el)
+	}
+	info, _ := m.Task(testutil.Context(t), "t")
+	if !strings.Contains(info.Attempts[0].Outcome, "does not hold it") {
+		t.Fatalf("attempts: %+v", info.Attempts)
+	}
+}
+
+// An assignment lost on the way to a worker whose heartbeats stopped: no
+// ack comes, and at the ack deadline the attempt goes back to the queue.
+func TestAckDeadlineRequeuesALostAssignment(t *testing.T) {
+	m := startManager(t, WithAckTimeout(300*time.Millisecond), WithTick(10*time.Millisecond), WithHeartbeatTimeout(time.Hour))
+	startWorker(t, m, "W", func(w *Worker) {
+		w.dropAssignments = 1
+		w.Handle("job", noop)
+	}, WithHeartbeatInterval(time.Hour))
+	r := runTask(t, m, messages.Task{ID: "t", Type: "job", Description: "its first assignment is lost", Timeout: time.Minute})
+	if !r.Success || r.Attempt != 2 {
+		t.Fatalf("result: %+v", r)
+	}
+	info, _ := m.Task(testutil.Context(t), "t")
+	if len(info.Attempts) != 2 || info.Attempts[0].Outcome != "lost: no acknowledgement" {
+		t.Fatalf("attempts: %+v", info.Attempts)
+	}
+}
+
+// A cancel lost on the way: the worker keeps running the attempt, its
+// heartbeat shows it, and the manager cancels it again.
+func TestHeartbeatRepeatsALostCancel(t *testing.T) {
+	m := startManager(t)
+	causes := make(chan error, 1)
+	startWorker(t, m, "W", func(w *Worker) {
+		w.dropCancels = 1
+		w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) {
+			<-ctx.Done()
+			causes <- context.Cause(ctx)
+			return nil, ctx.Err()
+		})
+	}, WithHeartbeatInterval(50*time.Millisecond))
+	ctx := testutil.Context(t)
+	if err := m.Submit(ctx, messages.Task{ID: "t", Type: "job", Description: "cancelled twice"}); err != nil {
+		t.Fatal(err)
+	}
+	waitAcked(t, m, "t")
+	if err := m.Cancel(ctx, "t"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case cause := <-causes:
+		if !errors.Is(cause, ErrCancelledByManager) {
+			t.Fatalf("cause: %v", cause)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the attempt was never cancelled")
+	}
+}
+
+// A worker whose connection drops, again and again (cut from either side,
+// with no leave grace so that every drop is a leave), is registered again
+// each time and takes work: it never silently stops getting tasks.
+func TestWorkerReregistersAfterEveryDrop(t *testing.T) {
+	grace := agent.WithPeerOptions(peer.WithLeaveGrace(0))
+	m := startManager(t, grace)
+	w := startWorker(t, m, "W", func(w *Worker) { w.Handle("job", noop) }, grace)
+	mid, wid := m.Agent().Node().ID(), w.Agent().Node().ID()
+	for i := range 50 {
+		from, to := m.Agent().Node(), wid
+		if i%2 == 1 {
+			from, to = w.Agent().Node(), mid
+		}
+		if err := from.Host().Network().ClosePeer(to); err != nil {
+			t.Fatal(err)
+		}
+		if r := runTask(t, m, messages.Task{ID: fmt.Sprint("after-drop-", i), Type: "job", Description: "after a drop"}); !r.Success || r.Worker != "W" {
+			t.Fatalf("drop %d: %+v", i, r)
+		}
+	}
+}
+
+func TestWorkerStartFailureThenStop(t *testing.T) {
+	a, err := agent.New("w", loopback) // no join address
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := NewWorker(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(context.Background()); !errors.Is(err, agent.ErrNoJoinAddress) {
+		t.Fatalf("start: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.Stop() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stop hung after a failed Start")
+	}
+	m := startManager(t)
+	if err := m.Start(context.Background()); !errors.Is(err, agent.ErrAlreadyStarted) {
+		t.Fatalf("second manager Start: %v", err)
+	}
+}
+
+// A manager needs an admin agent.
+func TestManagerNeedsAnAdmin(t *testing.T) {
+	a, err := agent.New("client", loopback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewManager(a); !errors.Is(err, ErrNotAdmin) {
+		t.Fatalf("manager on a client: %v", err)
+	}
+	if _, err := NewManager(nil); !errors.Is(err, ErrNotAdmin) {
+		t.Fatalf("manager on nil: %v", err)
+	}
+}
