@@ -23,7 +23,7 @@ const (
 
 func (s nodeState) final() bool { return s >= stateCompleted }
 
-// node is one task in the graph. Guarded by Playground.mu.
+// node is one task in the graph, owned by the manager's actor.
 type node struct {
 	task            Task
 	state           nodeState
@@ -43,7 +43,7 @@ type node struct {
 
 // prepare fills in what a playground task may omit and checks the batch:
 // IDs unique (in the batch and the playground), every dependency known,
-// no cycle. It changes nothing in the playground. Called with p.mu held.
+// no cycle. It changes nothing in the playground. Runs in the manager's actor.
 func (p *Playground) prepare(tasks []Task, parent *node) ([]Task, error) {
 	out := make([]Task, len(tasks))
 	batch := make(map[string]int, len(tasks))
@@ -136,7 +136,7 @@ func findCycle(tasks []Task, index map[string]int) []string {
 }
 
 // insert adds a prepared batch to the graph and returns the submissions of
-// the tasks that can run now. Called with p.mu held.
+// the tasks that can run now. Runs in the manager's actor.
 func (p *Playground) insert(tasks []Task, parent *node) []task.Submission {
 	now := time.Now()
 	fresh := make([]*node, len(tasks))
@@ -209,7 +209,7 @@ func dependencyError(n, dep *node) error {
 }
 
 // complete makes n completed and returns the submissions of the tasks that
-// became ready. Called with p.mu held.
+// became ready. Runs in the manager's actor.
 func (p *Playground) complete(n *node) []task.Submission {
 	var ready []task.Submission
 	for stack := []*node{n}; len(stack) > 0; {
@@ -234,8 +234,8 @@ func (p *Playground) complete(n *node) []task.Submission {
 }
 
 // fail makes n failed with err, and every task waiting on it (its
-// dependents, transitively, and its parent) failed too. Called with p.mu
-// held.
+// dependents, transitively, and its parent) failed too. Runs in the
+// manager's actor.
 func (p *Playground) fail(n *node, err error, r *Result) {
 	type item struct {
 		n   *node

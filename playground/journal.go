@@ -10,12 +10,12 @@ import (
 	"github.com/ceylon-go/ceylon/task"
 )
 
-// The playground keeps its graph in the task manager's journal: every task
-// added (in order, with its parent for child tasks) and every task
-// cancelled before it reached the manager. Outcomes come from the
-// manager's own records. On restart the graph is rebuilt from both before
-// the manager starts, so no completion can arrive for a task the
-// playground does not know yet.
+// The playground keeps its graph in the task manager's journal, in the
+// manager's own commits: every task added (in order, with its parent for
+// child tasks) and every task cancelled before it reached the manager.
+// Outcomes are the manager's own records. On restart the manager hands
+// both to restore before it starts, so no completion can arrive for a task
+// the playground does not know yet.
 const (
 	bucketGraph     = "playground/graph"
 	bucketCancelled = "playground/cancelled"
@@ -26,14 +26,14 @@ type graphRecord struct {
 	Parent string        `msgpack:"parent,omitempty"`
 }
 
-// journalNodes records a prepared batch before it is acted on. Called with
-// p.mu held.
-func (p *Playground) journalNodes(tasks []Task, parent *node) error {
+// journalNodes records a prepared batch in tx's commit. While restoring
+// (tx nil) the records wait for the first commit after the start. Runs in
+// the manager's actor.
+func (p *Playground) journalNodes(tx *task.Tx, tasks []Task, parent *node) error {
 	if p.journal == nil {
 		return nil
 	}
-	kvs := make([][2][]byte, len(tasks))
-	for i, t := range tasks {
+	for _, t := range tasks {
 		p.gseq++
 		var rec graphRecord
 		rec.Task = t
@@ -44,35 +44,38 @@ func (p *Playground) journalNodes(tasks []Task, parent *node) error {
 		if err != nil {
 			return err
 		}
-		kvs[i] = [2][]byte{binary.BigEndian.AppendUint64(nil, p.gseq), v}
+		key := binary.BigEndian.AppendUint64(nil, p.gseq)
+		if tx == nil {
+			p.replay = append(p.replay, [2][]byte{key, v})
+			continue
+		}
+		if err := tx.Put(bucketGraph, key, v); err != nil {
+			return err
+		}
 	}
-	return p.journal.PutAll(bucketGraph, kvs)
+	return nil
 }
 
-func (p *Playground) journalCancel(id, reason string) error {
+func (p *Playground) journalCancel(tx *task.Tx, id, reason string) error {
 	if p.journal == nil {
 		return nil
 	}
-	return p.journal.Put(bucketCancelled, []byte(id), []byte(reason))
+	return tx.Put(bucketCancelled, []byte(id), []byte(reason))
 }
 
-// restore rebuilds the graph from the journal. It returns the tasks that
-// are ready to run and that the manager does not know (to be submitted
-// once it runs). Called by Start before the manager starts.
-func (p *Playground) restore() ([]task.Submission, error) {
-	outcomes, err := p.journal.Outcomes()
-	if err != nil {
-		return nil, err
-	}
+// restore rebuilds the graph from the journal, when the manager starts and
+// before it runs. It keeps the tasks that are ready to run and that the
+// manager does not know, to be handed over once the playground runs.
+func (p *Playground) restore(r *task.Recovery) error {
 	cancelled := map[string]string{}
-	if err := p.journal.ForEach(bucketCancelled, func(k, v []byte) error {
+	if err := r.ForEach(bucketCancelled, func(k, v []byte) error {
 		cancelled[string(k)] = string(v)
 		return nil
 	}); err != nil {
-		return nil, err
+		return err
 	}
 	var order []*node
-	err = p.journal.ForEach(bucketGraph, func(k, v []byte) error {
+	err := r.ForEach(bucketGraph, func(k, v []byte) error {
 		var rec graphRecord
 		if err := messages.Unmarshal(v, &rec); err != nil {
 			return fmt.Errorf("%w: graph record %x: %w", task.ErrJournalCorrupt, k, err)
@@ -87,20 +90,15 @@ func (p *Playground) restore() ([]task.Submission, error) {
 		p.bumpSeq(rec.Task.ID)
 		return nil
 	})
-	if err != nil {
-		return nil, err
+	if err != nil || len(order) == 0 {
+		return err
 	}
-	if len(order) == 0 {
-		return nil, nil
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	// Link the graph as it was.
 	for _, n := range order {
 		for _, id := range n.task.Dependencies {
 			d := p.nodes[id]
 			if d == nil {
-				return nil, fmt.Errorf("%w: task %q depends on unknown %q", task.ErrJournalCorrupt, n.task.ID, id)
+				return fmt.Errorf("%w: task %q depends on unknown %q", task.ErrJournalCorrupt, n.task.ID, id)
 			}
 			n.deps = append(n.deps, d)
 			n.pendingDeps++
@@ -113,7 +111,7 @@ func (p *Playground) restore() ([]task.Submission, error) {
 	}
 	// Tasks the manager holds run again there: they are queued.
 	for _, n := range order {
-		if o, ok := outcomes[n.task.ID]; ok && !o.Status.Final() {
+		if info, ok := r.Task(n.task.ID); ok && !info.Status.Final() {
 			n.state = stateQueued
 		}
 	}
@@ -125,35 +123,35 @@ func (p *Playground) restore() ([]task.Submission, error) {
 			p.fail(n, fmt.Errorf("%w: %q: %s", ErrCancelled, n.task.ID, reason), nil)
 			continue
 		}
-		o, ok := outcomes[n.task.ID]
-		if !ok || !o.Status.Final() || n.state.final() {
+		info, ok := r.Task(n.task.ID)
+		if !ok || !info.Status.Final() || n.state.final() {
 			continue
 		}
 		n.state = stateQueued
 		ev := task.EventCompleted
-		switch o.Status {
+		switch info.Status {
 		case task.StatusFailed:
 			ev = task.EventFailed
 		case task.StatusCancelled:
 			ev = task.EventCancelled
 		}
-		ready = append(ready, p.apply(n, o.Result, ev)...)
+		n.attempts = info.Attempts
+		ready = append(ready, p.apply(nil, n, info.Result, ev)...)
 	}
 	// Hand over what is ready and not already the manager's.
-	var out []task.Submission
 	for _, s := range ready {
-		if _, known := outcomes[s.Task.ID]; !known {
-			out = append(out, s)
+		if _, known := r.Task(s.Task.ID); !known {
+			p.resume = append(p.resume, s)
 		}
 	}
 	for _, n := range order {
 		if n.state == stateWaiting && n.pendingDeps == 0 {
-			if _, known := outcomes[n.task.ID]; !known {
-				out = append(out, p.queue(n))
+			if _, known := r.Task(n.task.ID); !known {
+				p.resume = append(p.resume, p.queue(n))
 			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // bumpSeq keeps generated IDs ("task-N") from colliding with restored ones.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ceylon-go/ceylon/agent"
@@ -15,6 +16,12 @@ import (
 // Playground runs tasks with dependencies on a workspace of workers. Create
 // it with [New], then [Playground.Start] it (or use [Playground.Play]).
 // Its methods are safe for concurrent use.
+//
+// The dependency graph lives in the task manager's actor: the manager's
+// hook moves it on as tasks finish, and the playground's methods read and
+// change it there ([task.Manager.View], [task.Manager.Update]), so it
+// needs no lock and its journal records ride the manager's group commits.
+// Once the manager has stopped, the graph is read under offline.
 type Playground struct {
 	cfg    config
 	mgr    *task.Manager
@@ -23,13 +30,18 @@ type Playground struct {
 	journal *task.Journal   // nil without WithJournal
 	monitor *monitor.Server // nil without WithHTTP
 
-	mu       sync.Mutex
+	running atomic.Bool // between Start and Stop
+	life    sync.Mutex  // serialises Start and Stop
+	offline sync.Mutex  // the graph, once the manager's actor is gone
+
+	// Owned by the manager's actor.
 	nodes    map[string]*node
 	seq      uint64 // generated task IDs
 	gseq     uint64 // graph records in the journal
-	running  bool
 	finished int
 	failed   int
+	resume   []task.Submission // restored tasks to hand over once running
+	replay   [][2][]byte       // graph records made while restoring
 }
 
 // New creates a playground. Nothing runs until Start.
@@ -55,6 +67,7 @@ func New(opts ...Option) (*Playground, error) {
 	mopts := append([]task.ManagerOption{
 		task.WithHook(p.onEvent),
 		task.WithForgetFinished(), // the playground keeps the results
+		task.WithRestore(p.restore),
 	}, cfg.managerOpts...)
 	if cfg.journalPath != "" {
 		j, err := task.OpenJournal(cfg.journalPath, cfg.workspace)
@@ -106,18 +119,13 @@ func (p *Playground) Start(ctx context.Context, workers ...Worker) (err error) {
 			return err
 		}
 	}
-	var resume []task.Submission
-	if p.journal != nil {
-		if resume, err = p.restore(); err != nil {
-			_ = p.journal.Close()
-			return fmt.Errorf("playground: %w", err)
-		}
-	}
-	if err := p.mgr.Start(ctx); err != nil {
+	p.life.Lock()
+	defer p.life.Unlock()
+	if err := p.mgr.Start(ctx); err != nil { // restores the graph first
 		if p.journal != nil {
 			_ = p.journal.Close()
 		}
-		return err
+		return fmt.Errorf("playground: %w", err)
 	}
 	defer func() {
 		if err != nil {
@@ -129,12 +137,21 @@ func (p *Playground) Start(ctx context.Context, workers ...Worker) (err error) {
 			return fmt.Errorf("playground: monitor: %w", err)
 		}
 	}
-	p.mu.Lock()
-	p.running = true
-	p.mu.Unlock()
+	p.running.Store(true)
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handoverTimeout)
 	defer cancel()
-	p.submit(resume, func(b []task.Submission) error { return p.mgr.SubmitAll(hctx, b) })
+	if err := p.mgr.Update(hctx, func(tx *task.Tx) error {
+		for _, kv := range p.replay {
+			if err := tx.Put(bucketGraph, kv[0], kv[1]); err != nil {
+				return err
+			}
+		}
+		p.submit(tx, p.resume)
+		p.resume, p.replay = nil, nil
+		return nil
+	}); err != nil {
+		return fmt.Errorf("playground: resuming: %w", err)
+	}
 
 	if p.cfg.onListening != nil {
 		p.cfg.onListening(p.mgr.Addrs())
@@ -174,11 +191,9 @@ func (p *Playground) Start(ctx context.Context, workers ...Worker) (err error) {
 // stops the manager and waits for everything the playground started.
 // Waiters of tasks not finished get an error.
 func (p *Playground) Stop() error {
-	p.mu.Lock()
-	was := p.running
-	p.running = false
-	p.mu.Unlock()
-	if !was {
+	p.life.Lock()
+	defer p.life.Unlock()
+	if !p.running.Swap(false) {
 		return nil
 	}
 	var errs []error
@@ -209,9 +224,7 @@ func (p *Playground) shutdown() error {
 	if p.journal != nil {
 		errs = append(errs, p.journal.Close())
 	}
-	p.mu.Lock()
-	p.running = false
-	p.mu.Unlock()
+	p.running.Store(false)
 	return errors.Join(errs...)
 }
 
@@ -226,40 +239,22 @@ func (p *Playground) Play(ctx context.Context, workers []Worker, fn func(ctx con
 	return errors.Join(err, p.Stop())
 }
 
-// submit hands ready tasks to the manager; from a user's goroutine
-// through [task.Manager.SubmitAll], from the hook through its in-actor
-// submit. A batch the manager rejects is retried task by task, so only the
-// culprits fail.
-func (p *Playground) submit(ready []task.Submission, submitAll func([]task.Submission) error) {
-	if len(ready) == 0 || submitAll(ready) == nil {
+// submit hands ready tasks to the manager, in its actor. A batch the
+// manager rejects is retried task by task, so only the culprits fail.
+func (p *Playground) submit(tx *task.Tx, ready []task.Submission) {
+	if len(ready) == 0 || tx.Submit(ready) == nil {
 		return
 	}
 	for _, s := range ready {
-		err := submitAll([]task.Submission{s})
+		err := tx.Submit([]task.Submission{s})
 		if err != nil && !errors.Is(err, task.ErrDuplicateTask) { // a duplicate is already the manager's
 			p.rejected(s.Task.ID, err)
 		}
 	}
 }
 
-// live drops tasks that became final (cancelled) before they were handed
-// to the manager.
-func (p *Playground) live(batch []task.Submission) []task.Submission {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := batch[:0]
-	for _, s := range batch {
-		if n := p.nodes[s.Task.ID]; n != nil && !n.state.final() {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // rejected fails a task the manager would not take.
 func (p *Playground) rejected(id string, err error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	if n := p.nodes[id]; n != nil && !n.state.final() {
 		p.fail(n, fmt.Errorf("%w: %q rejected by the task manager: %w", ErrTaskFailed, id, err), nil)
 	}
@@ -267,27 +262,24 @@ func (p *Playground) rejected(id string, err error) {
 
 // onEvent is the manager's hook: it runs in the manager's actor on every
 // task event, and submits the tasks a completion made ready right there.
-func (p *Playground) onEvent(ev task.Event, submitAll func([]task.Submission) error) {
+func (p *Playground) onEvent(tx *task.Tx, ev task.Event) {
 	switch ev.Type {
 	case task.EventCompleted, task.EventFailed, task.EventCancelled:
 	default:
 		return
 	}
-	p.mu.Lock()
 	n := p.nodes[ev.TaskID]
 	if n == nil || n.state != stateQueued {
-		p.mu.Unlock()
 		return
 	}
 	n.attempts = ev.Attempts
-	ready := p.apply(n, ev.Result, ev.Type)
-	p.mu.Unlock()
-	p.submit(ready, submitAll)
+	p.submit(tx, p.apply(tx, n, ev.Result, ev.Type))
 }
 
 // apply records the manager's final outcome for n (which it held) and
-// returns the submissions that made ready. Called with p.mu held.
-func (p *Playground) apply(n *node, r *Result, ev task.EventType) []task.Submission {
+// returns the submissions that made ready. Runs in the manager's actor
+// (tx nil when restoring: restored children are in the graph already).
+func (p *Playground) apply(tx *task.Tx, n *node, r *Result, ev task.EventType) []task.Submission {
 	switch ev {
 	case task.EventCompleted:
 		n.result = r
@@ -300,7 +292,7 @@ func (p *Playground) apply(n *node, r *Result, ev task.EventType) []task.Submiss
 		}
 		children, err := p.prepare(r.Children, n)
 		if err == nil {
-			err = p.journalNodes(children, n)
+			err = p.journalNodes(tx, children, n)
 		}
 		if err != nil {
 			fr := *r

@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, testutil.LeakOptions()...)
 }
 
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
@@ -562,5 +562,55 @@ func TestWaitAllAndCompletedDependencies(t *testing.T) {
 	some, err := p.WaitAll(ctx, "b")
 	if err != nil || len(some) != 1 || intResult(t, some["b"]) != 5 {
 		t.Fatalf("WaitAll(b): %v %v", some, err)
+	}
+}
+
+// The playground's sentinels are the task layer's, so errors.Is works
+// across layers; Stop ends waits with ErrStopped, and what the graph holds
+// stays readable after it.
+func TestErrorsAcrossLayersAndAfterStop(t *testing.T) {
+	p, err := New(WithWorkspace("pg-" + t.Name()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	if _, err := p.AddTasks(ctx, Task{ID: "early", Type: "sum"}); !errors.Is(err, ErrNotStarted) || !errors.Is(err, agent.ErrNotStarted) {
+		t.Fatalf("add before Start: %v", err)
+	}
+	if err := p.Start(ctx, sumWorkers(1)...); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Cancel(ctx, "nope"); !errors.Is(err, task.ErrUnknownTask) {
+		t.Fatalf("cancel unknown: %v", err)
+	}
+	if _, err := p.AddTasks(ctx, Task{ID: "never", Type: "sum", Dependencies: []string{"nope"}}); !errors.Is(err, ErrUnknownDependency) {
+		t.Fatalf("unknown dependency: %v", err)
+	}
+	if _, err := p.AddTasks(ctx, Task{ID: "stuck", Type: "nobody-runs-this"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.AddTasks(ctx, Task{ID: "stuck", Type: "sum"}); !errors.Is(err, task.ErrDuplicateTask) {
+		t.Fatalf("duplicate: %v", err)
+	}
+	waited := make(chan error, 1)
+	go func() { _, err := p.Wait(ctx, "stuck"); waited <- err }()
+	testutil.Eventually(t, "the task pending", func() bool {
+		st, err := p.Task(ctx, "stuck")
+		return err == nil && st.Status == task.StatusPending
+	})
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-waited; !errors.Is(err, ErrStopped) {
+		t.Fatalf("wait across Stop: %v", err)
+	}
+	if _, err := p.AddTasks(ctx, Task{ID: "late", Type: "sum"}); !errors.Is(err, ErrStopped) {
+		t.Fatalf("add after Stop: %v", err)
+	}
+	if _, err := p.Result("stuck"); !errors.Is(err, ErrNotFinished) {
+		t.Fatalf("result after Stop: %v", err)
+	}
+	if pr := p.Progress(); pr.Total != 1 || pr.Finished != 0 {
+		t.Fatalf("progress after Stop: %+v", pr)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ceylon-go/ceylon/agent"
 	"github.com/ceylon-go/ceylon/task"
 )
 
@@ -49,64 +50,101 @@ func (p *Playground) AddAndExecuteTask(ctx context.Context, task Task, opts ...T
 // empty. It rejects the whole batch, adding nothing, if a task is invalid,
 // an ID is taken, a dependency is unknown, or the dependencies form a
 // cycle. Tasks whose dependencies are done start at once; it does not wait
-// for any to finish.
+// for any to finish. With a journal it returns once the batch is durable.
 func (p *Playground) AddTasks(ctx context.Context, tasks ...Task) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	p.mu.Lock()
-	if !p.running {
-		p.mu.Unlock()
-		return nil, ErrNotStarted
+	if !p.running.Load() {
+		return nil, p.notRunning()
 	}
-	prepared, err := p.prepare(tasks, nil)
-	if err == nil {
-		err = p.journalNodes(prepared, nil) // durable before it is acted on
-	}
-	if err != nil {
-		p.mu.Unlock()
-		return nil, err
-	}
-	ready := p.insert(prepared, nil)
-	p.mu.Unlock()
-	// The tasks are the playground's now (and journaled): handing them to
-	// the manager is not abandoned because the caller stops waiting.
+	var ids []string
+	// Once accepted, the batch is the playground's: its commit is not
+	// abandoned because the caller stops waiting.
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handoverTimeout)
 	defer cancel()
-	p.submit(p.live(ready), func(b []task.Submission) error { return p.mgr.SubmitAll(hctx, b) })
-	ids := make([]string, len(prepared))
-	for i, t := range prepared {
-		ids[i] = t.ID
+	err := p.mgr.Update(hctx, func(tx *task.Tx) error {
+		prepared, err := p.prepare(tasks, nil)
+		if err == nil {
+			err = p.journalNodes(tx, prepared, nil) // rides the same commit
+		}
+		if err != nil {
+			return err
+		}
+		p.submit(tx, p.insert(prepared, nil))
+		ids = make([]string, len(prepared))
+		for i, t := range prepared {
+			ids[i] = t.ID
+		}
+		return nil
+	})
+	return ids, err
+}
+
+// notRunning is the error of a call while the playground does not run.
+func (p *Playground) notRunning() error {
+	select {
+	case <-p.mgr.Agent().Done():
+		return ErrStopped
+	default:
+		return ErrNotStarted
 	}
-	return ids, nil
+}
+
+// view runs fn on the graph: in the manager's actor while it runs (tx is
+// then a read-only view of the manager), or, once the manager has stopped,
+// under p.offline with a nil tx.
+func (p *Playground) view(ctx context.Context, fn func(tx *task.Tx) error) error {
+	err := p.mgr.View(ctx, fn)
+	if !errors.Is(err, agent.ErrStopped) {
+		return err
+	}
+	select {
+	case <-p.mgr.Agent().Done(): // the actor is gone: the graph is nobody else's
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	p.offline.Lock()
+	defer p.offline.Unlock()
+	return fn(nil)
 }
 
 // Wait blocks until the task is final and returns its result, with an
-// error as [Playground.AddAndExecuteTask] describes.
+// error as [Playground.AddAndExecuteTask] describes. It fails with
+// [ErrStopped] if the playground stops first.
 func (p *Playground) Wait(ctx context.Context, id string) (Result, error) {
-	p.mu.Lock()
-	n := p.nodes[id]
-	if n == nil {
-		p.mu.Unlock()
-		return Result{}, fmt.Errorf("%w: %q", ErrUnknownTask, id)
+	var n *node
+	var done chan struct{}
+	err := p.view(ctx, func(*task.Tx) error {
+		n = p.nodes[id]
+		if n == nil {
+			return fmt.Errorf("%w: %q", ErrUnknownTask, id)
+		}
+		if !n.state.final() {
+			if n.done == nil { // made on the first wait: most tasks never need one
+				n.done = make(chan struct{})
+			}
+			done = n.done
+		}
+		return nil
+	})
+	if err != nil {
+		return Result{}, err
 	}
-	if n.state.final() {
-		defer p.mu.Unlock()
-		return *n.result, n.err
+	if done != nil {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return Result{}, fmt.Errorf("playground: waiting for %q: %w", id, ctx.Err())
+		case <-p.mgr.Agent().Done():
+			select {
+			case <-done:
+			default:
+				return Result{}, fmt.Errorf("%w while %q was not finished", ErrStopped, id)
+			}
+		}
 	}
-	if n.done == nil { // made on the first wait: most tasks never need one
-		n.done = make(chan struct{})
-	}
-	done := n.done
-	p.mu.Unlock()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return Result{}, fmt.Errorf("playground: waiting for %q: %w", id, ctx.Err())
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return *n.result, n.err
+	return *n.result, n.err // final: the result no longer changes
 }
 
 // WaitAll waits for the given tasks (every task added so far, if none is
@@ -115,11 +153,14 @@ func (p *Playground) Wait(ctx context.Context, id string) (Result, error) {
 // context's error if ctx ended first.
 func (p *Playground) WaitAll(ctx context.Context, ids ...string) (map[string]Result, error) {
 	if len(ids) == 0 {
-		p.mu.Lock()
-		for id := range p.nodes {
-			ids = append(ids, id)
+		if err := p.view(ctx, func(*task.Tx) error {
+			for id := range p.nodes {
+				ids = append(ids, id)
+			}
+			return nil
+		}); err != nil {
+			return nil, err
 		}
-		p.mu.Unlock()
 		slices.Sort(ids)
 	}
 	out := make(map[string]Result, len(ids))
@@ -141,16 +182,23 @@ func (p *Playground) WaitAll(ctx context.Context, ids ...string) (map[string]Res
 // is not final yet it returns [ErrNotFinished]; otherwise the error is as
 // [Playground.AddAndExecuteTask] describes.
 func (p *Playground) Result(id string) (Result, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := p.nodes[id]
-	switch {
-	case n == nil:
-		return Result{}, fmt.Errorf("%w: %q", ErrUnknownTask, id)
-	case !n.state.final():
-		return Result{}, fmt.Errorf("%w: %q", ErrNotFinished, id)
+	var r Result
+	var rerr error
+	err := p.view(context.Background(), func(*task.Tx) error {
+		n := p.nodes[id]
+		switch {
+		case n == nil:
+			return fmt.Errorf("%w: %q", ErrUnknownTask, id)
+		case !n.state.final():
+			return fmt.Errorf("%w: %q", ErrNotFinished, id)
+		}
+		r, rerr = *n.result, n.err
+		return nil
+	})
+	if err != nil {
+		return Result{}, err
 	}
-	return *n.result, n.err
+	return r, rerr
 }
 
 // TaskStatus is a snapshot of one task.
@@ -171,25 +219,38 @@ type TaskStatus struct {
 }
 
 // Task returns the status of a task: waiting on dependencies, pending,
-// assigned, running, completed, failed or cancelled, with its attempts.
+// assigned, running, completed, failed or cancelled, with its attempts:
+// one consistent snapshot of the graph and of the manager.
 func (p *Playground) Task(ctx context.Context, id string) (TaskStatus, error) {
-	p.mu.Lock()
-	n := p.nodes[id]
-	if n == nil {
-		p.mu.Unlock()
-		return TaskStatus{}, fmt.Errorf("%w: %q", ErrUnknownTask, id)
-	}
+	var st TaskStatus
+	err := p.view(ctx, func(tx *task.Tx) error {
+		n := p.nodes[id]
+		if n == nil {
+			return fmt.Errorf("%w: %q", ErrUnknownTask, id)
+		}
+		st = n.status()
+		if n.state == stateQueued && tx != nil {
+			if info, ok := tx.Task(id); ok {
+				st.Attempts, st.Worker, st.Status = info.Attempts, info.Worker, info.Status
+			}
+		}
+		return nil
+	})
+	return st, err
+}
+
+// status is n's part of a TaskStatus.
+func (n *node) status() TaskStatus {
 	st := TaskStatus{Task: n.task, AddedAt: n.addedAt, FinishedAt: n.finishedAt, Err: n.err}
 	if n.result != nil {
 		r := *n.result
 		st.Result = &r
 	}
-	state := n.state
 	if len(n.attempts) > 0 {
 		st.Attempts = slices.Clone(n.attempts)
 		st.Worker = n.attempts[len(n.attempts)-1].Worker
 	}
-	switch state {
+	switch n.state {
 	case stateWaiting:
 		st.Status = task.StatusWaiting
 		for _, d := range n.deps {
@@ -213,60 +274,33 @@ func (p *Playground) Task(ctx context.Context, id string) (TaskStatus, error) {
 	case stateQueued:
 		st.Status = task.StatusPending
 	}
-	p.mu.Unlock()
-	if state != stateQueued {
-		return st, nil // waiting, or final (the manager has forgotten it)
-	}
-	info, err := p.mgr.Task(ctx, id)
-	switch {
-	case errors.Is(err, task.ErrUnknownTask):
-		// Not handed over yet (queued), or failed before it ran.
-	case err != nil:
-		return st, err
-	default:
-		st.Attempts, st.Worker, st.Status = info.Attempts, info.Worker, info.Status
-	}
-	return st, nil
+	return st
 }
 
 // Cancel cancels a task that is not final: a waiting one never runs, a
 // running one is told to stop. Its dependents fail with
-// [ErrDependencyFailed].
+// [ErrDependencyFailed]. With a journal it returns once that is durable.
 func (p *Playground) Cancel(ctx context.Context, id string) error {
-	p.mu.Lock()
-	n := p.nodes[id]
-	if n == nil {
-		p.mu.Unlock()
-		return fmt.Errorf("%w: %q", ErrUnknownTask, id)
-	}
-	if n.state == stateWaiting || n.state == stateChildren {
-		if err := p.journalCancel(id, "by request"); err != nil {
-			p.mu.Unlock()
+	err := p.mgr.Update(ctx, func(tx *task.Tx) error {
+		n := p.nodes[id]
+		switch {
+		case n == nil:
+			return fmt.Errorf("%w: %q", ErrUnknownTask, id)
+		case n.state.final():
+			return nil
+		case n.state == stateQueued:
+			if _, ok := tx.Task(id); ok {
+				return tx.Cancel(id, "cancelled by request") // the hook fails it here
+			}
+		}
+		// Waiting on dependencies or children (or not the manager's): it
+		// never runs.
+		if err := p.journalCancel(tx, id, "by request"); err != nil {
 			return err
 		}
 		p.fail(n, fmt.Errorf("%w: %q: by request", ErrCancelled, id), nil)
-		p.mu.Unlock()
 		return nil
-	}
-	queued := n.state == stateQueued
-	p.mu.Unlock()
-	if !queued {
-		return nil
-	}
-	err := p.mgr.Cancel(ctx, id)
-	if errors.Is(err, task.ErrUnknownTask) {
-		// Not handed to the manager yet: fail it here, and it never will
-		// be.
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if !n.state.final() {
-			if err := p.journalCancel(id, "by request"); err != nil {
-				return err
-			}
-			p.fail(n, fmt.Errorf("%w: %q: by request", ErrCancelled, id), nil)
-		}
-		return nil
-	}
+	})
 	return err
 }
 
@@ -277,9 +311,12 @@ type Progress struct {
 
 // Progress returns the number of tasks added, finished and failed.
 func (p *Playground) Progress() Progress {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return Progress{Total: len(p.nodes), Finished: p.finished, Failed: p.failed}
+	var pr Progress
+	_ = p.view(context.Background(), func(*task.Tx) error {
+		pr = Progress{Total: len(p.nodes), Finished: p.finished, Failed: p.failed}
+		return nil
+	})
+	return pr
 }
 
 // Report is the task manager's report (per-worker statistics and totals).

@@ -112,38 +112,16 @@ func (j *Journal) Close() error { return j.db.Close() }
 // Path is the journal's file.
 func (j *Journal) Path() string { return j.path }
 
-// Put stores value under key in the named bucket (created on first use),
-// durably, before it returns. Buckets named like the manager's own
-// ("meta", "tasks") are refused.
-func (j *Journal) Put(bucket string, key, value []byte) error {
-	return j.PutAll(bucket, [][2][]byte{{key, value}})
-}
-
-// PutAll stores several key/value pairs in one durable write.
-func (j *Journal) PutAll(bucket string, kvs [][2][]byte) error {
-	if bucket == string(bucketMeta) || bucket == string(bucketTasks) {
+// checkBucket refuses the manager's own buckets to layers above it.
+func checkBucket(bucket string) error {
+	if bucket == "" || bucket == string(bucketMeta) || bucket == string(bucketTasks) {
 		return fmt.Errorf("task: journal bucket %q is reserved", bucket)
-	}
-	err := j.db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists([]byte(bucket))
-		if err != nil {
-			return err
-		}
-		for _, kv := range kvs {
-			if err := b.Put(kv[0], kv[1]); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrJournalWrite, err)
 	}
 	return nil
 }
 
-// ForEach calls fn for every pair of the bucket, in key order.
-func (j *Journal) ForEach(bucket string, fn func(key, value []byte) error) (err error) {
+// forEach calls fn for every pair of the bucket, in key order.
+func (j *Journal) forEach(bucket string, fn func(key, value []byte) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: %v", ErrJournalCorrupt, r)
@@ -174,8 +152,9 @@ type taskRecord struct {
 	FinishedAt  time.Time            `msgpack:"finished,omitempty"`
 }
 
-// writeTasks stores task records in one durable write.
-func (j *Journal) writeTasks(recs []*taskRecord, workers map[string]WorkerStats, deletes []string) error {
+// writeTasks stores task records, with the records of layers above the
+// manager that go with them, in one durable write.
+func (j *Journal) writeTasks(recs []*taskRecord, workers map[string]WorkerStats, deletes []string, puts []journalPut) error {
 	if j.beforeWrite != nil {
 		j.beforeWrite()
 	}
@@ -209,6 +188,15 @@ func (j *Journal) writeTasks(recs []*taskRecord, workers map[string]WorkerStats,
 				return err
 			}
 		}
+		for _, p := range puts {
+			pb, err := tx.CreateBucketIfNotExists([]byte(p.bucket))
+			if err != nil {
+				return err
+			}
+			if err := pb.Put(p.key, p.value); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	if err != nil {
@@ -236,31 +224,6 @@ func (j *Journal) loadTasks() (recs []*taskRecord, err error) {
 	})
 	sort.Slice(recs, func(a, b int) bool { return recs[a].Seq < recs[b].Seq })
 	return recs, err
-}
-
-// Outcome is what the journal says about one task.
-type Outcome struct {
-	Status Status
-	// Result is set once the task is final.
-	Result *messages.TaskResult
-	// Attempts made so far (only the last attempt number is kept).
-	Attempt int
-}
-
-// Outcomes reads what the journal knows of every task the manager
-// accepted, by task ID: a final status with its result, or pending. A
-// layer above the manager (the playground) uses it to rebuild its own
-// state before the manager starts.
-func (j *Journal) Outcomes() (map[string]Outcome, error) {
-	recs, err := j.loadTasks()
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]Outcome, len(recs))
-	for _, r := range recs {
-		out[r.Task.ID] = Outcome{Status: r.Status, Result: r.Result, Attempt: r.Attempt}
-	}
-	return out, nil
 }
 
 // loadWorkers reads the worker statistics of the last commit.

@@ -155,20 +155,58 @@ func TestJournalBadFiles(t *testing.T) {
 	}
 }
 
+// A layer above the manager keeps its records in the manager's commits
+// (Update's and a hook's Put) and reads them back when a restarted manager
+// restores it, before anything runs; the manager's own buckets are refused.
 func TestJournalKeepsOtherRecords(t *testing.T) {
-	j := openJournal(t, filepath.Join(t.TempDir(), "j.db"))
-	if err := j.Put("tasks", []byte("k"), []byte("v")); err == nil {
-		t.Fatal("wrote into the manager's bucket")
-	}
-	if err := j.PutAll("graph", [][2][]byte{{[]byte("b"), []byte("2")}, {[]byte("a"), []byte("1")}}); err != nil {
+	dir := t.TempDir()
+	path, key := filepath.Join(dir, "j.db"), filepath.Join(dir, "key")
+	j := openJournal(t, path)
+	m := startManager(t, WithJournal(j), agent.WithIdentityFile(key), WithHook(func(tx *Tx, ev Event) {
+		if ev.Type == EventSubmitted {
+			_ = tx.Put("graph", []byte("c"), []byte(ev.TaskID))
+		}
+	}))
+	ctx := testutil.Context(t)
+	err := m.Update(ctx, func(tx *Tx) error {
+		if err := tx.Put("tasks", []byte("k"), []byte("v")); err == nil {
+			t.Error("wrote into the manager's bucket")
+		}
+		_ = tx.Put("graph", []byte("b"), []byte("2"))
+		_ = tx.Put("graph", []byte("a"), []byte("1"))
+		return tx.Submit([]Submission{{Task: messages.Task{ID: "t", Type: "job", Description: "with records"}}})
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	_ = j.ForEach("graph", func(k, v []byte) error { got = append(got, string(k)+"="+string(v)); return nil })
-	if fmt.Sprint(got) != "[a=1 b=2]" {
-		t.Fatalf("got %v", got)
+	if err := m.Update(ctx, func(tx *Tx) error {
+		_ = tx.Put("graph", []byte("z"), []byte("dropped"))
+		return errors.New("changed my mind")
+	}); err == nil {
+		t.Fatal("a failed update reported success")
 	}
+	if err := m.View(ctx, func(tx *Tx) error { return tx.Put("graph", []byte("v"), nil) }); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("Put in a view: %v", err)
+	}
+	if err := m.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	_ = j.Close()
 
+	var got []string
+	var status Status
+	m2 := startManager(t, WithJournal(openJournal(t, path)), agent.WithIdentityFile(key), WithRestore(func(r *Recovery) error {
+		info, ok := r.Task("t")
+		if !ok {
+			return errors.New("task t not recovered")
+		}
+		status = info.Status
+		return r.ForEach("graph", func(k, v []byte) error { got = append(got, string(k)+"="+string(v)); return nil })
+	}))
+	defer m2.Stop()
+	if fmt.Sprint(got) != "[a=1 b=2 c=t]" || status != StatusPending {
+		t.Fatalf("restored %v, task %v", got, status)
+	}
 }
 
 // The hand-written record encoder writes what the reflection decoder used
@@ -216,9 +254,8 @@ func TestRetentionForgetsFinishedTasks(t *testing.T) {
 		return errors.Is(err, ErrUnknownTask)
 	})
 	testutil.Eventually(t, "the journal record to go", func() bool {
-		out, err := j.Outcomes()
-		_, still := out["old"]
-		return err == nil && !still
+		recs, err := j.loadTasks()
+		return err == nil && len(recs) == 0
 	})
 	// The ID is free again.
 	if r := runTask(t, m, messages.Task{ID: "old", Type: "job", Description: "again"}); !r.Success {

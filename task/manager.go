@@ -56,7 +56,6 @@ type Manager struct {
 	metrics     *managerMetrics
 	recent      recentRing
 	started     time.Time
-	submitFn    func([]Submission) error // m.accept, given to the hook
 
 	life        sync.Mutex // serialises Start with the end of Stop
 	startCalled bool
@@ -66,6 +65,7 @@ type Manager struct {
 	// for them, flushed once per pass through the mailbox.
 	jbuf         []*taskState // changed since the last commit
 	jdelete      []string     // expired task IDs to delete at the next commit
+	jputs        []journalPut // records of layers above, for the next commit
 	expiring     []*taskState // finished tasks, oldest first (with retention)
 	jafter       []func(error)
 	jflushQd     bool
@@ -107,7 +107,6 @@ func NewManager(a *agent.Agent, opts ...ManagerOption) (*Manager, error) {
 		priorities: map[string]int{},
 		workersChg: make(chan struct{}),
 	}
-	m.submitFn = m.accept
 	m.metrics = newManagerMetrics(m)
 	agent.On(a, m.onWorkerInfo)
 	agent.On(a, m.onAck)
@@ -135,6 +134,18 @@ func (m *Manager) Start(ctx context.Context) error {
 	if m.cfg.journal != nil {
 		if err := m.recover(); err != nil {
 			return err
+		}
+	}
+	if m.cfg.restore != nil && m.cfg.journal != nil {
+		if err := m.cfg.restore(&Recovery{m: m}); err != nil {
+			return err
+		}
+	}
+	if m.cfg.forget { // recovered final tasks are the layer above's now
+		for id, t := range m.tasks {
+			if t.settled {
+				delete(m.tasks, id)
+			}
 		}
 	}
 	m.started = time.Now()

@@ -128,9 +128,9 @@ func (m *Manager) flushJournal() {
 	if m.jwriting {
 		return // the running write's completion flushes again
 	}
-	dirty, after, deletes := m.jbuf, m.jafter, m.jdelete
-	m.jbuf, m.jafter, m.jdelete = nil, nil, nil
-	if len(dirty) == 0 && len(after) == 0 && len(deletes) == 0 {
+	dirty, after, deletes, puts := m.jbuf, m.jafter, m.jdelete, m.jputs
+	m.jbuf, m.jafter, m.jdelete, m.jputs = nil, nil, nil, nil
+	if len(dirty) == 0 && len(after) == 0 && len(deletes) == 0 && len(puts) == 0 {
 		return
 	}
 	recs := make([]*taskRecord, len(dirty))
@@ -158,8 +158,8 @@ func (m *Manager) flushJournal() {
 		defer m.jwg.Done()
 		start := time.Now()
 		var err error
-		if len(recs) > 0 || len(deletes) > 0 {
-			err = j.writeTasks(recs, workers, deletes)
+		if len(recs) > 0 || len(deletes) > 0 || len(puts) > 0 {
+			err = j.writeTasks(recs, workers, deletes, puts)
 		}
 		took := time.Since(start)
 		m.agent.Post(func() {
@@ -172,7 +172,7 @@ func (m *Manager) flushJournal() {
 			for _, fn := range after {
 				fn(err)
 			}
-			if len(m.jbuf) > 0 || len(m.jafter) > 0 || len(m.jdelete) > 0 {
+			if len(m.jbuf) > 0 || len(m.jafter) > 0 || len(m.jdelete) > 0 || len(m.jputs) > 0 {
 				m.queueFlush()
 			}
 		})

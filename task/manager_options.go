@@ -31,6 +31,7 @@ type managerConfig struct {
 	processors       map[string]bool
 	observers        []func(Event)
 	hook             Hook
+	restore          func(*Recovery) error
 	forget           bool
 	retention        time.Duration
 	journal          *Journal
@@ -130,12 +131,11 @@ func WithObserver(fn func(Event)) ManagerOption {
 }
 
 // Hook runs in the manager's actor on every task event, like an observer,
-// and may queue more tasks at once through submit (validated as
-// [Manager.SubmitAll] does, all or nothing) without a trip through the
-// mailbox: what a dependency scheduler built on the manager needs. submit
-// is valid only during the call. A hook must be quick and must not call the
-// manager's blocking methods.
-type Hook func(ev Event, submit func([]Submission) error)
+// and may act on it at once through tx (submit more tasks, cancel some,
+// put records that ride the same commit) without a trip through the
+// mailbox: what a dependency scheduler built on the manager needs. A hook
+// must be quick and must not call the manager's blocking methods.
+type Hook func(tx *Tx, ev Event)
 
 // WithHook sets the manager's hook (at most one).
 func WithHook(h Hook) ManagerOption {

@@ -211,12 +211,12 @@ func TestSkillPoliciesWait(t *testing.T) {
 func TestHookAndForgetFinished(t *testing.T) {
 	var mu sync.Mutex
 	var seen []EventType
-	m := startManager(t, WithForgetFinished(), WithHook(func(ev Event, submit func([]Submission) error) {
+	m := startManager(t, WithForgetFinished(), WithHook(func(tx *Tx, ev Event) {
 		mu.Lock()
 		seen = append(seen, ev.Type)
 		mu.Unlock()
 		if ev.Type == EventCompleted && ev.TaskID == "first" {
-			_ = submit([]Submission{{Task: messages.Task{ID: "second", Type: "job", Description: "submitted by the hook"}}})
+			_ = tx.Submit([]Submission{{Task: messages.Task{ID: "second", Type: "job", Description: "submitted by the hook"}}})
 		}
 	}))
 	startWorker(t, m, "W", func(w *Worker) { w.Handle("job", noop) })

@@ -351,7 +351,9 @@ func (m *Manager) emit(ev Event) {
 		fn(ev)
 	}
 	if m.cfg.hook != nil {
-		m.cfg.hook(ev, m.submitFn)
+		tx := &Tx{m: m}
+		m.cfg.hook(tx, ev)
+		tx.commit()
 	}
 }
 
