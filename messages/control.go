@@ -1,5 +1,14 @@
 package messages
 
+// The codecs of the types in this file are generated (control_gen.go).
+//
+//msgp:tag msgpack
+//msgp:shim time.Duration as:int64 using:int64/time.Duration
+//
+// The generated decoders preallocate what the input claims; they are safe
+// on network input only behind messages.Unmarshal, whose structural check
+// first bounds every claim by the bytes that are there.
+
 import (
 	"fmt"
 	"time"
@@ -12,10 +21,10 @@ type WorkerInfo struct {
 	// Skill is 1-10; 0 means unrated (treated as skill 0 by matching).
 	Skill int `msgpack:"skill,omitempty"`
 	// Capabilities the worker has (e.g. "gpu", "high-memory").
-	Capabilities []string `msgpack:"caps,omitempty"`
+	Capabilities []string `msgpack:"caps,omitempty,allownil"`
 	// Types are the task types (processors) the worker runs, with the
 	// handler's defaults for each.
-	Types []TypeInfo `msgpack:"types"`
+	Types []TypeInfo `msgpack:"types,allownil"`
 	// MaxConcurrency is how many tasks the worker runs at once (>= 1).
 	MaxConcurrency int `msgpack:"max"`
 }
@@ -84,7 +93,7 @@ type Heartbeat struct {
 	InFlight int `msgpack:"inflight"`
 	// Running lists the attempts the worker holds; nil when it holds too
 	// many to list (the manager then does not reconcile).
-	Running []AttemptRef `msgpack:"running,omitempty"`
+	Running []AttemptRef `msgpack:"running,omitempty,allownil"`
 	// Listed says Running is complete (even when empty).
 	Listed bool `msgpack:"listed,omitempty"`
 }

@@ -1,10 +1,10 @@
 package messages
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 
+	"github.com/tinylib/msgp/msgp"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -18,11 +18,16 @@ type Message interface {
 	Kind() string
 }
 
-// Marshal encodes a message body with msgpack. Types on hot paths may
-// implement msgpack.CustomEncoder to skip reflection.
+// Marshal encodes a message body with msgpack: with the type's generated
+// codec ([msgp.Marshaler], as the built-in messages have; run msgp on your
+// own hot types too), or by reflection over its msgpack tags.
 func Marshal(m Message) ([]byte, error) {
-	if a, ok := m.(Appender); ok {
-		return a.AppendMsgpack(nil), nil
+	if a, ok := m.(msgp.Marshaler); ok {
+		b, err := a.MarshalMsg(nil)
+		if err != nil {
+			return nil, fmt.Errorf("messages: encode %q: %w", m.Kind(), err)
+		}
+		return b, nil
 	}
 	b, err := msgpack.Marshal(m)
 	if err != nil {
@@ -43,8 +48,12 @@ func MarshalValue(v any) ([]byte, error) {
 // AppendMarshal appends m's msgpack encoding to dst, reusing a pooled
 // encoder: unlike [Marshal] it allocates nothing in steady state.
 func AppendMarshal(dst []byte, m Message) ([]byte, error) {
-	if a, ok := m.(Appender); ok {
-		return a.AppendMsgpack(dst), nil
+	if a, ok := m.(msgp.Marshaler); ok {
+		out, err := a.MarshalMsg(dst)
+		if err != nil {
+			return dst, fmt.Errorf("messages: encode %q: %w", m.Kind(), err)
+		}
+		return out, nil
 	}
 	e := encoderPool.Get().(*pooledEncoder)
 	e.w.b = dst
@@ -86,24 +95,23 @@ var encoderPool = sync.Pool{New: func() any {
 	return e
 }}
 
-// Unmarshal decodes a msgpack body into v (a pointer). A decode failure
-// wraps [ErrMalformed].
+// Unmarshal decodes a msgpack body into v (a pointer), with its generated
+// codec ([msgp.Unmarshaler]) or by reflection. A decode failure wraps
+// [ErrMalformed].
 func Unmarshal(body []byte, v any) (err error) {
-	if u, ok := v.(Unmarshaler); ok {
-		if err := u.UnmarshalMsgpack(body); err != nil && !errors.Is(err, ErrMalformed) {
-			return fmt.Errorf("%w: %w", ErrMalformed, err)
-		} else if err != nil {
-			return err
-		}
-		return nil
-	}
-	// Reflection preallocates slices from the lengths the input claims: a
+	// Decoders preallocate slices from the lengths the input claims: a
 	// 10-byte body claiming 2^32 elements would take the process down. A
 	// bounded structural pass first rejects containers that claim more
-	// elements than there are bytes left, so allocation stays proportional
-	// to the input.
+	// elements than there are bytes left (and nesting past 32 levels), so
+	// allocation stays proportional to the input.
 	if err := CheckWellFormed(body); err != nil {
 		return err
+	}
+	if u, ok := v.(msgp.Unmarshaler); ok {
+		if _, err := u.UnmarshalMsg(body); err != nil {
+			return fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		return nil
 	}
 	defer func() {
 		// A body decoded into a user type with a custom decoder must never

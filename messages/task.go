@@ -1,5 +1,16 @@
 package messages
 
+// The codecs of the types in this file are generated (task_gen.go, by
+// msgp from the msgpack tags: `go generate ./messages`).
+//
+//msgp:tag msgpack
+//msgp:newtime
+//msgp:shim time.Duration as:int64 using:int64/time.Duration
+//
+// The generated decoders preallocate what the input claims; they are safe
+// on network input only behind messages.Unmarshal, whose structural check
+// first bounds every claim by the bytes that are there.
+
 import (
 	"fmt"
 	"slices"
@@ -41,9 +52,9 @@ type Task struct {
 	// Type names the processor (handler) that runs the task; required.
 	Type string `msgpack:"type"`
 	// Input is the processor's payload, opaque to the framework.
-	Input []byte `msgpack:"input,omitempty"`
+	Input []byte `msgpack:"input,omitempty,allownil"`
 	// Dependencies are IDs of tasks that must complete successfully first.
-	Dependencies []string `msgpack:"deps,omitempty"`
+	Dependencies []string `msgpack:"deps,omitempty,allownil"`
 	// Priority: higher runs first among ready tasks.
 	Priority int `msgpack:"prio,omitempty"`
 	// Timeout bounds one attempt's run time (the lease); 0 inherits.
@@ -56,7 +67,7 @@ type Task struct {
 	// Backoff is how RetryInterval grows; "" inherits.
 	Backoff Backoff `msgpack:"backoff,omitempty"`
 	// Capabilities a worker must all have to run the task (e.g. "gpu").
-	Capabilities []string `msgpack:"caps,omitempty"`
+	Capabilities []string `msgpack:"caps,omitempty,allownil"`
 	// Parent is the ID of the task that spawned this one as a child.
 	Parent string `msgpack:"parent,omitempty"`
 }
@@ -123,7 +134,7 @@ type TaskAssignment struct {
 	// manager counts the attempt failed. 0 means no limit.
 	Timeout time.Duration `msgpack:"timeout,omitempty"`
 	// Inputs holds the outputs of the task's dependencies, keyed by task ID.
-	Inputs map[string][]byte `msgpack:"inputs,omitempty"`
+	Inputs Inputs `msgpack:"inputs,omitempty,omitzero"`
 }
 
 // Kind implements [Message].
@@ -154,9 +165,9 @@ type TaskResult struct {
 	// ErrorMessage says why the attempt failed.
 	ErrorMessage string `msgpack:"error,omitempty"`
 	// Output is the processor's result payload.
-	Output []byte `msgpack:"output,omitempty"`
+	Output []byte `msgpack:"output,omitempty,allownil"`
 	// Children are tasks the processor spawned (fan-out).
-	Children []Task `msgpack:"children,omitempty"`
+	Children []Task `msgpack:"children,omitempty,allownil"`
 	// Final marks a failure that retrying cannot fix (the processor
 	// returned an error wrapping the agent package's ErrSkipRetry).
 	Final bool `msgpack:"final,omitempty"`

@@ -9,7 +9,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// Mirrors of the task types without the hand-written codec: what a
+// Mirrors of the task types without the generated codec: what a
 // reflection-based peer (or an older version) reads and writes.
 type taskMirror struct {
 	ID            string        `msgpack:"id"`
@@ -49,6 +49,16 @@ type resultMirror struct {
 	Final         bool          `msgpack:"final,omitempty"`
 }
 
+// enc encodes m with its generated codec.
+func enc(t testing.TB, m Message) []byte {
+	t.Helper()
+	b, err := Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func fullTask() Task {
 	return Task{
 		ID: "t1", Name: "n", Description: "d", Difficulty: 7, Type: "proc", Input: []byte{1, 2, 3},
@@ -67,7 +77,7 @@ func TestTaskCodecMatchesReflection(t *testing.T) {
 
 	// Ours -> reflection.
 	var am assignmentMirror
-	if err := msgpack.Unmarshal(as.AppendMsgpack(nil), &am); err != nil {
+	if err := msgpack.Unmarshal(enc(t, as), &am); err != nil {
 		t.Fatal(err)
 	}
 	if am.Task.ID != "t1" || am.Task.Timeout != 5*time.Second || !am.AssignedAt.Equal(as.AssignedAt) ||
@@ -76,7 +86,7 @@ func TestTaskCodecMatchesReflection(t *testing.T) {
 	}
 	// Reflection (with a field we do not know) -> ours.
 	var m taskMirror
-	if err := msgpack.Unmarshal(task.AppendMsgpack(nil), &m); err != nil {
+	if err := msgpack.Unmarshal(enc(t, task), &m); err != nil {
 		t.Fatal(err)
 	}
 	m.Extra = "ignored"
@@ -85,7 +95,7 @@ func TestTaskCodecMatchesReflection(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got TaskAssignment
-	if err := got.UnmarshalMsgpack(b); err != nil {
+	if err := Unmarshal(b, &got); err != nil {
 		t.Fatal(err)
 	}
 	as.Inputs["b"] = nil
@@ -94,17 +104,17 @@ func TestTaskCodecMatchesReflection(t *testing.T) {
 	}
 	// Results both ways.
 	var rm resultMirror
-	if err := msgpack.Unmarshal(res.AppendMsgpack(nil), &rm); err != nil || rm.Children[1].ID != "c" || !rm.Final {
+	if err := msgpack.Unmarshal(enc(t, res), &rm); err != nil || rm.Children[1].ID != "c" || !rm.Final {
 		t.Fatalf("reflection read result %+v, %v", rm, err)
 	}
 	b, _ = msgpack.Marshal(&rm)
 	var gr TaskResult
-	if err := gr.UnmarshalMsgpack(b); err != nil || !reflect.DeepEqual(gr, res) {
+	if err := Unmarshal(b, &gr); err != nil || !reflect.DeepEqual(gr, res) {
 		t.Fatalf("ours read result %+v, %v", gr, err)
 	}
 	// The zero task encodes as reflection does (id and type always present).
 	var zm taskMirror
-	if err := msgpack.Unmarshal(Task{}.AppendMsgpack(nil), &zm); err != nil || !reflect.DeepEqual(zm, taskMirror{}) {
+	if err := msgpack.Unmarshal(enc(t, Task{}), &zm); err != nil || !reflect.DeepEqual(zm, taskMirror{}) {
 		t.Fatalf("zero task: %+v %v", zm, err)
 	}
 }
@@ -118,7 +128,7 @@ func TestTaskCodecRejectsGarbage(t *testing.T) {
 		{0x81, 0xa1, 'x', 0xc1}, // reserved code in an unknown field
 	} {
 		var task Task
-		if err := task.UnmarshalMsgpack(in); !errors.Is(err, ErrMalformed) {
+		if err := Unmarshal(in, &task); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%x: %v", in, err)
 		}
 	}
@@ -128,44 +138,50 @@ func TestTaskCodecRejectsGarbage(t *testing.T) {
 		deep = append(deep, 0x91)
 	}
 	var task Task
-	if err := task.UnmarshalMsgpack(deep); !errors.Is(err, ErrMalformed) {
+	if err := Unmarshal(deep, &task); !errors.Is(err, ErrMalformed) {
 		t.Errorf("deep nesting: %v", err)
 	}
 }
 
-// FuzzDecodeTaskMessages: the hand-written decoders never panic, fail only
+// FuzzDecodeTaskMessages: the generated decoders of every wire type never panic, fail only
 // with ErrMalformed, and what they accept re-encodes to the same value.
 func FuzzDecodeTaskMessages(f *testing.F) {
 	task := fullTask()
-	f.Add(task.AppendMsgpack(nil))
-	f.Add(TaskAssignment{Task: task, Attempt: 1, AssignedAt: time.Unix(1, 2), Inputs: map[string][]byte{"a": {1}}}.AppendMsgpack(nil))
-	f.Add(TaskResult{TaskID: "t", Attempt: 1, Worker: "w", Children: []Task{task}}.AppendMsgpack(nil))
+	f.Add(enc(f, task))
+	f.Add(enc(f, TaskAssignment{Task: task, Attempt: 1, AssignedAt: time.Unix(1, 2), Inputs: map[string][]byte{"a": {1}}}))
+	f.Add(enc(f, TaskResult{TaskID: "t", Attempt: 1, Worker: "w", Children: []Task{task}}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var tk Task
-		if err := tk.UnmarshalMsgpack(data); err == nil {
+		if err := Unmarshal(data, &tk); err == nil {
 			var again Task
-			if err := again.UnmarshalMsgpack(tk.AppendMsgpack(nil)); err != nil || !reflect.DeepEqual(again, tk) {
+			if err := Unmarshal(enc(t, tk), &again); err != nil || !reflect.DeepEqual(again, tk) {
 				t.Fatalf("task round trip: %+v vs %+v (%v)", again, tk, err)
 			}
 		} else if !errors.Is(err, ErrMalformed) {
 			t.Fatalf("task error class: %v", err)
 		}
 		var as TaskAssignment
-		if err := as.UnmarshalMsgpack(data); err != nil && !errors.Is(err, ErrMalformed) {
+		if err := Unmarshal(data, &as); err != nil && !errors.Is(err, ErrMalformed) {
 			t.Fatalf("assignment error class: %v", err)
 		} else if err == nil {
 			var again TaskAssignment
-			if err := again.UnmarshalMsgpack(as.AppendMsgpack(nil)); err != nil || !reflect.DeepEqual(again.Task, as.Task) {
+			if err := Unmarshal(enc(t, as), &again); err != nil || !reflect.DeepEqual(again.Task, as.Task) {
 				t.Fatalf("assignment round trip: %v", err)
 			}
 		}
 		var res TaskResult
-		if err := res.UnmarshalMsgpack(data); err != nil && !errors.Is(err, ErrMalformed) {
+		if err := Unmarshal(data, &res); err != nil && !errors.Is(err, ErrMalformed) {
 			t.Fatalf("result error class: %v", err)
 		} else if err == nil {
 			var again TaskResult
-			if err := again.UnmarshalMsgpack(res.AppendMsgpack(nil)); err != nil || !reflect.DeepEqual(again, res) {
+			if err := Unmarshal(enc(t, res), &again); err != nil || !reflect.DeepEqual(again, res) {
 				t.Fatalf("result round trip: %+v vs %+v (%v)", again, res, err)
+			}
+		}
+		// The control messages: never a panic, only ErrMalformed.
+		for _, v := range []any{&WorkerInfo{}, &Heartbeat{}, &TaskAck{}, &TaskCancel{}, &Shutdown{}, &Welcome{}} {
+			if err := Unmarshal(data, v); err != nil && !errors.Is(err, ErrMalformed) {
+				t.Fatalf("%T error class: %v", v, err)
 			}
 		}
 	})

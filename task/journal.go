@@ -31,7 +31,9 @@ var (
 )
 
 // journalVersion is written into every journal and checked on open.
-const journalVersion = "ceylon-journal/1"
+// Version 2 keys every record by stable names and stores statuses by
+// name; version 1 journals are migrated when opened (journal_v1.go).
+const journalVersion = "ceylon-journal/2"
 
 var (
 	bucketMeta  = []byte("meta")
@@ -88,13 +90,18 @@ func OpenJournal(path, workspace string) (j *Journal, err error) {
 			if err := meta.Put(keyWorkspc, []byte(workspace)); err != nil {
 				return err
 			}
-		} else if !bytes.Equal(v, []byte(journalVersion)) {
+		} else if !bytes.Equal(v, []byte(journalVersion)) && !bytes.Equal(v, []byte(journalVersionV1)) {
 			return fmt.Errorf("%w: %s was written by %q, this is %q", ErrJournalVersion, path, v, journalVersion)
 		} else if ws := meta.Get(keyWorkspc); !bytes.Equal(ws, []byte(workspace)) {
 			return fmt.Errorf("%w: %s belongs to workspace %q, not %q", ErrJournalVersion, path, ws, workspace)
 		}
-		_, err = tx.CreateBucketIfNotExists(bucketTasks)
-		return err
+		if _, err := tx.CreateBucketIfNotExists(bucketTasks); err != nil {
+			return err
+		}
+		if bytes.Equal(meta.Get(keyVersion), []byte(journalVersionV1)) {
+			return migrateV1(tx)
+		}
+		return nil
 	})
 	if err != nil {
 		_ = db.Close()
@@ -136,22 +143,6 @@ func (j *Journal) forEach(bucket string, fn func(key, value []byte) error) (err 
 	})
 }
 
-// taskRecord is a task as the journal keeps it: what was submitted, and
-// the outcome once final.
-type taskRecord struct {
-	Seq         uint64               `msgpack:"seq"`
-	Task        messages.Task        `msgpack:"task"`
-	Inputs      map[string][]byte    `msgpack:"inputs,omitempty"`
-	SubmittedAt time.Time            `msgpack:"submitted"`
-	Status      Status               `msgpack:"status"`
-	Attempt     int                  `msgpack:"attempt,omitempty"`
-	Retries     int                  `msgpack:"retries,omitempty"`
-	Lost        int                  `msgpack:"lost,omitempty"`
-	Attempts    []AttemptInfo        `msgpack:"attempts,omitempty"`
-	Result      *messages.TaskResult `msgpack:"result,omitempty"`
-	FinishedAt  time.Time            `msgpack:"finished,omitempty"`
-}
-
 // writeTasks stores task records, with the records of layers above the
 // manager that go with them, in one durable write.
 func (j *Journal) writeTasks(recs []*taskRecord, workers map[string]WorkerStats, deletes []string, puts []journalPut) error {
@@ -165,7 +156,7 @@ func (j *Journal) writeTasks(recs []*taskRecord, workers map[string]WorkerStats,
 	}
 	err := j.db.Update(func(tx *bolt.Tx) error {
 		if workers != nil {
-			v, err := messages.MarshalValue(workers)
+			v, err := workerTable(workers).MarshalMsg(nil)
 			if err != nil {
 				return err
 			}
@@ -180,7 +171,7 @@ func (j *Journal) writeTasks(recs []*taskRecord, workers map[string]WorkerStats,
 			}
 		}
 		for _, r := range recs {
-			v, err := messages.MarshalValue(r)
+			v, err := r.MarshalMsg(nil)
 			if err != nil {
 				return err
 			}
@@ -228,7 +219,7 @@ func (j *Journal) loadTasks() (recs []*taskRecord, err error) {
 
 // loadWorkers reads the worker statistics of the last commit.
 func (j *Journal) loadWorkers() (map[string]WorkerStats, error) {
-	var out map[string]WorkerStats
+	var out workerTable
 	err := j.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketMeta).Get(keyWorkers)
 		if v == nil {

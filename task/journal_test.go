@@ -209,32 +209,6 @@ func TestJournalKeepsOtherRecords(t *testing.T) {
 	}
 }
 
-// The hand-written record encoder writes what the reflection decoder used
-// at recovery reads.
-func TestTaskRecordRoundTrip(t *testing.T) {
-	now := time.Unix(1700000000, 42)
-	in := &taskRecord{
-		Seq: 7, Task: messages.Task{ID: "t", Type: "x", Description: "d", Dependencies: []string{"a"}},
-		Inputs: map[string][]byte{"a": []byte("out")}, SubmittedAt: now, Status: StatusRetrying, Attempt: 2, Retries: 1, Lost: 1,
-		Attempts: []AttemptInfo{{Attempt: 1, Worker: "w", AssignedAt: now, EndedAt: now.Add(time.Second), Outcome: "boom"}},
-		Result:   &messages.TaskResult{TaskID: "t", Attempt: 1, Worker: "w", ErrorMessage: "boom"}, FinishedAt: now.Add(time.Minute),
-	}
-	b, err := messages.MarshalValue(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := new(taskRecord)
-	if err := messages.Unmarshal(b, out); err != nil {
-		t.Fatal(err)
-	}
-	if out.Seq != 7 || out.Task.ID != "t" || out.Task.Dependencies[0] != "a" || string(out.Inputs["a"]) != "out" ||
-		!out.SubmittedAt.Equal(now) || out.Status != StatusRetrying || out.Attempt != 2 || out.Retries != 1 || out.Lost != 1 ||
-		len(out.Attempts) != 1 || out.Attempts[0].Outcome != "boom" || !out.Attempts[0].EndedAt.Equal(now.Add(time.Second)) ||
-		out.Result.ErrorMessage != "boom" || !out.FinishedAt.Equal(now.Add(time.Minute)) {
-		t.Fatalf("round trip: %+v", out)
-	}
-}
-
 // With a retention, finished tasks are forgotten after it, in memory and
 // in the journal.
 func TestRetentionForgetsFinishedTasks(t *testing.T) {

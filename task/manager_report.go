@@ -1,5 +1,9 @@
 package task
 
+//msgp:tag msgpack
+//msgp:shim time.Duration as:int64 using:int64/time.Duration
+//msgp:ignore Report
+
 import (
 	"context"
 	"fmt"
@@ -15,14 +19,14 @@ import (
 // result (and every lease that ran out) is a completed task, successful or
 // not.
 type WorkerStats struct {
-	Name         string
-	Skill        int
-	Capabilities []string
-	Completed    int
-	Successful   int
-	TotalTime    time.Duration // sum of execution times
-	InFlight     int
-	Connected    bool
+	Name         string        `msgpack:"name"`
+	Skill        int           `msgpack:"skill,omitempty"`
+	Capabilities []string      `msgpack:"caps,omitempty,allownil"`
+	Completed    int           `msgpack:"completed,omitempty"`
+	Successful   int           `msgpack:"successful,omitempty"`
+	TotalTime    time.Duration `msgpack:"total_time,omitempty"` // sum of execution times
+	InFlight     int           `msgpack:"in_flight,omitempty"`
+	Connected    bool          `msgpack:"connected,omitempty"`
 }
 
 // SuccessRate is Successful/Completed (0 before any task).

@@ -1,9 +1,16 @@
 package task
 
+//msgp:tag msgpack
+//msgp:newtime
+//msgp:ignore Status Info Event EventType
+
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/ceylon-go/ceylon/messages"
+	"github.com/tinylib/msgp/msgp"
 )
 
 // Status is where a task is in its life.
@@ -31,17 +38,53 @@ func (s Status) String() string {
 	return "unknown"
 }
 
+// ParseStatus is the Status named name (as String gives it).
+func ParseStatus(name string) (Status, error) {
+	for i, n := range statusNames {
+		if n == name {
+			return Status(i), nil
+		}
+	}
+	return 0, fmt.Errorf("%w: %q", ErrUnknownStatus, name)
+}
+
+// ErrUnknownStatus reports a status name this version does not know.
+var ErrUnknownStatus = errors.New("task: unknown status")
+
+// MarshalMsg implements msgp.Marshaler: a status is stored by its name,
+// so inserting a status never renumbers what a journal holds.
+func (s Status) MarshalMsg(b []byte) ([]byte, error) {
+	return msgp.AppendString(b, s.String()), nil
+}
+
+// UnmarshalMsg implements msgp.Unmarshaler.
+func (s *Status) UnmarshalMsg(b []byte) ([]byte, error) {
+	name, rest, err := msgp.ReadStringZC(b)
+	if err != nil {
+		return b, err
+	}
+	st, err := ParseStatus(string(name))
+	if err != nil {
+		return b, err
+	}
+	*s = st
+	return rest, nil
+}
+
+// Msgsize implements msgp.Sizer.
+func (s Status) Msgsize() int { return msgp.StringPrefixSize + len(s.String()) }
+
 // Final reports whether the task will not change any more.
 func (s Status) Final() bool { return s >= StatusCompleted }
 
 // AttemptInfo records one attempt of a task.
 type AttemptInfo struct {
-	Attempt    int
-	Worker     string
-	AssignedAt time.Time
-	EndedAt    time.Time
+	Attempt    int       `msgpack:"attempt"`
+	Worker     string    `msgpack:"worker"`
+	AssignedAt time.Time `msgpack:"assigned"`
+	EndedAt    time.Time `msgpack:"ended,omitempty"`
 	// Outcome is "ok", the error text, "timeout", "lost" or "" while running.
-	Outcome string
+	Outcome string `msgpack:"outcome,omitempty"`
 }
 
 // Info is a snapshot of a task's state.
