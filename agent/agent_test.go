@@ -27,6 +27,7 @@ type echo struct {
 func (echo) Kind() string { return "test.echo" }
 
 func TestEveryAgentSeesEveryOther(t *testing.T) {
+	t.Parallel()
 	c := testutil.NewCond()
 	seen := map[string]map[string]AgentDetail{} // observer -> name -> detail
 	watch := func(a *Agent) {
@@ -73,6 +74,7 @@ func TestEveryAgentSeesEveryOther(t *testing.T) {
 }
 
 func TestSendReachesOnlyAddressee(t *testing.T) {
+	t.Parallel()
 	c := testutil.NewCond()
 	got := map[string][]string{}
 	recv := func(a *Agent) {
@@ -117,6 +119,7 @@ func TestSendReachesOnlyAddressee(t *testing.T) {
 }
 
 func TestTenThousandInOrder(t *testing.T) {
+	t.Parallel()
 	const N = 10000
 	c := testutil.NewCond()
 	var ns []int
@@ -142,6 +145,7 @@ func TestTenThousandInOrder(t *testing.T) {
 }
 
 func TestStoppedAgentSeenDisconnectedQuickly(t *testing.T) {
+	t.Parallel()
 	c := testutil.NewCond()
 	var gone []string
 	admin := startAdmin(t, "admin", func(a *Agent) {
@@ -159,6 +163,7 @@ func TestStoppedAgentSeenDisconnectedQuickly(t *testing.T) {
 }
 
 func TestRequestReply(t *testing.T) {
+	t.Parallel()
 	admin := startAdmin(t, "admin", func(a *Agent) {
 		On(a, func(ctx Context, m echo) error { return ctx.Reply(echo{Text: "re: " + m.Text}) })
 	})
@@ -186,6 +191,7 @@ func TestRequestReply(t *testing.T) {
 }
 
 func TestHandlerErrorsAndPanicsAreSurvived(t *testing.T) {
+	t.Parallel()
 	c := testutil.NewCond()
 	var texts []string
 	admin := startAdmin(t, "admin", func(a *Agent) {
@@ -215,6 +221,7 @@ func TestHandlerErrorsAndPanicsAreSurvived(t *testing.T) {
 }
 
 func TestBadInputIsCountedAndDropped(t *testing.T) {
+	t.Parallel()
 	c := testutil.NewCond()
 	var texts []string
 	admin := startAdmin(t, "admin", func(a *Agent) {
@@ -257,6 +264,7 @@ func TestBadInputIsCountedAndDropped(t *testing.T) {
 }
 
 func TestLifecycleErrors(t *testing.T) {
+	t.Parallel()
 	a, err := New("c", loopback)
 	if err != nil {
 		t.Fatal(err)
@@ -293,6 +301,7 @@ func TestLifecycleErrors(t *testing.T) {
 // nothing is rejected (each publication owns its bytes: a shared buffer
 // once made every signature but the first invalid).
 func TestBroadcastBurstArrives(t *testing.T) {
+	t.Parallel()
 	const N = 5000
 	c := testutil.NewCond()
 	got := 0
@@ -315,6 +324,7 @@ func TestBroadcastBurstArrives(t *testing.T) {
 // Stop during Start cancels the start (here a client retrying an admin
 // that is not there), and everything is released.
 func TestStopDuringStart(t *testing.T) {
+	t.Parallel()
 	key, _ := peer.GenerateIdentity()
 	id, _ := peer.IDFromKey(key)
 	nowhere := "/ip4/127.0.0.1/tcp/1/p2p/" + id.String()
@@ -342,6 +352,7 @@ func TestStopDuringStart(t *testing.T) {
 }
 
 func TestRequestToSelfAndLateReplies(t *testing.T) {
+	t.Parallel()
 	admin := startAdmin(t, "admin", func(a *Agent) {
 		On(a, func(ctx Context, m echo) error {
 			if m.Text == "slow" {

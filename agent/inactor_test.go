@@ -13,6 +13,7 @@ import (
 // a time with the handlers (the race detector checks the unlocked
 // counter), and stop with the agent.
 func TestActorHooks(t *testing.T) {
+	t.Parallel()
 	a, err := New("hooks", loopback, WithWorkspace("ws-"+t.Name()), AsAdmin())
 	if err != nil {
 		t.Fatal(err)

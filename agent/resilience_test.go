@@ -16,6 +16,7 @@ import (
 // message from another peer is handled after at most that many of the
 // flood's.
 func TestPeerInflightLimitKeepsFloodersFair(t *testing.T) {
+	t.Parallel()
 	const limit = 16
 	c := testutil.NewCond()
 	var order []string
@@ -71,6 +72,7 @@ func TestPeerInflightLimitKeepsFloodersFair(t *testing.T) {
 // A peer that keeps sending undecodable envelopes is banned: disconnected,
 // and refused when it comes back.
 func TestGarbageSenderIsBanned(t *testing.T) {
+	t.Parallel()
 	c := testutil.NewCond()
 	var left []string
 	admin := startAdmin(t, "admin", func(a *Agent) {
@@ -100,6 +102,7 @@ func TestGarbageSenderIsBanned(t *testing.T) {
 // blip shorter than the leave grace is not a leave: neither side sees the
 // other leave and join again.
 func TestClientReconnects(t *testing.T) {
+	t.Parallel()
 	c := testutil.NewCond()
 	joins, leaves := 0, 0
 	var got []string
@@ -131,6 +134,7 @@ func TestClientReconnects(t *testing.T) {
 // With no leave grace, a dropped connection is a leave, and the client
 // that comes back joins again.
 func TestClientRejoinsAfterALeave(t *testing.T) {
+	t.Parallel()
 	c := testutil.NewCond()
 	joins, leaves := 0, 0
 	grace := WithPeerOptions(peer.WithLeaveGrace(0))
@@ -150,6 +154,7 @@ func TestClientRejoinsAfterALeave(t *testing.T) {
 // With a secret, agents without it (or with another) get nothing in and
 // nothing out, while the workspace keeps working.
 func TestSecretWorkspace(t *testing.T) {
+	t.Parallel()
 	c := testutil.NewCond()
 	var got []string
 	admin := startAdmin(t, "admin", func(a *Agent) {
@@ -185,6 +190,7 @@ func TestSecretWorkspace(t *testing.T) {
 // Envelopes of a known kind whose bodies do not decode count toward a ban
 // like any other garbage.
 func TestUndecodableBodiesAreBanned(t *testing.T) {
+	t.Parallel()
 	c := testutil.NewCond()
 	gone := false
 	admin := startAdmin(t, "admin", func(a *Agent) {
@@ -209,6 +215,7 @@ func TestUndecodableBodiesAreBanned(t *testing.T) {
 // that never presented itself to the receiver: it is rejected (neither
 // delivered nor forwarded) and the author is banned.
 func TestBroadcastGarbageIsBanned(t *testing.T) {
+	t.Parallel()
 	admin := startAdmin(t, "admin", nil, WithMaxBadMessages(10))
 	// A raw node of the workspace: it publishes on the topic without an
 	// agent (so without envelopes) and never opens a direct stream.

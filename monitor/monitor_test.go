@@ -105,6 +105,7 @@ func get(t *testing.T, url string) string {
 }
 
 func TestStatsAndMetrics(t *testing.T) {
+	t.Parallel()
 	_, srv := workload(t)
 	var s task.ManagerStats
 	deadline := time.Now().Add(10 * time.Second)
@@ -139,6 +140,7 @@ func TestStatsAndMetrics(t *testing.T) {
 // The dashboard, opened in headless Chromium while tasks run, lists the
 // running workers and shows the completed count rising.
 func TestDashboardInChromium(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium()
 	if chromium == "" {
 		t.Skip("skipping: no chromium on PATH (make test installs Debian's chromium when it can)")

@@ -113,6 +113,7 @@ func connect(t *testing.T, a, b *Node) {
 }
 
 func TestSendInOrderAndPresence(t *testing.T) {
+	t.Parallel()
 	ra, rb := newRecorder(), newRecorder()
 	a := newTestNode(t, ra, WithMeta([]byte("A")))
 	b := newTestNode(t, rb, WithMeta([]byte("B")))
@@ -148,6 +149,7 @@ func TestSendInOrderAndPresence(t *testing.T) {
 }
 
 func TestBroadcast(t *testing.T) {
+	t.Parallel()
 	ra, rb, rc := newRecorder(), newRecorder(), newRecorder()
 	a, b, c := newTestNode(t, ra, WithServer(true)), newTestNode(t, rb), newTestNode(t, rc)
 	connect(t, b, a)
@@ -173,6 +175,7 @@ func TestBroadcast(t *testing.T) {
 }
 
 func TestFrameLimits(t *testing.T) {
+	t.Parallel()
 	ra, rb := newRecorder(), newRecorder()
 	a := newTestNode(t, ra)
 	b := newTestNode(t, rb, WithMaxFrameSize(4096))
@@ -243,6 +246,7 @@ func waitStats(t *testing.T, n *Node, what string, ok func(Stats) bool) {
 }
 
 func TestGarbageStreams(t *testing.T) {
+	t.Parallel()
 	rb := newRecorder()
 	b := newTestNode(t, rb)
 
@@ -285,6 +289,7 @@ func TestGarbageStreams(t *testing.T) {
 }
 
 func TestTooManyBadFramesBans(t *testing.T) {
+	t.Parallel()
 	b := newTestNode(t, newRecorder(), WithMaxBadFrames(3))
 	evil, s := evilStream(t, b)
 	frames := appendFrame(nil, frameHello, encodeHello(hello{Version: protocolVersion, Workspace: "test", Self: record{ID: []byte(evil.ID()), Inc: 1}}))
@@ -298,6 +303,7 @@ func TestTooManyBadFramesBans(t *testing.T) {
 // With a workspace secret, a node without it, or with another one, cannot
 // connect at all, while nodes that share it work as usual.
 func TestSecretKeepsOutsidersOut(t *testing.T) {
+	t.Parallel()
 	ra, rb := newRecorder(), newRecorder()
 	a := newTestNode(t, ra, WithSecret("s3cret"))
 	b := newTestNode(t, rb, WithSecret("s3cret"))
@@ -334,6 +340,7 @@ func TestSecretKeepsOutsidersOut(t *testing.T) {
 }
 
 func TestBackPressure(t *testing.T) {
+	t.Parallel()
 	rb := newRecorder()
 	rb.blockDir = make(chan struct{})
 	a := newTestNode(t, NopHandler{}, WithSendQueue(64<<10))
@@ -359,6 +366,7 @@ func TestBackPressure(t *testing.T) {
 }
 
 func TestConnectWrongWorkspace(t *testing.T) {
+	t.Parallel()
 	a := newTestNode(t, NopHandler{})
 	b := newTestNode(t, NopHandler{}, WithWorkspace("other"))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -376,6 +384,7 @@ func TestConnectWrongWorkspace(t *testing.T) {
 // MaxFrameSize goes through, one byte more is refused at the sender; a
 // frame of exactly the limit is read, one byte more is dropped.
 func TestFrameLimitBoundaries(t *testing.T) {
+	t.Parallel()
 	const max = 4096
 	ra, rb := newRecorder(), newRecorder()
 	a := newTestNode(t, ra, WithMaxFrameSize(max))

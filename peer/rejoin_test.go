@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -21,6 +22,7 @@ import (
 // (A side whose new connection is up before it notices the old one close
 // sees no drop at all; that is not a leave.)
 func TestRejoinAfterEveryDrop(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("200 cycles")
 	}
@@ -166,4 +168,38 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// A restarted admin has the members that joined it back within half a
+// second of listening again after a restart of seconds, over QUIC, whose
+// dials to a peer that is down hang rather than fail (the redials of a
+// joined peer are short attempts, 200 ms apart at most, that clear
+// libp2p's own dial backoff). After a longer outage it is back within the
+// handshake timeout.
+func TestSimRejoinWithinHalfASecondOfARestart(t *testing.T) {
+	t.Parallel()
+	skipUnderRace(t)
+	for _, down := range []time.Duration{0, time.Second, 2 * time.Second, 3 * time.Second, 4 * time.Second, 5 * time.Second, 6 * time.Second, 7 * time.Second, 8 * time.Second, 9 * time.Second, time.Minute} {
+		synctest.Test(t, func(t *testing.T) {
+			net := newSimNet(t)
+			key, _ := GenerateIdentity()
+			srv := net.nodeAt(200, key, NopHandler{}, WithServer(true))
+			m := net.node(NopHandler{})
+			net.join(m, srv)
+			_ = srv.Close()
+			time.Sleep(down)
+			srv2 := net.nodeAt(200, key, NopHandler{}, WithServer(true))
+			start := time.Now()
+			for !srv2.Present(m.ID()) || !m.connected(srv2.ID()) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			limit := 500 * time.Millisecond
+			if down > 9*time.Second {
+				limit = DefaultHandshakeTimeout
+			}
+			if el := time.Since(start); el > limit {
+				t.Fatalf("down %v: the member was back %v after the restart", down, el)
+			}
+		})
+	}
 }

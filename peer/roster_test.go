@@ -12,6 +12,7 @@ import (
 // each one's connections bounded, and a broadcast reaches everyone over
 // the GossipSub mesh that forms among them.
 func TestSimRosterConvergesAroundAServer(t *testing.T) {
+	t.Parallel()
 	skipUnderRace(t)
 	synctest.Test(t, func(t *testing.T) {
 		net := newSimNet(t)
@@ -144,6 +145,7 @@ func star(t *testing.T, net *simNet, n int, h func(i int) Handler, opts ...Optio
 // connected to it: the server saw its link go (after the leave grace) and
 // told everyone.
 func TestSimCrashSeenWithoutAConnection(t *testing.T) {
+	t.Parallel()
 	skipUnderRace(t)
 	synctest.Test(t, func(t *testing.T) {
 		net := newSimNet(t)
@@ -176,6 +178,7 @@ func TestSimCrashSeenWithoutAConnection(t *testing.T) {
 // A member that leaves says so: others see it at once, not after the
 // leave grace.
 func TestSimGoodbyeSeenAtOnce(t *testing.T) {
+	t.Parallel()
 	skipUnderRace(t)
 	synctest.Test(t, func(t *testing.T) {
 		net := newSimNet(t)
@@ -202,6 +205,7 @@ func TestSimGoodbyeSeenAtOnce(t *testing.T) {
 // seen to leave and join again, even when it is back within the leave
 // grace, so whoever kept state about it starts over.
 func TestSimRestartIsALeaveAndAJoin(t *testing.T) {
+	t.Parallel()
 	skipUnderRace(t)
 	synctest.Test(t, func(t *testing.T) {
 		net := newSimNet(t)
@@ -233,6 +237,7 @@ func TestSimRestartIsALeaveAndAJoin(t *testing.T) {
 // when it comes back (same identity) and its members rejoin it, nobody saw
 // them leave.
 func TestSimServerRestartKeepsTheRoster(t *testing.T) {
+	t.Parallel()
 	skipUnderRace(t)
 	synctest.Test(t, func(t *testing.T) {
 		net := newSimNet(t)
@@ -289,6 +294,7 @@ func TestSimServerRestartKeepsTheRoster(t *testing.T) {
 
 // A roster cannot grow past its bound, whatever servers say.
 func TestSimRosterBound(t *testing.T) {
+	t.Parallel()
 	skipUnderRace(t)
 	synctest.Test(t, func(t *testing.T) {
 		net := newSimNet(t)
@@ -313,6 +319,7 @@ func TestSimRosterBound(t *testing.T) {
 // is trimmed back, keeps the roster (it does not come from connections)
 // and reaches any member on demand.
 func TestSimTrimmedNodeKeepsTheRosterAndDialsOnDemand(t *testing.T) {
+	t.Parallel()
 	skipUnderRace(t)
 	synctest.Test(t, func(t *testing.T) {
 		net := newSimNet(t)
@@ -380,6 +387,7 @@ func TestSimTrimmedNodeKeepsTheRosterAndDialsOnDemand(t *testing.T) {
 // A direct stream idle for the idle timeout is closed (and its
 // connection may be trimmed); the next Send opens a new one.
 func TestSimIdleStreamsAreRetired(t *testing.T) {
+	t.Parallel()
 	skipUnderRace(t)
 	synctest.Test(t, func(t *testing.T) {
 		net := newSimNet(t)

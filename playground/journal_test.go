@@ -15,6 +15,7 @@ import (
 // tasks keep their results and do not run again, a task that was running
 // runs again, and tasks waiting on it run after it with its output.
 func TestJournalResumesTheGraph(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	journal := filepath.Join(dir, "pg.db")
 	var mu sync.Mutex
@@ -93,6 +94,7 @@ func TestJournalResumesTheGraph(t *testing.T) {
 }
 
 func TestJournalErrorsAtNew(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "broken.db")
 	if err := os.WriteFile(path, []byte("this is not a journal"), 0o600); err != nil {
 		t.Fatal(err)

@@ -93,6 +93,7 @@ func intResult(t *testing.T, r Result) int {
 }
 
 func TestDiamondOutputsMeetAtTheJoin(t *testing.T) {
+	t.Parallel()
 	p := start(t, sumWorkers(2))
 	ctx := testCtx(t)
 	_, err := p.AddTasks(ctx,
@@ -126,6 +127,7 @@ func TestDiamondOutputsMeetAtTheJoin(t *testing.T) {
 }
 
 func TestChainOfAThousand(t *testing.T) {
+	t.Parallel()
 	p := start(t, sumWorkers(2))
 	ctx := testCtx(t)
 	tasks := []Task{{ID: "0", Type: "sum", Input: MustEncode(0)}}
@@ -145,6 +147,7 @@ func TestChainOfAThousand(t *testing.T) {
 }
 
 func TestFanOutOfAThousand(t *testing.T) {
+	t.Parallel()
 	var running, peak atomic.Int32
 	slow := func(ctx context.Context, req *Request) ([]byte, error) {
 		n := running.Add(1)
@@ -189,6 +192,7 @@ func TestFanOutOfAThousand(t *testing.T) {
 }
 
 func TestFailurePropagatesTransitively(t *testing.T) {
+	t.Parallel()
 	var ran sync.Map
 	ws := []Worker{
 		{Name: "ok", Processor: "sum", Handler: func(ctx context.Context, r *Request) ([]byte, error) {
@@ -240,6 +244,7 @@ func TestFailurePropagatesTransitively(t *testing.T) {
 }
 
 func TestRejectsCyclesAndUnknownDependencies(t *testing.T) {
+	t.Parallel()
 	p := start(t, sumWorkers(1))
 	ctx := testCtx(t)
 	_, err := p.AddTasks(ctx,
@@ -273,6 +278,7 @@ func TestRejectsCyclesAndUnknownDependencies(t *testing.T) {
 }
 
 func TestNoWaitThenFetch(t *testing.T) {
+	t.Parallel()
 	release := make(chan struct{})
 	p := start(t, []Worker{{Name: "w", Processor: "gate", Handler: func(ctx context.Context, r *Request) ([]byte, error) {
 		select {
@@ -306,6 +312,7 @@ func TestNoWaitThenFetch(t *testing.T) {
 }
 
 func TestHundredConcurrentCallers(t *testing.T) {
+	t.Parallel()
 	p := start(t, sumWorkers(4))
 	ctx := testCtx(t)
 	var wg sync.WaitGroup
@@ -336,6 +343,7 @@ func TestHundredConcurrentCallers(t *testing.T) {
 }
 
 func TestChildTasks(t *testing.T) {
+	t.Parallel()
 	split := func(ctx context.Context, r *Request) ([]byte, error) {
 		var n int
 		_ = r.DecodeInput(&n)
@@ -373,6 +381,7 @@ func TestChildTasks(t *testing.T) {
 }
 
 func TestChildFailureFailsParent(t *testing.T) {
+	t.Parallel()
 	p := start(t, []Worker{
 		{Name: "s", Processor: "split", Handler: func(ctx context.Context, r *Request) ([]byte, error) {
 			r.Spawn(Task{ID: "kid", Type: "fail"})
@@ -389,6 +398,7 @@ func TestChildFailureFailsParent(t *testing.T) {
 }
 
 func TestStartNamesMissingWorkers(t *testing.T) {
+	t.Parallel()
 	p, err := New(WithWorkspace("missing"), WithRemoteWorkerNames("far-away"), WithWaitTimeout(300*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -417,6 +427,7 @@ func runRemoteWorker(join string) {
 }
 
 func TestRemoteWorkerProcess(t *testing.T) {
+	t.Parallel()
 	listening := make(chan string, 1)
 	p, err := New(WithWorkspace("pg-remote"), WithRemoteWorkerNames("remote"),
 		WithListening(func(addrs []string) { listening <- addrs[0] }))
@@ -464,6 +475,7 @@ func TestRemoteWorkerProcess(t *testing.T) {
 }
 
 func TestMonitorServesStats(t *testing.T) {
+	t.Parallel()
 	p := start(t, sumWorkers(1), WithHTTP("127.0.0.1:0"))
 	if _, err := p.AddAndExecuteTask(testCtx(t), Task{Type: "sum", Input: MustEncode(1)}); err != nil {
 		t.Fatal(err)
@@ -485,6 +497,7 @@ func TestMonitorServesStats(t *testing.T) {
 // Cancel: a waiting task never runs, a running one is told to stop, and
 // the dependents of either fail with ErrDependencyFailed, transitively.
 func TestCancelPropagates(t *testing.T) {
+	t.Parallel()
 	started := make(chan struct{}, 1)
 	p := start(t, append(sumWorkers(1), Worker{Name: "gate", Processor: "gate", Handler: func(ctx context.Context, r *Request) ([]byte, error) {
 		started <- struct{}{}
@@ -534,6 +547,7 @@ func TestCancelPropagates(t *testing.T) {
 // task added with a dependency that has already completed runs at once,
 // with that dependency's output.
 func TestWaitAllAndCompletedDependencies(t *testing.T) {
+	t.Parallel()
 	p := start(t, sumWorkers(2))
 	ctx := testCtx(t)
 	if _, err := p.AddTasks(ctx, Task{ID: "a", Type: "sum", Input: MustEncode(2)}); err != nil {
@@ -569,6 +583,7 @@ func TestWaitAllAndCompletedDependencies(t *testing.T) {
 // across layers; Stop ends waits with ErrStopped, and what the graph holds
 // stays readable after it.
 func TestErrorsAcrossLayersAndAfterStop(t *testing.T) {
+	t.Parallel()
 	p, err := New(WithWorkspace("pg-" + t.Name()))
 	if err != nil {
 		t.Fatal(err)

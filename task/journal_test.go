@@ -29,6 +29,7 @@ func openJournal(t *testing.T, path string) *Journal {
 // A manager restarted on its journal keeps the results of finished tasks
 // and runs the others again.
 func TestJournalResumes(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tasks.db")
 	key := filepath.Join(dir, "admin.key")
@@ -114,6 +115,7 @@ func TestJournalResumes(t *testing.T) {
 }
 
 func TestJournalBadFiles(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	garbage := filepath.Join(dir, "garbage.db")
 	if err := os.WriteFile(garbage, make([]byte, 100000), 0o600); err != nil {
@@ -159,6 +161,7 @@ func TestJournalBadFiles(t *testing.T) {
 // (Update's and a hook's Put) and reads them back when a restarted manager
 // restores it, before anything runs; the manager's own buckets are refused.
 func TestJournalKeepsOtherRecords(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path, key := filepath.Join(dir, "j.db"), filepath.Join(dir, "key")
 	j := openJournal(t, path)
@@ -212,6 +215,7 @@ func TestJournalKeepsOtherRecords(t *testing.T) {
 // With a retention, finished tasks are forgotten after it, in memory and
 // in the journal.
 func TestRetentionForgetsFinishedTasks(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "r.db")
 	j := openJournal(t, path)
 	m := startManager(t, WithJournal(j), WithRetention(2*time.Second), WithTick(10*time.Millisecond))
@@ -240,6 +244,7 @@ func TestRetentionForgetsFinishedTasks(t *testing.T) {
 // A result is reported (to Wait, to observers) only once it is durable:
 // while its commit is stuck, the submitter keeps waiting.
 func TestResultReportedOnlyOnceDurable(t *testing.T) {
+	t.Parallel()
 	j := openJournal(t, filepath.Join(t.TempDir(), "d.db"))
 	var stuck atomic.Bool
 	entered, gate := make(chan struct{}, 1), make(chan struct{})

@@ -38,6 +38,7 @@ func copyFile(t *testing.T, from, to string) {
 // records are rewritten in the current format, and a manager resumes on
 // it.
 func TestJournalV1IsMigrated(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "v1.db")
 	copyFile(t, "testdata/journal-v1.db", path)
 	j, err := OpenJournal(path, "ws-v1")
@@ -105,6 +106,7 @@ func TestJournalV1IsMigrated(t *testing.T) {
 
 // Every field of the journal's records survives their codec.
 func TestJournalRecordsKeepEveryField(t *testing.T) {
+	t.Parallel()
 	var r taskRecord
 	testutil.Fill(&r)
 	b, err := r.MarshalMsg(nil)

@@ -23,6 +23,7 @@ import (
 // A pending task (no worker runs its type) and a retrying one (waiting out
 // its backoff) can both be cancelled; waiters hear it.
 func TestCancelPendingAndRetryingTasks(t *testing.T) {
+	t.Parallel()
 	m := startManager(t)
 	startWorker(t, m, "W", func(w *Worker) {
 		w.Handle("flaky", func(context.Context, *Job) ([]byte, error) { return nil, errors.New("boom") })
@@ -56,6 +57,7 @@ func TestCancelPendingAndRetryingTasks(t *testing.T) {
 // A task whose worker is lost more often than WithMaxLost allows fails
 // with ErrTooManyLost, instead of being requeued for ever.
 func TestTooManyLost(t *testing.T) {
+	t.Parallel()
 	grace := agent.WithPeerOptions(peer.WithLeaveGrace(0))
 	m := startManager(t, WithMaxLost(1), agent.WithPeerOptions(peer.WithLeaveGrace(0)))
 	hang := func(w *Worker) {
@@ -83,6 +85,7 @@ func TestTooManyLost(t *testing.T) {
 // assignment to it cannot be sent; the task goes to another worker and
 // does not spend its lost budget.
 func TestUnreachableWorkerIsSkipped(t *testing.T) {
+	t.Parallel()
 	m := startManager(t, WithMaxLost(1), agent.WithPeerOptions(peer.WithLeaveGrace(time.Hour)))
 	dead := startWorker(t, m, "A-dead", func(w *Worker) { w.Handle("job", noop) })
 	ctx := testutil.Context(t)
@@ -111,6 +114,7 @@ func TestUnreachableWorkerIsSkipped(t *testing.T) {
 // fails the attempt with a clear message (and is retried), instead of
 // being taken as a success.
 func TestInvalidResultFailsTheAttempt(t *testing.T) {
+	t.Parallel()
 	m := startManager(t)
 	var w *Worker
 	first := make(chan struct{})
@@ -148,6 +152,7 @@ func TestInvalidResultFailsTheAttempt(t *testing.T) {
 // worker waiting; SkillPrefer gives it to the most skilled one; either way
 // a skilled enough worker that is busy is waited for.
 func TestSkillPoliciesWait(t *testing.T) {
+	t.Parallel()
 	hard := messages.Task{Type: "job", Description: "difficulty 8", Difficulty: 8}
 	for _, policy := range []SkillPolicy{SkillStrict, SkillPrefer} {
 		t.Run(fmt.Sprint(policy), func(t *testing.T) {
@@ -209,6 +214,7 @@ func TestSkillPoliciesWait(t *testing.T) {
 // A hook sees every event and may submit from there (a follow-up task);
 // WithForgetFinished drops a task once it is final and waited for.
 func TestHookAndForgetFinished(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var seen []EventType
 	m := startManager(t, WithForgetFinished(), WithHook(func(tx *Tx, ev Event) {
@@ -247,6 +253,7 @@ func TestHookAndForgetFinished(t *testing.T) {
 // runs again a task whose attempt was unfinished, keeping that attempt in
 // the history.
 func TestJournalRecoversEveryKindOfTask(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path, key := filepath.Join(dir, "j.db"), filepath.Join(dir, "key")
 	j := openJournal(t, path)
@@ -303,6 +310,7 @@ func TestJournalRecoversEveryKindOfTask(t *testing.T) {
 // When the journal cannot write, a submission is refused with the error
 // (nothing is accepted that is not durable), and the manager goes on.
 func TestJournalWriteErrors(t *testing.T) {
+	t.Parallel()
 	j := openJournal(t, filepath.Join(t.TempDir(), "j.db"))
 	var fail sync.Mutex
 	failing := false

@@ -17,6 +17,7 @@ import (
 // Seed flow 1: Junior, Intermediate and Senior get the tasks of difficulty
 // 2, 5 and 8, each one a worker skilled enough for it, and all succeed.
 func TestNormalFlowAllSucceed(t *testing.T) {
+	t.Parallel()
 	m := startManager(t)
 	for _, w := range []struct {
 		name  string
@@ -57,6 +58,7 @@ func TestNormalFlowAllSucceed(t *testing.T) {
 // (success=false) and the worker's success rate drops; a capable worker
 // that joins later gets the next task and keeps 100%.
 func TestErrorFlowWeakWorkerSuccessRateDrops(t *testing.T) {
+	t.Parallel()
 	m := startManager(t)
 	startWorker(t, m, "W1", func(w *Worker) { w.Handle("skill", skillProcessor(time.Millisecond)) }, WithSkill(3))
 	hard := skillTask("hard", 6)
@@ -81,6 +83,7 @@ func TestErrorFlowWeakWorkerSuccessRateDrops(t *testing.T) {
 // reaches the processor, the attempt counts as failed, and the retry runs
 // on the other worker. The stuck attempt's late result is ignored.
 func TestTimeoutCancelsAndRetriesElsewhere(t *testing.T) {
+	t.Parallel()
 	m := startManager(t, WithDefaultPolicy(Policy{Timeout: time.Minute, MaxRetries: 1, RetryInterval: time.Millisecond}))
 	causes := make(chan error, 10)
 	// Equal workers are ranked by name, so Alpha gets the first attempt.
@@ -119,6 +122,7 @@ func TestTimeoutCancelsAndRetriesElsewhere(t *testing.T) {
 }
 
 func TestTimeoutWithoutRetryFails(t *testing.T) {
+	t.Parallel()
 	m := startManager(t)
 	startWorker(t, m, "Stuck", func(w *Worker) {
 		w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) { <-ctx.Done(); return nil, ctx.Err() })
@@ -142,6 +146,7 @@ func TestTimeoutWithoutRetryFails(t *testing.T) {
 
 // Retries wait RetryInterval, doubling each time.
 func TestRetryExponentialBackoff(t *testing.T) {
+	t.Parallel()
 	m := startManager(t, WithTick(5*time.Millisecond))
 	startWorker(t, m, "W", func(w *Worker) {
 		w.HandleWith("flaky", func(ctx context.Context, job *Job) ([]byte, error) {
@@ -181,6 +186,7 @@ func TestRetryExponentialBackoff(t *testing.T) {
 // A worker stopped mid-task: the manager requeues the task, another
 // worker completes it, and no task completes twice.
 func TestWorkerStoppedMidTask(t *testing.T) {
+	t.Parallel()
 	m := startManager(t)
 	var completions sync.Map // task -> *atomic.Int32
 	count := func(id string) {
@@ -229,6 +235,7 @@ func TestWorkerStoppedMidTask(t *testing.T) {
 
 // 1,000 tasks over 8 workers: each completes exactly once, the numbers add up.
 func TestThousandTasksEightWorkers(t *testing.T) {
+	t.Parallel()
 	m := startManager(t)
 	var runs sync.Map
 	for i := range 8 {
@@ -271,6 +278,7 @@ func TestThousandTasksEightWorkers(t *testing.T) {
 // A gpu task never goes to a worker without gpu; it waits (the submitter
 // gets a clear error when it stops waiting) until a gpu worker joins.
 func TestCapabilityRouting(t *testing.T) {
+	t.Parallel()
 	m := startManager(t)
 	startWorker(t, m, "cpu", func(w *Worker) { w.Handle("train", noop) }, WithSkill(10), WithMaxConcurrency(8))
 	ctx := testutil.Context(t)
@@ -292,6 +300,7 @@ func TestCapabilityRouting(t *testing.T) {
 }
 
 func TestSubmitValidation(t *testing.T) {
+	t.Parallel()
 	m := startManager(t, WithProcessors("known"))
 	ctx := testutil.Context(t)
 	ok := messages.Task{ID: "a", Type: "known", Description: "d"}
@@ -325,6 +334,7 @@ func TestSubmitValidation(t *testing.T) {
 
 // Higher priority tasks run first among ready tasks.
 func TestPriority(t *testing.T) {
+	t.Parallel()
 	m := startManager(t)
 	release := make(chan struct{})
 	var mu sync.Mutex
@@ -366,6 +376,7 @@ func TestPriority(t *testing.T) {
 
 // A worker that stops sending heartbeats loses its tasks to another.
 func TestMissedHeartbeatsRequeue(t *testing.T) {
+	t.Parallel()
 	m := startManager(t, WithHeartbeatTimeout(300*time.Millisecond), WithTick(10*time.Millisecond))
 	startWorker(t, m, "Silent", func(w *Worker) {
 		w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) { <-ctx.Done(); return nil, ctx.Err() })
@@ -387,6 +398,7 @@ func TestMissedHeartbeatsRequeue(t *testing.T) {
 }
 
 func TestShutdownEndsWorkers(t *testing.T) {
+	t.Parallel()
 	m := startManager(t)
 	var ws []*Worker
 	for i := range 3 {
@@ -416,6 +428,7 @@ func waitAcked(t *testing.T, m *testManager, id string) {
 // An output too large to send fails the task at once (not at the end of
 // its lease), and for good.
 func TestOversizedOutputFailsFast(t *testing.T) {
+	t.Parallel()
 	m := startManager(t)
 	startWorker(t, m, "W", func(w *Worker) {
 		w.Handle("big", func(context.Context, *Job) ([]byte, error) { return make([]byte, 5<<20), nil })
@@ -432,6 +445,7 @@ func TestOversizedOutputFailsFast(t *testing.T) {
 // A result for an attempt is taken only from the worker that holds it: a
 // result another worker sends for it is refused, and the real one counts.
 func TestResultFromAnotherWorkerIsRefused(t *testing.T) {
+	t.Parallel()
 	m := startManager(t, WithProcessors("job"))
 	release := make(chan struct{})
 	var once sync.Once

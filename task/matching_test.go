@@ -102,6 +102,7 @@ func TestRankingOfCandidates(t *testing.T) {
 // Among ready tasks of equal priority, the hardest goes first, whatever
 // the order they were submitted in.
 func TestHardestFirst(t *testing.T) {
+	t.Parallel()
 	m := startManager(t)
 	release := make(chan struct{})
 	var mu sync.Mutex

@@ -19,6 +19,7 @@ import (
 // A worker whose link drops for longer than the leave grace loses its
 // tasks to requeue, reconnects, and takes tasks again.
 func TestWorkerReconnectsAndResumes(t *testing.T) {
+	t.Parallel()
 	grace := agent.WithPeerOptions(peer.WithLeaveGrace(0))
 	m := startManager(t, grace)
 	var mu sync.Mutex
@@ -72,6 +73,7 @@ func TestWorkerReconnectsAndResumes(t *testing.T) {
 // running task: nothing is requeued, and the result arrives over the new
 // connection.
 func TestWorkerKeepsItsTaskThroughABlip(t *testing.T) {
+	t.Parallel()
 	grace := agent.WithPeerOptions(peer.WithLeaveGrace(time.Minute))
 	m := startManager(t, grace)
 	block := make(chan struct{})
@@ -111,6 +113,7 @@ func TestWorkerKeepsItsTaskThroughABlip(t *testing.T) {
 // Modes are self-declared: a worker only obeys the manager it joined
 // through, not another admin in the workspace.
 func TestWorkerIgnoresImpostorManager(t *testing.T) {
+	t.Parallel()
 	m := startManager(t)
 	var ranMu sync.Mutex
 	ran := map[string]bool{}
@@ -164,6 +167,7 @@ func TestWorkerIgnoresImpostorManager(t *testing.T) {
 // holds the attempt, and the manager requeues it at once instead of
 // waiting out the lease.
 func TestHeartbeatRecoversALostResult(t *testing.T) {
+	t.Parallel()
 	// A heartbeat takes an attempt back after half the ack timeout, its
 	// ack deadline after all of it: with heartbeats every 50 ms, one
 	// lands in the second half, however loaded the machine.
@@ -190,6 +194,7 @@ func TestHeartbeatRecoversALostResult(t *testing.T) {
 // An assignment lost on the way to a worker whose heartbeats stopped: no
 // ack comes, and at the ack deadline the attempt goes back to the queue.
 func TestAckDeadlineRequeuesALostAssignment(t *testing.T) {
+	t.Parallel()
 	m := startManager(t, WithAckTimeout(300*time.Millisecond), WithTick(10*time.Millisecond), WithHeartbeatTimeout(time.Hour))
 	startWorker(t, m, "W", func(w *Worker) {
 		w.dropAssignments = 1
@@ -208,6 +213,7 @@ func TestAckDeadlineRequeuesALostAssignment(t *testing.T) {
 // A cancel lost on the way: the worker keeps running the attempt, its
 // heartbeat shows it, and the manager cancels it again.
 func TestHeartbeatRepeatsALostCancel(t *testing.T) {
+	t.Parallel()
 	m := startManager(t)
 	causes := make(chan error, 1)
 	startWorker(t, m, "W", func(w *Worker) {
@@ -240,6 +246,7 @@ func TestHeartbeatRepeatsALostCancel(t *testing.T) {
 // with no leave grace so that every drop is a leave), is registered again
 // each time and takes work: it never silently stops getting tasks.
 func TestWorkerReregistersAfterEveryDrop(t *testing.T) {
+	t.Parallel()
 	grace := agent.WithPeerOptions(peer.WithLeaveGrace(0))
 	m := startManager(t, grace)
 	w := startWorker(t, m, "W", func(w *Worker) { w.Handle("job", noop) }, grace)
@@ -259,6 +266,7 @@ func TestWorkerReregistersAfterEveryDrop(t *testing.T) {
 }
 
 func TestWorkerStartFailureThenStop(t *testing.T) {
+	t.Parallel()
 	a, err := agent.New("w", loopback) // no join address
 	if err != nil {
 		t.Fatal(err)
@@ -288,6 +296,7 @@ func TestWorkerStartFailureThenStop(t *testing.T) {
 
 // A manager needs an admin agent.
 func TestManagerNeedsAnAdmin(t *testing.T) {
+	t.Parallel()
 	a, err := agent.New("client", loopback)
 	if err != nil {
 		t.Fatal(err)

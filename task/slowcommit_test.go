@@ -17,6 +17,7 @@ import (
 // in during the stuck commit is reported right after the next one, not
 // behind a queue of writes.
 func TestSlowCommitDoesNotStallTheManager(t *testing.T) {
+	t.Parallel()
 	j := openJournal(t, filepath.Join(t.TempDir(), "slow.db"))
 	var commits atomic.Int64
 	var holding atomic.Bool

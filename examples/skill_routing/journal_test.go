@@ -27,6 +27,7 @@ func startProc(t *testing.T, log *lineLog, args ...string) *exec.Cmd {
 // again on the same journal, key and address. The workers reconnect by
 // themselves, and every task ends with exactly one success.
 func TestAdminKilledAndRestartedOnItsJournal(t *testing.T) {
+	t.Parallel()
 	bin := build(t)
 	dir := t.TempDir()
 	const tasks = 300
@@ -102,6 +103,7 @@ func TestAdminKilledAndRestartedOnItsJournal(t *testing.T) {
 
 // A journal that is not one fails the admin at start, with a clear error.
 func TestAdminRefusesACorruptJournal(t *testing.T) {
+	t.Parallel()
 	bin := build(t)
 	path := filepath.Join(t.TempDir(), "broken.db")
 	if err := exec.Command("sh", "-c", "head -c 65536 /dev/urandom > "+path).Run(); err != nil {

@@ -39,6 +39,7 @@ func checkReport(t *testing.T, out string) {
 }
 
 func TestAllInOneProcess(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, build(t), "-scale", "2ms").CombinedOutput()
@@ -51,6 +52,7 @@ func TestAllInOneProcess(t *testing.T) {
 // The same program as four OS processes: an admin and three workers that
 // join it with the address it prints.
 func TestSeparateProcesses(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	bin := build(t)
