@@ -97,6 +97,21 @@ func (a *Agent) send(ctx context.Context, pid peer.ID, msg messages.Message, rep
 	return a.sendID(ctx, pid, msg, a.seq.Add(1), replyTo, 0)
 }
 
+// envelopeOverhead bounds what an envelope adds to a message body (IDs,
+// kind, sender, time).
+const envelopeOverhead = 512
+
+// MaxMessageSize is the largest message body a direct send can carry: the
+// node's frame limit less the envelope (0 before Start). A larger one
+// fails with peer.ErrFrameTooLarge.
+func (a *Agent) MaxMessageSize() int {
+	node := a.nodeP.Load()
+	if node == nil {
+		return 0
+	}
+	return node.MaxFrameSize() - envelopeOverhead
+}
+
 // ActorSendBudget bounds how long a send from inside the actor may block
 // (see [Agent.SendBounded]).
 const ActorSendBudget = 2 * time.Second

@@ -68,6 +68,9 @@ func (p *Playground) prepare(tasks []Task, parent *node) ([]Task, error) {
 		if err := t.Validate(); err != nil {
 			return nil, err
 		}
+		if err := p.mgr.CheckSize(t, nil); err != nil {
+			return nil, err
+		}
 		if _, dup := batch[t.ID]; dup || p.nodes[t.ID] != nil {
 			return nil, fmt.Errorf("%w: %q", ErrDuplicateTask, t.ID)
 		}

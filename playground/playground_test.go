@@ -629,3 +629,22 @@ func TestErrorsAcrossLayersAndAfterStop(t *testing.T) {
 		t.Fatalf("progress after Stop: %+v", pr)
 	}
 }
+
+// A task too large for a frame is refused when added, with the task
+// layer's named error, and nothing of its batch is added.
+func TestOversizedTaskIsRefusedWhenAdded(t *testing.T) {
+	t.Parallel()
+	p := start(t, sumWorkers(1))
+	ctx := testCtx(t)
+	_, err := p.AddAndExecuteTask(ctx, Task{ID: "big2", Type: "sum", Input: make([]byte, 5<<20)}, NoWait())
+	if !errors.Is(err, task.ErrTaskTooLarge) {
+		t.Fatalf("5 MiB task: %v", err)
+	}
+	if _, err := p.Task(ctx, "big2"); !errors.Is(err, ErrUnknownTask) {
+		t.Fatalf("the refused task was added: %v", err)
+	}
+	r, err := p.AddAndExecuteTask(ctx, Task{ID: "small", Type: "sum", Input: MustEncode(3)})
+	if err != nil || intResult(t, r) != 3 {
+		t.Fatalf("a small task after: %+v %v", r, err)
+	}
+}

@@ -27,6 +27,7 @@ var (
 	ErrCancelled              = errors.New("task: task cancelled")
 	ErrWorkersMissing         = errors.New("task: workers missing")
 	ErrNotAdmin               = errors.New("task: a manager's agent must be an admin (agent.AsAdmin)")
+	ErrTaskTooLarge           = errors.New("task: task too large to send to a worker")
 )
 
 // Manager is the admin agent that hands tasks to workers: it matches
@@ -183,6 +184,22 @@ type SubmitOption func(*Submission)
 // it; a task with dependencies submitted without it is rejected.
 func DependenciesMet(inputs map[string][]byte) SubmitOption {
 	return func(s *Submission) { s.Inputs, s.DepsMet = inputs, true }
+}
+
+// CheckSize fails with [ErrTaskTooLarge] if an assignment of task with
+// inputs would not fit in one frame to a worker (peer.WithMaxFrameSize;
+// 4 MiB by default): Submit refuses such a task at once rather than let
+// it fail on every worker. It is safe for concurrent use.
+func (m *Manager) CheckSize(task messages.Task, inputs messages.Inputs) error {
+	max := m.agent.MaxMessageSize()
+	if max <= 0 {
+		return nil
+	}
+	as := messages.TaskAssignment{Task: task, Inputs: inputs, Attempt: 1}
+	if n := as.Msgsize(); n > max {
+		return fmt.Errorf("%w: task %q: its assignment takes up to %d bytes, one frame carries %d (peer.WithMaxFrameSize)", ErrTaskTooLarge, task.ID, n, max)
+	}
+	return nil
 }
 
 // Submit validates a task and queues it. It returns once the task is

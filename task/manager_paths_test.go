@@ -82,8 +82,8 @@ func TestTooManyLost(t *testing.T) {
 
 // A worker the manager cannot reach any more (its process died, and the
 // manager has not noticed yet) is taken out of matching when an
-// assignment to it cannot be sent; the task goes to another worker and
-// does not spend its lost budget.
+// assignment to it cannot be sent; the task goes to another worker (it
+// spends one of its lost budget).
 func TestUnreachableWorkerIsSkipped(t *testing.T) {
 	t.Parallel()
 	m := startManager(t, WithMaxLost(1), agent.WithPeerOptions(peer.WithLeaveGrace(time.Hour)))
@@ -337,5 +337,39 @@ func TestJournalWriteErrors(t *testing.T) {
 	fail.Unlock()
 	if r := runTask(t, m, messages.Task{ID: "ok", Type: "job", Description: "durable again"}); !r.Success {
 		t.Fatal(r)
+	}
+}
+
+// A task too large for one frame to a worker is refused at Submit with a
+// named error (its inputs count), never sent, and no worker is marked
+// lost; one that fits runs, and so does the next small task.
+func TestOversizedTaskIsRefusedAtSubmit(t *testing.T) {
+	t.Parallel()
+	m := startManager(t)
+	startWorker(t, m, "W", func(w *Worker) {
+		w.Handle("echo", func(_ context.Context, j *Job) ([]byte, error) { return j.Task.Input[:1], nil })
+	})
+	ctx := testutil.Context(t)
+	err := m.Submit(ctx, messages.Task{ID: "big", Type: "echo", Description: "5 MiB", Input: make([]byte, 5<<20)})
+	if !errors.Is(err, ErrTaskTooLarge) {
+		t.Fatalf("5 MiB task: %v", err)
+	}
+	err = m.Submit(ctx, messages.Task{ID: "big-inputs", Type: "echo", Description: "small, with large inputs", Input: []byte{1}},
+		DependenciesMet(map[string][]byte{"a": make([]byte, 3<<20), "b": make([]byte, 2<<20)}))
+	if !errors.Is(err, ErrTaskTooLarge) {
+		t.Fatalf("task with 5 MiB of inputs: %v", err)
+	}
+	if _, err := m.Task(ctx, "big"); !errors.Is(err, ErrUnknownTask) {
+		t.Fatalf("the refused task is known: %v", err)
+	}
+	fits := messages.Task{ID: "fits", Type: "echo", Description: "just under the limit", Input: make([]byte, m.Agent().MaxMessageSize()-1024)}
+	if r := runTask(t, m, fits); !r.Success {
+		t.Fatalf("a task that fits: %+v", r)
+	}
+	if r := runTask(t, m, messages.Task{ID: "small", Type: "echo", Description: "after", Input: []byte{2}}); !r.Success || r.Worker != "W" {
+		t.Fatalf("a small task after: %+v", r)
+	}
+	if ws := workerStats(t, m, "W"); !ws.Connected {
+		t.Fatalf("the worker was marked lost: %+v", ws)
 	}
 }

@@ -1,10 +1,12 @@
 package task
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/ceylon-go/ceylon/messages"
+	"github.com/ceylon-go/ceylon/peer"
 )
 
 // This file holds the task life cycle. Every function here runs in the
@@ -29,6 +31,9 @@ func (m *Manager) accept(batch []Submission) error {
 		}
 		if len(t.Dependencies) > 0 && !batch[i].DepsMet {
 			return fmt.Errorf("task %q: %w", t.ID, ErrUnresolvedDependencies)
+		}
+		if err := m.CheckSize(*t, batch[i].Inputs); err != nil {
+			return err
 		}
 		if m.cfg.processors != nil && !m.cfg.processors[t.Type] && !m.someWorkerRuns(t.Type) {
 			return fmt.Errorf("%w: task %q has type %q", ErrUnknownProcessor, t.ID, t.Type)
@@ -124,11 +129,21 @@ func (m *Manager) sendAssignment(t *taskState, w *workerState, assignedAt time.T
 	}
 	as := messages.TaskAssignment{Task: t.task, Attempt: t.attempt, AssignedAt: assignedAt, Timeout: t.policy.Timeout, Inputs: t.inputs}
 	if err := m.agent.SendBounded(w.pid, as); err != nil {
+		if errors.Is(err, peer.ErrFrameTooLarge) {
+			// No worker can be sent this one (Submit refuses such tasks;
+			// this is a safety net): it fails, the worker is fine.
+			delete(w.slots, slotKey{t.task.ID, t.attempt})
+			m.endAttempt(t, "not sent: "+err.Error())
+			t.worker = nil
+			m.finish(t, StatusFailed, &messages.TaskResult{TaskID: t.task.ID, Attempt: t.attempt,
+				ErrorMessage: fmt.Sprintf("%v: %v", ErrTaskTooLarge, err), Final: true})
+			m.markDirty()
+			return
+		}
 		// The worker is unreachable: take it out of matching until it is
-		// heard from again, and give its tasks (this one included) back.
-		// The task's lost budget is not spent on a worker we never reached.
+		// heard from again, and give its tasks (this one included) back;
+		// each spends one of its lost budget (WithMaxLost).
 		m.agent.Logger().Warn("assignment not sent; worker unreachable", "task", t.task.ID, "worker", w.detail.Name, "err", err)
-		t.lost--
 		m.workerLost(w, "unreachable: "+err.Error())
 		return
 	}
@@ -208,6 +223,10 @@ func (m *Manager) attemptFailed(t *taskState, reason string, final bool, r *mess
 // acknowledged it. Lost attempts do not count against retries, up to
 // maxLost.
 func (m *Manager) attemptLost(t *taskState, reason string) {
+	var worker string
+	if t.worker != nil {
+		worker = t.worker.detail.Name
+	}
 	m.endAttempt(t, "lost: "+reason)
 	t.worker = nil
 	t.lost++
@@ -223,7 +242,7 @@ func (m *Manager) attemptLost(t *taskState, reason string) {
 	m.metrics.requeued.Inc()
 	m.journalTask(t)
 	m.ready.push(t)
-	m.emit(Event{Type: EventRequeued, TaskID: t.task.ID, Attempt: t.attempt, Err: reason})
+	m.emit(Event{Type: EventRequeued, TaskID: t.task.ID, Attempt: t.attempt, Worker: worker, Err: reason})
 	m.markDirty()
 }
 

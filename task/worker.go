@@ -59,6 +59,36 @@ type workerConfig struct {
 	heartbeat   time.Duration
 	ackAfter    time.Duration
 	cancelGrace time.Duration
+	watch       func(manager agent.AgentDetail, present bool)
+	stopAfter   time.Duration
+}
+
+// WithManagerWatch calls fn (in the worker's actor: keep it quick) when
+// the worker adopts its manager (present true: at the start, and whenever
+// the manager is back after it was lost) and when it loses it (present
+// false: the manager left the workspace, said goodbye or was cut off for
+// longer than the leave grace). The worker logs both too.
+func WithManagerWatch(fn func(manager agent.AgentDetail, present bool)) WorkerOption {
+	return func(c *workerConfig) error {
+		if fn == nil {
+			return errors.New("task: nil manager watch")
+		}
+		c.watch = fn
+		return nil
+	}
+}
+
+// WithStopWithoutManager stops the worker (Done closes) once its manager
+// has been gone for d; by default a worker waits for its manager for
+// ever, redialing it.
+func WithStopWithoutManager(d time.Duration) WorkerOption {
+	return func(c *workerConfig) error {
+		if d <= 0 {
+			return errors.New("task: stop delay must be positive")
+		}
+		c.stopAfter = d
+		return nil
+	}
 }
 
 // WithSkill sets the worker's skill, 1-10 (0: unrated).
@@ -129,6 +159,8 @@ type Worker struct {
 
 	// Owned by the actor.
 	manager  peer.ID
+	lostMgr  *agent.AgentDetail // the manager we lost, until it is back
+	stopLost func() bool        // the WithStopWithoutManager timer
 	running  map[slotKey]*run
 	queue    []queued
 	shutting bool

@@ -25,6 +25,17 @@ func (w *Worker) onConnect(ctx agent.Context, who agent.AgentDetail) {
 		return
 	}
 	w.manager = from
+	if w.stopLost != nil {
+		w.stopLost()
+		w.stopLost = nil
+	}
+	if w.lostMgr != nil {
+		w.agent.Logger().Info("task manager back", "manager", who)
+		w.lostMgr = nil
+	}
+	if w.cfg.watch != nil {
+		w.cfg.watch(who, true)
+	}
 	w.announce()
 }
 
@@ -86,6 +97,20 @@ func (w *Worker) onDisconnect(ctx agent.Context, who agent.AgentDetail) {
 	w.queue = nil
 	for _, r := range w.running {
 		r.cancel(ErrManagerLost)
+	}
+	w.lostMgr = &who
+	w.agent.Logger().Warn("task manager lost; waiting for it to come back", "manager", who, "running", len(w.running))
+	if w.cfg.watch != nil {
+		w.cfg.watch(who, false)
+	}
+	if d := w.cfg.stopAfter; d > 0 && !w.shutting {
+		w.stopLost = w.agent.After(d, func() {
+			if w.manager == "" && !w.shutting {
+				w.agent.Logger().Warn("task manager gone too long; stopping", "manager", who, "after", d)
+				w.shutting = true
+				w.stopIfIdle()
+			}
+		})
 	}
 }
 

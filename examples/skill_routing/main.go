@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -46,6 +47,7 @@ type options struct {
 	workers     int
 	scale       time.Duration
 	timeout     time.Duration
+	stopAfter   time.Duration
 	verbose     bool
 	secret      string
 	mdns        bool
@@ -73,6 +75,7 @@ func main() {
 	flag.BoolVar(&o.mdns, "mdns", false, "worker: find the admin by mDNS on the local network instead of -join")
 	flag.StringVar(&o.journal, "journal", "", "admin: journal file; an admin restarted on it (with the same -key and -listen) resumes where it stopped")
 	flag.StringVar(&o.http, "http", "", "admin: serve the live dashboard, /stats and /metrics on this address (e.g. 127.0.0.1:8080)")
+	flag.DurationVar(&o.stopAfter, "stop-after", 0, "worker: stop once the task manager has been gone this long (default: wait for it for ever)")
 	flag.IntVar(&o.tasks, "tasks", 0, "admin: run this many generated tasks (difficulty 1-3, every worker can do them) instead of the skill scenario")
 	flag.Parse()
 
@@ -316,9 +319,25 @@ func runWorker(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	w, err := task.NewWorker(a,
-		task.WithSkill(o.skill), task.WithCapabilities(caps...), task.WithMaxConcurrency(o.concurrency),
-	)
+	wopts := []task.WorkerOption{task.WithSkill(o.skill), task.WithCapabilities(caps...), task.WithMaxConcurrency(o.concurrency)}
+	var managerGone atomic.Bool
+	if o.role == "worker" {
+		adopted := false
+		wopts = append(wopts, task.WithManagerWatch(func(m agent.AgentDetail, present bool) {
+			managerGone.Store(!present)
+			switch {
+			case !present:
+				fmt.Printf("worker %s: task manager %s lost; waiting for it to come back\n", o.name, m.Name)
+			case adopted:
+				fmt.Printf("worker %s: task manager %s back\n", o.name, m.Name)
+			}
+			adopted = true
+		}))
+	}
+	if o.stopAfter > 0 {
+		wopts = append(wopts, task.WithStopWithoutManager(o.stopAfter))
+	}
+	w, err := task.NewWorker(a, wopts...)
 	if err != nil {
 		return err
 	}
@@ -331,7 +350,11 @@ func runWorker(ctx context.Context, o options) error {
 	}
 	select {
 	case <-w.Done():
-		if o.role == "worker" {
+		switch {
+		case o.role != "worker":
+		case managerGone.Load():
+			fmt.Printf("worker %s: stopped, the task manager was gone for %v\n", o.name, o.stopAfter)
+		default:
 			fmt.Printf("worker %s: shut down by the manager\n", o.name)
 		}
 		return nil
