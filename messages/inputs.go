@@ -1,6 +1,11 @@
 package messages
 
-import "github.com/tinylib/msgp/msgp"
+import (
+	"maps"
+	"slices"
+
+	"github.com/tinylib/msgp/msgp"
+)
 
 // Inputs are the outputs of a task's dependencies, keyed by task ID. Its
 // codec is written out (not generated) only so that it reads a nil value
@@ -10,14 +15,21 @@ type Inputs map[string][]byte
 // maxInputs bounds the entries one decoded Inputs may claim.
 const maxInputs = 65536
 
-// MarshalMsg implements msgp.Marshaler.
+// MarshalMsg implements msgp.Marshaler. Entries go out in key order, so
+// a message has one encoding.
 func (m Inputs) MarshalMsg(b []byte) ([]byte, error) {
 	if m == nil {
 		return msgp.AppendNil(b), nil
 	}
 	b = msgp.AppendMapHeader(b, uint32(len(m)))
-	for k, v := range m {
-		b = msgp.AppendBytes(msgp.AppendString(b, k), v)
+	if len(m) == 1 {
+		for k, v := range m {
+			b = msgp.AppendBytes(msgp.AppendString(b, k), v)
+		}
+		return b, nil
+	}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		b = msgp.AppendBytes(msgp.AppendString(b, k), m[k])
 	}
 	return b, nil
 }

@@ -1,12 +1,16 @@
 package peer
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/ceylon-go/ceylon/internal/frame"
+)
 
 var (
 	// ErrClosed is returned by calls on a closed node.
 	ErrClosed = errors.New("peer: node closed")
 	// ErrFrameTooLarge reports a frame over the node's maximum frame size.
-	ErrFrameTooLarge = errors.New("peer: frame too large")
+	ErrFrameTooLarge = frame.ErrTooLarge
 	// ErrBroadcastTooLarge reports a broadcast over the maximum broadcast
 	// size (kept well below GossipSub's 1 MiB hard limit, past which
 	// go-libp2p silently resets the pubsub stream).

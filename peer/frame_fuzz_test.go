@@ -1,46 +1,12 @@
 package peer
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
-	"io"
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 )
-
-// FuzzReadFrame: the frame reader never panics, never allocates more than
-// the limit for one frame, and reads back what appendFrame wrote.
-func FuzzReadFrame(f *testing.F) {
-	f.Add(appendFrame(appendFrame(nil, frameData, []byte("hello")), frameBye, nil))
-	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
-	f.Add([]byte{0x00})
-	f.Add([]byte{0x03, frameHello})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		const max = 1 << 16
-		r := bufio.NewReader(bytes.NewReader(data))
-		for {
-			typ, payload, err := readFrame(r, max)
-			if err != nil {
-				var big errFrameTooLarge
-				if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, ErrHandshake) && !errors.As(err, &big) {
-					t.Fatalf("unexpected error class: %v", err)
-				}
-				return
-			}
-			if len(payload) >= max {
-				t.Fatalf("payload of %d bytes over the limit", len(payload))
-			}
-			again := bufio.NewReader(bytes.NewReader(appendFrame(nil, typ, payload)))
-			gt, gp, err := readFrame(again, max)
-			if err != nil || gt != typ || !bytes.Equal(gp, payload) {
-				t.Fatalf("round trip: %v %v %x", err, gt, gp)
-			}
-		}
-	})
-}
 
 // FuzzDecodeHello: hellos, roster replies and topic messages from the
 // network never panic, fail only with the errors they document, and never

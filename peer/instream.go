@@ -71,10 +71,10 @@ func (n *Node) readLoop(remote ID, br *bufio.Reader, in *inStream, inc uint64) e
 		switch {
 		case errors.As(err, &big):
 			n.stats.droppedOversize.Add(1)
-			if big.size > uint64(maxSkipFactor*n.cfg.maxFrame) {
+			if big.Size > uint64(maxSkipFactor*n.cfg.maxFrame) {
 				return err
 			}
-			if _, err := br.Discard(int(big.size)); err != nil {
+			if _, err := br.Discard(int(big.Size)); err != nil {
 				return nil
 			}
 			continue

@@ -35,6 +35,6 @@ mut task/manager_tasks.go "	m.journalTask(t)
 	})" "	m.settle(t)
 	m.journalTask(t)
 	m.afterCommit(func(err error) {})" ./task 'TestResultReportedOnlyOnceDurable'
-mut peer/frame.go "	if n > uint64(max) {" "	if n > uint64(max)+1 {" ./peer 'TestFrameLimitBoundaries'
+mut internal/frame/frame.go "	if n > uint64(max) {" "	if n > uint64(max)+1 {" ./peer 'TestFrameLimitBoundaries'
 mut peer/node.go "	if len(data)+1 > n.cfg.maxFrame {" "	if len(data) > n.cfg.maxFrame {" ./peer 'TestFrameLimitBoundaries'
 git status --short

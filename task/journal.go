@@ -58,10 +58,14 @@ type Journal struct {
 	failWrite   func() error
 }
 
-// OpenJournal opens (or creates) the journal at path for a workspace. A
-// file that is not a journal fails with [ErrJournalCorrupt], one from
-// another version or workspace with [ErrJournalVersion], one held by a
-// running process with [ErrJournalLocked].
+// OpenJournal opens (or creates, if there is no file at path) the journal
+// at path for a workspace. A file that is not a journal fails with
+// [ErrJournalCorrupt]: an empty one (remove it to start a new journal: an
+// empty file where a journal should be is a history lost, not a new one),
+// a damaged one (every page is checked when the journal is opened), or
+// another kind of file. One from another version or workspace fails with
+// [ErrJournalVersion], one held by a running process with
+// [ErrJournalLocked].
 func OpenJournal(path, workspace string) (j *Journal, err error) {
 	defer func() {
 		// bbolt panics on some damaged pages; a damaged file is an error.
@@ -69,6 +73,9 @@ func OpenJournal(path, workspace string) (j *Journal, err error) {
 			j, err = nil, fmt.Errorf("%w: %s: %v", ErrJournalCorrupt, path, r)
 		}
 	}()
+	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() && st.Size() == 0 {
+		return nil, fmt.Errorf("%w: %s is empty (remove it to start a new journal)", ErrJournalCorrupt, path)
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
@@ -103,6 +110,15 @@ func OpenJournal(path, workspace string) (j *Journal, err error) {
 		}
 		return nil
 	})
+	if err == nil {
+		err = db.View(func(tx *bolt.Tx) error {
+			var errs []error
+			for err := range tx.Check() {
+				errs = append(errs, err)
+			}
+			return errors.Join(errs...)
+		})
+	}
 	if err != nil {
 		_ = db.Close()
 		if errors.Is(err, ErrJournalVersion) {

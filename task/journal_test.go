@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -141,19 +142,43 @@ func TestJournalBadFiles(t *testing.T) {
 	if _, err := OpenJournal(good, "another-ws"); !errors.Is(err, ErrJournalVersion) {
 		t.Fatalf("other workspace: %v", err)
 	}
-	// Damage the file behind bbolt's back: clear error, no panic.
+	// An empty file is a lost history, not a new journal.
+	empty := filepath.Join(dir, "empty.db")
+	_ = os.WriteFile(empty, nil, 0o600)
+	if _, err := OpenJournal(empty, "ws"); !errors.Is(err, ErrJournalCorrupt) {
+		t.Fatalf("empty file: %v", err)
+	}
+	// Damage the file behind bbolt's back: clear error at open, no panic.
 	data, _ := os.ReadFile(good)
 	for i := 4096; i < len(data); i++ {
 		data[i] ^= 0x5a
 	}
 	_ = os.WriteFile(good, data, 0o600)
-	j, err = OpenJournal(good, "ws")
-	if err == nil {
-		_, err = j.loadTasks()
-		_ = j.Close()
-	}
-	if !errors.Is(err, ErrJournalCorrupt) {
+	if _, err := OpenJournal(good, "ws"); !errors.Is(err, ErrJournalCorrupt) {
 		t.Fatalf("damaged file: %v", err)
+	}
+	// Damage in the middle of a journal full of records shows at open too.
+	full := filepath.Join(dir, "full.db")
+	jf, err := OpenJournal(full, "ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []*taskRecord
+	for i := range 2000 {
+		recs = append(recs, &taskRecord{Seq: uint64(i), Task: messages.Task{ID: fmt.Sprint("t", i), Type: "x", Description: strings.Repeat("d", 200)}})
+	}
+	if err := jf.writeTasks(recs, nil, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	_ = jf.Close()
+	data, _ = os.ReadFile(full)
+	mid := len(data) / 2 &^ 4095
+	for i := mid + 16; i < mid+64; i++ { // a page header in the middle
+		data[i] ^= 0xff
+	}
+	_ = os.WriteFile(full, data, 0o600)
+	if _, err := OpenJournal(full, "ws"); !errors.Is(err, ErrJournalCorrupt) {
+		t.Fatalf("damage in the middle: %v", err)
 	}
 }
 

@@ -124,7 +124,11 @@ func (m *Manager) Agent() *agent.Agent { return m.agent }
 // Addrs returns the addresses workers join through.
 func (m *Manager) Addrs() []string { return m.agent.Addrs() }
 
-// Start starts the manager's agent and its lease checker.
+// Start recovers the journal (with [WithJournal]: its error wraps
+// [ErrJournalCorrupt] if a record cannot be read), rebuilds a layer's
+// state ([WithRestore]: its error as it returned it), then starts the
+// manager's agent (its errors, agent.ErrAlreadyStarted if it was started
+// already) and the lease checker.
 func (m *Manager) Start(ctx context.Context) error {
 	m.life.Lock()
 	defer m.life.Unlock()
