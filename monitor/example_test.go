@@ -34,7 +34,7 @@ func Example() {
 		panic(err)
 	}
 	defer resp.Body.Close()
-	var s task.ManagerStats
+	var s task.Stats
 	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
 		panic(err)
 	}

@@ -107,7 +107,7 @@ func get(t *testing.T, url string) string {
 func TestStatsAndMetrics(t *testing.T) {
 	t.Parallel()
 	_, srv := workload(t)
-	var s task.ManagerStats
+	var s task.Stats
 	deadline := time.Now().Add(10 * time.Second)
 	for s.Succeeded < 5 {
 		if time.Now().After(deadline) {

@@ -182,7 +182,7 @@ func BenchmarkPendingMemory(b *testing.B) {
 	}
 	// Wait until the submitter has handed them all to the manager.
 	for {
-		rep, err := p.Report(ctx)
+		rep, err := p.Stats(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}

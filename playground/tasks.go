@@ -319,7 +319,8 @@ func (p *Playground) Progress() Progress {
 	return pr
 }
 
-// Report is the task manager's report (per-worker statistics and totals).
-func (p *Playground) Report(ctx context.Context) (task.Report, error) {
-	return p.mgr.Report(ctx)
+// Stats is the task manager's snapshot (totals, per-worker statistics,
+// the last tasks); it prints as a report table.
+func (p *Playground) Stats(ctx context.Context) (task.Stats, error) {
+	return p.mgr.Stats(ctx)
 }

@@ -149,7 +149,7 @@ func runThroughput(b *testing.B, m *Manager, done *atomic.Int64) {
 	}
 	el := time.Since(start)
 	b.StopTimer()
-	rep, _ := m.Report(ctx)
+	rep, _ := m.Stats(ctx)
 	if rep.Succeeded != b.N {
 		b.Fatalf("%d of %d succeeded", rep.Succeeded, b.N)
 	}

@@ -99,7 +99,7 @@ func TestJournalResumes(t *testing.T) {
 		info.Attempts[1].Worker != "W2" || info.Attempt != 2 {
 		t.Fatalf("attempt history across the restart: %+v", info.Attempts)
 	}
-	rep, _ := m2.Report(ctx)
+	rep, _ := m2.Stats(ctx)
 	statsOf := map[string]WorkerStats{}
 	for _, w := range rep.Workers {
 		statsOf[w.Name] = w

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ceylon-go/ceylon/agent"
@@ -78,9 +79,12 @@ type Manager struct {
 	}
 }
 
+// totals are the manager's counters: written in the actor, read by
+// Stats and by the Prometheus registry's scrapes (counter functions), so
+// each is counted once.
 type totals struct {
-	submitted, succeeded, failed, cancelled, retried, requeued, late int
-	execTotal, latencyTotal                                          time.Duration
+	submitted, succeeded, failed, cancelled, retried, requeued, late atomic.Int64
+	execTotal, latencyTotal                                          time.Duration // actor only
 }
 
 // NewManager makes the admin agent a a task manager: it registers the

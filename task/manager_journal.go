@@ -41,7 +41,7 @@ func (m *Manager) recover() error {
 		}
 		m.seq = max(m.seq, r.Seq)
 		m.tasks[t.task.ID] = t
-		m.totals.submitted++
+		m.totals.submitted.Add(1)
 		switch {
 		case r.Status.Final() && r.Result != nil:
 			t.settled = true
@@ -50,12 +50,12 @@ func (m *Manager) recover() error {
 			}
 			switch r.Status {
 			case StatusCompleted:
-				m.totals.succeeded++
+				m.totals.succeeded.Add(1)
 				m.totals.latencyTotal += r.FinishedAt.Sub(r.SubmittedAt)
 			case StatusFailed:
-				m.totals.failed++
+				m.totals.failed.Add(1)
 			default:
-				m.totals.cancelled++
+				m.totals.cancelled.Add(1)
 			}
 		default:
 			// Whatever it was doing (assigned, running, retrying), no

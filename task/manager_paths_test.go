@@ -100,7 +100,7 @@ func TestUnreachableWorkerIsSkipped(t *testing.T) {
 	r, err := m.Run(run, messages.Task{ID: "t", Type: "job", Description: "A cannot be reached"})
 	if err != nil || !r.Success || r.Worker != "B" {
 		info, _ := m.Task(ctx, "t")
-		rep, _ := m.Report(ctx)
+		rep, _ := m.Stats(ctx)
 		t.Fatalf("result: %+v %v\n%+v\n%+v\nevents %+v", r, err, info, rep, m.log)
 	}
 	// A sorts first among equals, so it was tried first.

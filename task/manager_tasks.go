@@ -51,8 +51,7 @@ func (m *Manager) accept(batch []Submission) error {
 			t.priority = m.typePriority(s.Task.Type)
 		}
 		m.tasks[t.task.ID] = t
-		m.totals.submitted++
-		m.metrics.submitted.Inc()
+		m.totals.submitted.Add(1)
 		m.journalTask(t)
 		m.ready.push(t)
 		m.emit(Event{Type: EventSubmitted, TaskID: t.task.ID})
@@ -199,8 +198,7 @@ func (m *Manager) attemptFailed(t *taskState, reason string, final bool, r *mess
 	if !final && t.retries <= t.policy.MaxRetries {
 		delay := t.policy.retryDelay(t.retries)
 		t.status = StatusRetrying
-		m.totals.retried++
-		m.metrics.retried.Inc()
+		m.totals.retried.Add(1)
 		m.journalTask(t)
 		m.emit(Event{Type: EventRetrying, TaskID: t.task.ID, Attempt: t.attempt, Worker: t.lastWorker, Err: reason, Delay: delay})
 		t.stopRetry = m.agent.After(delay, func() {
@@ -238,8 +236,7 @@ func (m *Manager) attemptLost(t *taskState, reason string) {
 		return
 	}
 	t.status = StatusPending
-	m.totals.requeued++
-	m.metrics.requeued.Inc()
+	m.totals.requeued.Add(1)
 	m.journalTask(t)
 	m.ready.push(t)
 	m.emit(Event{Type: EventRequeued, TaskID: t.task.ID, Attempt: t.attempt, Worker: worker, Err: reason})
@@ -271,16 +268,13 @@ func (m *Manager) finish(t *taskState, st Status, r *messages.TaskResult) {
 	t.worker = nil
 	switch st {
 	case StatusCompleted:
-		m.totals.succeeded++
+		m.totals.succeeded.Add(1)
 		m.totals.latencyTotal += t.finishedAt.Sub(t.submittedAt)
-		m.metrics.succeeded.Inc()
 		m.metrics.completionLatency.Observe(seconds(t.finishedAt.Sub(t.submittedAt)))
 	case StatusFailed:
-		m.totals.failed++
-		m.metrics.failed.Inc()
+		m.totals.failed.Add(1)
 	case StatusCancelled:
-		m.totals.cancelled++
-		m.metrics.cancelled.Inc()
+		m.totals.cancelled.Add(1)
 	}
 	// The outcome is acted on (waiters woken, observers told, dependents
 	// released) only once it is durable.

@@ -48,7 +48,7 @@ func TestNormalFlowAllSucceed(t *testing.T) {
 			t.Fatalf("task of difficulty %d went to %s (skill %d)", task.Difficulty, r.Worker, s.Skill)
 		}
 	}
-	rep, _ := m.Report(ctx)
+	rep, _ := m.Stats(ctx)
 	if rep.Succeeded != 3 || rep.SuccessRate != 1 {
 		t.Fatalf("report: %+v", rep)
 	}
@@ -116,7 +116,7 @@ func TestTimeoutCancelsAndRetriesElsewhere(t *testing.T) {
 		t.Fatalf("stuck worker stats: %+v", s)
 	}
 	testutil.Eventually(t, "the stuck attempt's late result", func() bool {
-		rep, _ := m.Report(testutil.Context(t))
+		rep, _ := m.Stats(testutil.Context(t))
 		return rep.LateResults == 1
 	})
 }
@@ -139,7 +139,7 @@ func TestTimeoutWithoutRetryFails(t *testing.T) {
 	// The stuck run ends when cancelled; its late result frees the slot
 	// and is counted, not applied.
 	testutil.Eventually(t, "the late result", func() bool {
-		rep, _ := m.Report(testutil.Context(t))
+		rep, _ := m.Stats(testutil.Context(t))
 		return rep.LateResults == 1 && rep.Workers[0].InFlight == 0
 	})
 }
@@ -228,7 +228,7 @@ func TestWorkerStoppedMidTask(t *testing.T) {
 		}
 		return true
 	})
-	if rep, _ := m.Report(ctx); rep.Requeued != 5 || rep.Succeeded != 5 {
+	if rep, _ := m.Stats(ctx); rep.Requeued != 5 || rep.Succeeded != 5 {
 		t.Fatalf("report: %+v", rep)
 	}
 }
@@ -262,7 +262,7 @@ func TestThousandTasksEightWorkers(t *testing.T) {
 			t.Fatalf("task %d: %+v %v", i, r, err)
 		}
 	}
-	rep, _ := m.Report(ctx)
+	rep, _ := m.Stats(ctx)
 	total := 0
 	for _, w := range rep.Workers {
 		total += w.Completed
@@ -471,7 +471,7 @@ func TestResultFromAnotherWorkerIsRefused(t *testing.T) {
 	// The forged result is handled (and ignored) before A's real one,
 	// which comes only now.
 	testutil.Eventually(t, "the forged result handled", func() bool {
-		rep, _ := m.Report(ctx)
+		rep, _ := m.Stats(ctx)
 		info, _ := m.Task(ctx, "t")
 		return rep.LateResults == 1 || info.Status == StatusCompleted
 	})

@@ -35,7 +35,7 @@ func (m *Manager) onWorkerInfo(ctx agent.Context, info messages.WorkerInfo) erro
 	for _, c := range info.Capabilities {
 		w.caps[c] = true
 	}
-	w.stats.Name, w.stats.Skill, w.stats.Capabilities = info.Name, info.Skill, info.Capabilities
+	w.stats.Name, w.stats.Skill, w.stats.Capabilities, w.stats.Capacity = info.Name, info.Skill, info.Capabilities, info.MaxConcurrency
 	w.alive = true
 	w.lastSeen = time.Now()
 	m.rebuildWorkerList()
@@ -167,8 +167,7 @@ func (m *Manager) onResult(ctx agent.Context, r messages.TaskResult) error {
 	}
 	t := m.current(r.TaskID, r.Attempt)
 	if t == nil || t.worker != w {
-		m.totals.late++ // an old attempt, a duplicate, or a cancelled task
-		m.metrics.late.Inc()
+		m.totals.late.Add(1) // an old attempt, a duplicate, or a cancelled task
 		return invalid
 	}
 	if invalid != nil {

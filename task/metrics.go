@@ -16,10 +16,9 @@ import (
 type managerMetrics struct {
 	reg *prometheus.Registry
 
-	submitted, succeeded, failed, retried, requeued, cancelled, late prometheus.Counter
-	observerPanics                                                   prometheus.Counter
-	assignLatency, completionLatency                                 prometheus.Histogram
-	workerInflight                                                   *prometheus.GaugeVec
+	observerPanics                   prometheus.Counter
+	assignLatency, completionLatency prometheus.Histogram
+	workerInflight                   *prometheus.GaugeVec
 
 	// Gauges the actor keeps current and scrapes read.
 	queueDepth, inflight, workers atomic.Int64
@@ -32,13 +31,19 @@ func newManagerMetrics(m *Manager) *managerMetrics {
 		mm.reg.MustRegister(c)
 		return c
 	}
-	mm.submitted = counter("tasks_submitted_total", "Tasks accepted by the manager.")
-	mm.succeeded = counter("tasks_completed_total", "Tasks that succeeded.")
-	mm.failed = counter("tasks_failed_total", "Tasks that failed for good.")
-	mm.cancelled = counter("tasks_cancelled_total", "Tasks cancelled.")
-	mm.retried = counter("tasks_retried_total", "Attempts retried after a failure or a timeout.")
-	mm.requeued = counter("tasks_requeued_total", "Attempts requeued after their worker was lost.")
-	mm.late = counter("results_late_total", "Results for attempts no longer current, ignored.")
+	// The task counters read the manager's own totals (which include the
+	// tasks recovered from a journal).
+	total := func(name, help string, v *atomic.Int64) {
+		mm.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "ceylon", Name: name, Help: help},
+			func() float64 { return float64(v.Load()) }))
+	}
+	total("tasks_submitted_total", "Tasks accepted by the manager.", &m.totals.submitted)
+	total("tasks_completed_total", "Tasks that succeeded.", &m.totals.succeeded)
+	total("tasks_failed_total", "Tasks that failed for good.", &m.totals.failed)
+	total("tasks_cancelled_total", "Tasks cancelled.", &m.totals.cancelled)
+	total("tasks_retried_total", "Attempts retried after a failure or a timeout.", &m.totals.retried)
+	total("tasks_requeued_total", "Attempts requeued after their worker was lost.", &m.totals.requeued)
+	total("results_late_total", "Results for attempts no longer current, ignored.", &m.totals.late)
 	mm.observerPanics = counter("task_observer_panics_total", "Observers and hooks that panicked (recovered).")
 	buckets := prometheus.ExponentialBuckets(50e-6, 2, 20) // 50 µs .. 26 s
 	mm.assignLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "ceylon", Name: "task_assignment_seconds",

@@ -13,8 +13,8 @@ import (
 //
 //go:generate go tool msgp -file records.go -o records_gen.go -io=false -tests=false -unexported
 //go:generate go tool msgp -file task_status.go -o task_status_gen.go -io=false -tests=false
-//go:generate go tool msgp -file manager_report.go -o manager_report_gen.go -io=false -tests=false
-//go:generate sed -i -E "s/^func \\(z \\*([A-Za-z]+)\\) (MarshalMsg|Msgsize)\\(/func (z \\1) \\2(/" records_gen.go task_status_gen.go manager_report_gen.go
+//go:generate go tool msgp -file stats.go -o stats_gen.go -io=false -tests=false
+//go:generate sed -i -E "s/^func \\(z \\*([A-Za-z]+)\\) (MarshalMsg|Msgsize)\\(/func (z \\1) \\2(/" records_gen.go task_status_gen.go stats_gen.go
 //
 //msgp:tag msgpack
 //msgp:newtime

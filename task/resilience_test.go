@@ -61,7 +61,7 @@ func TestWorkerReconnectsAndResumes(t *testing.T) {
 		}
 	}
 	close(block)
-	rep, _ := m.Report(ctx)
+	rep, _ := m.Stats(ctx)
 	if rep.Requeued != 1 || rep.Succeeded != 11 {
 		t.Fatalf("report: %+v", rep)
 	}
@@ -108,7 +108,7 @@ func TestWorkerKeepsItsTaskThroughABlip(t *testing.T) {
 	if err != nil || !r.Success || r.Attempt != 1 {
 		t.Fatalf("held task after the blip: %+v %v", r, err)
 	}
-	if rep, _ := m.Report(ctx); rep.Requeued != 0 {
+	if rep, _ := m.Stats(ctx); rep.Requeued != 0 {
 		t.Fatalf("a blip requeued: %+v", rep)
 	}
 }

@@ -110,7 +110,7 @@ func startWorker(t *testing.T, m *testManager, name string, setup func(*Worker),
 }
 
 func workerNames(t *testing.T, m *testManager) []string {
-	r, err := m.Report(testutil.Context(t))
+	r, err := m.Stats(testutil.Context(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func workerNames(t *testing.T, m *testManager) []string {
 
 func workerStats(t *testing.T, m *testManager, name string) WorkerStats {
 	t.Helper()
-	r, err := m.Report(testutil.Context(t))
+	r, err := m.Stats(testutil.Context(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -232,7 +232,7 @@ func runPlayground(ctx context.Context, o options) error {
 		n := int64(o.size)
 		want := n * (n + 1) * (2*n + 1) / 6
 		fmt.Printf("\nresult: sum of squares 1..%d = %d (expected %d)\n\n", o.size, total, want)
-		rep, err := p.Report(ctx)
+		rep, err := p.Stats(ctx)
 		if err != nil {
 			return err
 		}

@@ -271,7 +271,7 @@ func runAdmin(ctx context.Context, o options, ready chan<- string) error {
 			}
 		}
 	}
-	rep, err := m.Report(ctx)
+	rep, err := m.Stats(ctx)
 	if err != nil {
 		return err
 	}

@@ -12,8 +12,8 @@ import (
 func (z WorkerStats) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(8)
-	var zb0001Mask uint8 /* 8 bits */
+	zb0001Len := uint32(9)
+	var zb0001Mask uint16 /* 9 bits */
 	_ = zb0001Mask
 	if z.Skill == 0 {
 		zb0001Len--
@@ -23,25 +23,29 @@ func (z WorkerStats) MarshalMsg(b []byte) (o []byte, err error) {
 		zb0001Len--
 		zb0001Mask |= 0x4
 	}
-	if z.Completed == 0 {
+	if z.Capacity == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x8
 	}
-	if z.Successful == 0 {
+	if z.Completed == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x10
 	}
-	if z.TotalTime == 0 {
+	if z.Successful == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x20
 	}
-	if z.InFlight == 0 {
+	if z.TotalTime == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x40
 	}
-	if z.Connected == false {
+	if z.InFlight == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x80
+	}
+	if z.Connected == false {
+		zb0001Len--
+		zb0001Mask |= 0x100
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -65,26 +69,31 @@ func (z WorkerStats) MarshalMsg(b []byte) (o []byte, err error) {
 			}
 		}
 		if (zb0001Mask & 0x8) == 0 { // if not omitted
+			// string "capacity"
+			o = append(o, 0xa8, 0x63, 0x61, 0x70, 0x61, 0x63, 0x69, 0x74, 0x79)
+			o = msgp.AppendInt(o, z.Capacity)
+		}
+		if (zb0001Mask & 0x10) == 0 { // if not omitted
 			// string "completed"
 			o = append(o, 0xa9, 0x63, 0x6f, 0x6d, 0x70, 0x6c, 0x65, 0x74, 0x65, 0x64)
 			o = msgp.AppendInt(o, z.Completed)
 		}
-		if (zb0001Mask & 0x10) == 0 { // if not omitted
+		if (zb0001Mask & 0x20) == 0 { // if not omitted
 			// string "successful"
 			o = append(o, 0xaa, 0x73, 0x75, 0x63, 0x63, 0x65, 0x73, 0x73, 0x66, 0x75, 0x6c)
 			o = msgp.AppendInt(o, z.Successful)
 		}
-		if (zb0001Mask & 0x20) == 0 { // if not omitted
+		if (zb0001Mask & 0x40) == 0 { // if not omitted
 			// string "total_time"
 			o = append(o, 0xaa, 0x74, 0x6f, 0x74, 0x61, 0x6c, 0x5f, 0x74, 0x69, 0x6d, 0x65)
 			o = msgp.AppendInt64(o, int64(z.TotalTime))
 		}
-		if (zb0001Mask & 0x40) == 0 { // if not omitted
+		if (zb0001Mask & 0x80) == 0 { // if not omitted
 			// string "in_flight"
 			o = append(o, 0xa9, 0x69, 0x6e, 0x5f, 0x66, 0x6c, 0x69, 0x67, 0x68, 0x74)
 			o = msgp.AppendInt(o, z.InFlight)
 		}
-		if (zb0001Mask & 0x80) == 0 { // if not omitted
+		if (zb0001Mask & 0x100) == 0 { // if not omitted
 			// string "connected"
 			o = append(o, 0xa9, 0x63, 0x6f, 0x6e, 0x6e, 0x65, 0x63, 0x74, 0x65, 0x64)
 			o = msgp.AppendBool(o, z.Connected)
@@ -147,6 +156,12 @@ func (z *WorkerStats) UnmarshalMsg(bts []byte) (o []byte, err error) {
 					}
 				}
 			}
+		case "capacity":
+			z.Capacity, bts, err = msgp.ReadIntBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Capacity")
+				return
+			}
 		case "completed":
 			z.Completed, bts, err = msgp.ReadIntBytes(bts)
 			if err != nil {
@@ -199,6 +214,6 @@ func (z WorkerStats) Msgsize() (s int) {
 	for za0001 := range z.Capabilities {
 		s += msgp.StringPrefixSize + len(z.Capabilities[za0001])
 	}
-	s += 10 + msgp.IntSize + 11 + msgp.IntSize + 11 + msgp.Int64Size + 10 + msgp.IntSize + 10 + msgp.BoolSize
+	s += 9 + msgp.IntSize + 10 + msgp.IntSize + 11 + msgp.IntSize + 11 + msgp.Int64Size + 10 + msgp.IntSize + 10 + msgp.BoolSize
 	return
 }
