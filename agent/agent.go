@@ -136,10 +136,7 @@ func (a *Agent) Start(ctx context.Context) error {
 // start does Start's work; Start holds no lock meanwhile, so a Stop can
 // cancel ctx.
 func (a *Agent) start(ctx context.Context) error {
-	a.system = a.cfg.system
-	if a.system == nil {
-		a.system = DefaultSystem()
-	}
+	a.system = actorSystem()
 	a.dispatch = newDispatcher()
 	a.pid = a.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return (*agentActor)(a) },
 		actor.WithDispatcher(a.dispatch)))

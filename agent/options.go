@@ -4,7 +4,6 @@ import (
 	"errors"
 	"log/slog"
 
-	"github.com/asynkron/protoactor-go/actor"
 	"github.com/ceylon-go/ceylon/peer"
 )
 
@@ -31,7 +30,6 @@ type config struct {
 	workspace    string
 	listen       []string
 	keyFile      string
-	system       *actor.ActorSystem
 	logger       *slog.Logger
 	mailbox      int
 	mdns         bool
@@ -103,18 +101,6 @@ func WithListenAddrs(addrs ...string) Option {
 // path across restarts.
 func WithIdentityFile(path string) Option {
 	return func(c *config) error { c.keyFile = path; return nil }
-}
-
-// WithActorSystem runs the agent's actor in sys instead of the process-wide
-// default system.
-func WithActorSystem(sys *actor.ActorSystem) Option {
-	return func(c *config) error {
-		if sys == nil {
-			return errors.New("agent: nil actor system")
-		}
-		c.system = sys
-		return nil
-	}
 }
 
 // WithLogger sets the agent's logger (default: discard).

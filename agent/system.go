@@ -7,9 +7,10 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 )
 
-// DefaultSystem is the process-wide actor system that agents share unless
-// given another with [WithActorSystem]. Its own start-up log is silenced.
-var DefaultSystem = sync.OnceValue(func() *actor.ActorSystem {
+// actorSystem is the process-wide actor system every agent's actor runs
+// in (an implementation detail: no protoactor type is part of the API). Its
+// own start-up log is silenced.
+var actorSystem = sync.OnceValue(func() *actor.ActorSystem {
 	return actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}))

@@ -2,12 +2,7 @@ package peer
 
 import (
 	"context"
-
-	"github.com/libp2p/go-libp2p/core/peer"
 )
-
-// ID identifies a node (its libp2p peer ID).
-type ID = peer.ID
 
 // PresenceEvent reports a member joining or leaving the workspace, as this
 // node knows it (see the package documentation: joined and left the
@@ -55,6 +50,3 @@ func (NopHandler) HandleDirect(context.Context, ID, []byte) {}
 
 // HandleBroadcast implements [Handler].
 func (NopHandler) HandleBroadcast(context.Context, ID, []byte) {}
-
-// ParseID parses a peer ID in its string (base58 or CID) form.
-func ParseID(s string) (ID, error) { return peer.Decode(s) }

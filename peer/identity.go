@@ -11,6 +11,12 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
+// ID identifies a node (its libp2p peer ID).
+type ID = peer.ID
+
+// ParseID parses a peer ID in its string (base58 or CID) form.
+func ParseID(s string) (ID, error) { return peer.Decode(s) }
+
 // LoadOrCreateIdentity reads an identity key from path, or creates an
 // Ed25519 key and writes it there (mode 0600) when the file does not exist.
 // A node that reuses its key keeps its peer ID, so the address it printed

@@ -3,7 +3,6 @@ package task
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -14,21 +13,6 @@ import (
 
 	"github.com/ceylon-go/ceylon/messages"
 	"github.com/ceylon-go/ceylon/peer"
-)
-
-// Task manager errors.
-var (
-	ErrDuplicateTask          = errors.New("task: duplicate task id")
-	ErrUnknownTask            = errors.New("task: unknown task")
-	ErrUnknownProcessor       = errors.New("task: no such processor")
-	ErrNoEligibleWorker       = errors.New("task: no eligible worker")
-	ErrTooManyLost            = errors.New("task: task lost with its worker too many times")
-	ErrUnresolvedDependencies = errors.New("task: task has dependencies; submit it through a playground or with DependenciesMet")
-	ErrTaskTimeout            = errors.New("task: attempt timed out")
-	ErrCancelled              = errors.New("task: task cancelled")
-	ErrWorkersMissing         = errors.New("task: workers missing")
-	ErrNotAdmin               = errors.New("task: a manager's agent must be an admin (agent.AsAdmin)")
-	ErrTaskTooLarge           = errors.New("task: task too large to send to a worker")
 )
 
 // Manager is the admin agent that hands tasks to workers: it matches

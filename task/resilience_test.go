@@ -351,3 +351,27 @@ func TestWorkerWatchesItsManager(t *testing.T) {
 	default:
 	}
 }
+
+// Stop does not hang on a processor that ignores its context: it waits
+// for the stop grace, then says so.
+func TestStopLeavesAStuckProcessorBehind(t *testing.T) {
+	t.Parallel()
+	m := startManager(t)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	started := make(chan struct{}, 1)
+	w := startWorker(t, m, "W", func(w *Worker) {
+		w.Handle("stuck", func(context.Context, *Job) ([]byte, error) {
+			started <- struct{}{}
+			<-release // ignores ctx
+			return nil, nil
+		})
+	}, WithStopGrace(200*time.Millisecond))
+	if err := m.Submit(testutil.Context(t), messages.Task{ID: "s", Type: "stuck", Description: "ignores its context"}); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	if err := w.Stop(); !errors.Is(err, ErrProcessorsRunning) {
+		t.Fatalf("stop with a stuck processor: %v", err)
+	}
+}

@@ -1,16 +1,11 @@
 package task
 
 import (
-	"errors"
 	"time"
 
 	"github.com/ceylon-go/ceylon/internal/backoff"
 	"github.com/ceylon-go/ceylon/messages"
 )
-
-// ErrSkipRetry, wrapped in a processor's error, marks the failure as final:
-// the manager does not retry the task (like asynq's SkipRetry).
-var ErrSkipRetry = errors.New("task: skip retry")
 
 // Policy is how one task is run: the lease of each attempt and how failed
 // attempts are retried. Task fields override the handler's options, which

@@ -13,15 +13,6 @@ import (
 	"github.com/ceylon-go/ceylon/peer"
 )
 
-// ErrCancelledByManager is the cause of a processor's context when the
-// manager cancels the attempt (its lease ran out, or the task was
-// cancelled).
-var ErrCancelledByManager = errors.New("task: attempt cancelled by the task manager")
-
-// ErrManagerLost is the cause of a processor's context when the worker
-// loses its manager (the manager requeues the task elsewhere).
-var ErrManagerLost = errors.New("task: task manager left")
-
 // Job is one attempt of a task, as a processor sees it.
 type Job struct {
 	Task    messages.Task
@@ -59,8 +50,21 @@ type workerConfig struct {
 	heartbeat   time.Duration
 	ackAfter    time.Duration
 	cancelGrace time.Duration
+	stopGrace   time.Duration
 	watch       func(manager agent.AgentDetail, present bool)
 	stopAfter   time.Duration
+}
+
+// WithStopGrace bounds how long Stop waits for processors that ignore
+// their context's end (default 10 s).
+func WithStopGrace(d time.Duration) WorkerOption {
+	return func(c *workerConfig) error {
+		if d <= 0 {
+			return errors.New("task: stop grace must be positive")
+		}
+		c.stopGrace = d
+		return nil
+	}
 }
 
 // WithManagerWatch calls fn (in the worker's actor: keep it quick) when
@@ -214,7 +218,7 @@ func NewWorker(a *agent.Agent, opts ...WorkerOption) (*Worker, error) {
 	if a == nil {
 		return nil, errors.New("task: nil agent")
 	}
-	cfg := workerConfig{max: 1, heartbeat: time.Second, ackAfter: defaultAckAfter, cancelGrace: time.Second}
+	cfg := workerConfig{max: 1, heartbeat: time.Second, ackAfter: defaultAckAfter, cancelGrace: time.Second, stopGrace: 10 * time.Second}
 	for _, opt := range opts {
 		if err := opt(&cfg); err != nil {
 			return nil, err
@@ -285,7 +289,8 @@ func (w *Worker) Start(ctx context.Context) error {
 }
 
 // Stop leaves the workspace: running processors see their context end,
-// and Stop waits for them to return. A Stop during Start cancels it.
+// and Stop waits for them to return, for the stop grace at most
+// ([WithStopGrace], 10 s; then it fails with [ErrProcessorsRunning]). A Stop during Start cancels it.
 func (w *Worker) Stop() error {
 	w.stopOnce.Do(func() {
 		w.stopErr = w.agent.Stop() // first: it cancels a Start in progress
@@ -293,7 +298,17 @@ func (w *Worker) Stop() error {
 		if w.stopBeats != nil {
 			w.stopBeats()
 		}
-		w.runs.Wait()
+		// The processors' contexts ended with the agent; those that ignore
+		// theirs get the stop grace, then are left behind.
+		ran := make(chan struct{})
+		go func() { w.runs.Wait(); close(ran) }()
+		t := time.NewTimer(w.cfg.stopGrace)
+		select {
+		case <-ran:
+		case <-t.C:
+			w.stopErr = errors.Join(w.stopErr, fmt.Errorf("%w after %v", ErrProcessorsRunning, w.cfg.stopGrace))
+		}
+		t.Stop()
 		w.life.Unlock()
 	})
 	<-w.agent.Done()

@@ -1,0 +1,46 @@
+package task
+
+import "errors"
+
+// Task manager errors.
+var (
+	// ErrDuplicateTask reports a task ID the manager already holds (or a batch that repeats one).
+	ErrDuplicateTask = errors.New("task: duplicate task id")
+	// ErrUnknownTask reports a task ID the manager does not know (never submitted, forgotten or expired).
+	ErrUnknownTask = errors.New("task: unknown task")
+	// ErrUnknownProcessor reports a task type no worker runs, with WithProcessors set.
+	ErrUnknownProcessor = errors.New("task: no such processor")
+	// ErrNoEligibleWorker reports why Wait ended before a task that no connected worker can take.
+	ErrNoEligibleWorker = errors.New("task: no eligible worker")
+	// ErrTooManyLost reports a task whose attempts were lost (worker gone, unreachable, no ack) more than WithMaxLost times.
+	ErrTooManyLost = errors.New("task: task lost with its worker too many times")
+	// ErrUnresolvedDependencies reports a task with dependencies submitted without DependenciesMet.
+	ErrUnresolvedDependencies = errors.New("task: task has dependencies; submit it through a playground or with DependenciesMet")
+	// ErrTaskTimeout reports an attempt whose lease ran out.
+	ErrTaskTimeout = errors.New("task: attempt timed out")
+	// ErrCancelled reports a cancelled task.
+	ErrCancelled = errors.New("task: task cancelled")
+	// ErrWorkersMissing reports WaitForWorkers or WaitForWorkerNames ended before the workers came.
+	ErrWorkersMissing = errors.New("task: workers missing")
+	// ErrNotAdmin reports a manager made on an agent that is not an admin.
+	ErrNotAdmin = errors.New("task: a manager's agent must be an admin (agent.AsAdmin)")
+	// ErrTaskTooLarge reports a task whose assignment would not fit in one frame to a worker.
+	ErrTaskTooLarge = errors.New("task: task too large to send to a worker")
+)
+
+// Worker errors.
+var (
+	// ErrSkipRetry, wrapped in a processor's error, marks the failure as final:
+	// the manager does not retry the task (like asynq's SkipRetry).
+	ErrSkipRetry = errors.New("task: skip retry")
+	// ErrCancelledByManager is the cause of a processor's context when the
+	// manager cancels the attempt (its lease ran out, or the task was
+	// cancelled).
+	ErrCancelledByManager = errors.New("task: attempt cancelled by the task manager")
+	// ErrManagerLost is the cause of a processor's context when the worker
+	// loses its manager (the manager requeues the task elsewhere).
+	ErrManagerLost = errors.New("task: task manager left")
+	// ErrProcessorsRunning reports a Stop that left processors running:
+	// they ignored their context's end for longer than the stop grace.
+	ErrProcessorsRunning = errors.New("task: processors still running")
+)
