@@ -8,10 +8,14 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 )
+
+// netSeq tells apart the networks of one test process.
+var netSeq atomic.Int32
 
 // netHost is one namespace on the test bridge.
 type netHost struct {
@@ -50,7 +54,7 @@ func newTestNet(t *testing.T, names ...string) *testNet {
 		t.Skipf("skipping: cannot create a network namespace here (no CAP_NET_ADMIN?): %v %s", err, out)
 	}
 	_ = exec.Command("ip", "netns", "del", probe).Run()
-	id := os.Getpid() % 100000
+	id := (os.Getpid()*7 + int(netSeq.Add(1))) % 100000 // tests of one process run side by side
 	n := &testNet{t: t, bridge: fmt.Sprintf("cyb%d", id), hosts: map[string]netHost{}}
 	subnet := fmt.Sprintf("10.%d.%d", 100+id%100, id/100%250)
 	t.Cleanup(n.destroy)
@@ -168,6 +172,7 @@ func countOK(lines []string) int {
 // SIGKILL and another loses its link for six seconds. Every task must
 // succeed exactly once, and the admin's report must agree.
 func TestFaultsAcrossNamespaces(t *testing.T) {
+	t.Parallel()
 	net := newTestNet(t, "adm", "w1", "w2", "w3")
 	bin := build(t)
 	const tasks = 500
@@ -251,6 +256,7 @@ func waitExit(cmd *exec.Cmd, within time.Duration) error {
 // Workers started with -mdns and no address find the admin on the LAN (two
 // namespaces on one bridge), and the scenario runs to the end.
 func TestMDNSDiscoveryAcrossNamespaces(t *testing.T) {
+	t.Parallel()
 	net := newTestNet(t, "madm", "mw1")
 	bin := build(t)
 	common := []string{"-workspace", "mdns", "-scale", "1ms", "-timeout", "2m"}
