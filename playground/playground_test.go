@@ -648,3 +648,21 @@ func TestOversizedTaskIsRefusedWhenAdded(t *testing.T) {
 		t.Fatalf("a small task after: %+v %v", r, err)
 	}
 }
+
+// A task the manager refuses (here: a type no worker runs, with the
+// manager told its processors) fails with the manager's reason, alone:
+// the rest of its batch runs.
+func TestTaskRefusedByTheManagerFailsAlone(t *testing.T) {
+	t.Parallel()
+	p := start(t, sumWorkers(1), WithManagerOptions(task.WithProcessors("sum")))
+	ctx := testCtx(t)
+	if _, err := p.AddTasks(ctx, Task{ID: "ok", Type: "sum", Input: MustEncode(1)}, Task{ID: "refused", Type: "other"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Wait(ctx, "refused"); !errors.Is(err, ErrTaskFailed) || !strings.Contains(err.Error(), "no such processor") {
+		t.Fatalf("refused: %v", err)
+	}
+	if r, err := p.Wait(ctx, "ok"); err != nil || intResult(t, r) != 1 {
+		t.Fatalf("ok: %+v %v", r, err)
+	}
+}

@@ -2,6 +2,7 @@ package task
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -371,5 +372,45 @@ func TestOversizedTaskIsRefusedAtSubmit(t *testing.T) {
 	}
 	if ws := workerStats(t, m, "W"); !ws.Connected {
 		t.Fatalf("the worker was marked lost: %+v", ws)
+	}
+}
+
+// Stats prints as the report table, lists every task (Tasks, in
+// submission order) and keeps a worker that left, with its numbers.
+func TestStatsReportAndTasks(t *testing.T) {
+	t.Parallel()
+	m := startManager(t)
+	w := startWorker(t, m, "W", func(w *Worker) { w.Handle("job", noop) }, WithMaxConcurrency(3))
+	ctx := testutil.Context(t)
+	for i := range 3 {
+		if r := runTask(t, m, messages.Task{ID: fmt.Sprint("t", i), Type: "job", Description: "d"}); !r.Success {
+			t.Fatal(r)
+		}
+	}
+	if err := m.Submit(ctx, messages.Task{ID: "waits", Type: "nobody", Description: "no worker runs it"}); err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := m.Tasks(ctx)
+	if err != nil || len(tasks) != 4 || tasks[0].Task.ID != "t0" || tasks[3].Status.String() != "pending" {
+		t.Fatalf("tasks: %+v %v", tasks, err)
+	}
+	_ = w.Stop()
+	testutil.Eventually(t, "the worker gone", func() bool {
+		st, _ := m.Stats(ctx)
+		return len(st.Workers) == 1 && !st.Workers[0].Connected
+	})
+	st, err := m.Stats(ctx)
+	if err != nil || st.Unfinished() != 1 || st.Workers[0].Completed != 3 || st.Workers[0].Capacity != 3 {
+		t.Fatalf("stats: %+v %v", st, err)
+	}
+	out := st.String()
+	for _, want := range []string{"tasks: 4 submitted, 3 succeeded, 0 failed, 0 cancelled, 1 pending", "success rate 100.0%", "W", "100%"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("report lacks %q:\n%s", want, out)
+		}
+	}
+	js, err := json.Marshal(st)
+	if err != nil || !strings.Contains(string(js), `"success_rate":1`) || !strings.Contains(string(js), `"capacity":3`) {
+		t.Fatalf("json: %s %v", js, err)
 	}
 }
