@@ -35,7 +35,7 @@ staticcheck:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./messages
 	$(GO) test -run '^$$' -bench 'Direct|Broadcast|TCPFloor|LocalRoundTrip' -benchtime 2s ./agent
-	$(GO) test -run '^$$' -bench 'TaskThroughput' -benchtime 20000x ./task # with and without the journal
+	$(GO) test -run '^$$' -bench 'TaskThroughput|TaskSubmit' -benchtime 20000x ./task # with and without the journal; Submit and SubmitAsync from one goroutine
 	$(GO) test -run '^$$' -bench 'TaskRoundTrip' -benchtime 1000x ./task
 	$(GO) test -run '^$$' -bench 'DAG|PendingMemory' -benchtime 100000x -timeout 30m ./playground
 

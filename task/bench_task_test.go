@@ -180,3 +180,82 @@ func BenchmarkTaskRoundTrip(b *testing.B) {
 	b.StopTimer()
 	testutil.ReportLatency(b, lat)
 }
+
+// BenchmarkTaskSubmitAsync submits b.N no-op tasks one by one from one
+// goroutine with SubmitAsync (no batching by the caller) and reports
+// tasks/s until the last completes.
+func BenchmarkTaskSubmitAsync(b *testing.B) {
+	var done atomic.Int64
+	runAsync(b, startTaskBench(b, &done), &done)
+}
+
+// BenchmarkTaskSubmitAsyncJournal is BenchmarkTaskSubmitAsync with the
+// journal on: every submission acknowledged once durable.
+func BenchmarkTaskSubmitAsyncJournal(b *testing.B) {
+	j, err := OpenJournal(filepath.Join(b.TempDir(), "bench.db"), "bench-tasks")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer j.Close()
+	var done atomic.Int64
+	runAsync(b, startTaskBench(b, &done, WithJournal(j)), &done)
+}
+
+// BenchmarkTaskSubmitJournal submits one by one from one goroutine with
+// Submit (one commit waited for per task): the baseline SubmitAsync is
+// for.
+func BenchmarkTaskSubmitJournal(b *testing.B) {
+	j, err := OpenJournal(filepath.Join(b.TempDir(), "bench.db"), "bench-tasks")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer j.Close()
+	var done atomic.Int64
+	m := startTaskBench(b, &done, WithJournal(j))
+	ctx := context.Background()
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		if err := m.Submit(ctx, noopTask(fmt.Sprint(i))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for done.Load() < int64(b.N) {
+		time.Sleep(100 * time.Microsecond)
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "tasks/s")
+}
+
+func runAsync(b *testing.B, m *Manager, done *atomic.Int64) {
+	ctx := context.Background()
+	futures := make(chan *SubmitFuture, 8192)
+	errs := make(chan error, 1)
+	go func() {
+		var first error
+		for f := range futures {
+			if err := f.Wait(ctx); err != nil && first == nil {
+				first = err
+			}
+		}
+		errs <- first
+	}()
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		f, err := m.SubmitAsync(ctx, noopTask(fmt.Sprint(i)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		futures <- f
+	}
+	close(futures)
+	if err := <-errs; err != nil {
+		b.Fatal(err)
+	}
+	for done.Load() < int64(b.N) {
+		time.Sleep(100 * time.Microsecond)
+	}
+	el := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/el.Seconds(), "tasks/s")
+}

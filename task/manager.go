@@ -43,7 +43,8 @@ type Manager struct {
 	recent      recentRing
 	started     time.Time
 
-	life        sync.Mutex // serialises Start with the end of Stop
+	pending     chan struct{} // a slot per unanswered SubmitAsync
+	life        sync.Mutex    // serialises Start with the end of Stop
 	startCalled bool
 	stopTicker  func() // stops the lease checker
 
@@ -95,6 +96,7 @@ func NewManager(a *agent.Agent, opts ...ManagerOption) (*Manager, error) {
 		history:    map[string]WorkerStats{},
 		priorities: map[string]int{},
 		workersChg: make(chan struct{}),
+		pending:    make(chan struct{}, cfg.maxPending),
 	}
 	m.metrics = newManagerMetrics(m)
 	agent.On(a, m.onWorkerInfo)

@@ -36,6 +36,7 @@ type managerConfig struct {
 	retention        time.Duration
 	journal          *Journal
 	maxLost          int
+	maxPending       int
 }
 
 func defaultManagerConfig() managerConfig {
@@ -45,6 +46,7 @@ func defaultManagerConfig() managerConfig {
 		heartbeatTimeout: 5 * time.Second,
 		tick:             50 * time.Millisecond,
 		maxLost:          10,
+		maxPending:       defaultMaxPendingSubmits,
 	}
 }
 

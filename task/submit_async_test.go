@@ -1,0 +1,86 @@
+package task
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ceylon-go/ceylon/internal/testutil"
+	"github.com/ceylon-go/ceylon/messages"
+)
+
+// SubmitAsync answers through its future: accepted once durable (never
+// before the commit), refused with the named error; past the bound on
+// unanswered submissions the producer waits.
+func TestSubmitAsync(t *testing.T) {
+	t.Parallel()
+	j := openJournal(t, filepath.Join(t.TempDir(), "async.db"))
+	stall := make(chan struct{})
+	stalled := make(chan struct{}, 1)
+	var stalling bool
+	j.beforeWrite = func() {
+		if stalling {
+			stalling = false
+			stalled <- struct{}{}
+			<-stall
+		}
+	}
+	m := startManager(t, WithJournal(j), WithMaxPendingSubmits(2))
+	startWorker(t, m, "W", func(w *Worker) { w.Handle("job", noop) })
+	ctx := testutil.Context(t)
+
+	var fs []*SubmitFuture
+	for i := range 100 {
+		f, err := m.SubmitAsync(ctx, messages.Task{ID: fmt.Sprint(i), Type: "job", Description: "async"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs = append(fs, f)
+	}
+	for _, f := range fs {
+		if err := f.Wait(ctx); err != nil {
+			t.Fatalf("task %s: %v", f.TaskID(), err)
+		}
+	}
+	if r, err := m.Wait(ctx, "99"); err != nil || !r.Success {
+		t.Fatalf("the last: %+v %v", r, err)
+	}
+	dup, err := m.SubmitAsync(ctx, messages.Task{ID: "0", Type: "job", Description: "again"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dup.Wait(ctx); !errors.Is(err, ErrDuplicateTask) {
+		t.Fatalf("duplicate: %v", err)
+	}
+
+	// With the disk stuck, a submission is not acknowledged, and past
+	// the bound the producer waits.
+	if err := m.View(ctx, func(*Tx) error { stalling = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	held, err := m.SubmitAsync(ctx, messages.Task{ID: "held", Type: "job", Description: "its commit is stuck"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-stalled
+	if _, err := m.SubmitAsync(ctx, messages.Task{ID: "second", Type: "job", Description: "fills the bound"}); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, err := m.SubmitAsync(short, messages.Task{ID: "third", Type: "job", Description: "no room"}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("past the bound: %v", err)
+	}
+	select {
+	case <-held.Done():
+		t.Fatalf("acknowledged before its commit: %v", held.Err())
+	default:
+	}
+	close(stall)
+	if err := held.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
