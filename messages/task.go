@@ -169,7 +169,7 @@ type TaskResult struct {
 	// Children are tasks the processor spawned (fan-out).
 	Children []Task `msgpack:"children,omitempty,allownil"`
 	// Final marks a failure that retrying cannot fix (the processor
-	// returned an error wrapping the agent package's ErrSkipRetry).
+	// returned an error wrapping the task package's ErrSkipRetry).
 	Final bool `msgpack:"final,omitempty"`
 }
 

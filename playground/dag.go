@@ -48,13 +48,9 @@ func (p *Playground) prepare(tasks []Task, parent *node) ([]Task, error) {
 	out := make([]Task, len(tasks))
 	batch := make(map[string]int, len(tasks))
 	for i, t := range tasks {
-		if t.ID == "" {
-			if parent != nil {
-				t.ID = fmt.Sprintf("%s/%d", parent.task.ID, i)
-			} else {
-				p.seq++
-				t.ID = fmt.Sprintf("task-%d", p.seq)
-			}
+		if t.ID == "" { // children have theirs from Spawn (task.Job)
+			p.seq++
+			t.ID = fmt.Sprintf("task-%d", p.seq)
 		}
 		if t.Description == "" {
 			t.Description = t.Name

@@ -1,9 +1,7 @@
 package playground
 
 import (
-	"context"
 	"fmt"
-	"slices"
 
 	"github.com/ceylon-go/ceylon/agent"
 	"github.com/ceylon-go/ceylon/messages"
@@ -18,60 +16,17 @@ type Task = messages.Task
 // Result is a task's outcome.
 type Result = messages.TaskResult
 
-// Handler processes one request (a worker's processor). It
-// must return soon after ctx ends.
-type Handler func(ctx context.Context, req *Request) ([]byte, error)
+// Handler processes one request (a worker's processor): the task layer's
+// handler. It must return soon after ctx ends.
+type Handler = task.HandlerFunc
 
-// Request is one attempt of a task as its handler sees it.
-type Request struct {
-	Task Task
-	// Inputs are the outputs of the task's dependencies (and of their
-	// child tasks), by task ID.
-	Inputs  map[string][]byte
-	Attempt int
-	Worker  string
-	job     *task.Job
-	spawned int
-}
-
-// Spawn adds child tasks; see the package documentation for what that
-// means for the parent. A child without an ID gets "<parent>/<n>" (n
-// counts this attempt's children from 0), without a description its name
-// or type.
-func (r *Request) Spawn(children ...Task) {
-	for i := range children {
-		c := &children[i]
-		if c.ID == "" {
-			c.ID = fmt.Sprintf("%s/%d", r.Task.ID, r.spawned)
-		}
-		r.spawned++
-		if c.Description == "" {
-			c.Description = c.Name
-		}
-		if c.Description == "" {
-			c.Description = c.Type
-		}
-		c.Parent = r.Task.ID
-	}
-	r.job.Spawn(children...)
-}
-
-// DecodeInput decodes the task's Input (msgpack, as [Encode] writes it).
-func (r *Request) DecodeInput(v any) error { return Decode(r.Task.Input, v) }
-
-// DecodeDependency decodes the output of dependency id (or of a child
-// task of a dependency). A dependency that returned no output leaves v
-// untouched.
-func (r *Request) DecodeDependency(id string, v any) error {
-	out, ok := r.Inputs[id]
-	if !ok {
-		if slices.Contains(r.Task.Dependencies, id) {
-			return nil
-		}
-		return fmt.Errorf("%w: %q is not a dependency of %q", ErrUnknownDependency, id, r.Task.ID)
-	}
-	return Decode(out, v)
-}
+// Request is one attempt of a task as its handler sees it: the task
+// layer's job. Its Inputs are the outputs of the task's dependencies (and
+// of their child tasks), by task ID; Spawn adds child tasks (see the
+// package documentation; a child without an ID gets "<parent>/<n>", n
+// counting this attempt's children from 0, without a description its name
+// or type).
+type Request = task.Job
 
 // Encode turns v into task input or output bytes (msgpack).
 func Encode(v any) ([]byte, error) {
@@ -97,7 +52,7 @@ type Worker struct {
 	Processor string
 	Handler   Handler
 	// Skill (1-10), Capabilities and Concurrency (default 1) as in
-	// agent.NewWorker.
+	// task.NewWorker.
 	Skill        int
 	Capabilities []string
 	Concurrency  int
@@ -134,9 +89,6 @@ func (w Worker) Agent(opts ...agent.Option) (*task.Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := w.Handler
-	wa.HandleWith(w.Processor, func(ctx context.Context, job *task.Job) ([]byte, error) {
-		return h(ctx, &Request{Task: job.Task, Inputs: job.Inputs, Attempt: job.Attempt, Worker: job.Worker, job: job})
-	}, w.Options)
+	wa.HandleWith(w.Processor, w.Handler, w.Options)
 	return wa, nil
 }

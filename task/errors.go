@@ -43,4 +43,7 @@ var (
 	// ErrProcessorsRunning reports a Stop that left processors running:
 	// they ignored their context's end for longer than the stop grace.
 	ErrProcessorsRunning = errors.New("task: processors still running")
+	// ErrNotAnInput reports Job.DecodeDependency of an ID that is not
+	// among the job's dependencies.
+	ErrNotAnInput = errors.New("task: not a dependency")
 )

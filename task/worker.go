@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,11 +30,44 @@ type Job struct {
 
 // Spawn adds child tasks (fan-out). They go back with the result; what
 // happens to them is up to the manager's user (the playground schedules
-// them and completes the parent after them).
+// them and completes the parent after them). A child without an ID gets
+// "<parent>/<n>" (n counts this attempt's children from 0), one without a
+// description its name or type; its Parent is the job's task.
 func (j *Job) Spawn(tasks ...messages.Task) {
 	j.mu.Lock()
-	j.children = append(j.children, tasks...)
-	j.mu.Unlock()
+	defer j.mu.Unlock()
+	for _, c := range tasks {
+		if c.ID == "" {
+			c.ID = fmt.Sprintf("%s/%d", j.Task.ID, len(j.children))
+		}
+		if c.Description == "" {
+			c.Description = c.Name
+		}
+		if c.Description == "" {
+			c.Description = c.Type
+		}
+		c.Parent = j.Task.ID
+		j.children = append(j.children, c)
+	}
+}
+
+// DecodeInput decodes the task's Input (msgpack, as messages.MarshalValue
+// writes it) into v, a pointer.
+func (j *Job) DecodeInput(v any) error { return messages.Unmarshal(j.Task.Input, v) }
+
+// DecodeDependency decodes the output of dependency id (or of a child task
+// of a dependency) into v. A dependency that returned no output leaves v
+// untouched; an id that is no dependency of the task fails with
+// [ErrNotAnInput].
+func (j *Job) DecodeDependency(id string, v any) error {
+	out, ok := j.Inputs[id]
+	if !ok {
+		if slices.Contains(j.Task.Dependencies, id) {
+			return nil
+		}
+		return fmt.Errorf("%w: %q of %q", ErrNotAnInput, id, j.Task.ID)
+	}
+	return messages.Unmarshal(out, v)
 }
 
 // HandlerFunc processes one job and returns its output. It must return soon
