@@ -29,6 +29,17 @@ type config struct {
 	httpAddr    string
 }
 
+// everyAgent are the options of every agent the playground makes (its
+// manager's and its local workers'): the workspace, the logger, the
+// secret, and the caller's agent options last, so they win.
+func (c *config) everyAgent() []agent.Option {
+	opts := []agent.Option{agent.WithWorkspace(c.workspace), agent.WithLogger(c.logger)}
+	if c.secret != "" {
+		opts = append(opts, agent.WithSecret(c.secret))
+	}
+	return append(opts, c.agentOpts...)
+}
+
 func defaultConfig() config {
 	return config{
 		name:        "playground",

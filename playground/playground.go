@@ -53,17 +53,11 @@ func New(opts ...Option) (*Playground, error) {
 		}
 	}
 	p := &Playground{cfg: cfg, nodes: map[string]*node{}}
-	agentOpts := append([]agent.Option{
-		agent.WithListenAddrs(cfg.listen...), agent.WithWorkspace(cfg.workspace), agent.WithLogger(cfg.logger),
-	}, cfg.agentOpts...)
+	agentOpts := []agent.Option{agent.WithListenAddrs(cfg.listen...), agent.WithRole("task_manager")}
 	if cfg.keyFile != "" {
 		agentOpts = append(agentOpts, agent.WithIdentityFile(cfg.keyFile))
 	}
-	if cfg.secret != "" {
-		agentOpts = append(agentOpts, agent.WithSecret(cfg.secret))
-		cfg.agentOpts = append(cfg.agentOpts, agent.WithSecret(cfg.secret)) // local workers
-		p.cfg = cfg
-	}
+	agentOpts = append(append(agentOpts, cfg.everyAgent()...), agent.AsAdmin())
 	mopts := append([]task.ManagerOption{
 		task.WithHook(p.onEvent),
 		task.WithForgetFinished(), // the playground keeps the results
@@ -77,7 +71,7 @@ func New(opts ...Option) (*Playground, error) {
 		p.journal = j
 		mopts = append(mopts, task.WithJournal(j))
 	}
-	admin, err := agent.New(cfg.name, append(agentOpts, agent.AsAdmin(), agent.WithRole("task_manager"))...)
+	admin, err := agent.New(cfg.name, agentOpts...)
 	var m *task.Manager
 	if err == nil {
 		m, err = task.NewManager(admin, mopts...)
@@ -158,10 +152,7 @@ func (p *Playground) Start(ctx context.Context, workers ...Worker) (err error) {
 	}
 	join := p.mgr.Addrs()[0]
 	for _, w := range workers {
-		wa, err := w.Agent(append([]agent.Option{
-			agent.WithJoin(join), agent.WithWorkspace(p.cfg.workspace),
-			agent.WithListenAddrs("/ip4/127.0.0.1/tcp/0"), agent.WithLogger(p.cfg.logger),
-		}, p.cfg.agentOpts...)...)
+		wa, err := w.Agent(append([]agent.Option{agent.WithJoin(join), agent.WithListenAddrs("/ip4/127.0.0.1/tcp/0")}, p.cfg.everyAgent()...)...)
 		if err != nil {
 			return err
 		}
