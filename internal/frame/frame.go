@@ -31,6 +31,7 @@ func Append(b []byte, typ byte, payload []byte) []byte {
 // reader's caller can decide between skipping it and dropping the stream.
 type TooLargeError struct{ Size uint64 }
 
+// Error says how large the frame was.
 func (e TooLargeError) Error() string {
 	return fmt.Sprintf("%v: %d bytes", ErrTooLarge, e.Size)
 }
