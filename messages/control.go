@@ -21,10 +21,10 @@ type WorkerInfo struct {
 	// Skill is 1-10; 0 means unrated (treated as skill 0 by matching).
 	Skill int `msgpack:"skill,omitempty"`
 	// Capabilities the worker has (e.g. "gpu", "high-memory").
-	Capabilities []string `msgpack:"caps,omitempty,allownil"`
+	Capabilities []string `msgpack:"caps,omitempty,allownil,limit=1024"`
 	// Types are the task types (processors) the worker runs, with the
 	// handler's defaults for each.
-	Types []TypeInfo `msgpack:"types,allownil"`
+	Types []TypeInfo `msgpack:"types,allownil,limit=1024"`
 	// MaxConcurrency is how many tasks the worker runs at once (>= 1).
 	MaxConcurrency int `msgpack:"max"`
 }
@@ -93,7 +93,7 @@ type Heartbeat struct {
 	InFlight int `msgpack:"inflight"`
 	// Running lists the attempts the worker holds; nil when it holds too
 	// many to list (the manager then does not reconcile).
-	Running []AttemptRef `msgpack:"running,omitempty,allownil"`
+	Running []AttemptRef `msgpack:"running,omitempty,allownil,limit=4096"`
 	// Listed says Running is complete (even when empty).
 	Listed bool `msgpack:"listed,omitempty"`
 }

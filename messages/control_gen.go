@@ -150,6 +150,10 @@ func (z *Heartbeat) UnmarshalMsg(bts []byte) (o []byte, err error) {
 					err = msgp.WrapError(err, "Running")
 					return
 				}
+				if zb0002 > 4096 {
+					err = msgp.ErrLimitExceeded
+					return
+				}
 				if z.Running != nil && cap(z.Running) >= int(zb0002) {
 					z.Running = (z.Running)[:zb0002]
 				} else {
@@ -160,6 +164,10 @@ func (z *Heartbeat) UnmarshalMsg(bts []byte) (o []byte, err error) {
 					zb0003, bts, err = msgp.ReadMapHeaderBytes(bts)
 					if err != nil {
 						err = msgp.WrapError(err, "Running", za0001)
+						return
+					}
+					if zb0003 > 4096 {
+						err = msgp.ErrLimitExceeded
 						return
 					}
 					for zb0003 > 0 {
@@ -714,6 +722,10 @@ func (z *WorkerInfo) UnmarshalMsg(bts []byte) (o []byte, err error) {
 					err = msgp.WrapError(err, "Capabilities")
 					return
 				}
+				if zb0002 > 1024 {
+					err = msgp.ErrLimitExceeded
+					return
+				}
 				if z.Capabilities != nil && cap(z.Capabilities) >= int(zb0002) {
 					z.Capabilities = (z.Capabilities)[:zb0002]
 				} else {
@@ -736,6 +748,10 @@ func (z *WorkerInfo) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				zb0003, bts, err = msgp.ReadArrayHeaderBytes(bts)
 				if err != nil {
 					err = msgp.WrapError(err, "Types")
+					return
+				}
+				if zb0003 > 1024 {
+					err = msgp.ErrLimitExceeded
 					return
 				}
 				if z.Types != nil && cap(z.Types) >= int(zb0003) {

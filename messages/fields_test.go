@@ -1,6 +1,8 @@
 package messages
 
 import (
+	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -59,7 +61,7 @@ func TestEveryFieldTravels(t *testing.T) {
 func TestLargePayloadsTravel(t *testing.T) {
 	t.Parallel()
 	in := TaskResult{TaskID: "t", Attempt: 1, Worker: "w", Output: make([]byte, 3<<20),
-		Children: make([]Task, 70_000)}
+		Children: make([]Task, MaxChildren)}
 	for i := range in.Children {
 		in.Children[i] = Task{ID: "c", Type: "x"}
 	}
@@ -68,7 +70,36 @@ func TestLargePayloadsTravel(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out TaskResult
-	if err := Unmarshal(b, &out); err != nil || len(out.Output) != 3<<20 || len(out.Children) != 70_000 {
+	if err := Unmarshal(b, &out); err != nil || len(out.Output) != 3<<20 || len(out.Children) != MaxChildren {
 		t.Fatalf("large result: %d bytes, %d children, %v", len(out.Output), len(out.Children), err)
+	}
+}
+
+// A small message cannot make its decoder allocate much: lists past their
+// bounds are refused before they are made.
+func TestListBoundsHold(t *testing.T) {
+	t.Parallel()
+	children := []byte{0x81, 0xa8, 'c', 'h', 'i', 'l', 'd', 'r', 'e', 'n', 0xdc, 0x20, 0x00} // an array of 8,192
+	for range 8192 {
+		children = append(children, 0x80) // each an empty task
+	}
+	var r TaskResult
+	if err := Unmarshal(children, &r); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("8,192 children: %v", err)
+	}
+	running := []byte{0x81, 0xa7, 'r', 'u', 'n', 'n', 'i', 'n', 'g', 0xdc, 0x20, 0x00}
+	for range 8192 {
+		running = append(running, 0x80)
+	}
+	var hb Heartbeat
+	if err := Unmarshal(running, &hb); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("8,192 attempts in a heartbeat: %v", err)
+	}
+	task := Task{ID: "t", Type: "x", Description: "d", Dependencies: make([]string, MaxDependencies+1)}
+	for i := range task.Dependencies {
+		task.Dependencies[i] = fmt.Sprint("d", i)
+	}
+	if err := task.Validate(); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("a task with too many dependencies: %v", err)
 	}
 }

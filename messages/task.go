@@ -23,6 +23,14 @@ const (
 	MaxDifficulty = 10
 )
 
+// Bounds on the lists a task message carries (their decoders refuse
+// more, so a small message cannot make a receiver allocate much).
+const (
+	MaxDependencies = 4096 // a task's Dependencies
+	MaxCapabilities = 1024 // a task's or a worker's Capabilities
+	MaxChildren     = 4096 // a result's Children
+)
+
 // NoRetry as a Task's or handler's MaxRetries means "never retry"; 0 means
 // "inherit the next level's value".
 const NoRetry = -1
@@ -54,7 +62,7 @@ type Task struct {
 	// Input is the processor's payload, opaque to the framework.
 	Input []byte `msgpack:"input,omitempty,allownil"`
 	// Dependencies are IDs of tasks that must complete successfully first.
-	Dependencies []string `msgpack:"deps,omitempty,allownil"`
+	Dependencies []string `msgpack:"deps,omitempty,allownil,limit=4096"` // MaxDependencies
 	// Priority: higher runs first among ready tasks.
 	Priority int `msgpack:"prio,omitempty"`
 	// Timeout bounds one attempt's run time (the lease); 0 inherits.
@@ -67,7 +75,7 @@ type Task struct {
 	// Backoff is how RetryInterval grows; "" inherits.
 	Backoff Backoff `msgpack:"backoff,omitempty"`
 	// Capabilities a worker must all have to run the task (e.g. "gpu").
-	Capabilities []string `msgpack:"caps,omitempty,allownil"`
+	Capabilities []string `msgpack:"caps,omitempty,allownil,limit=1024"`
 	// Parent is the ID of the task that spawned this one as a child.
 	Parent string `msgpack:"parent,omitempty"`
 }
@@ -92,6 +100,9 @@ func (t *Task) Validate() error {
 		return fmt.Errorf("task %q: %w: %d", t.ID, ErrDifficultyRange, t.Difficulty)
 	case t.Timeout < 0 || t.RetryInterval < 0 || t.MaxRetries < NoRetry:
 		return fmt.Errorf("task %q: %w: timeout, retry interval or retries", t.ID, ErrNegativeValue)
+	}
+	if len(t.Dependencies) > MaxDependencies || len(t.Capabilities) > MaxCapabilities {
+		return fmt.Errorf("task %q: %w: over %d dependencies or %d capabilities", t.ID, ErrMalformed, MaxDependencies, MaxCapabilities)
 	}
 	switch t.Backoff {
 	case "", BackoffFixed, BackoffExponential:
@@ -167,7 +178,7 @@ type TaskResult struct {
 	// Output is the processor's result payload.
 	Output []byte `msgpack:"output,omitempty,allownil"`
 	// Children are tasks the processor spawned (fan-out).
-	Children []Task `msgpack:"children,omitempty,allownil"`
+	Children []Task `msgpack:"children,omitempty,allownil,limit=4096"`
 	// Final marks a failure that retrying cannot fix (the processor
 	// returned an error wrapping the task package's ErrSkipRetry).
 	Final bool `msgpack:"final,omitempty"`
@@ -187,6 +198,9 @@ func (r *TaskResult) Validate() error {
 		return fmt.Errorf("result of %q: %w", r.TaskID, ErrEmptyWorker)
 	case r.ExecutionTime < 0:
 		return fmt.Errorf("result of %q: %w: execution time", r.TaskID, ErrNegativeValue)
+	}
+	if len(r.Children) > MaxChildren {
+		return fmt.Errorf("result of %q: %w: %d children, at most %d", r.TaskID, ErrMalformed, len(r.Children), MaxChildren)
 	}
 	for i := range r.Children {
 		if err := r.Children[i].Validate(); err != nil {

@@ -237,6 +237,10 @@ func (z *Task) UnmarshalMsg(bts []byte) (o []byte, err error) {
 					err = msgp.WrapError(err, "Dependencies")
 					return
 				}
+				if zb0002 > 4096 {
+					err = msgp.ErrLimitExceeded
+					return
+				}
 				if z.Dependencies != nil && cap(z.Dependencies) >= int(zb0002) {
 					z.Dependencies = (z.Dependencies)[:zb0002]
 				} else {
@@ -301,6 +305,10 @@ func (z *Task) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				zb0006, bts, err = msgp.ReadArrayHeaderBytes(bts)
 				if err != nil {
 					err = msgp.WrapError(err, "Capabilities")
+					return
+				}
+				if zb0006 > 1024 {
+					err = msgp.ErrLimitExceeded
 					return
 				}
 				if z.Capabilities != nil && cap(z.Capabilities) >= int(zb0006) {
@@ -616,6 +624,10 @@ func (z *TaskResult) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				zb0003, bts, err = msgp.ReadArrayHeaderBytes(bts)
 				if err != nil {
 					err = msgp.WrapError(err, "Children")
+					return
+				}
+				if zb0003 > 4096 {
+					err = msgp.ErrLimitExceeded
 					return
 				}
 				if z.Children != nil && cap(z.Children) >= int(zb0003) {

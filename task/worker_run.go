@@ -322,6 +322,10 @@ func (w *Worker) report(to peer.ID, as *messages.TaskAssignment, out []byte, err
 		TaskID: as.Task.ID, Attempt: as.Attempt, Worker: w.name,
 		Success: err == nil, ExecutionTime: elapsed, Output: out, Children: children,
 	}
+	if err == nil && len(children) > messages.MaxChildren {
+		err = fmt.Errorf("%w: spawned %d child tasks, at most %d", ErrSkipRetry, len(children), messages.MaxChildren)
+		r.Success = false
+	}
 	if err != nil {
 		r.ErrorMessage = err.Error()
 		r.Final = errors.Is(err, ErrSkipRetry)
