@@ -1,6 +1,15 @@
 package agent
 
-import "context"
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// ErrCallPanicked is what Call and CallDeferred return when their
+// function panicked in the actor (the panic is logged and counted like a
+// handler's; the agent lives on).
+var ErrCallPanicked = errors.New("agent: call panicked")
 
 type callResult[T any] struct {
 	v   T
@@ -29,11 +38,23 @@ func CallDeferred[T any](ctx context.Context, a *Agent, fn func(reply func(T, er
 		return zero, err
 	}
 	ch := make(chan callResult[T], 1)
+	reply := func(v T, err error) {
+		select {
+		case ch <- callResult[T]{v, err}:
+		default: // answered already
+		}
+	}
 	posted := a.Post(func() {
 		if ctx.Err() != nil {
 			return // the caller has left: do not act for it
 		}
-		fn(func(v T, err error) { ch <- callResult[T]{v, err} })
+		defer func() {
+			if r := recover(); r != nil {
+				reply(zero, fmt.Errorf("%w: %v", ErrCallPanicked, r))
+				panic(r) // the actor logs and counts it
+			}
+		}()
+		fn(reply)
 	})
 	if posted != nil {
 		return zero, posted

@@ -26,6 +26,11 @@ var connectBackoff = backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.
 // joined), and a refused or unanswered dial costs a packet or two.
 var rejoinBackoff = backoff.Policy{Base: 50 * time.Millisecond, Max: 200 * time.Millisecond, Factor: 2, Jitter: 0.2}
 
+// rejoinFastFor is how long a lost peer is redialed at rejoinBackoff's
+// pace (a restart takes seconds); after it, connectBackoff's, so a peer
+// gone for good is not redialed twice a second by every member for ever.
+const rejoinFastFor = 10 * time.Second
+
 // ParseAddr parses a dialable address such as
 // /ip4/10.0.0.1/tcp/7000/p2p/12D3KooW…. It fails with [ErrBadAddress] when
 // the address has no /p2p/<id> part.
@@ -201,8 +206,10 @@ func (n *Node) rejoin(p ID) {
 	n.mu.Unlock()
 	go func() {
 		defer n.wg.Done()
-		lost := !n.connected(p)
+		wasLost := !n.connected(p)
+		var failingSince time.Time
 		for attempt := 1; ; attempt++ {
+			lost := !n.connected(p)
 			ctx, cancel := context.WithTimeout(n.ctx, n.redialTimeout(p, attempt, lost))
 			err := n.dialAndExchange(ctx, k.ai)
 			cancel()
@@ -215,7 +222,7 @@ func (n *Node) rejoin(p ID) {
 				}
 				n.mu.Unlock()
 				if done {
-					if lost {
+					if wasLost {
 						n.cfg.logger.Info("rejoined", "peer", p, "attempts", attempt)
 					}
 					return
@@ -227,7 +234,14 @@ func (n *Node) rejoin(p ID) {
 			}
 			n.stats.connectFailures.Add(1)
 			n.cfg.logger.Debug("rejoin failed, retrying", "peer", p, "attempt", attempt, "err", err)
-			t := time.NewTimer(rejoinBackoff.Delay(attempt))
+			if failingSince.IsZero() {
+				failingSince = time.Now()
+			}
+			delay := rejoinBackoff.Delay(attempt)
+			if time.Since(failingSince) > rejoinFastFor {
+				delay = connectBackoff.Delay(attempt) // gone a while: back off, as Connect does
+			}
+			t := time.NewTimer(delay)
 			select {
 			case <-t.C:
 			case <-n.ctx.Done():

@@ -280,8 +280,11 @@ func (r *roster) dropIfUnvouched(e *entry) {
 func (r *roster) link(p ID, rec record) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	was := r.entries[p] != nil && r.entries[p].linked
 	r.upsert(p, rec, true, "")
-	r.n.mesh.joined() // lock order: roster, then mesh
+	if e := r.entries[p]; !was && e != nil && e.linked {
+		r.n.mesh.joined() // a new link; lock order: roster, then mesh
+	}
 }
 
 // linkLost starts the leave grace period of p's link.
@@ -362,7 +365,7 @@ func (r *roster) linkedUpTo(max int) int {
 		if n >= max {
 			break
 		}
-		if e.linked {
+		if e.linked && e.linger == nil { // not in its leave grace
 			n++
 		}
 	}

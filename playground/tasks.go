@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/ceylon-go/ceylon/agent"
@@ -58,6 +59,7 @@ func (p *Playground) AddTasks(ctx context.Context, tasks ...Task) ([]string, err
 	if !p.running.Load() {
 		return nil, p.notRunning()
 	}
+	var mu sync.Mutex // ids is written in the actor, read here
 	var ids []string
 	// Once accepted, the batch is the playground's: its commit is not
 	// abandoned because the caller stops waiting.
@@ -72,12 +74,19 @@ func (p *Playground) AddTasks(ctx context.Context, tasks ...Task) ([]string, err
 			return err
 		}
 		p.submit(tx, p.insert(prepared, nil))
+		mu.Lock()
+		defer mu.Unlock()
 		ids = make([]string, len(prepared))
 		for i, t := range prepared {
 			ids[i] = t.ID
 		}
 		return nil
 	})
+	mu.Lock()
+	defer mu.Unlock()
+	if err != nil && ids != nil { // added, but its commit did not answer in time
+		return ids, fmt.Errorf("playground: tasks added, not confirmed durable: %w", err)
+	}
 	return ids, err
 }
 
@@ -294,12 +303,23 @@ func (p *Playground) Cancel(ctx context.Context, id string) error {
 			}
 		}
 		// Waiting on dependencies or children (or not the manager's): it
-		// never runs.
+		// never runs, once that is durable.
 		if err := p.journalCancel(tx, id, "by request"); err != nil {
 			return err
 		}
-		p.fail(n, fmt.Errorf("%w: %q: by request", ErrCancelled, id), nil)
-		return nil
+		return tx.AfterCommit(func(tx *task.Tx, err error) {
+			switch {
+			case err != nil || n.state.final():
+			case n.state == stateQueued: // its dependencies finished meanwhile
+				if _, ok := tx.Task(id); ok {
+					_ = tx.Cancel(id, "cancelled by request")
+					return
+				}
+				fallthrough
+			default:
+				p.fail(n, fmt.Errorf("%w: %q: by request", ErrCancelled, id), nil)
+			}
+		})
 	})
 	return err
 }

@@ -67,16 +67,20 @@ type Journal struct {
 // [ErrJournalVersion], one held by a running process with
 // [ErrJournalLocked].
 func OpenJournal(path, workspace string) (j *Journal, err error) {
+	var db *bolt.DB
 	defer func() {
 		// bbolt panics on some damaged pages; a damaged file is an error.
 		if r := recover(); r != nil {
+			if db != nil {
+				_ = db.Close() // and its lock goes with it
+			}
 			j, err = nil, fmt.Errorf("%w: %s: %v", ErrJournalCorrupt, path, r)
 		}
 	}()
 	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() && st.Size() == 0 {
 		return nil, fmt.Errorf("%w: %s is empty (remove it to start a new journal)", ErrJournalCorrupt, path)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
 		return nil, fmt.Errorf("%w: %s", ErrJournalLocked, path)
@@ -85,38 +89,39 @@ func OpenJournal(path, workspace string) (j *Journal, err error) {
 	case err != nil:
 		return nil, fmt.Errorf("%w: %s: %w", ErrJournalCorrupt, path, err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
-		if err != nil {
-			return err
+	// Every page is checked before anything is written to the file.
+	err = db.View(func(tx *bolt.Tx) error {
+		var errs []error
+		for err := range tx.Check() {
+			errs = append(errs, err)
 		}
-		if v := meta.Get(keyVersion); v == nil {
-			if err := meta.Put(keyVersion, []byte(journalVersion)); err != nil {
-				return err
-			}
-			if err := meta.Put(keyWorkspc, []byte(workspace)); err != nil {
-				return err
-			}
-		} else if !bytes.Equal(v, []byte(journalVersion)) && !bytes.Equal(v, []byte(journalVersionV1)) {
-			return fmt.Errorf("%w: %s was written by %q, this is %q", ErrJournalVersion, path, v, journalVersion)
-		} else if ws := meta.Get(keyWorkspc); !bytes.Equal(ws, []byte(workspace)) {
-			return fmt.Errorf("%w: %s belongs to workspace %q, not %q", ErrJournalVersion, path, ws, workspace)
-		}
-		if _, err := tx.CreateBucketIfNotExists(bucketTasks); err != nil {
-			return err
-		}
-		if bytes.Equal(meta.Get(keyVersion), []byte(journalVersionV1)) {
-			return migrateV1(tx)
-		}
-		return nil
+		return errors.Join(errs...)
 	})
 	if err == nil {
-		err = db.View(func(tx *bolt.Tx) error {
-			var errs []error
-			for err := range tx.Check() {
-				errs = append(errs, err)
+		err = db.Update(func(tx *bolt.Tx) error {
+			meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+			if err != nil {
+				return err
 			}
-			return errors.Join(errs...)
+			if v := meta.Get(keyVersion); v == nil {
+				if err := meta.Put(keyVersion, []byte(journalVersion)); err != nil {
+					return err
+				}
+				if err := meta.Put(keyWorkspc, []byte(workspace)); err != nil {
+					return err
+				}
+			} else if !bytes.Equal(v, []byte(journalVersion)) && !bytes.Equal(v, []byte(journalVersionV1)) {
+				return fmt.Errorf("%w: %s was written by %q, this is %q", ErrJournalVersion, path, v, journalVersion)
+			} else if ws := meta.Get(keyWorkspc); !bytes.Equal(ws, []byte(workspace)) {
+				return fmt.Errorf("%w: %s belongs to workspace %q, not %q", ErrJournalVersion, path, ws, workspace)
+			}
+			if _, err := tx.CreateBucketIfNotExists(bucketTasks); err != nil {
+				return err
+			}
+			if bytes.Equal(meta.Get(keyVersion), []byte(journalVersionV1)) {
+				return migrateV1(tx)
+			}
+			return nil
 		})
 	}
 	if err != nil {

@@ -216,6 +216,23 @@ func TestJournalKeepsOtherRecords(t *testing.T) {
 	if err := m.View(ctx, func(tx *Tx) error { return tx.Put("graph", []byte("v"), nil) }); !errors.Is(err, ErrReadOnly) {
 		t.Fatalf("Put in a view: %v", err)
 	}
+	if err := m.View(ctx, func(tx *Tx) error { return tx.AfterCommit(func(*Tx, error) {}) }); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("AfterCommit in a view: %v", err)
+	}
+	// What waits for a commit runs once it is durable, before Update
+	// returns, and may put more (in the next commit).
+	after := 0
+	if err := m.Update(ctx, func(tx *Tx) error {
+		_ = tx.Put("graph", []byte("d"), []byte("4"))
+		return tx.AfterCommit(func(tx *Tx, err error) {
+			if err == nil {
+				after++
+				_ = tx.Put("graph", []byte("e"), []byte("after"))
+			}
+		})
+	}); err != nil || after != 1 {
+		t.Fatalf("after commit: ran %d times, %v", after, err)
+	}
 	if err := m.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +249,7 @@ func TestJournalKeepsOtherRecords(t *testing.T) {
 		return r.ForEach("graph", func(k, v []byte) error { got = append(got, string(k)+"="+string(v)); return nil })
 	}))
 	defer m2.Stop()
-	if fmt.Sprint(got) != "[a=1 b=2 c=t]" || status != StatusPending {
+	if fmt.Sprint(got) != "[a=1 b=2 c=t d=4 e=after]" || status != StatusPending {
 		t.Fatalf("restored %v, task %v", got, status)
 	}
 }

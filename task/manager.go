@@ -44,7 +44,9 @@ type Manager struct {
 	started     time.Time
 
 	pending     chan struct{} // a slot per unanswered SubmitAsync
-	life        sync.Mutex    // serialises Start with the end of Stop
+	futuresMu   sync.Mutex
+	futures     map[*SubmitFuture]struct{} // the unanswered SubmitAsync calls
+	life        sync.Mutex                 // serialises Start with the end of Stop
 	startCalled bool
 	stopTicker  func() // stops the lease checker
 
@@ -69,7 +71,7 @@ type Manager struct {
 // each is counted once.
 type totals struct {
 	submitted, succeeded, failed, cancelled, retried, requeued, late atomic.Int64
-	execTotal, latencyTotal                                          time.Duration // actor only
+	latencyTotal                                                     time.Duration // actor only
 }
 
 // NewManager makes the admin agent a a task manager: it registers the
@@ -97,6 +99,7 @@ func NewManager(a *agent.Agent, opts ...ManagerOption) (*Manager, error) {
 		priorities: map[string]int{},
 		workersChg: make(chan struct{}),
 		pending:    make(chan struct{}, cfg.maxPending),
+		futures:    map[*SubmitFuture]struct{}{},
 	}
 	m.metrics = newManagerMetrics(m)
 	agent.On(a, m.onWorkerInfo)
@@ -167,6 +170,16 @@ func (m *Manager) Stop() error {
 		m.stopTicker()
 	}
 	m.jwg.Wait() // a commit in flight finishes before the journal can close
+	// Nothing answers a submission any more: its future says so.
+	m.futuresMu.Lock()
+	open := m.futures
+	m.futures = map[*SubmitFuture]struct{}{}
+	m.futuresMu.Unlock()
+	for f := range open {
+		if f.resolve(agent.ErrStopped) {
+			<-m.pending
+		}
+	}
 	return err
 }
 

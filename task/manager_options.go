@@ -134,8 +134,9 @@ func WithObserver(fn func(Event)) ManagerOption {
 
 // Hook runs in the manager's actor on every task event, like an observer,
 // and may act on it at once through tx (submit more tasks, cancel some,
-// put records that ride the same commit) without a trip through the
-// mailbox: what a dependency scheduler built on the manager needs. A hook
+// put records) without a trip through the mailbox: what a dependency
+// scheduler built on the manager needs. Final events come once the result
+// is durable, so what the hook puts then rides the next commit. A hook
 // must be quick and must not call the manager's blocking methods.
 type Hook func(tx *Tx, ev Event)
 

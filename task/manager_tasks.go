@@ -170,7 +170,6 @@ func (m *Manager) endAttempt(t *taskState, outcome string) {
 // completeAttempt records a worker's result for the live attempt.
 func (m *Manager) completeAttempt(t *taskState, w *workerState, r *messages.TaskResult) {
 	m.recordStats(w, r.Success, r.ExecutionTime)
-	m.totals.execTotal += r.ExecutionTime
 	if r.Success {
 		m.endAttempt(t, "ok")
 		m.finish(t, StatusCompleted, r)

@@ -170,22 +170,25 @@ func (m *Manager) stats() Stats {
 		s.AvgCompletion = t.latencyTotal / time.Duration(s.Succeeded)
 	}
 	results := 0
+	var exec time.Duration // from the workers' own sums, which a restart keeps
 	seen := map[string]bool{}
 	for _, w := range m.workerList {
 		ws := w.stats
 		ws.InFlight, ws.Connected = len(w.slots), w.alive
 		s.Workers = append(s.Workers, ws)
 		results += ws.Completed
+		exec += ws.TotalTime
 		seen[ws.Name] = true
 	}
 	for name, ws := range m.history {
 		if !seen[name] {
 			s.Workers = append(s.Workers, ws)
 			results += ws.Completed
+			exec += ws.TotalTime
 		}
 	}
 	if results > 0 {
-		s.AvgExecution = t.execTotal / time.Duration(results)
+		s.AvgExecution = exec / time.Duration(results)
 	}
 	return s
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/ceylon-go/ceylon/agent"
 	"github.com/ceylon-go/ceylon/messages"
@@ -14,7 +15,19 @@ import (
 type SubmitFuture struct {
 	id   string
 	done chan struct{}
+	once sync.Once
 	err  error
+}
+
+// resolve answers f once; later answers are ignored.
+func (f *SubmitFuture) resolve(err error) bool {
+	first := false
+	f.once.Do(func() {
+		f.err = err
+		close(f.done)
+		first = true
+	})
+	return first
 }
 
 // TaskID is the submitted task's ID.
@@ -24,7 +37,8 @@ func (f *SubmitFuture) TaskID() string { return f.id }
 func (f *SubmitFuture) Done() <-chan struct{} { return f.done }
 
 // Err is the answer: nil once the task is accepted, the reason it was
-// refused, or agent.ErrStopped. Call it after Done is closed (it returns
+// refused, or agent.ErrStopped (the manager stopped first: the task may or
+// may not have been accepted; with a journal, a restarted manager knows). Call it after Done is closed (it returns
 // nil before).
 func (f *SubmitFuture) Err() error {
 	select {
@@ -35,7 +49,8 @@ func (f *SubmitFuture) Err() error {
 	}
 }
 
-// Wait waits for the answer, or for ctx.
+// Wait waits for the answer, or for ctx. A future still open when the
+// manager stops is answered agent.ErrStopped.
 func (f *SubmitFuture) Wait(ctx context.Context) error {
 	select {
 	case <-f.done:
@@ -82,10 +97,16 @@ func (m *Manager) SubmitAsync(ctx context.Context, task messages.Task, opts ...S
 		return nil, agent.ErrStopped
 	}
 	f := &SubmitFuture{id: task.ID, done: make(chan struct{})}
+	m.futuresMu.Lock()
+	m.futures[f] = struct{}{}
+	m.futuresMu.Unlock()
 	resolve := func(err error) {
-		f.err = err
-		close(f.done)
-		<-m.pending
+		if f.resolve(err) {
+			m.futuresMu.Lock()
+			delete(m.futures, f)
+			m.futuresMu.Unlock()
+			<-m.pending
+		}
 	}
 	if err := m.agent.Post(func() {
 		if err := m.accept([]Submission{s}); err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceylon-go/ceylon/agent"
 	"github.com/ceylon-go/ceylon/internal/testutil"
 	"github.com/ceylon-go/ceylon/messages"
 )
@@ -82,5 +83,55 @@ func TestSubmitAsync(t *testing.T) {
 	close(stall)
 	if err := held.Wait(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Futures still open when the manager stops are answered ErrStopped, and
+// a function that panics in a View is answered at once.
+func TestSubmitAsyncAcrossStop(t *testing.T) {
+	t.Parallel()
+	j := openJournal(t, filepath.Join(t.TempDir(), "stop.db"))
+	stall := make(chan struct{})
+	stalled := make(chan struct{}, 1)
+	var stalling bool
+	j.beforeWrite = func() {
+		if stalling {
+			stalling = false
+			stalled <- struct{}{}
+			<-stall
+		}
+	}
+	m := startManager(t, WithJournal(j))
+	ctx := testutil.Context(t)
+	if err := m.View(ctx, func(*Tx) error { panic("boom") }); !errors.Is(err, agent.ErrCallPanicked) {
+		t.Fatalf("a panicking view: %v", err)
+	}
+	if err := m.View(ctx, func(*Tx) error { stalling = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	f1, err := m.SubmitAsync(ctx, messages.Task{ID: "a", Type: "job", Description: "its commit is stuck"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-stalled
+	f2, err := m.SubmitAsync(ctx, messages.Task{ID: "b", Type: "job", Description: "behind it"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- m.Stop() }()
+	close(stall)
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []*SubmitFuture{f1, f2} {
+		select {
+		case <-f.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatalf("future %s still open after Stop", f.TaskID())
+		}
+		if err := f.Err(); err != nil && !errors.Is(err, agent.ErrStopped) {
+			t.Fatalf("future %s: %v", f.TaskID(), err)
+		}
 	}
 }

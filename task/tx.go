@@ -24,6 +24,7 @@ type Tx struct {
 	m        *Manager
 	readOnly bool
 	puts     []journalPut
+	after    []func(*Tx, error)
 }
 
 // journalPut is one record of a layer above the manager.
@@ -79,13 +80,35 @@ func (tx *Tx) Put(bucket string, key, value []byte) error {
 	return nil
 }
 
-// commit hands what fn put to the journal's next commit.
-func (tx *Tx) commit() {
-	if len(tx.puts) > 0 {
-		tx.m.jputs = append(tx.m.jputs, tx.puts...)
-		tx.puts = nil
-		tx.m.queueFlush()
+// AfterCommit runs fn in the manager's actor once what this Tx changed is
+// durable (at once without a journal), with a Tx of its own and the
+// commit's error: a layer acts on a change (a cancel, say) only once it is
+// durable. It fails with [ErrReadOnly] in a View.
+func (tx *Tx) AfterCommit(fn func(tx *Tx, err error)) error {
+	if tx.readOnly {
+		return ErrReadOnly
 	}
+	tx.after = append(tx.after, fn)
+	return nil
+}
+
+// commit hands what fn put to the journal's next commit, and what waits
+// for it.
+func (tx *Tx) commit() {
+	m := tx.m
+	if len(tx.puts) > 0 {
+		m.jputs = append(m.jputs, tx.puts...)
+		tx.puts = nil
+		m.queueFlush()
+	}
+	for _, fn := range tx.after {
+		m.afterCommit(func(err error) {
+			next := &Tx{m: m}
+			fn(next, err)
+			next.commit()
+		})
+	}
+	tx.after = nil
 }
 
 // Update runs fn in the manager's actor with a [Tx], then waits until
@@ -134,7 +157,8 @@ func (r *Recovery) Task(id string) (Info, bool) {
 }
 
 // ForEach calls fn for every record put in bucket ([Tx.Put]), in key
-// order.
+// order. key and value are valid only during the call (copy what you
+// keep).
 func (r *Recovery) ForEach(bucket string, fn func(key, value []byte) error) error {
 	return r.m.cfg.journal.forEach(bucket, fn)
 }

@@ -61,9 +61,9 @@ func (j *Job) DecodeInput(v any) error { return messages.Unmarshal(j.Task.Input,
 // [ErrNotAnInput].
 func (j *Job) DecodeDependency(id string, v any) error {
 	out, ok := j.Inputs[id]
-	if !ok {
-		if slices.Contains(j.Task.Dependencies, id) {
-			return nil
+	if !ok || len(out) == 0 {
+		if ok || slices.Contains(j.Task.Dependencies, id) {
+			return nil // no output
 		}
 		return fmt.Errorf("%w: %q of %q", ErrNotAnInput, id, j.Task.ID)
 	}

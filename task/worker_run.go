@@ -20,6 +20,9 @@ import (
 // address (with a workspace secret, only members can connect at all); one
 // found by mDNS trusts the first admin it meets.
 func (w *Worker) onConnect(ctx agent.Context, who agent.AgentDetail) {
+	if w.shutting {
+		return // stopping (told to, or its manager was gone too long): take no work
+	}
 	from := ctx.SenderID()
 	if who.Mode != agent.Admin || !w.agent.JoinedThrough(from) || (w.manager != "" && w.manager != from) {
 		return
