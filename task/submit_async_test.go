@@ -18,17 +18,7 @@ import (
 // unanswered submissions the producer waits.
 func TestSubmitAsync(t *testing.T) {
 	t.Parallel()
-	j := openJournal(t, filepath.Join(t.TempDir(), "async.db"))
-	stall := make(chan struct{})
-	stalled := make(chan struct{}, 1)
-	var stalling bool
-	j.beforeWrite = func() {
-		if stalling {
-			stalling = false
-			stalled <- struct{}{}
-			<-stall
-		}
-	}
+	j, stuck := stuckJournal(t)
 	m := startManager(t, WithJournal(j), WithMaxPendingSubmits(2))
 	startWorker(t, m, "W", func(w *Worker) { w.Handle("job", noop) })
 	ctx := testutil.Context(t)
@@ -59,14 +49,14 @@ func TestSubmitAsync(t *testing.T) {
 
 	// With the disk stuck, a submission is not acknowledged, and past
 	// the bound the producer waits.
-	if err := m.View(ctx, func(*Tx) error { stalling = true; return nil }); err != nil {
+	if err := m.View(ctx, func(*Tx) error { stuck.next = true; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	held, err := m.SubmitAsync(ctx, messages.Task{ID: "held", Type: "job", Description: "its commit is stuck"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-stalled
+	<-stuck.entered
 	if _, err := m.SubmitAsync(ctx, messages.Task{ID: "second", Type: "job", Description: "fills the bound"}); err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +70,7 @@ func TestSubmitAsync(t *testing.T) {
 		t.Fatalf("acknowledged before its commit: %v", held.Err())
 	default:
 	}
-	close(stall)
+	close(stuck.release)
 	if err := held.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -90,37 +80,27 @@ func TestSubmitAsync(t *testing.T) {
 // a function that panics in a View is answered at once.
 func TestSubmitAsyncAcrossStop(t *testing.T) {
 	t.Parallel()
-	j := openJournal(t, filepath.Join(t.TempDir(), "stop.db"))
-	stall := make(chan struct{})
-	stalled := make(chan struct{}, 1)
-	var stalling bool
-	j.beforeWrite = func() {
-		if stalling {
-			stalling = false
-			stalled <- struct{}{}
-			<-stall
-		}
-	}
+	j, stuck := stuckJournal(t)
 	m := startManager(t, WithJournal(j))
 	ctx := testutil.Context(t)
 	if err := m.View(ctx, func(*Tx) error { panic("boom") }); !errors.Is(err, agent.ErrCallPanicked) {
 		t.Fatalf("a panicking view: %v", err)
 	}
-	if err := m.View(ctx, func(*Tx) error { stalling = true; return nil }); err != nil {
+	if err := m.View(ctx, func(*Tx) error { stuck.next = true; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	f1, err := m.SubmitAsync(ctx, messages.Task{ID: "a", Type: "job", Description: "its commit is stuck"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-stalled
+	<-stuck.entered
 	f2, err := m.SubmitAsync(ctx, messages.Task{ID: "b", Type: "job", Description: "behind it"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	stopped := make(chan error, 1)
 	go func() { stopped <- m.Stop() }()
-	close(stall)
+	close(stuck.release)
 	if err := <-stopped; err != nil {
 		t.Fatal(err)
 	}
@@ -134,4 +114,25 @@ func TestSubmitAsyncAcrossStop(t *testing.T) {
 			t.Fatalf("future %s: %v", f.TaskID(), err)
 		}
 	}
+}
+
+// stuck holds the journal's next commit (set next in the manager's actor)
+// until release is closed; entered says the commit is held.
+type stuck struct {
+	next             bool
+	entered, release chan struct{}
+}
+
+// stuckJournal is a journal whose next commit can be held.
+func stuckJournal(t *testing.T) (*Journal, *stuck) {
+	j := openJournal(t, filepath.Join(t.TempDir(), "stuck.db"))
+	s := &stuck{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	j.beforeWrite = func() {
+		if s.next {
+			s.next = false
+			s.entered <- struct{}{}
+			<-s.release
+		}
+	}
+	return j, s
 }
