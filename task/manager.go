@@ -35,6 +35,7 @@ type Manager struct {
 	freeWorkers []*workerState // scratch for schedule
 	history     map[string]WorkerStats
 	ready       readyQueues
+	later       scheduledHeap // StatusScheduled tasks, soonest first
 	seq         uint64
 	dirty       bool
 	totals      totals
@@ -239,6 +240,20 @@ type Submission struct {
 	// Inputs, when DepsMet, are the outputs of the task's dependencies.
 	Inputs  map[string][]byte
 	DepsMet bool
+	// NotBefore, if set, is the earliest time the task may be assigned
+	// (ProcessAt, ProcessIn).
+	NotBefore time.Time
+}
+
+// ProcessAt makes the task wait until t before it is assigned (asynq's
+// ProcessAt); it is journaled, so a restarted manager keeps the time.
+func ProcessAt(t time.Time) SubmitOption {
+	return func(s *Submission) { s.NotBefore = t }
+}
+
+// ProcessIn makes the task wait d from now before it is assigned.
+func ProcessIn(d time.Duration) SubmitOption {
+	return func(s *Submission) { s.NotBefore = time.Now().Add(d) }
 }
 
 // SubmitAll validates and queues a batch atomically: if any task is

@@ -37,7 +37,7 @@ func (m *Manager) recover() error {
 			task: r.Task, inputs: r.Inputs, seq: r.Seq, status: r.Status, attempt: r.Attempt,
 			retries: r.Retries, lost: r.Lost, attempts: r.Attempts,
 			submittedAt: r.SubmittedAt, finishedAt: r.FinishedAt, result: r.Result, heapIndex: -1,
-			priority: r.Task.Priority,
+			priority: r.Task.Priority, notBefore: r.NotBefore,
 		}
 		m.seq = max(m.seq, r.Seq)
 		m.tasks[t.task.ID] = t
@@ -57,6 +57,8 @@ func (m *Manager) recover() error {
 			default:
 				m.totals.cancelled.Add(1)
 			}
+		case r.Status == StatusScheduled:
+			m.later.add(t) // the sweep releases it at its time, or at once
 		default:
 			// Whatever it was doing (assigned, running, retrying), no
 			// attempt survives the restart: it waits for a worker again.
@@ -97,6 +99,7 @@ func record(t *taskState) *taskRecord {
 		Seq: t.seq, Task: t.task, Inputs: t.inputs, SubmittedAt: t.submittedAt,
 		Status: t.status, Attempt: t.attempt, Retries: t.retries, Lost: t.lost,
 		Attempts: slices.Clone(t.attempts), Result: t.result, FinishedAt: t.finishedAt,
+		NotBefore: t.notBefore,
 	}
 }
 

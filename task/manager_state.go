@@ -28,6 +28,7 @@ type taskState struct {
 	worker       *workerState // current attempt's worker
 	lastWorker   string       // worker of the last failed attempt
 	submittedAt  time.Time
+	notBefore    time.Time // ProcessAt: not assigned before
 	readyAt      time.Time // when it last joined the ready queue
 	assignedAt   time.Time
 	ackDeadline  time.Time // zero once acked
@@ -46,7 +47,7 @@ type taskState struct {
 func (t *taskState) info() Info {
 	ti := Info{
 		Task: t.task, Status: t.status, Attempt: t.attempt,
-		SubmittedAt: t.submittedAt, FinishedAt: t.finishedAt,
+		SubmittedAt: t.submittedAt, FinishedAt: t.finishedAt, NotBefore: t.notBefore,
 		Attempts: slices.Clone(t.attempts), Result: t.result,
 	}
 	if len(t.attempts) > 0 {

@@ -53,7 +53,12 @@ func (m *Manager) accept(batch []Submission) error {
 		m.tasks[t.task.ID] = t
 		m.totals.submitted.Add(1)
 		m.journalTask(t)
-		m.ready.push(t)
+		if s.NotBefore.After(now) {
+			t.status, t.notBefore = StatusScheduled, s.NotBefore
+			m.later.add(t)
+		} else {
+			m.ready.push(t)
+		}
 		m.emit(Event{Type: EventSubmitted, TaskID: t.task.ID})
 	}
 	m.markDirty()
@@ -339,6 +344,7 @@ func (m *Manager) cancel(t *taskState, reason string) {
 		if t.stopRetry != nil {
 			t.stopRetry()
 		}
+	case StatusScheduled: // its entry in m.later is skipped when due
 	case StatusAssigned, StatusRunning:
 		if w := t.worker; w != nil {
 			_ = m.agent.SendBounded(w.pid, messages.TaskCancel{TaskID: t.task.ID, Attempt: t.attempt, Reason: reason})

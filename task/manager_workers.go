@@ -218,6 +218,13 @@ func (m *Manager) revoke(w *workerState, t *taskState, reason string) {
 func (m *Manager) sweep() {
 	now := time.Now()
 	m.expire(now)
+	for _, t := range m.later.due(now) {
+		if t.status == StatusScheduled {
+			t.status = StatusPending
+			m.ready.push(t)
+			m.markDirty()
+		}
+	}
 	for _, t := range m.inflight {
 		switch {
 		case !t.ackDeadline.IsZero() && now.After(t.ackDeadline):

@@ -34,6 +34,7 @@ type taskRecord struct {
 	Attempts    []AttemptInfo        `msgpack:"attempts,omitempty,allownil"`
 	Result      *messages.TaskResult `msgpack:"result,omitempty"`
 	FinishedAt  time.Time            `msgpack:"finished,omitempty"`
+	NotBefore   time.Time            `msgpack:"not_before,omitempty"`
 }
 
 // workerTable is the worker statistics of the last commit, by name.

@@ -13,8 +13,8 @@ import (
 func (z taskRecord) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(11)
-	var zb0001Mask uint16 /* 11 bits */
+	zb0001Len := uint32(12)
+	var zb0001Mask uint16 /* 12 bits */
 	_ = zb0001Mask
 	if z.Inputs.IsZero() {
 		zb0001Len--
@@ -43,6 +43,10 @@ func (z taskRecord) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.FinishedAt == (time.Time{}) {
 		zb0001Len--
 		zb0001Mask |= 0x400
+	}
+	if z.NotBefore == (time.Time{}) {
+		zb0001Len--
+		zb0001Mask |= 0x800
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -122,6 +126,11 @@ func (z taskRecord) MarshalMsg(b []byte) (o []byte, err error) {
 			// string "finished"
 			o = append(o, 0xa8, 0x66, 0x69, 0x6e, 0x69, 0x73, 0x68, 0x65, 0x64)
 			o = msgp.AppendTimeExt(o, z.FinishedAt)
+		}
+		if (zb0001Mask & 0x800) == 0 { // if not omitted
+			// string "not_before"
+			o = append(o, 0xaa, 0x6e, 0x6f, 0x74, 0x5f, 0x62, 0x65, 0x66, 0x6f, 0x72, 0x65)
+			o = msgp.AppendTimeExt(o, z.NotBefore)
 		}
 	}
 	return
@@ -240,6 +249,12 @@ func (z *taskRecord) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "FinishedAt")
 				return
 			}
+		case "not_before":
+			z.NotBefore, bts, err = msgp.ReadTimeBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "NotBefore")
+				return
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -264,7 +279,7 @@ func (z taskRecord) Msgsize() (s int) {
 	} else {
 		s += z.Result.Msgsize()
 	}
-	s += 9 + msgp.TimeSize
+	s += 9 + msgp.TimeSize + 11 + msgp.TimeSize
 	return
 }
 

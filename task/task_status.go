@@ -23,12 +23,15 @@ const (
 	StatusAssigned                // sent to a worker, not yet acknowledged
 	StatusRunning                 // acknowledged by its worker
 	StatusRetrying                // an attempt failed; waiting to retry
+	StatusScheduled               // waiting for the time it may run (ProcessAt, ProcessIn)
 	StatusCompleted               // succeeded
 	StatusFailed                  // failed for good
 	StatusCancelled               // cancelled before it finished
 )
 
-var statusNames = [...]string{"pending", "waiting", "assigned", "running", "retrying", "completed", "failed", "cancelled"}
+// statusNames are what journals store: a status is stored by its name, so
+// adding one (as "scheduled" was) renumbers nothing on disk.
+var statusNames = [...]string{"pending", "waiting", "assigned", "running", "retrying", "scheduled", "completed", "failed", "cancelled"}
 
 // String implements fmt.Stringer.
 func (s Status) String() string {
@@ -94,8 +97,11 @@ type Info struct {
 	Attempt     int    // current (or last) attempt number
 	Worker      string // worker of the current (or last) attempt
 	SubmittedAt time.Time
-	FinishedAt  time.Time
-	Attempts    []AttemptInfo
+	// NotBefore is when a task submitted with ProcessAt or ProcessIn may
+	// run (zero: at once).
+	NotBefore  time.Time
+	FinishedAt time.Time
+	Attempts   []AttemptInfo
 	// Result is set once the task is final.
 	Result *messages.TaskResult
 }
