@@ -20,8 +20,8 @@ open('$f','w').write(s.replace(sys.argv[1], sys.argv[2]))" "$old" "$new" || { ec
   echo "== $f: $(echo "$out" | grep -E '^--- FAIL' | head -3 | tr '\n' ' ') $(echo "$out" | tail -1 | cut -c1-60) ($(echo "$end - $start" | bc | cut -c1-5) s)"
 }
 mut task/manager_workers.go "if t == nil || t.worker != w {
-		m.totals.late++" "if t == nil {
-		m.totals.late++" ./task 'TestResultFromAnotherWorker'
+		m.totals.late.Add(1)" "if t == nil {
+		m.totals.late.Add(1)" ./task 'TestResultFromAnotherWorker'
 mut playground/dag.go "			if mark[j] == onPath {" "			if mark[j] == onPath && len(stack) == 2 && stack[0].i == j {
 				continue
 			}
