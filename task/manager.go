@@ -35,7 +35,9 @@ type Manager struct {
 	freeWorkers []*workerState // scratch for schedule
 	history     map[string]WorkerStats
 	ready       readyQueues
-	later       scheduledHeap // StatusScheduled tasks, soonest first
+	later       scheduledHeap         // StatusScheduled tasks, soonest first
+	unique      map[string]uniqueHold // Unique keys held, by key
+	uniqueSwept time.Time
 	seq         uint64
 	dirty       bool
 	totals      totals
@@ -101,6 +103,7 @@ func NewManager(a *agent.Agent, opts ...ManagerOption) (*Manager, error) {
 		workersChg: make(chan struct{}),
 		pending:    make(chan struct{}, cfg.maxPending),
 		futures:    map[*SubmitFuture]struct{}{},
+		unique:     map[string]uniqueHold{},
 	}
 	m.metrics = newManagerMetrics(m)
 	agent.On(a, m.onWorkerInfo)
@@ -243,6 +246,18 @@ type Submission struct {
 	// NotBefore, if set, is the earliest time the task may be assigned
 	// (ProcessAt, ProcessIn).
 	NotBefore time.Time
+	// UniqueKey, if set, refuses another submission with the same key
+	// until UniqueUntil (Unique).
+	UniqueKey   string
+	UniqueUntil time.Time
+}
+
+// Unique refuses, with [ErrDuplicateUnique], any other submission with
+// the same key for ttl from now, whatever becomes of this task (as
+// JetStream's Msg-Id window; asynq's Unique). The key is journaled, so a
+// restarted manager keeps refusing until the ttl ends.
+func Unique(key string, ttl time.Duration) SubmitOption {
+	return func(s *Submission) { s.UniqueKey, s.UniqueUntil = key, time.Now().Add(ttl) }
 }
 
 // ProcessAt makes the task wait until t before it is assigned (asynq's

@@ -37,9 +37,12 @@ func (m *Manager) recover() error {
 			task: r.Task, inputs: r.Inputs, seq: r.Seq, status: r.Status, attempt: r.Attempt,
 			retries: r.Retries, lost: r.Lost, attempts: r.Attempts,
 			submittedAt: r.SubmittedAt, finishedAt: r.FinishedAt, result: r.Result, heapIndex: -1,
-			priority: r.Task.Priority, notBefore: r.NotBefore,
+			priority: r.Task.Priority, notBefore: r.NotBefore, uniqueKey: r.UniqueKey, uniqueUntil: r.UniqueUntil,
 		}
 		m.seq = max(m.seq, r.Seq)
+		if r.UniqueKey != "" && time.Now().Before(r.UniqueUntil) {
+			m.unique[r.UniqueKey] = uniqueHold{task: r.Task.ID, until: r.UniqueUntil}
+		}
 		m.tasks[t.task.ID] = t
 		m.totals.submitted.Add(1)
 		switch {
@@ -99,7 +102,7 @@ func record(t *taskState) *taskRecord {
 		Seq: t.seq, Task: t.task, Inputs: t.inputs, SubmittedAt: t.submittedAt,
 		Status: t.status, Attempt: t.attempt, Retries: t.retries, Lost: t.lost,
 		Attempts: slices.Clone(t.attempts), Result: t.result, FinishedAt: t.finishedAt,
-		NotBefore: t.notBefore,
+		NotBefore: t.notBefore, UniqueKey: t.uniqueKey, UniqueUntil: t.uniqueUntil,
 	}
 }
 

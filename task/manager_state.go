@@ -29,6 +29,8 @@ type taskState struct {
 	lastWorker   string       // worker of the last failed attempt
 	submittedAt  time.Time
 	notBefore    time.Time // ProcessAt: not assigned before
+	uniqueKey    string    // Unique: the key it holds
+	uniqueUntil  time.Time // and until when
 	readyAt      time.Time // when it last joined the ready queue
 	assignedAt   time.Time
 	ackDeadline  time.Time // zero once acked

@@ -14,6 +14,8 @@ import (
 
 // accept validates a batch and queues it, all or nothing.
 func (m *Manager) accept(batch []Submission) error {
+	now := time.Now()
+	var seenKey map[string]bool
 	var seen map[string]bool
 	if len(batch) > 1 {
 		seen = make(map[string]bool, len(batch))
@@ -35,11 +37,19 @@ func (m *Manager) accept(batch []Submission) error {
 		if err := m.CheckSize(*t, batch[i].Inputs); err != nil {
 			return err
 		}
+		if k := batch[i].UniqueKey; k != "" {
+			if h, held := m.unique[k]; held && now.Before(h.until) || seenKey[k] {
+				return fmt.Errorf("%w: %q, held by task %q until %v", ErrDuplicateUnique, k, h.task, h.until.Format(time.RFC3339))
+			}
+			if seenKey == nil {
+				seenKey = map[string]bool{}
+			}
+			seenKey[k] = true
+		}
 		if m.cfg.processors != nil && !m.cfg.processors[t.Type] && !m.someWorkerRuns(t.Type) {
 			return fmt.Errorf("%w: task %q has type %q", ErrUnknownProcessor, t.ID, t.Type)
 		}
 	}
-	now := time.Now()
 	for i := range batch {
 		s := &batch[i]
 		m.seq++
@@ -49,6 +59,10 @@ func (m *Manager) accept(batch []Submission) error {
 		}
 		if t.priority == 0 {
 			t.priority = m.typePriority(s.Task.Type)
+		}
+		if s.UniqueKey != "" {
+			t.uniqueKey, t.uniqueUntil = s.UniqueKey, s.UniqueUntil
+			m.unique[s.UniqueKey] = uniqueHold{task: t.task.ID, until: s.UniqueUntil}
 		}
 		m.tasks[t.task.ID] = t
 		m.totals.submitted.Add(1)

@@ -218,6 +218,7 @@ func (m *Manager) revoke(w *workerState, t *taskState, reason string) {
 func (m *Manager) sweep() {
 	now := time.Now()
 	m.expire(now)
+	m.expireUnique(now)
 	for _, t := range m.later.due(now) {
 		if t.status == StatusScheduled {
 			t.status = StatusPending

@@ -35,6 +35,8 @@ type taskRecord struct {
 	Result      *messages.TaskResult `msgpack:"result,omitempty"`
 	FinishedAt  time.Time            `msgpack:"finished,omitempty"`
 	NotBefore   time.Time            `msgpack:"not_before,omitempty"`
+	UniqueKey   string               `msgpack:"unique_key,omitempty"`
+	UniqueUntil time.Time            `msgpack:"unique_until,omitempty"`
 }
 
 // workerTable is the worker statistics of the last commit, by name.

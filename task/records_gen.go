@@ -13,8 +13,8 @@ import (
 func (z taskRecord) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(12)
-	var zb0001Mask uint16 /* 12 bits */
+	zb0001Len := uint32(14)
+	var zb0001Mask uint16 /* 14 bits */
 	_ = zb0001Mask
 	if z.Inputs.IsZero() {
 		zb0001Len--
@@ -47,6 +47,14 @@ func (z taskRecord) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.NotBefore == (time.Time{}) {
 		zb0001Len--
 		zb0001Mask |= 0x800
+	}
+	if z.UniqueKey == "" {
+		zb0001Len--
+		zb0001Mask |= 0x1000
+	}
+	if z.UniqueUntil == (time.Time{}) {
+		zb0001Len--
+		zb0001Mask |= 0x2000
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -131,6 +139,16 @@ func (z taskRecord) MarshalMsg(b []byte) (o []byte, err error) {
 			// string "not_before"
 			o = append(o, 0xaa, 0x6e, 0x6f, 0x74, 0x5f, 0x62, 0x65, 0x66, 0x6f, 0x72, 0x65)
 			o = msgp.AppendTimeExt(o, z.NotBefore)
+		}
+		if (zb0001Mask & 0x1000) == 0 { // if not omitted
+			// string "unique_key"
+			o = append(o, 0xaa, 0x75, 0x6e, 0x69, 0x71, 0x75, 0x65, 0x5f, 0x6b, 0x65, 0x79)
+			o = msgp.AppendString(o, z.UniqueKey)
+		}
+		if (zb0001Mask & 0x2000) == 0 { // if not omitted
+			// string "unique_until"
+			o = append(o, 0xac, 0x75, 0x6e, 0x69, 0x71, 0x75, 0x65, 0x5f, 0x75, 0x6e, 0x74, 0x69, 0x6c)
+			o = msgp.AppendTimeExt(o, z.UniqueUntil)
 		}
 	}
 	return
@@ -255,6 +273,18 @@ func (z *taskRecord) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "NotBefore")
 				return
 			}
+		case "unique_key":
+			z.UniqueKey, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "UniqueKey")
+				return
+			}
+		case "unique_until":
+			z.UniqueUntil, bts, err = msgp.ReadTimeBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "UniqueUntil")
+				return
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -279,7 +309,7 @@ func (z taskRecord) Msgsize() (s int) {
 	} else {
 		s += z.Result.Msgsize()
 	}
-	s += 9 + msgp.TimeSize + 11 + msgp.TimeSize
+	s += 9 + msgp.TimeSize + 11 + msgp.TimeSize + 11 + msgp.StringPrefixSize + len(z.UniqueKey) + 13 + msgp.TimeSize
 	return
 }
 
