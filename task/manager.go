@@ -38,6 +38,7 @@ type Manager struct {
 	later       scheduledHeap         // StatusScheduled tasks, soonest first
 	unique      map[string]uniqueHold // Unique keys held, by key
 	uniqueSwept time.Time
+	paused      map[string]bool // task types not assigned (Pause)
 	seq         uint64
 	dirty       bool
 	totals      totals
@@ -104,6 +105,7 @@ func NewManager(a *agent.Agent, opts ...ManagerOption) (*Manager, error) {
 		pending:    make(chan struct{}, cfg.maxPending),
 		futures:    map[*SubmitFuture]struct{}{},
 		unique:     map[string]uniqueHold{},
+		paused:     map[string]bool{},
 	}
 	m.metrics = newManagerMetrics(m)
 	agent.On(a, m.onWorkerInfo)

@@ -32,6 +32,13 @@ func (m *Manager) recover() error {
 	for name, st := range workers {
 		m.history[name] = st // a worker that comes back continues its numbers
 	}
+	paused, err := m.cfg.journal.loadPaused()
+	if err != nil {
+		return err
+	}
+	for _, typ := range paused {
+		m.paused[typ] = true
+	}
 	for _, r := range recs {
 		t := &taskState{
 			task: r.Task, inputs: r.Inputs, seq: r.Seq, status: r.Status, attempt: r.Attempt,

@@ -269,7 +269,7 @@ func (m *Manager) schedule() {
 		var bestQ *classQueue
 		var bestW *workerState
 		for _, q := range m.ready.classes {
-			if bestQ != nil && !before(q.head(), bestQ.head()) {
+			if m.paused[q.key.typ] || (bestQ != nil && !before(q.head(), bestQ.head())) {
 				continue
 			}
 			if w := m.pick(q, free); w != nil {

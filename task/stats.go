@@ -46,6 +46,8 @@ type Stats struct {
 	AvgCompletion time.Duration `json:"-"`
 	Workers       []WorkerStats `json:"workers"`
 	Recent        []RecentTask  `json:"recent"`
+	// Paused lists the task types not assigned (Manager.Pause).
+	Paused []string `json:"paused,omitempty"`
 }
 
 // Unfinished counts the tasks submitted and not final yet.
@@ -157,6 +159,9 @@ func (m *Manager) stats() Stats {
 		Submitted: int(t.submitted.Load()), Succeeded: int(t.succeeded.Load()), Failed: int(t.failed.Load()),
 		Cancelled: int(t.cancelled.Load()), Retried: int(t.retried.Load()), Requeued: int(t.requeued.Load()),
 		LateResults: int(t.late.Load()), Pending: m.ready.n, InFlight: len(m.inflight), Recent: m.recent.list(),
+	}
+	if len(m.paused) > 0 {
+		s.Paused = m.pausedTypes()
 	}
 	for _, t := range m.tasks {
 		if t.status == StatusRetrying {
