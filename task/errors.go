@@ -26,6 +26,8 @@ var (
 	ErrNotAdmin = errors.New("task: a manager's agent must be an admin (agent.AsAdmin)")
 	// ErrTaskTooLarge reports a task whose assignment would not fit in one frame to a worker.
 	ErrTaskTooLarge = errors.New("task: task too large to send to a worker")
+	// ErrNotFinal reports Retry or Delete of a task that is not final.
+	ErrNotFinal = errors.New("task: task not final")
 	// ErrDuplicateUnique reports a submission whose Unique key another
 	// task holds.
 	ErrDuplicateUnique = errors.New("task: duplicate unique key")

@@ -336,7 +336,7 @@ func (m *Manager) expire(now time.Time) {
 	n := 0
 	for n < len(m.expiring) && now.Sub(m.expiring[n].finishedAt) > m.cfg.retention {
 		t := m.expiring[n]
-		if m.tasks[t.task.ID] == t {
+		if m.tasks[t.task.ID] == t && t.settled { // not retried (Retry) meanwhile
 			delete(m.tasks, t.task.ID)
 			if m.cfg.journal != nil {
 				m.jdelete = append(m.jdelete, t.task.ID)

@@ -1,0 +1,78 @@
+package task
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ceylon-go/ceylon/agent"
+)
+
+// Failed lists the tasks that failed for good or were cancelled and are
+// still kept (the dead letters: see WithRetention), oldest first.
+func (m *Manager) Failed(ctx context.Context) ([]Info, error) {
+	return agent.Call(ctx, m.agent, func() ([]Info, error) {
+		var ts []*taskState
+		for _, t := range m.tasks {
+			if t.settled && (t.status == StatusFailed || t.status == StatusCancelled) {
+				ts = append(ts, t)
+			}
+		}
+		slices.SortFunc(ts, func(a, b *taskState) int { return a.finishedAt.Compare(b.finishedAt) })
+		out := make([]Info, len(ts))
+		for i, t := range ts {
+			out[i] = t.info()
+		}
+		return out, nil
+	})
+}
+
+// Retry runs a failed or cancelled task again, as a new attempt with its
+// retries renewed (its attempt history kept); it counts as a new
+// submission. It is journaled and returns once that is durable.
+func (m *Manager) Retry(ctx context.Context, id string) error {
+	_, err := agent.CallDeferred(ctx, m.agent, func(reply func(struct{}, error)) {
+		t := m.tasks[id]
+		switch {
+		case t == nil:
+			reply(struct{}{}, fmt.Errorf("%w: %q", ErrUnknownTask, id))
+			return
+		case !t.settled || (t.status != StatusFailed && t.status != StatusCancelled):
+			reply(struct{}{}, fmt.Errorf("%w: %q is %v", ErrNotFinal, id, t.status))
+			return
+		}
+		t.status, t.settled, t.result, t.done = StatusPending, false, nil, nil
+		t.retries, t.lost, t.finishedAt, t.submittedAt = 0, 0, time.Time{}, time.Now()
+		m.totals.submitted.Add(1)
+		m.journalTask(t)
+		m.ready.push(t)
+		m.emit(Event{Type: EventSubmitted, TaskID: id})
+		m.markDirty()
+		m.afterCommit(func(err error) { reply(struct{}{}, err) })
+	})
+	return err
+}
+
+// Delete forgets a final task, in memory and in the journal; its ID is
+// free again. It returns once that is durable.
+func (m *Manager) Delete(ctx context.Context, id string) error {
+	_, err := agent.CallDeferred(ctx, m.agent, func(reply func(struct{}, error)) {
+		t := m.tasks[id]
+		switch {
+		case t == nil:
+			reply(struct{}{}, fmt.Errorf("%w: %q", ErrUnknownTask, id))
+			return
+		case !t.settled:
+			reply(struct{}{}, fmt.Errorf("%w: %q is %v", ErrNotFinal, id, t.status))
+			return
+		}
+		delete(m.tasks, id)
+		if m.cfg.journal != nil {
+			m.jdelete = append(m.jdelete, id)
+			m.queueFlush()
+		}
+		m.afterCommit(func(err error) { reply(struct{}{}, err) })
+	})
+	return err
+}
