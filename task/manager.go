@@ -145,6 +145,14 @@ func (m *Manager) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	var lastRuns map[string]time.Time
+	if m.cfg.journal != nil && len(m.cfg.periodic) > 0 {
+		var err error
+		if lastRuns, err = m.cfg.journal.loadPeriodic(); err != nil {
+			return err
+		}
+	}
+	m.startPeriodic(lastRuns)
 	if m.cfg.forget { // recovered final tasks are the layer above's now
 		for id, t := range m.tasks {
 			if t.settled {

@@ -37,6 +37,7 @@ type managerConfig struct {
 	journal          *Journal
 	maxLost          int
 	maxPending       int
+	periodic         []*periodic
 }
 
 func defaultManagerConfig() managerConfig {

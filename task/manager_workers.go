@@ -219,6 +219,7 @@ func (m *Manager) sweep() {
 	now := time.Now()
 	m.expire(now)
 	m.expireUnique(now)
+	m.runPeriodic(now)
 	for _, t := range m.later.due(now) {
 		if t.status == StatusScheduled {
 			t.status = StatusPending
