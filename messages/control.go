@@ -115,6 +115,37 @@ type Welcome struct{}
 // Kind implements [Message].
 func (Welcome) Kind() string { return "ceylon.welcome" }
 
+// MaxProgressMessage bounds a progress report's message, in bytes.
+const MaxProgressMessage = 256
+
+// TaskProgress is a worker's report on how far a running attempt has got.
+type TaskProgress struct {
+	TaskID  string `msgpack:"task"`
+	Attempt int    `msgpack:"attempt"`
+	// Fraction is done over total, 0 to 1.
+	Fraction float64 `msgpack:"fraction"`
+	// Message says what it is doing (at most MaxProgressMessage bytes).
+	Message string `msgpack:"msg,omitempty"`
+}
+
+// Kind implements [Message].
+func (TaskProgress) Kind() string { return "ceylon.task.progress" }
+
+// Validate checks the report's fields.
+func (p *TaskProgress) Validate() error {
+	switch {
+	case p.TaskID == "":
+		return fmt.Errorf("progress: %w", ErrEmptyID)
+	case p.Attempt < 1:
+		return fmt.Errorf("progress of %q: %w", p.TaskID, ErrBadAttempt)
+	case !(p.Fraction >= 0 && p.Fraction <= 1):
+		return fmt.Errorf("progress of %q: %w: fraction %v not in [0, 1]", p.TaskID, ErrMalformed, p.Fraction)
+	case len(p.Message) > MaxProgressMessage:
+		return fmt.Errorf("progress of %q: %w: message of %d bytes", p.TaskID, ErrMalformed, len(p.Message))
+	}
+	return nil
+}
+
 // Shutdown asks agents to stop.
 type Shutdown struct {
 	Reason string `msgpack:"reason,omitempty"`
@@ -133,4 +164,5 @@ func registerBuiltins(r *Registry) {
 	MustRegister[Heartbeat](r)
 	MustRegister[Welcome](r)
 	MustRegister[Shutdown](r)
+	MustRegister[TaskProgress](r)
 }

@@ -54,6 +54,7 @@ func TestEveryFieldTravels(t *testing.T) {
 	roundTrip[Heartbeat](t)
 	roundTrip[Welcome](t)
 	roundTrip[Shutdown](t)
+	roundTrip[TaskProgress](t)
 }
 
 // Payloads as large as a frame travel (the generated decoders are not

@@ -22,6 +22,7 @@ var (
 	_ msgp.Marshaler   = TaskCancel{}
 	_ msgp.Marshaler   = Welcome{}
 	_ msgp.Marshaler   = Shutdown{}
+	_ msgp.Marshaler   = TaskProgress{}
 	_ msgp.Unmarshaler = (*Task)(nil)
 	_ msgp.Unmarshaler = (*TaskAssignment)(nil)
 	_ msgp.Unmarshaler = (*TaskResult)(nil)
@@ -31,4 +32,5 @@ var (
 	_ msgp.Unmarshaler = (*TaskCancel)(nil)
 	_ msgp.Unmarshaler = (*Welcome)(nil)
 	_ msgp.Unmarshaler = (*Shutdown)(nil)
+	_ msgp.Unmarshaler = (*TaskProgress)(nil)
 )

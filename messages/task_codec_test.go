@@ -175,6 +175,7 @@ func FuzzDecodeTaskMessages(f *testing.F) {
 		for _, c := range []func(*testing.T, []byte) ([]byte, bool){
 			canonical[Task], canonical[TaskAssignment], canonical[TaskResult], canonical[WorkerInfo],
 			canonical[Heartbeat], canonical[TaskAck], canonical[TaskCancel], canonical[Shutdown], canonical[Welcome],
+			canonical[TaskProgress],
 		} {
 			once, ok := c(t, data)
 			if !ok {

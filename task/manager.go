@@ -112,6 +112,7 @@ func NewManager(a *agent.Agent, opts ...ManagerOption) (*Manager, error) {
 	agent.On(a, m.onAck)
 	agent.On(a, m.onResult)
 	agent.On(a, m.onHeartbeat)
+	agent.On(a, m.onProgress)
 	a.OnConnect(m.onConnect)
 	a.OnDisconnect(m.onDisconnect)
 	return m, nil

@@ -16,40 +16,43 @@ import (
 // taskState is the manager's record of one task. Owned by the manager's
 // actor.
 type taskState struct {
-	task         messages.Task
-	inputs       map[string][]byte
-	seq          uint64 // submission order
-	priority     int
-	status       Status
-	attempt      int
-	retries      int // failed attempts counted against MaxRetries
-	lost         int // attempts lost with their worker
-	policy       Policy
-	worker       *workerState // current attempt's worker
-	lastWorker   string       // worker of the last failed attempt
-	submittedAt  time.Time
-	notBefore    time.Time // ProcessAt: not assigned before
-	uniqueKey    string    // Unique: the key it holds
-	uniqueUntil  time.Time // and until when
-	readyAt      time.Time // when it last joined the ready queue
-	assignedAt   time.Time
-	ackDeadline  time.Time // zero once acked
-	leaseEnd     time.Time // zero when the attempt has no timeout
-	finishedAt   time.Time
-	attempts     []AttemptInfo
-	result       *messages.TaskResult
-	settled      bool          // final, durable, and announced
-	journalDirty bool          // changed since the last commit
-	done         chan struct{} // closed when settled; created on first Wait
-	stopRetry    func() bool
-	class        *classQueue
-	heapIndex    int
+	task            messages.Task
+	inputs          map[string][]byte
+	seq             uint64 // submission order
+	priority        int
+	status          Status
+	attempt         int
+	retries         int // failed attempts counted against MaxRetries
+	lost            int // attempts lost with their worker
+	policy          Policy
+	worker          *workerState // current attempt's worker
+	lastWorker      string       // worker of the last failed attempt
+	submittedAt     time.Time
+	notBefore       time.Time // ProcessAt: not assigned before
+	uniqueKey       string    // Unique: the key it holds
+	progress        float64   // the running attempt's last report
+	progressMessage string
+	uniqueUntil     time.Time // and until when
+	readyAt         time.Time // when it last joined the ready queue
+	assignedAt      time.Time
+	ackDeadline     time.Time // zero once acked
+	leaseEnd        time.Time // zero when the attempt has no timeout
+	finishedAt      time.Time
+	attempts        []AttemptInfo
+	result          *messages.TaskResult
+	settled         bool          // final, durable, and announced
+	journalDirty    bool          // changed since the last commit
+	done            chan struct{} // closed when settled; created on first Wait
+	stopRetry       func() bool
+	class           *classQueue
+	heapIndex       int
 }
 
 func (t *taskState) info() Info {
 	ti := Info{
 		Task: t.task, Status: t.status, Attempt: t.attempt,
 		SubmittedAt: t.submittedAt, FinishedAt: t.finishedAt, NotBefore: t.notBefore,
+		Progress: t.progress, ProgressMessage: t.progressMessage,
 		Attempts: slices.Clone(t.attempts), Result: t.result,
 	}
 	if len(t.attempts) > 0 {

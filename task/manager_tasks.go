@@ -108,6 +108,7 @@ func (m *Manager) assign(t *taskState, w *workerState) {
 	t.attempt++
 	t.status = StatusAssigned
 	t.worker = w
+	t.progress, t.progressMessage = 0, "" // a new attempt reports afresh
 	t.assignedAt = now
 	t.policy = resolvePolicy(&t.task, w.types[t.task.Type], m.cfg.defaults)
 	t.ackDeadline, t.leaseEnd = time.Time{}, time.Time{} // set when it is sent

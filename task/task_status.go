@@ -99,9 +99,13 @@ type Info struct {
 	SubmittedAt time.Time
 	// NotBefore is when a task submitted with ProcessAt or ProcessIn may
 	// run (zero: at once).
-	NotBefore  time.Time
-	FinishedAt time.Time
-	Attempts   []AttemptInfo
+	NotBefore time.Time
+	// Progress and ProgressMessage are the running attempt's last report
+	// (Job.Progress).
+	Progress        float64
+	ProgressMessage string
+	FinishedAt      time.Time
+	Attempts        []AttemptInfo
 	// Result is set once the task is final.
 	Result *messages.TaskResult
 }
@@ -122,6 +126,9 @@ type Event struct {
 	Delay time.Duration
 	// Attempts is the task's attempt history, on final events (read only).
 	Attempts []AttemptInfo
+	// Progress and ProgressMessage are the report, for EventProgress.
+	Progress        float64
+	ProgressMessage string
 }
 
 // EventType names a task event.
@@ -137,9 +144,10 @@ const (
 	EventCompleted
 	EventFailed
 	EventCancelled
+	EventProgress // a running attempt reported how far it has got
 )
 
-var eventNames = [...]string{"submitted", "assigned", "acked", "retrying", "requeued", "completed", "failed", "cancelled"}
+var eventNames = [...]string{"submitted", "assigned", "acked", "retrying", "requeued", "completed", "failed", "cancelled", "progress"}
 
 // String implements fmt.Stringer.
 func (e EventType) String() string {

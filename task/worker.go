@@ -26,6 +26,7 @@ type Job struct {
 
 	mu       sync.Mutex
 	children []messages.Task
+	progress progressSender // nil outside a worker
 }
 
 // Spawn adds child tasks (fan-out). They go back with the result; what

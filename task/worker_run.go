@@ -255,8 +255,17 @@ func (w *Worker) process(req *jobRequest) {
 	r := req.run
 	as := &r.as
 	job := &Job{Task: as.Task, Attempt: as.Attempt, Inputs: as.Inputs, Worker: w.name, Skill: w.cfg.skill}
+	to := r.from
+	job.progress.send = func(p messages.TaskProgress) {
+		_ = w.agent.Post(func() {
+			if w.running[slotKey{as.Task.ID, as.Attempt}] == r { // still ours to report on
+				_ = w.agent.SendBounded(to, p)
+			}
+		})
+	}
 	start := time.Now()
 	out, err := execute(req.ctx, req.fn, job)
+	job.progress.stop()
 	if err != nil && req.ctx.Err() != nil {
 		err = fmt.Errorf("%w (%w)", err, context.Cause(req.ctx))
 	}

@@ -1,0 +1,70 @@
+package task
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ceylon-go/ceylon/internal/testutil"
+	"github.com/ceylon-go/ceylon/messages"
+)
+
+// A running task's progress reaches the manager (Task, EventProgress),
+// rate-limited on the wire, the latest report always through; values out
+// of range are clamped and long messages cut.
+func TestProgress(t *testing.T) {
+	t.Parallel()
+	m := startManager(t)
+	release := make(chan struct{})
+	reported := make(chan struct{})
+	startWorker(t, m, "W", func(w *Worker) {
+		w.Handle("job", func(ctx context.Context, j *Job) ([]byte, error) {
+			for i := range 1000 {
+				j.Progress(float64(i)/1000, "working")
+			}
+			j.Progress(0.5, "half way")
+			j.Progress(7, strings.Repeat("x", 1000)) // clamped, cut
+			j.Progress(0.75, "three quarters")
+			close(reported)
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return nil, nil
+		})
+	})
+	ctx := testutil.Context(t)
+	if err := m.Submit(ctx, messages.Task{ID: "p", Type: "job", Description: "reports progress"}); err != nil {
+		t.Fatal(err)
+	}
+	<-reported
+	start := time.Now()
+	m.awaitEvent(t, "the last report", func(ev Event) bool {
+		return ev.Type == EventProgress && ev.ProgressMessage == "three quarters"
+	})
+	info, err := m.Task(ctx, "p")
+	if err != nil || info.Progress != 0.75 || info.ProgressMessage != "three quarters" {
+		t.Fatalf("progress: %+v %v", info, err)
+	}
+	m.events.Lock()
+	n := 0
+	for _, ev := range m.log {
+		if ev.Type == EventProgress {
+			n++
+			if ev.Progress < 0 || ev.Progress > 1 || len(ev.ProgressMessage) > messages.MaxProgressMessage {
+				t.Errorf("a report out of bounds: %+v", ev)
+			}
+		}
+	}
+	m.events.Unlock()
+	// 1,003 calls: the first goes at once, the rest are coalesced into one
+	// report per 200 ms.
+	if limit := 2 + int(time.Since(start)/progressEvery) + 2; n > limit {
+		t.Fatalf("%d progress reports on the wire, want at most %d", n, limit)
+	}
+	close(release)
+	if r, err := m.Wait(ctx, "p"); err != nil || !r.Success {
+		t.Fatalf("result: %+v %v", r, err)
+	}
+}
