@@ -193,8 +193,9 @@ type Worker struct {
 	cfg   workerConfig
 	name  string
 
-	hmu      sync.Mutex
-	handlers map[string]workerHandler
+	hmu        sync.Mutex
+	handlers   map[string]workerHandler
+	middleware []Middleware
 
 	// Owned by the actor.
 	manager  peer.ID
@@ -295,7 +296,25 @@ func (w *Worker) handler(typ string) (workerHandler, bool) {
 	w.hmu.Lock()
 	defer w.hmu.Unlock()
 	h, ok := w.handlers[typ]
+	if ok {
+		for i := len(w.middleware) - 1; i >= 0; i-- {
+			h.fn = w.middleware[i](h.fn)
+		}
+	}
 	return h, ok
+}
+
+// Middleware wraps a handler: logging, metrics, tracing, recovering
+// panics, as asynq's middleware does.
+type Middleware func(next HandlerFunc) HandlerFunc
+
+// Use adds middleware around every handler of the worker, those
+// registered before and after alike; the first added is the outermost. It
+// applies to the jobs the worker starts from then on.
+func (w *Worker) Use(mw ...Middleware) {
+	w.hmu.Lock()
+	defer w.hmu.Unlock()
+	w.middleware = append(w.middleware, mw...)
 }
 
 // Info is what the worker tells the manager it offers.
