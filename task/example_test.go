@@ -65,3 +65,41 @@ func ExampleManager_Wait() {
 	fmt.Println(errors.Is(err, task.ErrNoEligibleWorker))
 	// Output: true
 }
+
+// Resize is a typed task's input; its Kind is the task type.
+type Resize struct {
+	Path  string `msgpack:"path"`
+	Width int    `msgpack:"width"`
+}
+
+func (Resize) Kind() string { return "example.resize" }
+
+// A typed handler: the input arrives decoded, the output leaves encoded.
+func ExampleHandle() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	listen := agent.WithListenAddrs("/ip4/127.0.0.1/tcp/0")
+	ws := agent.WithWorkspace("example-typed")
+	admin, _ := agent.New("manager", agent.AsAdmin(), listen, ws)
+	m, _ := task.NewManager(admin)
+	if err := m.Start(ctx); err != nil {
+		panic(err)
+	}
+	defer m.Stop()
+	client, _ := agent.New("resizer", listen, ws, agent.WithJoin(m.Addrs()[0]))
+	w, _ := task.NewWorker(client)
+	task.Handle(w, func(_ context.Context, j *task.TypedJob[Resize]) (string, error) {
+		return fmt.Sprintf("%s at %dpx", j.Args.Path, j.Args.Width), nil
+	})
+	if err := w.Start(ctx); err != nil {
+		panic(err)
+	}
+	defer w.Stop()
+	_ = m.WaitForWorkers(ctx, 1)
+
+	t, _ := task.NewTask("r1", Resize{Path: "cat.png", Width: 64})
+	res, _ := m.Run(ctx, t)
+	out, _ := task.Output[string](res)
+	fmt.Println(out)
+	// Output: cat.png at 64px
+}
