@@ -96,6 +96,24 @@ func startTaskBench(b *testing.B, done *atomic.Int64, opts ...ManagerOption) *Ma
 	return m
 }
 
+// benchJournal opens a journal for one benchmark and closes it after.
+func benchJournal(b *testing.B) *Journal {
+	b.Helper()
+	j, err := OpenJournal(filepath.Join(b.TempDir(), "bench.db"), "bench-tasks")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = j.Close() })
+	return j
+}
+
+// awaitDone waits until n tasks have completed or failed.
+func awaitDone(done *atomic.Int64, n int) {
+	for done.Load() < int64(n) {
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
 func noopTask(id string) messages.Task {
 	return messages.Task{ID: id, Type: "noop", Description: "nothing"}
 }
@@ -111,11 +129,7 @@ func BenchmarkTaskThroughput(b *testing.B) {
 // manager journaling every task and result to a bbolt file (fsync on each
 // group commit).
 func BenchmarkTaskThroughputJournal(b *testing.B) {
-	j, err := OpenJournal(filepath.Join(b.TempDir(), "bench.db"), "bench-tasks")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer j.Close()
+	j := benchJournal(b)
 	var done atomic.Int64
 	m := startTaskBench(b, &done, WithJournal(j))
 	runThroughput(b, m, &done)
@@ -144,9 +158,7 @@ func runThroughput(b *testing.B, m *Manager, done *atomic.Int64) {
 	if _, err := m.Wait(ctx, last); err != nil {
 		b.Fatal(err)
 	}
-	for done.Load() < int64(b.N) {
-		time.Sleep(100 * time.Microsecond)
-	}
+	awaitDone(done, b.N)
 	el := time.Since(start)
 	b.StopTimer()
 	rep, _ := m.Stats(ctx)
@@ -192,11 +204,7 @@ func BenchmarkTaskSubmitAsync(b *testing.B) {
 // BenchmarkTaskSubmitAsyncJournal is BenchmarkTaskSubmitAsync with the
 // journal on: every submission acknowledged once durable.
 func BenchmarkTaskSubmitAsyncJournal(b *testing.B) {
-	j, err := OpenJournal(filepath.Join(b.TempDir(), "bench.db"), "bench-tasks")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer j.Close()
+	j := benchJournal(b)
 	var done atomic.Int64
 	runAsync(b, startTaskBench(b, &done, WithJournal(j)), &done)
 }
@@ -205,11 +213,7 @@ func BenchmarkTaskSubmitAsyncJournal(b *testing.B) {
 // Submit (one commit waited for per task): the baseline SubmitAsync is
 // for.
 func BenchmarkTaskSubmitJournal(b *testing.B) {
-	j, err := OpenJournal(filepath.Join(b.TempDir(), "bench.db"), "bench-tasks")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer j.Close()
+	j := benchJournal(b)
 	var done atomic.Int64
 	m := startTaskBench(b, &done, WithJournal(j))
 	ctx := context.Background()
@@ -220,9 +224,7 @@ func BenchmarkTaskSubmitJournal(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	for done.Load() < int64(b.N) {
-		time.Sleep(100 * time.Microsecond)
-	}
+	awaitDone(&done, b.N)
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "tasks/s")
 }
 
@@ -252,9 +254,7 @@ func runAsync(b *testing.B, m *Manager, done *atomic.Int64) {
 	if err := <-errs; err != nil {
 		b.Fatal(err)
 	}
-	for done.Load() < int64(b.N) {
-		time.Sleep(100 * time.Microsecond)
-	}
+	awaitDone(done, b.N)
 	el := time.Since(start)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/el.Seconds(), "tasks/s")
