@@ -106,7 +106,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		a.life.Unlock()
 		return ErrStopped
 	}
-	if a.cfg.mode == Client && len(a.cfg.join) == 0 && !a.cfg.mdns {
+	if a.cfg.mode == Client && len(a.cfg.join) == 0 && !a.cfg.mdns && len(a.cfg.bootstrap) == 0 {
 		a.life.Unlock()
 		return ErrNoJoinAddress
 	}
@@ -175,6 +175,9 @@ func (a *Agent) start(ctx context.Context) error {
 	}
 	if a.cfg.secret != "" {
 		popts = append(popts, peer.WithSecret(a.cfg.secret))
+	}
+	if len(a.cfg.bootstrap) > 0 {
+		popts = append(popts, peer.WithBootstrap(a.cfg.bootstrap...))
 	}
 	node, err := peer.New(ctx, append(popts, a.cfg.peerOptions...)...)
 	if err != nil {

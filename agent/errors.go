@@ -13,9 +13,9 @@ var (
 	ErrDuplicateHandler = errors.New("agent: handler already registered for kind")
 	// ErrUnknownAgent reports a send to an ID that is not a valid agent ID.
 	ErrUnknownAgent = errors.New("agent: unknown agent")
-	// ErrNoJoinAddress reports a client with neither a join address nor
-	// mDNS discovery.
-	ErrNoJoinAddress = errors.New("agent: client needs a join address or mDNS")
+	// ErrNoJoinAddress reports a client with no join address, no
+	// bootstrap address and no mDNS discovery.
+	ErrNoJoinAddress = errors.New("agent: client needs a join address, a bootstrap address or mDNS")
 	// ErrNoReplyTarget reports a Reply from a context with no sender.
 	ErrNoReplyTarget = errors.New("agent: nothing to reply to")
 	// ErrBadReply reports a reply whose kind is not registered with the

@@ -34,6 +34,7 @@ type config struct {
 	mailbox      int
 	mdns         bool
 	peerOptions  []peer.Option
+	bootstrap    []string
 	secret       string
 	peerInflight int
 	maxBad       int
@@ -130,6 +131,22 @@ func WithMailboxSize(n int) Option {
 // omit WithJoin).
 func WithMDNS(on bool) Option {
 	return func(c *config) error { c.mdns = on; return nil }
+}
+
+// WithBootstrap names DHT entry points (any member of the workspace, its
+// task manager, or a [peer.Bootstrap] node; multiaddrs ending in
+// /p2p/<id>): a client given one needs no WithJoin, it finds the
+// workspace's task managers by the workspace ID (and secret) and joins
+// them. An admin given some advertises itself through them (an admin
+// always runs a DHT others can bootstrap from). See [peer.WithBootstrap].
+func WithBootstrap(addrs ...string) Option {
+	return func(c *config) error {
+		if len(addrs) == 0 {
+			return errors.New("agent: no bootstrap addresses")
+		}
+		c.bootstrap = append(c.bootstrap, addrs...)
+		return nil
+	}
 }
 
 // WithPeerOptions passes options to the agent's [peer.Node] (frame limits,

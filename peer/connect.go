@@ -94,6 +94,29 @@ func (n *Node) Join(ctx context.Context, addr string) (ID, error) {
 	return ai.ID, n.connect(ctx, ai)
 }
 
+// joinInfo is Join for a peer found by discovery: it is kept only once
+// it was reached, so a stale record does not leave a redial loop behind.
+func (n *Node) joinInfo(ctx context.Context, ai peer.AddrInfo) error {
+	if ai.ID == n.ID() {
+		return ErrSelf
+	}
+	if err := n.connect(ctx, ai); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return ErrClosed
+	}
+	if n.keep[ai.ID] == nil {
+		n.keep[ai.ID] = &keeper{ai: ai}
+	}
+	n.mu.Unlock()
+	n.host.ConnManager().Protect(ai.ID, keepTag)
+	n.rejoin(ai.ID) // lost meanwhile: redial; else one more presentation
+	return nil
+}
+
 // keeper is a peer joined with Join.
 type keeper struct {
 	ai      peer.AddrInfo

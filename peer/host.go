@@ -3,10 +3,14 @@ package peer
 import (
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
@@ -14,11 +18,12 @@ import (
 
 // newHost builds the node's libp2p host: TCP and QUIC (TCP only with a
 // secret: a private network), the workspace's limits (connection manager,
-// resource manager), the ban list as connection gater. With
+// resource manager), the ban list as connection gater, and NAT traversal
+// (see reachOptions). With
 // WithTransportOptions, those options replace the transports and listen
 // addresses (a simulated network in tests). The returned closer releases
 // the resource manager after the host has closed.
-func newHost(cfg *config, g *gater) (host.Host, io.Closer, error) {
+func newHost(cfg *config, n *Node) (host.Host, io.Closer, error) {
 	rm, err := cfg.limits.resourceManager()
 	if err != nil {
 		return nil, nil, fmt.Errorf("peer: resource manager: %w", err)
@@ -29,12 +34,12 @@ func newHost(cfg *config, g *gater) (host.Host, io.Closer, error) {
 		return nil, nil, fmt.Errorf("peer: connection manager: %w", err)
 	}
 	opts := []libp2p.Option{
-		libp2p.DisableRelay(),
 		libp2p.UserAgent("ceylon-go"),
-		libp2p.ConnectionGater(g),
+		libp2p.ConnectionGater(n.gater),
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
 	}
+	opts = append(opts, reachOptions(cfg, n)...)
 	if cfg.transport != nil {
 		opts = append(opts, cfg.transport...)
 	} else {
@@ -79,4 +84,52 @@ func tcpOnly(addrs []string) []string {
 		}
 	}
 	return out
+}
+
+// reachOptions are the host's NAT traversal: the relay transport (to dial
+// and be dialed over circuits), AutoNAT (v1 service with rate limits, v2
+// client), a relay service for the workspace's members once the node is
+// publicly reachable, autorelay (reservations on the node's relay
+// candidates while it is not), DCUtR hole punching, and port mapping on
+// request.
+func reachOptions(cfg *config, n *Node) []libp2p.Option {
+	opts := []libp2p.Option{libp2p.EnableRelay()}
+	if cfg.transport != nil {
+		// A simulated network (tests): AutoNAT's dial-back hosts would
+		// listen on real sockets, and nothing there is behind a NAT.
+		return opts
+	}
+	opts = append(opts,
+		libp2p.EnableNATService(),
+		libp2p.AutoNATServiceRateLimit(60, 6, time.Minute),
+		libp2p.EnableAutoNATv2(),
+	)
+	switch cfg.reachability {
+	case ReachabilityPublic:
+		opts = append(opts, libp2p.ForceReachabilityPublic())
+	case ReachabilityPrivate:
+		opts = append(opts, libp2p.ForceReachabilityPrivate())
+	}
+	if cfg.relayService {
+		opts = append(opts, libp2p.EnableRelayService(
+			relayv2.WithResources(relayResources(cfg.limits)),
+			relayv2.WithACL(relayACL{n}),
+		))
+	}
+	if cfg.autoRelay {
+		opts = append(opts, libp2p.EnableAutoRelayWithPeerSource(n.relayCandidates,
+			autorelay.WithMinCandidates(1),
+			autorelay.WithNumRelays(2),
+			autorelay.WithBootDelay(time.Second),
+			autorelay.WithBackoff(10*time.Second),
+			autorelay.WithMinInterval(time.Second),
+		))
+	}
+	if cfg.holePunching {
+		opts = append(opts, libp2p.EnableHolePunching(holepunch.WithTracer(n.punch)))
+	}
+	if cfg.natPortMap {
+		opts = append(opts, libp2p.NATPortMap())
+	}
+	return opts
 }

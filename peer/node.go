@@ -6,12 +6,15 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	dht "github.com/libp2p/go-libp2p-kad-dht"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/p2p/discovery/routing"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 )
@@ -33,17 +36,26 @@ const closeWait = 2 * time.Second
 // Node is one libp2p host in a workspace. Create it with [New] and release
 // it with [Node.Close]. Its methods are safe for concurrent use.
 type Node struct {
-	cfg    config
-	gater  *gater
-	host   host.Host
-	rcmgr  io.Closer
-	ps     *pubsub.PubSub
-	topic  *pubsub.Topic
-	sub    *pubsub.Subscription
-	mdns   interface{ Close() error }
-	inc    uint64 // this process's incarnation
-	roster *roster
-	mesh   meshState
+	cfg   config
+	gater *gater
+	host  host.Host
+	rcmgr io.Closer
+	ps    *pubsub.PubSub
+	topic *pubsub.Topic
+	sub   *pubsub.Subscription
+	mdns  interface{ Close() error }
+	dht   *dht.IpfsDHT              // nil without discovery by workspace ID
+	disc  *routing.RoutingDiscovery // rendezvous over dht
+	punch *punchTracer
+	// up is set once the node is built: libp2p's services (relay ACL,
+	// autorelay's peer source) may call in before.
+	up           atomic.Bool
+	plain        bool // a Bootstrap's: no roster, relays for anyone who can connect
+	reachability atomic.Int32
+	discoverKick chan struct{}
+	inc          uint64 // this process's incarnation
+	roster       *roster
+	mesh         meshState
 
 	ctx     context.Context // cancelled by Close
 	cancel  context.CancelFunc
@@ -82,23 +94,28 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		}
 		cfg.key = k
 	}
-	g := &gater{}
-	h, rm, err := newHost(&cfg, g)
-	if err != nil {
-		return nil, err
-	}
 	nctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
-		cfg: cfg, host: h, rcmgr: rm, ctx: nctx, cancel: cancel, gater: g,
-		inc:     uint64(time.Now().UnixNano()),
-		out:     make(map[ID]*outStream),
-		opening: make(map[ID]*opening),
-		in:      make(map[ID]*inStream),
-		keep:    make(map[ID]*keeper),
-		overlay: make(chan struct{}, 1),
+		cfg: cfg, ctx: nctx, cancel: cancel, gater: &gater{},
+		inc:          uint64(time.Now().UnixNano()),
+		out:          make(map[ID]*outStream),
+		opening:      make(map[ID]*opening),
+		in:           make(map[ID]*inStream),
+		keep:         make(map[ID]*keeper),
+		overlay:      make(chan struct{}, 1),
+		discoverKick: make(chan struct{}, 2),
 	}
+	n.punch = &punchTracer{n: n}
+	h, rm, err := newHost(&n.cfg, n)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	n.host, n.rcmgr = h, rm
+	n.reachability.Store(int32(cfg.reachability))
 	n.mesh.init()
 	n.roster = newRoster(n)
+	n.up.Store(true)
 	if err := n.startGossip(); err != nil {
 		n.abortStart()
 		return nil, err
@@ -106,7 +123,8 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 	h.SetStreamHandler(ProtocolID, n.handleStream)
 	h.SetStreamHandler(RosterProtocolID, n.handleRoster)
 	h.Network().Notify(&notifiee{n})
-	n.wg.Add(3)
+	n.wg.Add(4)
+	go n.watchSelf()
 	go n.janitor()
 	go n.overlayLoop()
 	go n.roster.pollLoop()
@@ -120,6 +138,10 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 			return nil, err
 		}
 	}
+	if err := n.startDHT(); err != nil {
+		n.abortStart()
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		n.abortStart()
 		return nil, err
@@ -130,6 +152,9 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 func (n *Node) abortStart() {
 	n.roster.close()
 	n.cancel()
+	if n.dht != nil {
+		_ = n.dht.Close()
+	}
 	_ = n.host.Close()
 	n.wg.Wait()
 	_ = n.rcmgr.Close()
@@ -198,6 +223,10 @@ func (n *Node) Stats() Stats {
 	n.mesh.mu.Lock()
 	s.MeshPeers = len(n.mesh.mesh)
 	n.mesh.mu.Unlock()
+	s.Reachability = n.Reachability().String()
+	if n.dht != nil {
+		s.DHTPeers = n.dht.RoutingTable().Size()
+	}
 	return s
 }
 
@@ -429,6 +458,9 @@ func (n *Node) Close() error {
 	// The topic goes with the PubSub instance when its context ends
 	// (Topic.Close would refuse while the event handler is open).
 	n.cancel()
+	if n.dht != nil {
+		_ = n.dht.Close()
+	}
 	err := n.host.Close()
 	n.wg.Wait()
 	_ = n.rcmgr.Close()
@@ -446,6 +478,7 @@ func (nf *notifiee) Listen(network.Network, ma.Multiaddr)      {}
 func (nf *notifiee) ListenClose(network.Network, ma.Multiaddr) {}
 func (nf *notifiee) Connected(_ network.Network, c network.Conn) {
 	nf.n.roster.linkBack(c.RemotePeer())
+	nf.n.preferDirect(c.RemotePeer(), c)
 	// A joined peer that dialed us (or a connection that came up while
 	// another went down) may have lost us: present ourselves again.
 	nf.n.rejoin(c.RemotePeer())

@@ -67,6 +67,7 @@ type config struct {
 	rosterBeat    time.Duration
 	validator     func(from ID, data []byte) error
 	transport     []libp2p.Option
+	reachConfig
 }
 
 func defaults() config {
@@ -90,6 +91,7 @@ func defaults() config {
 		maxSnapshot:      DefaultMaxSnapshot,
 		rosterFlush:      250 * time.Millisecond,
 		rosterBeat:       time.Second,
+		reachConfig:      defaultReach(),
 	}
 }
 

@@ -38,6 +38,20 @@ type Stats struct {
 	RosterRefused     uint64 // roster records refused (bounds, roster full)
 	Penalties         uint64 // offences counted toward bans
 	Bans              uint64 // peers banned for breaking the protocol
+
+	// Discovery by workspace ID and reachability (see [WithBootstrap]).
+	Reachability      string // what AutoNAT (or WithReachability) says of this node
+	DHTPeers          int    // peers in the DHT's routing table now
+	Advertised        uint64 // rendezvous advertisements made (a roster server)
+	AdvertiseFailures uint64 // rendezvous advertisements that failed (retried)
+	ServersFound      uint64 // servers found under the rendezvous key
+	RelayedConns      uint64 // connections opened over a relay, either way
+	RelayCircuits     uint64 // circuits this node's relay opened for members
+	RelayRefused      uint64 // relay reservations or circuits refused (not members)
+	PunchAttempts     uint64 // DCUtR hole punches started
+	PunchSuccesses    uint64 // hole punches that made a direct connection
+	PunchFailures     uint64 // hole punches that failed (the relay stays)
+	DirectUpgrades    uint64 // relayed peers dialed directly instead (reachable after all)
 }
 
 type stats struct {
@@ -48,6 +62,9 @@ type stats struct {
 	snapshotsApplied, overlayDials, idleClosed, connectFailures       atomic.Uint64
 	droppedOversize, droppedUnknown, handshakeFailures, streamResets  atomic.Uint64
 	gossipDropped, gossipRejected, rosterRefused, penalties, bans     atomic.Uint64
+	advertised, advertiseFailures, found                              atomic.Uint64
+	relayedConns, relayCircuits, relayRefused                         atomic.Uint64
+	punchAttempts, punchSuccesses, punchFailures, directUpgrades      atomic.Uint64
 }
 
 func (s *stats) framesOutBytes(n int) {
@@ -71,6 +88,11 @@ func (s *stats) snapshot() Stats {
 		HandshakeFailures: s.handshakeFailures.Load(), StreamResets: s.streamResets.Load(),
 		GossipDropped: s.gossipDropped.Load(), GossipRejected: s.gossipRejected.Load(),
 		RosterRefused: s.rosterRefused.Load(), Penalties: s.penalties.Load(),
-		Bans: s.bans.Load(),
+		Bans:       s.bans.Load(),
+		Advertised: s.advertised.Load(), AdvertiseFailures: s.advertiseFailures.Load(),
+		ServersFound: s.found.Load(), RelayedConns: s.relayedConns.Load(),
+		RelayCircuits: s.relayCircuits.Load(), RelayRefused: s.relayRefused.Load(),
+		PunchAttempts: s.punchAttempts.Load(), PunchSuccesses: s.punchSuccesses.Load(),
+		PunchFailures: s.punchFailures.Load(), DirectUpgrades: s.directUpgrades.Load(),
 	}
 }

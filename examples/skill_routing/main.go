@@ -12,6 +12,13 @@
 //
 //	go run ./examples/skill_routing -role admin -listen /ip4/0.0.0.0/tcp/7000 -workers 3
 //	go run ./examples/skill_routing -role worker -join /ip4/10.0.0.5/tcp/7000/p2p/12D3KooW… -name Senior -skill 9
+//
+// Workers anywhere (behind home routers, cloud NATs) find the workspace by
+// its ID through any bootstrap address, and reach each other over relays
+// (or punched holes) when they cannot dial each other:
+//
+//	go run ./examples/skill_routing -role admin -public -workspace team -secret s3 -workers 2
+//	go run ./examples/skill_routing -role worker -workspace team -secret s3 -bootstrap /ip4/203.0.113.7/tcp/7000/p2p/12D3KooW… -name A
 package main
 
 import (
@@ -31,6 +38,7 @@ import (
 	"github.com/ceylon-go/ceylon/internal/progress"
 	"github.com/ceylon-go/ceylon/messages"
 	"github.com/ceylon-go/ceylon/monitor"
+	"github.com/ceylon-go/ceylon/peer"
 	"github.com/ceylon-go/ceylon/task"
 )
 
@@ -54,14 +62,20 @@ type options struct {
 	tasks       int
 	journal     string
 	http        string
+	bootstrap   string
+	relays      string
+	public      bool
 }
 
 func main() {
 	var o options
-	flag.StringVar(&o.role, "role", "all", "all (admin and three workers in one process), admin, or worker")
+	flag.StringVar(&o.role, "role", "all", "all (admin and three workers in one process), admin, worker, or bootstrap (a plain DHT entry point and relay)")
 	flag.StringVar(&o.workspace, "workspace", "skill-routing", "workspace ID shared by every agent")
 	flag.StringVar(&o.listen, "listen", "", "admin listen multiaddr (default: loopback for -role all, every interface on port 7000 for admin)")
 	flag.StringVar(&o.join, "join", "", "worker: the admin's address, as it printed it")
+	flag.StringVar(&o.bootstrap, "bootstrap", "", "comma-separated DHT entry points (the admin, any member, or a -role bootstrap node): a worker then needs no -join, it finds the admin by the workspace ID")
+	flag.StringVar(&o.relays, "relays", "", "comma-separated static relays to use when behind a NAT (besides the bootstrap peers and reachable members)")
+	flag.BoolVar(&o.public, "public", false, "declare this machine reachable by others (it then relays for members behind NATs); without it AutoNAT decides, and it finds only public IP addresses public")
 	flag.StringVar(&o.key, "key", "", "admin: identity key file, so its address survives restarts")
 	flag.StringVar(&o.name, "name", "Worker", "worker: name")
 	flag.IntVar(&o.skill, "skill", 5, "worker: skill level 1-10")
@@ -81,8 +95,11 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
+	if o.role != "bootstrap" { // an entry point runs until stopped
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+	}
 
 	var err error
 	switch o.role {
@@ -92,6 +109,8 @@ func main() {
 		err = runAdmin(ctx, o, nil)
 	case "worker":
 		err = runWorker(ctx, o)
+	case "bootstrap":
+		err = runBootstrap(ctx, o)
 	default:
 		err = fmt.Errorf("unknown -role %q", o.role)
 	}
@@ -184,10 +203,10 @@ func runAdmin(ctx context.Context, o options, ready chan<- string) error {
 	if o.listen == "" {
 		o.listen = "/ip4/0.0.0.0/tcp/7000"
 	}
-	agentOpts := []agent.Option{
+	agentOpts := append([]agent.Option{
 		agent.WithWorkspace(o.workspace), agent.WithListenAddrs(o.listen), agent.WithLogger(logger(o)),
 		agent.WithMDNS(o.mdns),
-	}
+	}, reachOptions(o)...)
 	if o.secret != "" {
 		agentOpts = append(agentOpts, agent.WithSecret(o.secret))
 	}
@@ -227,6 +246,7 @@ func runAdmin(ctx context.Context, o options, ready chan<- string) error {
 	defer m.Stop()
 	addr := m.Addrs()[0]
 	fmt.Printf("task manager listening; workers join with:\n  -workspace %s -join %s\n", o.workspace, addr)
+	fmt.Printf("or, from anywhere that reaches a bootstrap address (this one or a -role bootstrap node):\n  -workspace %s -bootstrap %s\n", o.workspace, addr)
 	if o.http != "" {
 		srv, err := monitor.Start(o.http, m)
 		if err != nil {
@@ -297,8 +317,8 @@ func printEvent(ev task.Event) {
 }
 
 func runWorker(ctx context.Context, o options) error {
-	if o.join == "" && !o.mdns {
-		return errors.New("a worker needs -join <admin address> (or -mdns on a LAN)")
+	if o.join == "" && !o.mdns && o.bootstrap == "" {
+		return errors.New("a worker needs -join <admin address>, -bootstrap <entry point> (the workspace is found by its ID), or -mdns on a LAN")
 	}
 	if o.listen == "" {
 		o.listen = "/ip4/0.0.0.0/tcp/0"
@@ -307,8 +327,8 @@ func runWorker(ctx context.Context, o options) error {
 	if o.caps != "" {
 		caps = strings.Split(o.caps, ",")
 	}
-	agentOpts := []agent.Option{agent.WithWorkspace(o.workspace), agent.WithListenAddrs(o.listen),
-		agent.WithLogger(logger(o)), agent.WithMDNS(o.mdns)}
+	agentOpts := append([]agent.Option{agent.WithWorkspace(o.workspace), agent.WithListenAddrs(o.listen),
+		agent.WithLogger(logger(o)), agent.WithMDNS(o.mdns)}, reachOptions(o)...)
 	if o.join != "" {
 		agentOpts = append(agentOpts, agent.WithJoin(o.join))
 	}
@@ -362,4 +382,48 @@ func runWorker(ctx context.Context, o options) error {
 		_ = w.Stop()
 		return ctx.Err()
 	}
+}
+
+// reachOptions are the flags on finding the workspace and reaching
+// agents behind NATs.
+func reachOptions(o options) []agent.Option {
+	var opts []agent.Option
+	if o.bootstrap != "" {
+		opts = append(opts, agent.WithBootstrap(strings.Split(o.bootstrap, ",")...))
+	}
+	if o.relays != "" {
+		opts = append(opts, agent.WithPeerOptions(peer.WithRelays(strings.Split(o.relays, ",")...)))
+	}
+	if o.public {
+		opts = append(opts, agent.WithPeerOptions(peer.WithReachability(peer.ReachabilityPublic)))
+	}
+	return opts
+}
+
+// runBootstrap runs a plain DHT entry point and relay for the workspace.
+func runBootstrap(ctx context.Context, o options) error {
+	if o.listen == "" {
+		o.listen = "/ip4/0.0.0.0/tcp/4001"
+	}
+	popts := []peer.Option{peer.WithWorkspace(o.workspace), peer.WithListenAddrs(o.listen), peer.WithLogger(logger(o))}
+	if o.secret != "" {
+		popts = append(popts, peer.WithSecret(o.secret))
+	}
+	if o.key != "" {
+		popts = append(popts, peer.WithIdentityFile(o.key))
+	}
+	if o.bootstrap != "" {
+		popts = append(popts, peer.WithBootstrap(strings.Split(o.bootstrap, ",")...))
+	}
+	if o.public {
+		popts = append(popts, peer.WithReachability(peer.ReachabilityPublic))
+	}
+	b, err := peer.NewBootstrap(ctx, popts...)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	fmt.Printf("bootstrap node up; agents find the workspace with:\n  -workspace %s -bootstrap %s\n", o.workspace, b.Addrs()[0])
+	<-ctx.Done()
+	return nil
 }
