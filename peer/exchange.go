@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -23,7 +24,13 @@ const maxHelloSize = 16 << 10
 
 // selfRecord is what this node says about itself.
 func (n *Node) selfRecord() record {
-	return record{ID: []byte(n.ID()), Inc: n.inc, Meta: n.cfg.meta, Addrs: addrBytes(n.host.Addrs()), Server: n.cfg.server}
+	addrs := n.host.Addrs()
+	for _, c := range n.circuitAddrs() { // the host's list may lag a new reservation
+		if !slices.ContainsFunc(addrs, c.Equal) {
+			addrs = append(addrs, c)
+		}
+	}
+	return record{ID: []byte(n.ID()), Inc: n.inc, Meta: n.cfg.meta, Addrs: addrBytes(addrs), Server: n.cfg.server}
 }
 
 func (n *Node) selfHello(want bool) hello {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
@@ -89,9 +88,9 @@ func tcpOnly(addrs []string) []string {
 // reachOptions are the host's NAT traversal: the relay transport (to dial
 // and be dialed over circuits), AutoNAT (v1 service with rate limits, v2
 // client), a relay service for the workspace's members once the node is
-// publicly reachable, autorelay (reservations on the node's relay
-// candidates while it is not), DCUtR hole punching, and port mapping on
-// request.
+// publicly reachable, the relayed addresses of the reservations the node
+// holds while it is not (relays.go), DCUtR hole punching, and port
+// mapping on request.
 func reachOptions(cfg *config, n *Node) []libp2p.Option {
 	opts := []libp2p.Option{libp2p.EnableRelay()}
 	if cfg.transport != nil {
@@ -117,13 +116,10 @@ func reachOptions(cfg *config, n *Node) []libp2p.Option {
 		))
 	}
 	if cfg.autoRelay {
-		opts = append(opts, libp2p.EnableAutoRelayWithPeerSource(n.relayCandidates,
-			autorelay.WithMinCandidates(1),
-			autorelay.WithNumRelays(2),
-			autorelay.WithBootDelay(time.Second),
-			autorelay.WithBackoff(10*time.Second),
-			autorelay.WithMinInterval(time.Second),
-		))
+		// Relayed addresses (see relays.go) go out with the others.
+		opts = append(opts, libp2p.AddrsFactory(func(addrs []ma.Multiaddr) []ma.Multiaddr {
+			return append(addrs, n.circuitAddrs()...)
+		}))
 	}
 	if cfg.holePunching {
 		opts = append(opts, libp2p.EnableHolePunching(holepunch.WithTracer(n.punch)))

@@ -53,6 +53,7 @@ type Node struct {
 	plain        bool // a Bootstrap's: no roster, relays for anyone who can connect
 	reachability atomic.Int32
 	discoverKick chan struct{}
+	relaySet     relaySet
 	inc          uint64 // this process's incarnation
 	roster       *roster
 	mesh         meshState
@@ -131,6 +132,10 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 	if n.roster.srv != nil {
 		n.wg.Add(1)
 		go n.roster.beatLoop()
+	}
+	if cfg.autoRelay && cfg.transport == nil {
+		n.wg.Add(1)
+		go n.relayLoop()
 	}
 	if cfg.mdns {
 		if err := n.startMDNS(); err != nil {

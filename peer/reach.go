@@ -1,7 +1,6 @@
 package peer
 
 import (
-	"context"
 	"sync"
 	"time"
 
@@ -15,11 +14,11 @@ import (
 
 // Reaching agents behind NATs is go-libp2p's: AutoNAT tells a node
 // whether it is publicly reachable; a reachable node offers a circuit
-// relay (v2) to the members of its workspace; a node that is not finds
-// relays among its bootstrap peers, its static relays and the members it
-// is connected to, reserves a slot and advertises the relayed address;
-// DCUtR then tries to punch a direct connection through both NATs, and
-// streams move to it once it exists.
+// relay (v2) to the members of its workspace; a node that is not reserves
+// a slot on relays among its bootstrap peers, its static relays and the
+// members it is connected to, and advertises the relayed addresses
+// (relays.go); DCUtR then tries to punch a direct connection through both
+// NATs, and streams move to it once it exists.
 
 // Reachability is what a node knows of its own reachability from the
 // public side (libp2p's: unknown, public, private).
@@ -87,45 +86,6 @@ func (a relayACL) AllowConnect(src peer.ID, _ ma.Multiaddr, dest peer.ID) bool {
 		a.n.stats.relayRefused.Add(1)
 	}
 	return ok
-}
-
-// relayCandidates is autorelay's peer source: the static relays, the
-// bootstrap peers and the members this node is connected to (autorelay
-// keeps those that speak the relay protocol and are not behind a NAT
-// themselves).
-func (n *Node) relayCandidates(ctx context.Context, num int) <-chan peer.AddrInfo {
-	out := make(chan peer.AddrInfo, num)
-	defer close(out)
-	seen := map[ID]bool{n.ID(): true}
-	add := func(ai peer.AddrInfo) bool {
-		if len(out) == num {
-			return false
-		}
-		if !seen[ai.ID] {
-			seen[ai.ID] = true
-			out <- ai
-		}
-		return true
-	}
-	for _, ai := range n.cfg.relays {
-		if !add(ai) {
-			return out
-		}
-	}
-	for _, ai := range n.cfg.bootstrap {
-		if !add(ai) {
-			return out
-		}
-	}
-	if !n.up.Load() {
-		return out
-	}
-	for _, m := range n.Members() {
-		if m.Linked && n.connected(m.ID) && !add(peer.AddrInfo{ID: m.ID, Addrs: n.host.Peerstore().Addrs(m.ID)}) {
-			return out
-		}
-	}
-	return out
 }
 
 // punchTracer counts DCUtR's hole punches and remembers the peers one

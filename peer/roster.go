@@ -385,6 +385,19 @@ func (r *roster) linkedPeers() []ID {
 	return out
 }
 
+// linkedServers lists the roster servers this node is linked to.
+func (r *roster) linkedServers() []ID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []ID
+	for id := range r.trusted {
+		if e := r.entries[id]; e != nil && e.linked && e.rec.Server {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // trust makes p a source this node follows if it serves a roster.
 func (r *roster) trust(p ID) {
 	r.mu.Lock()

@@ -48,6 +48,8 @@ type Stats struct {
 	RelayedConns      uint64 // connections opened over a relay, either way
 	RelayCircuits     uint64 // circuits this node's relay opened for members
 	RelayRefused      uint64 // relay reservations or circuits refused (not members)
+	RelayReservations uint64 // relay slots this node reserved or renewed
+	RelayReserveFails uint64 // reservations a relay refused or that failed
 	PunchAttempts     uint64 // DCUtR hole punches started
 	PunchSuccesses    uint64 // hole punches that made a direct connection
 	PunchFailures     uint64 // hole punches that failed (the relay stays)
@@ -64,6 +66,7 @@ type stats struct {
 	gossipDropped, gossipRejected, rosterRefused, penalties, bans     atomic.Uint64
 	advertised, advertiseFailures, found                              atomic.Uint64
 	relayedConns, relayCircuits, relayRefused                         atomic.Uint64
+	relayReservations, relayReserveFailures                           atomic.Uint64
 	punchAttempts, punchSuccesses, punchFailures, directUpgrades      atomic.Uint64
 }
 
@@ -92,6 +95,7 @@ func (s *stats) snapshot() Stats {
 		Advertised: s.advertised.Load(), AdvertiseFailures: s.advertiseFailures.Load(),
 		ServersFound: s.found.Load(), RelayedConns: s.relayedConns.Load(),
 		RelayCircuits: s.relayCircuits.Load(), RelayRefused: s.relayRefused.Load(),
+		RelayReservations: s.relayReservations.Load(), RelayReserveFails: s.relayReserveFailures.Load(),
 		PunchAttempts: s.punchAttempts.Load(), PunchSuccesses: s.punchSuccesses.Load(),
 		PunchFailures: s.punchFailures.Load(), DirectUpgrades: s.directUpgrades.Load(),
 	}
