@@ -103,6 +103,13 @@ func newManagerMetrics(m *Manager) *managerMetrics {
 	cf("connect_failures_total", "Failed attempts to connect to or rejoin a peer.", nil, node(func(s peer.Stats) uint64 { return s.ConnectFailures }))
 	cf("roster_deltas_sent_total", "Roster deltas published.", nil, node(func(s peer.Stats) uint64 { return s.DeltasOut }))
 	cf("roster_snapshots_served_total", "Roster snapshots sent to joining agents.", nil, node(func(s peer.Stats) uint64 { return s.SnapshotsServed }))
+	cf("relayed_connections_total", "Connections opened over a circuit relay, either way.", nil, node(func(s peer.Stats) uint64 { return s.RelayedConns }))
+	cf("relay_circuits_total", "Circuits this agent's relay opened for members.", nil, node(func(s peer.Stats) uint64 { return s.RelayCircuits }))
+	cf("relay_refused_total", "Relay reservations or circuits refused to non-members.", nil, node(func(s peer.Stats) uint64 { return s.RelayRefused }))
+	cf("relay_reservations_total", "Relay slots this agent reserved or renewed.", nil, node(func(s peer.Stats) uint64 { return s.RelayReservations }))
+	cf("holepunch_attempts_total", "DCUtR hole punches started.", nil, node(func(s peer.Stats) uint64 { return s.PunchAttempts }))
+	cf("holepunch_successes_total", "Hole punches that made a direct connection.", nil, node(func(s peer.Stats) uint64 { return s.PunchSuccesses }))
+	cf("rendezvous_advertisements_total", "Advertisements under the workspace's rendezvous key.", nil, node(func(s peer.Stats) uint64 { return s.Advertised }))
 	nodeGauge := func(name, help string, read func(peer.Stats) int) {
 		mm.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "ceylon", Name: name, Help: help},
 			func() float64 {
@@ -115,6 +122,7 @@ func newManagerMetrics(m *Manager) *managerMetrics {
 	nodeGauge("workspace_members", "Agents in the workspace, as this one knows them.", func(s peer.Stats) int { return s.Members })
 	nodeGauge("connections", "Open libp2p connections.", func(s peer.Stats) int { return s.Conns })
 	nodeGauge("gossip_mesh_peers", "Peers in this agent's GossipSub mesh.", func(s peer.Stats) int { return s.MeshPeers })
+	nodeGauge("dht_peers", "Peers in the DHT's routing table.", func(s peer.Stats) int { return s.DHTPeers })
 	mm.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return mm
 }

@@ -77,6 +77,10 @@ type WorkerStats struct {
 	TotalTime    time.Duration `msgpack:"total_time,omitempty" json:"-"` // sum of execution times
 	InFlight     int           `msgpack:"in_flight,omitempty" json:"in_flight"`
 	Connected    bool          `msgpack:"connected,omitempty" json:"connected"`
+	// Reach is how the manager is connected to the worker now: direct,
+	// hole-punched or relayed ("" when it is not connected). Not kept in
+	// the journal.
+	Reach string `msgpack:"-" json:"reach,omitempty"`
 }
 
 // SuccessRate is Successful/Completed (0 before any task).
@@ -180,6 +184,9 @@ func (m *Manager) stats() Stats {
 	for _, w := range m.workerList {
 		ws := w.stats
 		ws.InFlight, ws.Connected = len(w.slots), w.alive
+		if n := m.agent.Node(); n != nil {
+			ws.Reach = string(n.Reach(w.pid))
+		}
 		s.Workers = append(s.Workers, ws)
 		results += ws.Completed
 		exec += ws.TotalTime

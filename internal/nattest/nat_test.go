@@ -74,16 +74,21 @@ func runRole(role, arg string) error {
 		}
 		return nil
 	case "manager":
-		return runManager(ctx, ip, boot, stdin)
+		return runManager(ctx, ip, boot, true, stdin)
+	case "manager-nat": // behind a NAT: reached over its relay
+		return runManager(ctx, ip, boot, false, stdin)
 	default:
-		return runWorker(ctx, ip, boot, name, stdin)
+		return runWorker(ctx, ip, boot, name, role == "worker", stdin)
 	}
 }
 
-func runManager(ctx context.Context, ip, boot string, stdin *bufio.Scanner) error {
+func runManager(ctx context.Context, ip, boot string, public bool, stdin *bufio.Scanner) error {
+	popts := []peer.Option{peer.WithRelayService(false)}
+	if public {
+		popts = append(popts, peer.WithReachability(peer.ReachabilityPublic))
+	}
 	a, err := agent.New("task_manager", agent.AsAdmin(), agent.WithWorkspace(workspace), agent.WithSecret(secret),
-		agent.WithListenAddrs("/ip4/"+ip+"/tcp/7000"), agent.WithBootstrap(boot),
-		agent.WithPeerOptions(peer.WithReachability(peer.ReachabilityPublic), peer.WithRelayService(false)))
+		agent.WithListenAddrs("/ip4/"+ip+"/tcp/7000"), agent.WithBootstrap(boot), agent.WithPeerOptions(popts...))
 	if err != nil {
 		return err
 	}
@@ -106,6 +111,16 @@ func runManager(ctx context.Context, ip, boot string, stdin *bufio.Scanner) erro
 				return err
 			}
 			fmt.Println("WORKERS", n, time.Since(start).Milliseconds())
+			st, err := m.Stats(ctx)
+			if err != nil {
+				return err
+			}
+			var reach []string
+			for _, w := range st.Workers {
+				reach = append(reach, w.Name+"="+w.Reach)
+			}
+			sort.Strings(reach)
+			fmt.Println("REACH", strings.Join(reach, " "))
 		case "RUN":
 			n, _ := strconv.Atoi(f[1])
 			subs := make([]task.Submission, n)
@@ -127,12 +142,45 @@ func runManager(ctx context.Context, ip, boot string, stdin *bufio.Scanner) erro
 				}
 			}
 			fmt.Println("DONE", ok, time.Since(start).Milliseconds())
+		case "BENCH": // BENCH tasks roundtrips: throughput, then sequential round trips
+			n, _ := strconv.Atoi(f[1])
+			rt, _ := strconv.Atoi(f[2])
+			subs := make([]task.Submission, n)
+			for i := range subs {
+				subs[i] = task.Submission{Task: messages.Task{ID: fmt.Sprintf("b%d-%d", time.Now().UnixNano(), i), Type: "noop", Description: "no-op"}}
+			}
+			start := time.Now()
+			if err := m.SubmitAll(ctx, subs); err != nil {
+				return err
+			}
+			for _, s := range subs {
+				if _, err := m.Wait(ctx, s.Task.ID); err != nil {
+					return err
+				}
+			}
+			el := time.Since(start)
+			lat := make([]time.Duration, rt)
+			for i := range lat {
+				t0 := time.Now()
+				if _, err := m.Run(ctx, messages.Task{ID: fmt.Sprintf("rt%d-%d", time.Now().UnixNano(), i), Type: "noop", Description: "no-op"}); err != nil {
+					return err
+				}
+				lat[i] = time.Since(t0)
+			}
+			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+			var reach peer.Reach
+			for _, d := range a.ConnectedAgents() {
+				if pid, err := peer.ParseID(d.ID); err == nil && d.ID != a.ID() {
+					reach = a.Node().Reach(pid)
+				}
+			}
+			fmt.Println("BENCH", el.Nanoseconds(), lat[rt/2].Microseconds(), lat[rt*99/100].Microseconds(), reach)
 		}
 	}
 	return nil
 }
 
-func runWorker(ctx context.Context, ip, boot, name string, stdin *bufio.Scanner) error {
+func runWorker(ctx context.Context, ip, boot, name string, verbose bool, stdin *bufio.Scanner) error {
 	a, err := agent.New(name, agent.WithWorkspace(workspace), agent.WithSecret(secret),
 		agent.WithListenAddrs("/ip4/"+ip+"/tcp/0"), agent.WithBootstrap(boot))
 	if err != nil {
@@ -142,12 +190,14 @@ func runWorker(ctx context.Context, ip, boot, name string, stdin *bufio.Scanner)
 		fmt.Println("PING", p.From, p.Seq, a.Node().Reach(c.SenderID()))
 		return nil
 	})
-	w, err := task.NewWorker(a, task.WithMaxConcurrency(64))
+	w, err := task.NewWorker(a, task.WithMaxConcurrency(256))
 	if err != nil {
 		return err
 	}
 	w.Handle("noop", func(_ context.Context, j *task.Job) ([]byte, error) {
-		fmt.Println("RAN", j.Task.ID)
+		if verbose {
+			fmt.Println("RAN", j.Task.ID)
+		}
 		return nil, nil
 	})
 	if err := w.Start(ctx); err != nil {
@@ -206,7 +256,7 @@ func (p *proc) kill() {
 
 var procSeq atomic.Int32
 
-func start(t *testing.T, n *netns.Net, h *netns.Host, role, boot, name string) *proc {
+func start(t testing.TB, n *netns.Net, h *netns.Host, role, boot, name string) *proc {
 	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -232,7 +282,7 @@ func start(t *testing.T, n *netns.Net, h *netns.Host, role, boot, name string) *
 	return &proc{log: log, in: w, cmd: cmd}
 }
 
-func (p *proc) send(t *testing.T, line string) {
+func (p *proc) send(t testing.TB, line string) {
 	t.Helper()
 	if _, err := fmt.Fprintln(p.in, line); err != nil {
 		t.Fatal(err)
@@ -308,6 +358,10 @@ func TestAgentsBehindNATs(t *testing.T) {
 	mgr.send(t, "WORKERS 2")
 	mgr.log.AwaitLine(t, "WORKERS 2 ", 30*time.Second)
 	t.Logf("both NATed workers registered, found by workspace ID, %d ms after their processes started", time.Since(began).Milliseconds())
+	// The manager is public: the workers dialed it directly, through their NATs.
+	if r := mgr.log.AwaitLine(t, "REACH ", 10*time.Second); r != "REACH w1=direct w2=direct" {
+		t.Fatalf("the manager's stats say %q", r)
+	}
 
 	// 500 tasks, each run exactly once.
 	const tasks = 500
@@ -371,5 +425,40 @@ func TestAgentsBehindNATs(t *testing.T) {
 	} else {
 		s, g := ping(t, w1, w2, "w2", 3, time.Minute)
 		t.Logf("relay gone: w1 -> w2 still arrives (%s / %s)", s, g)
+	}
+}
+
+// BenchmarkRelayedWorker: the task manager and one worker, each behind its
+// own NAT router, meet through the bootstrap node's relay (no hole can be
+// punched: nothing here has a public address). b.N no-op tasks measure
+// throughput over the relay; then 1,000 sequential round trips give the
+// latency.
+func BenchmarkRelayedWorker(b *testing.B) {
+	n := netns.New(b, "iptables")
+	pub := n.Bridge("pub")
+	net := n.Subnet(0)
+	bootH := n.OnBridge("boot", pub, net+".1")
+	_, mgrH := n.BehindNAT("m", pub, net+".11", n.Subnet(1))
+	_, wH := n.BehindNAT("w", pub, net+".12", n.Subnet(2))
+	boot := start(b, n, bootH, "bootstrap", "", b.TempDir()+"/boot.key")
+	bootAddr := strings.Fields(boot.log.AwaitLine(b, "ADDR ", 30*time.Second))[1]
+	mgr := start(b, n, mgrH, "manager-nat", bootAddr, "manager")
+	mgr.log.AwaitLine(b, "ADDR ", 30*time.Second)
+	start(b, n, wH, "bench-worker", bootAddr, "w")
+	mgr.send(b, "WORKERS 1")
+	mgr.log.AwaitLine(b, "WORKERS 1 ", time.Minute)
+	b.ResetTimer()
+	mgr.send(b, fmt.Sprintf("BENCH %d 1000", b.N))
+	f := strings.Fields(mgr.log.AwaitLine(b, "BENCH ", 10*time.Minute))
+	b.StopTimer()
+	ns, _ := strconv.ParseFloat(f[1], 64)
+	p50, _ := strconv.ParseFloat(f[2], 64)
+	p99, _ := strconv.ParseFloat(f[3], 64)
+	b.ReportMetric(float64(b.N)/(ns/1e9), "tasks/s")
+	b.ReportMetric(p50, "p50-µs")
+	b.ReportMetric(p99, "p99-µs")
+	b.Logf("the manager reaches the worker: %s", f[4])
+	if f[4] != string(peer.ReachRelayed) {
+		b.Fatalf("the worker is reached %s, not over the relay", f[4])
 	}
 }

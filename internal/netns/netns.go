@@ -24,14 +24,14 @@ var seq atomic.Int32
 
 // Host is one namespace.
 type Host struct {
-	Name string // namespace
-	IP   string // its address on the network it was added to
+	Name string                 // namespace
+	IP   string                 // its address on the network it was added to
 	cut  func(up bool) []string // the command that cuts or restores its uplink
 }
 
 // Net is one test's namespaces.
 type Net struct {
-	t       *testing.T
+	t       testing.TB
 	id      int
 	bridges []string
 	hosts   []*Host
@@ -49,7 +49,7 @@ func Run(t testing.TB, args ...string) {
 
 // New starts a test network, or skips the test where it cannot run.
 // need names the commands the test needs besides ip (e.g. "iptables").
-func New(t *testing.T, need ...string) *Net {
+func New(t testing.TB, need ...string) *Net {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("skipping: network namespaces need root")

@@ -66,7 +66,9 @@ func fill(v reflect.Value, n *int) {
 		v.Set(p)
 	case reflect.Struct:
 		for i := range v.NumField() {
-			if v.Type().Field(i).IsExported() {
+			// Fields tagged msgpack:"-" are left out of the wire and
+			// journal on purpose (local, derived state): they stay zero.
+			if f := v.Type().Field(i); f.IsExported() && f.Tag.Get("msgpack") != "-" {
 				fill(v.Field(i), n)
 			}
 		}
