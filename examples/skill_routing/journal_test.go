@@ -9,10 +9,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ceylon-go/ceylon/internal/netns"
 )
 
 // startProc runs the example as a separate process, logging its output.
-func startProc(t *testing.T, log *lineLog, args ...string) *exec.Cmd {
+func startProc(t *testing.T, log *netns.LineLog, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = log, log
@@ -40,10 +42,10 @@ func TestAdminKilledAndRestartedOnItsJournal(t *testing.T) {
 			"-key", filepath.Join(dir, "admin.key"), "-journal", filepath.Join(dir, "tasks.db"), "-timeout", "3m"}
 	}
 
-	run1 := newLineLog()
+	run1 := netns.NewLineLog()
 	admin := startProc(t, run1, adminArgs("0")...)
 	var addr string
-	run1.await(t, "the admin's address", 30*time.Second, func(lines []string) bool {
+	run1.Await(t, "the admin's address", 30*time.Second, func(lines []string) bool {
 		for _, l := range lines {
 			if m := regexp.MustCompile(`-join (\S+)`).FindStringSubmatch(l); m != nil {
 				addr = m[1]
@@ -54,10 +56,10 @@ func TestAdminKilledAndRestartedOnItsJournal(t *testing.T) {
 	})
 	var workers []*exec.Cmd
 	for i := range 3 {
-		workers = append(workers, startProc(t, newLineLog(), bin, "-role", "worker", "-join", addr, "-name", fmt.Sprint("w", i),
+		workers = append(workers, startProc(t, netns.NewLineLog(), bin, "-role", "worker", "-join", addr, "-name", fmt.Sprint("w", i),
 			"-skill", "5", "-concurrency", "2", "-workspace", "crash", "-listen", "/ip4/127.0.0.1/tcp/0", "-timeout", "3m"))
 	}
-	run1.await(t, "80 results", 2*time.Minute, func(lines []string) bool { return countOK(lines) >= 80 })
+	run1.Await(t, "80 results", 2*time.Minute, func(lines []string) bool { return countOK(lines) >= 80 })
 	if err := admin.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -67,13 +69,13 @@ func TestAdminKilledAndRestartedOnItsJournal(t *testing.T) {
 	if port == nil {
 		t.Fatalf("no port in %q", addr)
 	}
-	run2 := newLineLog()
+	run2 := netns.NewLineLog()
 	admin2 := startProc(t, run2, adminArgs(port[1])...)
 	if err := waitExit(admin2, 3*time.Minute); err != nil {
-		t.Fatalf("restarted admin: %v\n%s", err, run2.text())
+		t.Fatalf("restarted admin: %v\n%s", err, run2.Text())
 	}
 
-	out1, out2 := run1.text(), run2.text()
+	out1, out2 := run1.Text(), run2.Text()
 	if !strings.Contains(out2, "resumed ") {
 		t.Errorf("the restarted admin did not resume:\n%s", out2)
 	}

@@ -129,3 +129,56 @@ func TestSeparateProcesses(t *testing.T) {
 	}
 	checkReport(t, out.String())
 }
+
+// Workers given only the workspace ID, its secret and a bootstrap address
+// (a -role bootstrap node) find the admin, which bootstraps from the same
+// node, and the scenario runs to the end.
+func TestWorkersFindTheAdminByWorkspaceID(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	bin := build(t)
+	common := []string{"-workspace", "by-id", "-secret", "found", "-scale", "2ms", "-listen", "/ip4/127.0.0.1/tcp/0"}
+	boot := exec.CommandContext(ctx, bin, append([]string{"-role", "bootstrap"}, common...)...)
+	bootOut, err := boot.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := boot.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = boot.Process.Kill(); _ = boot.Wait() })
+	var entry string
+	for sc := bufio.NewScanner(bootOut); entry == "" && sc.Scan(); {
+		if m := regexp.MustCompile(`-bootstrap (\S+)`).FindStringSubmatch(sc.Text()); m != nil {
+			entry = m[1]
+		}
+	}
+	if entry == "" {
+		t.Fatal("the bootstrap node printed no address")
+	}
+	admin := exec.CommandContext(ctx, bin, append([]string{"-role", "admin", "-bootstrap", entry}, common...)...)
+	var out strings.Builder
+	admin.Stdout, admin.Stderr = &out, os.Stderr
+	if err := admin.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var workers []*exec.Cmd
+	for _, w := range [][2]string{{"Junior", "3"}, {"Intermediate", "6"}, {"Senior", "9"}} {
+		cmd := exec.CommandContext(ctx, bin, append([]string{"-role", "worker", "-bootstrap", entry, "-name", w[0], "-skill", w[1]}, common...)...)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		workers = append(workers, cmd)
+	}
+	if err := admin.Wait(); err != nil {
+		t.Fatalf("admin: %v\n%s", err, out.String())
+	}
+	for _, w := range workers {
+		if err := w.Wait(); err != nil {
+			t.Errorf("worker %v: %v", w.Args, err)
+		}
+	}
+	checkReport(t, out.String())
+}

@@ -1,158 +1,28 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ceylon-go/ceylon/internal/netns"
 )
 
-// netSeq tells apart the networks of one test process.
-var netSeq atomic.Int32
-
-// netHost is one namespace on the test bridge.
-type netHost struct {
-	name string // namespace
-	veth string // the bridge-side end, in the root namespace
-	ip   string
-}
-
-// testNet builds namespaces joined by veth pairs to a bridge, and removes
-// them (and everything running in them) when the test ends, failed or not.
-type testNet struct {
-	t      *testing.T
-	bridge string
-	hosts  map[string]netHost
-}
-
-func run(t *testing.T, args ...string) {
+// lan puts one namespace per name on a bridge (a LAN); every namespace,
+// and whatever runs in it, goes when the test ends.
+func lan(t *testing.T, names ...string) (*netns.Net, map[string]*netns.Host) {
 	t.Helper()
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
-
-func newTestNet(t *testing.T, names ...string) *testNet {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: network namespaces need root")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skipf("skipping: ip is not available (install iproute2): %v", err)
-	}
-	// Root without CAP_NET_ADMIN (a locked-down container) lists
-	// namespaces but cannot make one: try.
-	probe := fmt.Sprintf("cyprobe%d", os.Getpid())
-	if out, err := exec.Command("ip", "netns", "add", probe).CombinedOutput(); err != nil {
-		t.Skipf("skipping: cannot create a network namespace here (no CAP_NET_ADMIN?): %v %s", err, out)
-	}
-	_ = exec.Command("ip", "netns", "del", probe).Run()
-	id := (os.Getpid()*7 + int(netSeq.Add(1))) % 100000 // tests of one process run side by side
-	n := &testNet{t: t, bridge: fmt.Sprintf("cyb%d", id), hosts: map[string]netHost{}}
-	subnet := fmt.Sprintf("10.%d.%d", 100+id%100, id/100%250)
-	t.Cleanup(n.destroy)
-	run(t, "ip", "link", "add", n.bridge, "type", "bridge")
-	run(t, "ip", "link", "set", n.bridge, "up")
+	n := netns.New(t)
+	br := n.Bridge("lan")
+	hosts := map[string]*netns.Host{}
 	for i, name := range names {
-		h := netHost{name: fmt.Sprintf("cy%d%s", id, name), veth: fmt.Sprintf("cyv%d%s", id, name), ip: fmt.Sprintf("%s.%d", subnet, i+1)}
-		inside := fmt.Sprintf("cyi%d%s", id, name)
-		n.hosts[name] = h
-		run(t, "ip", "netns", "add", h.name)
-		run(t, "ip", "link", "add", h.veth, "type", "veth", "peer", "name", inside)
-		run(t, "ip", "link", "set", inside, "netns", h.name)
-		run(t, "ip", "link", "set", h.veth, "master", n.bridge)
-		run(t, "ip", "link", "set", h.veth, "up")
-		run(t, "ip", "netns", "exec", h.name, "ip", "addr", "add", h.ip+"/24", "dev", inside)
-		run(t, "ip", "netns", "exec", h.name, "ip", "link", "set", inside, "up")
-		run(t, "ip", "netns", "exec", h.name, "ip", "link", "set", "lo", "up")
+		hosts[name] = n.OnBridge(name, br, fmt.Sprintf("%s.%d", n.Subnet(0), i+1))
 	}
-	return n
-}
-
-func (n *testNet) destroy() {
-	for _, h := range n.hosts {
-		// Whatever still runs in the namespace dies with the test.
-		if out, err := exec.Command("ip", "netns", "pids", h.name).Output(); err == nil {
-			for _, pid := range strings.Fields(string(out)) {
-				_ = exec.Command("kill", "-9", pid).Run()
-			}
-		}
-		_ = exec.Command("ip", "netns", "del", h.name).Run()
-		_ = exec.Command("ip", "link", "del", h.veth).Run()
-	}
-	_ = exec.Command("ip", "link", "del", n.bridge).Run()
-}
-
-// start runs a command inside a host's namespace.
-func (n *testNet) start(host string, stdout *lineLog, args ...string) *exec.Cmd {
-	n.t.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", n.hosts[host].name}, args...)...)
-	cmd.Stdout, cmd.Stderr = stdout, stdout
-	if err := cmd.Start(); err != nil {
-		n.t.Fatal(err)
-	}
-	n.t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	return cmd
-}
-
-// lineLog collects a process's output lines and lets a test wait for one.
-type lineLog struct {
-	mu      sync.Mutex
-	lines   []string
-	partial string
-	changed chan struct{}
-}
-
-func newLineLog() *lineLog { return &lineLog{changed: make(chan struct{})} }
-
-func (l *lineLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	sc := bufio.NewScanner(strings.NewReader(l.partial + string(p)))
-	l.partial = ""
-	var got []string
-	for sc.Scan() {
-		got = append(got, sc.Text())
-	}
-	if len(p) > 0 && p[len(p)-1] != '\n' && len(got) > 0 {
-		l.partial = got[len(got)-1]
-		got = got[:len(got)-1]
-	}
-	l.lines = append(l.lines, got...)
-	close(l.changed)
-	l.changed = make(chan struct{})
-	return len(p), nil
-}
-
-func (l *lineLog) await(t *testing.T, what string, within time.Duration, ok func(lines []string) bool) {
-	t.Helper()
-	deadline := time.After(within)
-	for {
-		l.mu.Lock()
-		done, ch := ok(l.lines), l.changed
-		l.mu.Unlock()
-		if done {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline:
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
-func (l *lineLog) text() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines, "\n")
+	return n, hosts
 }
 
 var okLine = regexp.MustCompile(`^result  task (\d+)\s+ok `)
@@ -173,16 +43,16 @@ func countOK(lines []string) int {
 // succeed exactly once, and the admin's report must agree.
 func TestFaultsAcrossNamespaces(t *testing.T) {
 	t.Parallel()
-	net := newTestNet(t, "adm", "w1", "w2", "w3")
+	net, hosts := lan(t, "adm", "w1", "w2", "w3")
 	bin := build(t)
 	const tasks = 500
 	common := []string{"-workspace", "faults", "-scale", "15ms", "-secret", "netns-test"}
 
-	adminLog := newLineLog()
-	admin := net.start("adm", adminLog, append([]string{bin, "-role", "admin", "-workers", "3", "-tasks", fmt.Sprint(tasks),
-		"-listen", fmt.Sprintf("/ip4/%s/tcp/7000", net.hosts["adm"].ip), "-timeout", "4m"}, common...)...)
+	adminLog := netns.NewLineLog()
+	admin := net.Start(hosts["adm"], adminLog, append([]string{bin, "-role", "admin", "-workers", "3", "-tasks", fmt.Sprint(tasks),
+		"-listen", fmt.Sprintf("/ip4/%s/tcp/7000", hosts["adm"].IP), "-timeout", "4m"}, common...)...)
 	var addr string
-	adminLog.await(t, "the admin's address", 30*time.Second, func(lines []string) bool {
+	adminLog.Await(t, "the admin's address", 30*time.Second, func(lines []string) bool {
 		for _, l := range lines {
 			if m := regexp.MustCompile(`-join (\S+)`).FindStringSubmatch(l); m != nil {
 				addr = m[1]
@@ -192,27 +62,27 @@ func TestFaultsAcrossNamespaces(t *testing.T) {
 		return false
 	})
 	workers := map[string]*exec.Cmd{}
-	logs := map[string]*lineLog{}
+	logs := map[string]*netns.LineLog{}
 	for _, w := range []string{"w1", "w2", "w3"} {
-		logs[w] = newLineLog()
-		workers[w] = net.start(w, logs[w], append([]string{bin, "-role", "worker", "-join", addr, "-name", w, "-skill", "5",
-			"-concurrency", "2", "-listen", fmt.Sprintf("/ip4/%s/tcp/0", net.hosts[w].ip), "-timeout", "4m"}, common...)...)
+		logs[w] = netns.NewLineLog()
+		workers[w] = net.Start(hosts[w], logs[w], append([]string{bin, "-role", "worker", "-join", addr, "-name", w, "-skill", "5",
+			"-concurrency", "2", "-listen", fmt.Sprintf("/ip4/%s/tcp/0", hosts[w].IP), "-timeout", "4m"}, common...)...)
 	}
 
-	adminLog.await(t, "60 results", 2*time.Minute, func(lines []string) bool { return countOK(lines) >= 60 })
+	adminLog.Await(t, "60 results", 2*time.Minute, func(lines []string) bool { return countOK(lines) >= 60 })
 	if err := workers["w1"].Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	adminLog.await(t, "120 results", 2*time.Minute, func(lines []string) bool { return countOK(lines) >= 120 })
-	run(t, "ip", "link", "set", net.hosts["w2"].veth, "down")
+	adminLog.Await(t, "120 results", 2*time.Minute, func(lines []string) bool { return countOK(lines) >= 120 })
+	net.Cut(hosts["w2"], false)
 	time.Sleep(6 * time.Second) // the outage itself
-	run(t, "ip", "link", "set", net.hosts["w2"].veth, "up")
+	net.Cut(hosts["w2"], true)
 
 	if err := waitExit(admin, 4*time.Minute); err != nil {
-		t.Fatalf("admin: %v\n%s", err, adminLog.text())
+		t.Fatalf("admin: %v\n%s", err, adminLog.Text())
 	}
 
-	out := adminLog.text()
+	out := adminLog.Text()
 	if i := strings.Index(out, "== final report"); i >= 0 {
 		t.Logf("admin's report:\n%s", out[i:])
 	}
@@ -236,7 +106,7 @@ func TestFaultsAcrossNamespaces(t *testing.T) {
 	}
 	for _, w := range []string{"w2", "w3"} {
 		if err := waitExit(workers[w], 30*time.Second); err != nil {
-			t.Errorf("worker %s after the shutdown: %v\n%s", w, err, logs[w].text())
+			t.Errorf("worker %s after the shutdown: %v\n%s", w, err, logs[w].Text())
 		}
 	}
 }
@@ -257,18 +127,18 @@ func waitExit(cmd *exec.Cmd, within time.Duration) error {
 // namespaces on one bridge), and the scenario runs to the end.
 func TestMDNSDiscoveryAcrossNamespaces(t *testing.T) {
 	t.Parallel()
-	net := newTestNet(t, "madm", "mw1")
+	net, hosts := lan(t, "madm", "mw1")
 	bin := build(t)
 	common := []string{"-workspace", "mdns", "-scale", "1ms", "-timeout", "2m"}
-	adminLog := newLineLog()
-	admin := net.start("madm", adminLog, append([]string{bin, "-role", "admin", "-workers", "1", "-tasks", "20", "-mdns",
-		"-listen", fmt.Sprintf("/ip4/%s/tcp/7000", net.hosts["madm"].ip)}, common...)...)
-	net.start("mw1", newLineLog(), append([]string{bin, "-role", "worker", "-mdns", "-name", "finder", "-skill", "5",
-		"-listen", fmt.Sprintf("/ip4/%s/tcp/0", net.hosts["mw1"].ip)}, common...)...)
+	adminLog := netns.NewLineLog()
+	admin := net.Start(hosts["madm"], adminLog, append([]string{bin, "-role", "admin", "-workers", "1", "-tasks", "20", "-mdns",
+		"-listen", fmt.Sprintf("/ip4/%s/tcp/7000", hosts["madm"].IP)}, common...)...)
+	net.Start(hosts["mw1"], netns.NewLineLog(), append([]string{bin, "-role", "worker", "-mdns", "-name", "finder", "-skill", "5",
+		"-listen", fmt.Sprintf("/ip4/%s/tcp/0", hosts["mw1"].IP)}, common...)...)
 	if err := waitExit(admin, 90*time.Second); err != nil {
-		t.Fatalf("admin: %v\n%s", err, adminLog.text())
+		t.Fatalf("admin: %v\n%s", err, adminLog.Text())
 	}
-	if out := adminLog.text(); !strings.Contains(out, "connected: finder (worker)") || !strings.Contains(out, "tasks: 20 submitted, 20 succeeded") {
+	if out := adminLog.Text(); !strings.Contains(out, "connected: finder (worker)") || !strings.Contains(out, "tasks: 20 submitted, 20 succeeded") {
 		t.Fatalf("output:\n%s", out)
 	}
 }

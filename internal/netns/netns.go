@@ -61,12 +61,12 @@ func New(t testing.TB, need ...string) *Net {
 	}
 	// Root without CAP_NET_ADMIN (a locked-down container) lists
 	// namespaces but cannot make one: try.
-	probe := fmt.Sprintf("cyprobe%d", os.Getpid())
+	n := &Net{t: t, id: (os.Getpid()*7 + int(seq.Add(1))) % 100000}
+	probe := n.name("cyp", "")
 	if out, err := exec.Command("ip", "netns", "add", probe).CombinedOutput(); err != nil {
 		t.Skipf("skipping: cannot create a network namespace here (no CAP_NET_ADMIN?): %v %s", err, out)
 	}
 	_ = exec.Command("ip", "netns", "del", probe).Run()
-	n := &Net{t: t, id: (os.Getpid()*7 + int(seq.Add(1))) % 100000}
 	t.Cleanup(n.destroy)
 	return n
 }
