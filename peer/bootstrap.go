@@ -31,18 +31,9 @@ type Bootstrap struct {
 // points), WithReachability (declare it public on a private network) and
 // WithRelayService; it answers DHT queries from the start.
 func NewBootstrap(ctx context.Context, opts ...Option) (*Bootstrap, error) {
-	cfg := defaults()
-	for _, opt := range opts {
-		if err := opt(&cfg); err != nil {
-			return nil, err
-		}
-	}
-	if cfg.key == nil && cfg.keyFile != "" {
-		k, err := LoadOrCreateIdentity(cfg.keyFile)
-		if err != nil {
-			return nil, err
-		}
-		cfg.key = k
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
 	}
 	cfg.autoRelay, cfg.holePunching = false, false
 	cfg.dhtServerSet, cfg.dhtServerOn = true, true

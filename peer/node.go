@@ -82,18 +82,9 @@ type opening struct {
 // New starts a node: it listens, joins the workspace topic and starts
 // discovery. ctx bounds only the start-up; the node runs until Close.
 func New(ctx context.Context, opts ...Option) (*Node, error) {
-	cfg := defaults()
-	for _, opt := range opts {
-		if err := opt(&cfg); err != nil {
-			return nil, err
-		}
-	}
-	if cfg.key == nil && cfg.keyFile != "" {
-		k, err := LoadOrCreateIdentity(cfg.keyFile)
-		if err != nil {
-			return nil, err
-		}
-		cfg.key = k
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
 	}
 	nctx, cancel := context.WithCancel(context.Background())
 	n := &Node{

@@ -95,6 +95,24 @@ func defaults() config {
 	}
 }
 
+// newConfig applies opts to the defaults and loads the identity file.
+func newConfig(opts []Option) (config, error) {
+	cfg := defaults()
+	for _, opt := range opts {
+		if err := opt(&cfg); err != nil {
+			return cfg, err
+		}
+	}
+	if cfg.key == nil && cfg.keyFile != "" {
+		k, err := LoadOrCreateIdentity(cfg.keyFile)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.key = k
+	}
+	return cfg, nil
+}
+
 // WithListenAddrs sets the multiaddrs to listen on, e.g.
 // "/ip4/0.0.0.0/tcp/7000" and "/ip4/0.0.0.0/udp/7000/quic-v1". Port 0 picks
 // a free port. The default is every interface on free TCP and QUIC ports.

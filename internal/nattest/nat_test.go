@@ -207,6 +207,10 @@ func runWorker(ctx context.Context, ip, boot, name string, verbose bool, stdin *
 	fmt.Println("STARTED", a.ID())
 	for stdin.Scan() {
 		f := strings.Fields(stdin.Text())
+		if len(f) == 1 && f[0] == "COUNT" { // after every RAN line printed so far
+			fmt.Println("COUNT")
+			continue
+		}
 		if len(f) == 1 && f[0] == "ADDRS" {
 			s := a.Node().Stats()
 			fmt.Println("ADDRS", strings.Join(a.Addrs(), ","), s.Reachability, s.RelayedConns)
@@ -319,20 +323,22 @@ func ping(t *testing.T, from, to *proc, toName string, seq int, within time.Dura
 		line := sendPing(t, from, toName, seq)
 		if strings.HasPrefix(line, "SENT") {
 			sent = strings.Fields(line)[2]
-			arrived := time.Now().Add(10 * time.Second)
-			for time.Now().Before(arrived) {
-				for _, l := range to.log.Lines() {
+			if to.log.Wait(10*time.Second, func(lines []string) bool {
+				for _, l := range lines {
 					if m := pingLine.FindStringSubmatch(l); m != nil && m[2] == strconv.Itoa(seq) {
-						return sent, m[3]
+						got = m[3]
+						return true
 					}
 				}
-				time.Sleep(20 * time.Millisecond)
+				return false
+			}) {
+				return sent, got
 			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("ping %d never arrived; last: %s", seq, line)
 		}
-		time.Sleep(250 * time.Millisecond) // the path may be coming up: poll gently
+		time.Sleep(250 * time.Millisecond) // a retry interval, not a wait: the path may be coming up
 		seq += 1000                        // a new attempt, told apart from the last
 	}
 }
@@ -383,10 +389,13 @@ func TestAgentsBehindNATs(t *testing.T) {
 		}
 		return per["w1"] + per["w2"]
 	}
-	// The workers' output may trail the manager's.
-	for end := time.Now().Add(10 * time.Second); count() < tasks && time.Now().Before(end); {
-		time.Sleep(10 * time.Millisecond)
+	// The workers' output may trail the manager's: each prints COUNT after
+	// every RAN line it printed before.
+	for _, w := range []*proc{w1, w2} {
+		w.send(t, "COUNT")
+		w.log.AwaitLine(t, "COUNT", 30*time.Second)
 	}
+	count()
 	var twice []string
 	for id, c := range ran {
 		if c > 1 {

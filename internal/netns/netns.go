@@ -224,23 +224,30 @@ func (l *LineLog) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Await waits until ok holds for the lines so far, failing the test after
-// within.
-func (l *LineLog) Await(t testing.TB, what string, within time.Duration, ok func(lines []string) bool) {
-	t.Helper()
+// Wait waits until ok holds for the lines so far, for at most within,
+// and reports whether it did.
+func (l *LineLog) Wait(within time.Duration, ok func(lines []string) bool) bool {
 	deadline := time.After(within)
 	for {
 		l.mu.Lock()
 		done, ch := ok(l.lines), l.changed
 		l.mu.Unlock()
 		if done {
-			return
+			return true
 		}
 		select {
 		case <-ch:
 		case <-deadline:
-			t.Fatalf("timed out waiting for %s; output:\n%s", what, l.Text())
+			return false
 		}
+	}
+}
+
+// Await is Wait that fails the test after within.
+func (l *LineLog) Await(t testing.TB, what string, within time.Duration, ok func(lines []string) bool) {
+	t.Helper()
+	if !l.Wait(within, ok) {
+		t.Fatalf("timed out waiting for %s; output:\n%s", what, l.Text())
 	}
 }
 
