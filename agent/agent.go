@@ -24,8 +24,9 @@ type Agent struct {
 	handlers atomic.Pointer[handlerTable]
 	hmu      sync.Mutex // serialises handler registration
 
-	node     *peer.Node
-	nodeP    atomic.Pointer[peer.Node] // node, for readers racing with Start
+	node     Network
+	netP     atomic.Pointer[netHolder] // node, for readers racing with Start
+	nodeP    atomic.Pointer[peer.Node] // node, when it is a libp2p one
 	system   *actor.ActorSystem
 	pid      *actor.PID
 	dispatch *dispatcher
@@ -179,12 +180,23 @@ func (a *Agent) start(ctx context.Context) error {
 	if len(a.cfg.bootstrap) > 0 {
 		popts = append(popts, peer.WithBootstrap(a.cfg.bootstrap...))
 	}
-	node, err := peer.New(ctx, append(popts, a.cfg.peerOptions...)...)
+	var node Network
+	if a.cfg.network != nil {
+		node, err = a.cfg.network(ctx, NetworkConfig{Key: key, Workspace: a.cfg.workspace, Meta: encodeMeta(a.self),
+			Handler: nodeHandler{a}, Server: a.cfg.mode == Admin, Logger: a.log})
+	} else {
+		var pn *peer.Node
+		pn, err = peer.New(ctx, append(popts, a.cfg.peerOptions...)...)
+		if err == nil {
+			node = pn
+			a.nodeP.Store(pn)
+		}
+	}
 	if err != nil {
 		return err
 	}
 	a.node = node
-	a.nodeP.Store(node)
+	a.netP.Store(&netHolder{node})
 	for _, addr := range a.cfg.join {
 		join := node.Join
 		if !a.cfg.reconnect {
@@ -248,7 +260,7 @@ func (a *Agent) Done() <-chan struct{} { return a.stoppedCh }
 
 // Detail returns the agent's own detail (its ID is set once started).
 func (a *Agent) Detail() AgentDetail {
-	if a.nodeP.Load() == nil {
+	if a.network() == nil {
 		return AgentDetail{Name: a.name, Role: a.cfg.role, Mode: a.cfg.mode}
 	}
 	return a.self
@@ -263,7 +275,7 @@ func (a *Agent) Workspace() string { return a.cfg.workspace }
 // Addrs returns the addresses other agents can join through (multiaddrs
 // ending in /p2p/<id>), non-loopback first; nil before Start.
 func (a *Agent) Addrs() []string {
-	node := a.nodeP.Load()
+	node := a.network()
 	if node == nil {
 		return nil
 	}
@@ -274,8 +286,8 @@ func (a *Agent) Addrs() []string {
 	return out
 }
 
-// Node exposes the agent's peer node (for stats and tests); nil before
-// Start.
+// Node exposes the agent's libp2p node (for stats and tests); nil before
+// Start and on another [Network] (WithNetwork).
 func (a *Agent) Node() *peer.Node { return a.nodeP.Load() }
 
 // Logger returns the agent's logger.
@@ -288,7 +300,7 @@ func (a *Agent) started() error {
 	case stateNew:
 		return ErrNotStarted
 	case stateStarting:
-		if a.nodeP.Load() == nil {
+		if a.network() == nil {
 			return ErrNotStarted
 		}
 	case stateStopped:

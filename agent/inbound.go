@@ -93,7 +93,7 @@ func (a *Agent) receive(ctx context.Context, from peer.ID, data []byte, broadcas
 // misbehaved counts a bad message from pid toward its ban (see
 // peer.Node.Penalize), whether or not it is a member.
 func (a *Agent) misbehaved(pid peer.ID, what string) {
-	if node := a.nodeP.Load(); node != nil {
+	if node := a.network(); node != nil {
 		node.Penalize(pid, what)
 	}
 }

@@ -35,6 +35,7 @@ type config struct {
 	mdns         bool
 	peerOptions  []peer.Option
 	bootstrap    []string
+	network      NetworkFactory
 	secret       string
 	peerInflight int
 	maxBad       int

@@ -38,7 +38,7 @@ func (a *Agent) sender(pid peer.ID) *member {
 	if m != nil {
 		return m
 	}
-	node := a.nodeP.Load()
+	node := a.network()
 	info, ok := node.Member(pid)
 	if !ok {
 		return nil
@@ -65,7 +65,7 @@ func (r *roster) remove(pid peer.ID) {
 // (those that joined and have not left; not only those it holds a
 // connection to), sorted by name then ID.
 func (a *Agent) ConnectedAgents() []AgentDetail {
-	node := a.nodeP.Load()
+	node := a.network()
 	if node == nil {
 		return nil
 	}

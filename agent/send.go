@@ -60,7 +60,7 @@ func (a *Agent) Broadcast(ctx context.Context, msg messages.Message) error {
 		return err
 	}
 	defer bufPool.Put(bp)
-	if err := a.node.Publish(ctx, *bp); err != nil {
+	if err := a.network().Publish(ctx, *bp); err != nil {
 		return err
 	}
 	a.stats.broadcasts.Add(1)
@@ -105,7 +105,7 @@ const envelopeOverhead = 512
 // node's frame limit less the envelope (0 before Start). A larger one
 // fails with peer.ErrFrameTooLarge.
 func (a *Agent) MaxMessageSize() int {
-	node := a.nodeP.Load()
+	node := a.network()
 	if node == nil {
 		return 0
 	}
@@ -132,7 +132,7 @@ func (a *Agent) sendID(ctx context.Context, pid peer.ID, msg messages.Message, i
 		return err
 	}
 	defer bufPool.Put(bp)
-	node := a.nodeP.Load()
+	node := a.network()
 	if pid == node.ID() {
 		return a.sendSelf(*bp)
 	}
@@ -157,7 +157,7 @@ func (a *Agent) sendSelf(data []byte) error {
 		return err
 	}
 	a.stats.sent.Add(1)
-	self := a.nodeP.Load().ID()
+	self := a.network().ID()
 	if env.ReplyTo != 0 && a.replies.deliver(a, self, env, a.self) {
 		return nil
 	}

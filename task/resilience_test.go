@@ -10,9 +10,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ceylon-go/ceylon/agent"
+	"github.com/ceylon-go/ceylon/internal/memnet"
 	"github.com/ceylon-go/ceylon/internal/testutil"
 	"github.com/ceylon-go/ceylon/messages"
 	"github.com/ceylon-go/ceylon/peer"
@@ -166,83 +168,95 @@ func TestWorkerIgnoresImpostorManager(t *testing.T) {
 	}
 }
 
+// onMemnet runs a test on an in-memory network, in a synctest bubble:
+// its timers are virtual, so waiting out a lease or a heartbeat costs
+// nothing, and faults come from the network (memnet), not from hooks in
+// the production types.
+func onMemnet(t *testing.T, test func(t *testing.T, net *memnet.Network, on agent.Option)) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		net := memnet.New()
+		test(t, net, agent.WithNetwork(net.Factory()))
+	})
+}
+
 // A result lost on the way: the worker's next heartbeat says it no longer
 // holds the attempt, and the manager requeues it at once instead of
-// waiting out the lease.
+// waiting out the lease (a minute).
 func TestHeartbeatRecoversALostResult(t *testing.T) {
-	t.Parallel()
-	// A heartbeat takes an attempt back after half the ack timeout, its
-	// ack deadline after all of it: with heartbeats every 50 ms, one
-	// lands in the second half, however loaded the machine.
-	m := startManager(t, WithAckTimeout(4*time.Second))
-	startWorker(t, m, "W", func(w *Worker) {
-		w.dropResults = 1
-		w.Handle("job", noop)
-	}, WithHeartbeatInterval(50*time.Millisecond))
-
-	start := time.Now()
-	r := runTask(t, m, messages.Task{ID: "t", Type: "job", Description: "its first result is lost", Timeout: time.Minute})
-	if !r.Success || r.Attempt != 2 {
-		t.Fatalf("result: %+v", r)
-	}
-	if el := time.Since(start); el > 20*time.Second {
-		t.Fatalf("took %v: waited for the lease", el)
-	}
-	info, _ := m.Task(testutil.Context(t), "t")
-	if !strings.Contains(info.Attempts[0].Outcome, "does not hold it") {
-		t.Fatalf("attempts: %+v", info.Attempts)
-	}
+	onMemnet(t, func(t *testing.T, net *memnet.Network, on agent.Option) {
+		m := startManager(t, on, WithAckTimeout(4*time.Second))
+		startWorker(t, m, "W", func(w *Worker) { w.Handle("job", noop) }, on, WithHeartbeatInterval(50*time.Millisecond))
+		net.DropNext(messages.TaskResult{}.Kind(), 1)
+		start := time.Now()
+		r := runTask(t, m, messages.Task{ID: "t", Type: "job", Description: "its first result is lost", Timeout: time.Minute})
+		if !r.Success || r.Attempt != 2 {
+			t.Fatalf("result: %+v", r)
+		}
+		// Half the ack timeout, and a heartbeat.
+		if el := time.Since(start); el < 2*time.Second || el > 3*time.Second {
+			t.Fatalf("took %v (virtual): the heartbeat should take it back after 2 s", el)
+		}
+		info, _ := m.Task(testutil.Context(t), "t")
+		if !strings.Contains(info.Attempts[0].Outcome, "does not hold it") {
+			t.Fatalf("attempts: %+v", info.Attempts)
+		}
+	})
 }
 
 // An assignment lost on the way to a worker whose heartbeats stopped: no
 // ack comes, and at the ack deadline the attempt goes back to the queue.
 func TestAckDeadlineRequeuesALostAssignment(t *testing.T) {
-	t.Parallel()
-	m := startManager(t, WithAckTimeout(300*time.Millisecond), WithTick(10*time.Millisecond), WithHeartbeatTimeout(time.Hour))
-	startWorker(t, m, "W", func(w *Worker) {
-		w.dropAssignments = 1
-		w.Handle("job", noop)
-	}, WithHeartbeatInterval(time.Hour))
-	r := runTask(t, m, messages.Task{ID: "t", Type: "job", Description: "its first assignment is lost", Timeout: time.Minute})
-	if !r.Success || r.Attempt != 2 {
-		t.Fatalf("result: %+v", r)
-	}
-	info, _ := m.Task(testutil.Context(t), "t")
-	if len(info.Attempts) != 2 || info.Attempts[0].Outcome != "lost: no acknowledgement" {
-		t.Fatalf("attempts: %+v", info.Attempts)
-	}
+	onMemnet(t, func(t *testing.T, net *memnet.Network, on agent.Option) {
+		m := startManager(t, on, WithAckTimeout(300*time.Millisecond), WithTick(10*time.Millisecond), WithHeartbeatTimeout(time.Hour))
+		startWorker(t, m, "W", func(w *Worker) { w.Handle("job", noop) }, on, WithHeartbeatInterval(time.Hour))
+		net.DropNext(messages.TaskAssignment{}.Kind(), 1)
+		start := time.Now()
+		r := runTask(t, m, messages.Task{ID: "t", Type: "job", Description: "its first assignment is lost", Timeout: time.Minute})
+		if !r.Success || r.Attempt != 2 {
+			t.Fatalf("result: %+v", r)
+		}
+		if el := time.Since(start); el < 300*time.Millisecond || el > 400*time.Millisecond {
+			t.Fatalf("requeued after %v (virtual), not at the 300 ms ack deadline", el)
+		}
+		info, _ := m.Task(testutil.Context(t), "t")
+		if len(info.Attempts) != 2 || info.Attempts[0].Outcome != "lost: no acknowledgement" {
+			t.Fatalf("attempts: %+v", info.Attempts)
+		}
+	})
 }
 
 // A cancel lost on the way: the worker keeps running the attempt, its
 // heartbeat shows it, and the manager cancels it again.
 func TestHeartbeatRepeatsALostCancel(t *testing.T) {
-	t.Parallel()
-	m := startManager(t)
-	causes := make(chan error, 1)
-	startWorker(t, m, "W", func(w *Worker) {
-		w.dropCancels = 1
-		w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) {
-			<-ctx.Done()
-			causes <- context.Cause(ctx)
-			return nil, ctx.Err()
-		})
-	}, WithHeartbeatInterval(50*time.Millisecond))
-	ctx := testutil.Context(t)
-	if err := m.Submit(ctx, messages.Task{ID: "t", Type: "job", Description: "cancelled twice"}); err != nil {
-		t.Fatal(err)
-	}
-	waitAcked(t, m, "t")
-	if err := m.Cancel(ctx, "t"); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case cause := <-causes:
-		if !errors.Is(cause, ErrCancelledByManager) {
-			t.Fatalf("cause: %v", cause)
+	onMemnet(t, func(t *testing.T, net *memnet.Network, on agent.Option) {
+		m := startManager(t, on)
+		causes := make(chan error, 1)
+		startWorker(t, m, "W", func(w *Worker) {
+			w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) {
+				<-ctx.Done()
+				causes <- context.Cause(ctx)
+				return nil, ctx.Err()
+			})
+		}, on, WithHeartbeatInterval(50*time.Millisecond))
+		ctx := testutil.Context(t)
+		if err := m.Submit(ctx, messages.Task{ID: "t", Type: "job", Description: "cancelled twice"}); err != nil {
+			t.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the attempt was never cancelled")
-	}
+		waitAcked(t, m, "t")
+		net.DropNext(messages.TaskCancel{}.Kind(), 1)
+		if err := m.Cancel(ctx, "t"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case cause := <-causes:
+			if !errors.Is(cause, ErrCancelledByManager) {
+				t.Fatalf("cause: %v", cause)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the attempt was never cancelled")
+		}
+	})
 }
 
 // A worker whose connection drops, again and again (cut from either side,

@@ -209,10 +209,6 @@ type Worker struct {
 
 	jobs chan *jobRequest // hands work to idle pool goroutines
 
-	// Fault injection for tests (owned by the actor): drop this many
-	// results, cancels or assignments, as if the network had lost them.
-	dropResults, dropCancels, dropAssignments int
-
 	runs      sync.WaitGroup // processor goroutines
 	stopBeats func()         // stops the heartbeats
 	life      sync.Mutex     // serialises Start with the end of Stop

@@ -138,10 +138,6 @@ func (w *Worker) onCancel(ctx agent.Context, c messages.TaskCancel) error {
 	if !w.fromManager(ctx) {
 		return fmt.Errorf("cancel from %s, which is not our task manager", ctx.Sender())
 	}
-	if w.dropCancels > 0 {
-		w.dropCancels--
-		return nil
-	}
 	if r := w.running[slotKey{c.TaskID, c.Attempt}]; r != nil {
 		r.cancel(fmt.Errorf("%w: %s", ErrCancelledByManager, c.Reason))
 		return nil
@@ -159,10 +155,6 @@ func (w *Worker) onAssignment(ctx agent.Context, as messages.TaskAssignment) err
 	from := ctx.SenderID()
 	if !w.fromManager(ctx) {
 		return fmt.Errorf("assignment from %s, which is not our task manager", ctx.Sender())
-	}
-	if w.dropAssignments > 0 {
-		w.dropAssignments--
-		return nil
 	}
 	if err := as.Validate(); err != nil {
 		return err
@@ -342,10 +334,6 @@ func (w *Worker) report(to peer.ID, as *messages.TaskAssignment, out []byte, err
 		r.ErrorMessage = err.Error()
 		r.Final = errors.Is(err, ErrSkipRetry)
 		r.Children = nil
-	}
-	if w.dropResults > 0 {
-		w.dropResults--
-		return
 	}
 	err = w.agent.SendBounded(to, r)
 	if errors.Is(err, peer.ErrFrameTooLarge) {
