@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ceylon-go/ceylon/agent"
+	"github.com/ceylon-go/ceylon/internal/memnet"
 	"github.com/ceylon-go/ceylon/internal/testutil"
 	"github.com/ceylon-go/ceylon/messages"
 )
@@ -257,30 +258,31 @@ func TestJournalKeepsOtherRecords(t *testing.T) {
 // With a retention, finished tasks are forgotten after it, in memory and
 // in the journal.
 func TestRetentionForgetsFinishedTasks(t *testing.T) {
-	t.Parallel()
-	path := filepath.Join(t.TempDir(), "r.db")
-	j := openJournal(t, path)
-	m := startManager(t, WithJournal(j), WithRetention(2*time.Second), WithTick(10*time.Millisecond))
-	startWorker(t, m, "W", func(w *Worker) { w.Handle("job", noop) })
-	if r := runTask(t, m, messages.Task{ID: "old", Type: "job", Description: "d"}); !r.Success {
-		t.Fatal(r)
-	}
-	// Kept until the retention ends...
-	if info, err := m.Task(testutil.Context(t), "old"); err != nil || info.Status != StatusCompleted {
-		t.Fatalf("finished task before its retention ended: %+v %v", info, err)
-	}
-	testutil.Eventually(t, "the task to expire", func() bool {
-		_, err := m.Task(testutil.Context(t), "old")
-		return errors.Is(err, ErrUnknownTask)
+	onMemnet(t, func(t *testing.T, _ *memnet.Network, on agent.Option) {
+		path := filepath.Join(t.TempDir(), "r.db")
+		j := openJournal(t, path)
+		m := startManager(t, on, WithJournal(j), WithRetention(2*time.Second), WithTick(10*time.Millisecond))
+		startWorker(t, m, "W", func(w *Worker) { w.Handle("job", noop) }, on)
+		if r := runTask(t, m, messages.Task{ID: "old", Type: "job", Description: "d"}); !r.Success {
+			t.Fatal(r)
+		}
+		// Kept until the retention ends...
+		if info, err := m.Task(testutil.Context(t), "old"); err != nil || info.Status != StatusCompleted {
+			t.Fatalf("finished task before its retention ended: %+v %v", info, err)
+		}
+		testutil.Eventually(t, "the task to expire", func() bool {
+			_, err := m.Task(testutil.Context(t), "old")
+			return errors.Is(err, ErrUnknownTask)
+		})
+		testutil.Eventually(t, "the journal record to go", func() bool {
+			recs, err := j.loadTasks()
+			return err == nil && len(recs) == 0
+		})
+		// The ID is free again.
+		if r := runTask(t, m, messages.Task{ID: "old", Type: "job", Description: "again"}); !r.Success {
+			t.Fatal(r)
+		}
 	})
-	testutil.Eventually(t, "the journal record to go", func() bool {
-		recs, err := j.loadTasks()
-		return err == nil && len(recs) == 0
-	})
-	// The ID is free again.
-	if r := runTask(t, m, messages.Task{ID: "old", Type: "job", Description: "again"}); !r.Success {
-		t.Fatal(r)
-	}
 }
 
 // A result is reported (to Wait, to observers) only once it is durable:

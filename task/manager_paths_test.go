@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ceylon-go/ceylon/agent"
+	"github.com/ceylon-go/ceylon/internal/memnet"
 	"github.com/ceylon-go/ceylon/internal/testutil"
 	"github.com/ceylon-go/ceylon/messages"
 	"github.com/ceylon-go/ceylon/peer"
@@ -115,38 +116,39 @@ func TestUnreachableWorkerIsSkipped(t *testing.T) {
 // fails the attempt with a clear message (and is retried), instead of
 // being taken as a success.
 func TestInvalidResultFailsTheAttempt(t *testing.T) {
-	t.Parallel()
-	m := startManager(t)
-	var w *Worker
-	first := make(chan struct{})
-	var once sync.Once
-	w = startWorker(t, m, "W", func(wa *Worker) {
-		wa.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) {
-			if job.Attempt == 1 {
-				once.Do(func() { close(first) })
-				<-ctx.Done()
-				return nil, ctx.Err()
-			}
-			return []byte("ok"), nil
-		})
+	onMemnet(t, func(t *testing.T, _ *memnet.Network, on agent.Option) {
+		m := startManager(t, on)
+		var w *Worker
+		first := make(chan struct{})
+		var once sync.Once
+		w = startWorker(t, m, "W", func(wa *Worker) {
+			wa.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) {
+				if job.Attempt == 1 {
+					once.Do(func() { close(first) })
+					<-ctx.Done()
+					return nil, ctx.Err()
+				}
+				return []byte("ok"), nil
+			})
+		}, on)
+		ctx := testutil.Context(t)
+		if err := m.Submit(ctx, messages.Task{ID: "t", Type: "job", Description: "its first result is garbage", MaxRetries: 1, RetryInterval: time.Millisecond}); err != nil {
+			t.Fatal(err)
+		}
+		<-first
+		bad := messages.TaskResult{TaskID: "t", Attempt: 1, Worker: "W", Success: true, ExecutionTime: -time.Second}
+		if err := w.Agent().Send(ctx, m.Agent().ID(), bad); err != nil {
+			t.Fatal(err)
+		}
+		r, err := m.Wait(ctx, "t")
+		if err != nil || !r.Success || r.Attempt != 2 {
+			t.Fatalf("result: %+v %v", r, err)
+		}
+		info, _ := m.Task(ctx, "t")
+		if !strings.Contains(info.Attempts[0].Outcome, "invalid result") {
+			t.Fatalf("attempts: %+v", info.Attempts)
+		}
 	})
-	ctx := testutil.Context(t)
-	if err := m.Submit(ctx, messages.Task{ID: "t", Type: "job", Description: "its first result is garbage", MaxRetries: 1, RetryInterval: time.Millisecond}); err != nil {
-		t.Fatal(err)
-	}
-	<-first
-	bad := messages.TaskResult{TaskID: "t", Attempt: 1, Worker: "W", Success: true, ExecutionTime: -time.Second}
-	if err := w.Agent().Send(ctx, m.Agent().ID(), bad); err != nil {
-		t.Fatal(err)
-	}
-	r, err := m.Wait(ctx, "t")
-	if err != nil || !r.Success || r.Attempt != 2 {
-		t.Fatalf("result: %+v %v", r, err)
-	}
-	info, _ := m.Task(ctx, "t")
-	if !strings.Contains(info.Attempts[0].Outcome, "invalid result") {
-		t.Fatalf("attempts: %+v", info.Attempts)
-	}
 }
 
 // Skill policies: SkillStrict keeps a task too hard for every connected

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceylon-go/ceylon/agent"
+	"github.com/ceylon-go/ceylon/internal/memnet"
 	"github.com/ceylon-go/ceylon/internal/testutil"
 	"github.com/ceylon-go/ceylon/messages"
 )
@@ -83,104 +85,108 @@ func TestErrorFlowWeakWorkerSuccessRateDrops(t *testing.T) {
 // reaches the processor, the attempt counts as failed, and the retry runs
 // on the other worker. The stuck attempt's late result is ignored.
 func TestTimeoutCancelsAndRetriesElsewhere(t *testing.T) {
-	t.Parallel()
-	m := startManager(t, WithDefaultPolicy(Policy{Timeout: time.Minute, MaxRetries: 1, RetryInterval: time.Millisecond}))
-	causes := make(chan error, 10)
-	// Equal workers are ranked by name, so Alpha gets the first attempt.
-	startWorker(t, m, "Alpha", func(w *Worker) {
-		w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) {
-			<-ctx.Done()
-			causes <- context.Cause(ctx)
-			return nil, ctx.Err()
-		})
-	})
-	startWorker(t, m, "Bravo", func(w *Worker) { w.Handle("job", noop) })
-	task := messages.Task{ID: "t", Type: "job", Description: "gets stuck first", Timeout: 200 * time.Millisecond}
-	r := runTask(t, m, task)
-	if !r.Success || r.Worker != "Bravo" || r.Attempt != 2 {
-		t.Fatalf("result after timeout: %+v", r)
-	}
-	select {
-	case cause := <-causes:
-		if !errors.Is(cause, ErrCancelledByManager) {
-			t.Fatalf("processor context ended by %v, want the manager's cancel", cause)
+	onMemnet(t, func(t *testing.T, _ *memnet.Network, on agent.Option) {
+		m := startManager(t, on, WithDefaultPolicy(Policy{Timeout: time.Minute, MaxRetries: 1, RetryInterval: time.Millisecond}))
+		causes := make(chan error, 10)
+		// Equal workers are ranked by name, so Alpha gets the first attempt.
+		startWorker(t, m, "Alpha", func(w *Worker) {
+			w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) {
+				<-ctx.Done()
+				causes <- context.Cause(ctx)
+				return nil, ctx.Err()
+			})
+		}, on)
+		startWorker(t, m, "Bravo", func(w *Worker) { w.Handle("job", noop) }, on)
+		task := messages.Task{ID: "t", Type: "job", Description: "gets stuck first", Timeout: 200 * time.Millisecond}
+		r := runTask(t, m, task)
+		if !r.Success || r.Worker != "Bravo" || r.Attempt != 2 {
+			t.Fatalf("result after timeout: %+v", r)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the cancel never reached the stuck processor")
-	}
-	info, _ := m.Task(testutil.Context(t), "t")
-	if len(info.Attempts) != 2 || info.Attempts[0].Outcome != "timeout" || info.Attempts[0].Worker != "Alpha" {
-		t.Fatalf("attempts: %+v", info.Attempts)
-	}
-	if s := workerStats(t, m, "Alpha"); s.Completed != 1 || s.Successful != 0 {
-		t.Fatalf("stuck worker stats: %+v", s)
-	}
-	testutil.Eventually(t, "the stuck attempt's late result", func() bool {
-		rep, _ := m.Stats(testutil.Context(t))
-		return rep.LateResults == 1
+		select {
+		case cause := <-causes:
+			if !errors.Is(cause, ErrCancelledByManager) {
+				t.Fatalf("processor context ended by %v, want the manager's cancel", cause)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the cancel never reached the stuck processor")
+		}
+		info, _ := m.Task(testutil.Context(t), "t")
+		if len(info.Attempts) != 2 || info.Attempts[0].Outcome != "timeout" || info.Attempts[0].Worker != "Alpha" {
+			t.Fatalf("attempts: %+v", info.Attempts)
+		}
+		if s := workerStats(t, m, "Alpha"); s.Completed != 1 || s.Successful != 0 {
+			t.Fatalf("stuck worker stats: %+v", s)
+		}
+		testutil.Eventually(t, "the stuck attempt's late result", func() bool {
+			rep, _ := m.Stats(testutil.Context(t))
+			return rep.LateResults == 1
+		})
 	})
 }
 
 func TestTimeoutWithoutRetryFails(t *testing.T) {
-	t.Parallel()
-	m := startManager(t)
-	startWorker(t, m, "Stuck", func(w *Worker) {
-		w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) { <-ctx.Done(); return nil, ctx.Err() })
-	})
-	task := messages.Task{ID: "t", Type: "job", Description: "stuck", Timeout: 100 * time.Millisecond, MaxRetries: messages.NoRetry}
-	r := runTask(t, m, task)
-	if r.Success || !strings.Contains(r.ErrorMessage, ErrTaskTimeout.Error()) {
-		t.Fatalf("result: %+v", r)
-	}
-	info, _ := m.Task(testutil.Context(t), "t")
-	if info.Status != StatusFailed {
-		t.Fatalf("status %v", info.Status)
-	}
-	// The stuck run ends when cancelled; its late result frees the slot
-	// and is counted, not applied.
-	testutil.Eventually(t, "the late result", func() bool {
-		rep, _ := m.Stats(testutil.Context(t))
-		return rep.LateResults == 1 && rep.Workers[0].InFlight == 0
+	onMemnet(t, func(t *testing.T, _ *memnet.Network, on agent.Option) {
+		m := startManager(t, on)
+		startWorker(t, m, "Stuck", func(w *Worker) {
+			w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) { <-ctx.Done(); return nil, ctx.Err() })
+		}, on)
+		task := messages.Task{ID: "t", Type: "job", Description: "stuck", Timeout: 100 * time.Millisecond, MaxRetries: messages.NoRetry}
+		r := runTask(t, m, task)
+		if r.Success || !strings.Contains(r.ErrorMessage, ErrTaskTimeout.Error()) {
+			t.Fatalf("result: %+v", r)
+		}
+		info, _ := m.Task(testutil.Context(t), "t")
+		if info.Status != StatusFailed {
+			t.Fatalf("status %v", info.Status)
+		}
+		// The stuck run ends when cancelled; its late result frees the slot
+		// and is counted, not applied.
+		testutil.Eventually(t, "the late result", func() bool {
+			rep, _ := m.Stats(testutil.Context(t))
+			return rep.LateResults == 1 && rep.Workers[0].InFlight == 0
+		})
 	})
 }
 
 // Retries wait RetryInterval, doubling each time.
 func TestRetryExponentialBackoff(t *testing.T) {
-	t.Parallel()
-	m := startManager(t, WithTick(5*time.Millisecond))
-	startWorker(t, m, "W", func(w *Worker) {
-		w.HandleWith("flaky", func(ctx context.Context, job *Job) ([]byte, error) {
-			if job.Attempt < 4 {
-				return nil, fmt.Errorf("attempt %d fails", job.Attempt)
-			}
-			return []byte("ok"), nil
-		}, HandlerOptions{MaxRetries: 3, RetryInterval: 40 * time.Millisecond, Backoff: messages.BackoffExponential})
-	})
-	r := runTask(t, m, messages.Task{ID: "f", Type: "flaky", Description: "fails three times"})
-	if !r.Success || r.Attempt != 4 {
-		t.Fatalf("result: %+v", r)
-	}
-	info, _ := m.Task(testutil.Context(t), "f")
-	var gaps []time.Duration
-	for i := 1; i < len(info.Attempts); i++ {
-		gaps = append(gaps, info.Attempts[i].AssignedAt.Sub(info.Attempts[i-1].EndedAt))
-	}
-	want := []time.Duration{40 * time.Millisecond, 80 * time.Millisecond, 160 * time.Millisecond}
-	for i, g := range gaps {
-		if g < want[i] {
-			t.Fatalf("retry %d came after %v, want at least %v (gaps %v)", i+1, g, want[i], gaps)
+	onMemnet(t, func(t *testing.T, _ *memnet.Network, on agent.Option) {
+		m := startManager(t, on, WithTick(5*time.Millisecond))
+		startWorker(t, m, "W", func(w *Worker) {
+			w.HandleWith("flaky", func(ctx context.Context, job *Job) ([]byte, error) {
+				if job.Attempt < 4 {
+					return nil, fmt.Errorf("attempt %d fails", job.Attempt)
+				}
+				return []byte("ok"), nil
+			}, HandlerOptions{MaxRetries: 3, RetryInterval: 40 * time.Millisecond, Backoff: messages.BackoffExponential})
+		}, on)
+		r := runTask(t, m, messages.Task{ID: "f", Type: "flaky", Description: "fails three times"})
+		if !r.Success || r.Attempt != 4 {
+			t.Fatalf("result: %+v", r)
 		}
-	}
-	if !(gaps[2] > gaps[1] && gaps[1] > gaps[0]) {
-		t.Fatalf("gaps did not grow: %v", gaps)
-	}
-	// A processor error wrapping ErrSkipRetry is final.
-	startWorker(t, m, "W2", func(w *Worker) {
-		w.Handle("bad", func(context.Context, *Job) ([]byte, error) { return nil, fmt.Errorf("bad input: %w", ErrSkipRetry) })
+		info, _ := m.Task(testutil.Context(t), "f")
+		var gaps []time.Duration
+		for i := 1; i < len(info.Attempts); i++ {
+			gaps = append(gaps, info.Attempts[i].AssignedAt.Sub(info.Attempts[i-1].EndedAt))
+		}
+		want := []time.Duration{40 * time.Millisecond, 80 * time.Millisecond, 160 * time.Millisecond}
+		for i, g := range gaps {
+			// Virtual time: the gap is the interval, plus at most a tick.
+			if g < want[i] || g > want[i]+10*time.Millisecond {
+				t.Fatalf("retry %d came after %v, want %v (gaps %v)", i+1, g, want[i], gaps)
+			}
+		}
+		if !(gaps[2] > gaps[1] && gaps[1] > gaps[0]) {
+			t.Fatalf("gaps did not grow: %v", gaps)
+		}
+		// A processor error wrapping ErrSkipRetry is final.
+		startWorker(t, m, "W2", func(w *Worker) {
+			w.Handle("bad", func(context.Context, *Job) ([]byte, error) { return nil, fmt.Errorf("bad input: %w", ErrSkipRetry) })
+		}, on)
+		if r := runTask(t, m, messages.Task{ID: "b", Type: "bad", Description: "never retried"}); r.Success || r.Attempt != 1 {
+			t.Fatalf("skip-retry result: %+v", r)
+		}
 	})
-	if r := runTask(t, m, messages.Task{ID: "b", Type: "bad", Description: "never retried"}); r.Success || r.Attempt != 1 {
-		t.Fatalf("skip-retry result: %+v", r)
-	}
 }
 
 // A worker stopped mid-task: the manager requeues the task, another
@@ -376,25 +382,26 @@ func TestPriority(t *testing.T) {
 
 // A worker that stops sending heartbeats loses its tasks to another.
 func TestMissedHeartbeatsRequeue(t *testing.T) {
-	t.Parallel()
-	m := startManager(t, WithHeartbeatTimeout(300*time.Millisecond), WithTick(10*time.Millisecond))
-	startWorker(t, m, "Silent", func(w *Worker) {
-		w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) { <-ctx.Done(); return nil, ctx.Err() })
-	}, WithHeartbeatInterval(time.Hour), WithAckAfter(10*time.Millisecond))
-	ctx := testutil.Context(t)
-	if err := m.Submit(ctx, messages.Task{ID: "t", Type: "job", Description: "d"}); err != nil {
-		t.Fatal(err)
-	}
-	waitAcked(t, m, "t")
-	startWorker(t, m, "Alive", func(w *Worker) { w.Handle("job", noop) }, WithHeartbeatInterval(50*time.Millisecond))
-	r, err := m.Wait(ctx, "t")
-	if err != nil || !r.Success || r.Worker != "Alive" {
-		t.Fatalf("result: %+v %v", r, err)
-	}
-	info, _ := m.Task(ctx, "t")
-	if info.Attempts[0].Worker != "Silent" || info.Attempts[0].Outcome == "ok" {
-		t.Fatalf("attempts: %+v", info.Attempts)
-	}
+	onMemnet(t, func(t *testing.T, _ *memnet.Network, on agent.Option) {
+		m := startManager(t, on, WithHeartbeatTimeout(300*time.Millisecond), WithTick(10*time.Millisecond))
+		startWorker(t, m, "Silent", func(w *Worker) {
+			w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) { <-ctx.Done(); return nil, ctx.Err() })
+		}, WithHeartbeatInterval(time.Hour), WithAckAfter(10*time.Millisecond), on)
+		ctx := testutil.Context(t)
+		if err := m.Submit(ctx, messages.Task{ID: "t", Type: "job", Description: "d"}); err != nil {
+			t.Fatal(err)
+		}
+		waitAcked(t, m, "t")
+		startWorker(t, m, "Alive", func(w *Worker) { w.Handle("job", noop) }, WithHeartbeatInterval(50*time.Millisecond), on)
+		r, err := m.Wait(ctx, "t")
+		if err != nil || !r.Success || r.Worker != "Alive" {
+			t.Fatalf("result: %+v %v", r, err)
+		}
+		info, _ := m.Task(ctx, "t")
+		if info.Attempts[0].Worker != "Silent" || info.Attempts[0].Outcome == "ok" {
+			t.Fatalf("attempts: %+v", info.Attempts)
+		}
+	})
 }
 
 func TestShutdownEndsWorkers(t *testing.T) {

@@ -330,40 +330,41 @@ func TestManagerNeedsAnAdmin(t *testing.T) {
 // and with WithStopWithoutManager stops once it has been gone long enough
 // (a manager that stopped without Shutdown leaves no orphans).
 func TestWorkerWatchesItsManager(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	key := filepath.Join(dir, "admin.key")
-	m1 := startManager(t, agent.WithIdentityFile(key), agent.WithListenAddrs("/ip4/127.0.0.1/tcp/0"))
-	port := regexp.MustCompile(`/tcp/(\d+)/`).FindStringSubmatch(m1.Addrs()[0])[1]
-	c := testutil.NewCond()
-	var seen []string
-	watch := WithManagerWatch(func(who agent.AgentDetail, present bool) {
-		c.Update(func() { seen = append(seen, fmt.Sprint(who.Name, " ", present)) })
+	onMemnet(t, func(t *testing.T, _ *memnet.Network, on agent.Option) {
+		dir := t.TempDir()
+		key := filepath.Join(dir, "admin.key")
+		m1 := startManager(t, on, agent.WithIdentityFile(key), agent.WithListenAddrs("/ip4/127.0.0.1/tcp/0"))
+		port := regexp.MustCompile(`/tcp/(\d+)/`).FindStringSubmatch(m1.Addrs()[0])[1]
+		c := testutil.NewCond()
+		var seen []string
+		watch := WithManagerWatch(func(who agent.AgentDetail, present bool) {
+			c.Update(func() { seen = append(seen, fmt.Sprint(who.Name, " ", present)) })
+		})
+		w := startWorker(t, m1, "W", func(w *Worker) { w.Handle("job", noop) }, watch, on)
+		quitter := startWorker(t, m1, "Q", func(w *Worker) { w.Handle("job", noop) }, WithStopWithoutManager(300*time.Millisecond), on)
+		c.Await(t, "the manager adopted", 10*time.Second, func() bool { return slices.Equal(seen, []string{"task_manager true"}) })
+
+		if err := m1.Stop(); err != nil { // no Shutdown: the workers are on their own
+			t.Fatal(err)
+		}
+		c.Await(t, "the manager lost", 10*time.Second, func() bool { return len(seen) == 2 && seen[1] == "task_manager false" })
+		select {
+		case <-quitter.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatal("the worker with WithStopWithoutManager did not stop")
+		}
+
+		m2 := startManager(t, on, agent.WithIdentityFile(key), agent.WithListenAddrs("/ip4/127.0.0.1/tcp/"+port))
+		c.Await(t, "the manager back", 10*time.Second, func() bool { return len(seen) == 3 && seen[2] == "task_manager true" })
+		if r := runTask(t, m2, messages.Task{ID: "after", Type: "job", Description: "on the manager that came back"}); !r.Success || r.Worker != "W" {
+			t.Fatalf("after the manager came back: %+v", r)
+		}
+		select {
+		case <-w.Done():
+			t.Fatal("the worker without WithStopWithoutManager stopped")
+		default:
+		}
 	})
-	w := startWorker(t, m1, "W", func(w *Worker) { w.Handle("job", noop) }, watch)
-	quitter := startWorker(t, m1, "Q", func(w *Worker) { w.Handle("job", noop) }, WithStopWithoutManager(300*time.Millisecond))
-	c.Await(t, "the manager adopted", 10*time.Second, func() bool { return slices.Equal(seen, []string{"task_manager true"}) })
-
-	if err := m1.Stop(); err != nil { // no Shutdown: the workers are on their own
-		t.Fatal(err)
-	}
-	c.Await(t, "the manager lost", 10*time.Second, func() bool { return len(seen) == 2 && seen[1] == "task_manager false" })
-	select {
-	case <-quitter.Done():
-	case <-time.After(10 * time.Second):
-		t.Fatal("the worker with WithStopWithoutManager did not stop")
-	}
-
-	m2 := startManager(t, agent.WithIdentityFile(key), agent.WithListenAddrs("/ip4/127.0.0.1/tcp/"+port))
-	c.Await(t, "the manager back", 10*time.Second, func() bool { return len(seen) == 3 && seen[2] == "task_manager true" })
-	if r := runTask(t, m2, messages.Task{ID: "after", Type: "job", Description: "on the manager that came back"}); !r.Success || r.Worker != "W" {
-		t.Fatalf("after the manager came back: %+v", r)
-	}
-	select {
-	case <-w.Done():
-		t.Fatal("the worker without WithStopWithoutManager stopped")
-	default:
-	}
 }
 
 // Stop does not hang on a processor that ignores its context: it waits
