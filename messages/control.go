@@ -46,7 +46,7 @@ func (w *WorkerInfo) Validate() error {
 		if t.Name == "" {
 			return fmt.Errorf("worker %q: %w", w.Name, ErrEmptyType)
 		}
-		if t.Timeout < 0 || t.RetryInterval < 0 || t.MaxRetries < NoRetry {
+		if t.Timeout < 0 || t.RetryInterval < 0 || t.MaxRetryInterval < 0 || t.MaxRetries < NoRetry {
 			return fmt.Errorf("worker %q: type %q: %w", w.Name, t.Name, ErrNegativeValue)
 		}
 	}
@@ -62,7 +62,9 @@ type TypeInfo struct {
 	MaxRetries    int           `msgpack:"retries,omitempty"`
 	RetryInterval time.Duration `msgpack:"retry_interval,omitempty"`
 	Backoff       Backoff       `msgpack:"backoff,omitempty"`
-	Priority      int           `msgpack:"prio,omitempty"`
+	// MaxRetryInterval caps the wait between retries; 0 inherits.
+	MaxRetryInterval time.Duration `msgpack:"max_retry_interval,omitempty"`
+	Priority         int           `msgpack:"prio,omitempty"`
 }
 
 // TaskAck confirms that a worker accepted an assignment. A result for the

@@ -535,8 +535,8 @@ func (z TaskProgress) Msgsize() (s int) {
 func (z TypeInfo) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(6)
-	var zb0001Mask uint8 /* 6 bits */
+	zb0001Len := uint32(7)
+	var zb0001Mask uint8 /* 7 bits */
 	_ = zb0001Mask
 	if z.Timeout == 0 {
 		zb0001Len--
@@ -550,9 +550,13 @@ func (z TypeInfo) MarshalMsg(b []byte) (o []byte, err error) {
 		zb0001Len--
 		zb0001Mask |= 0x8
 	}
-	if z.Priority == 0 {
+	if z.MaxRetryInterval == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x20
+	}
+	if z.Priority == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x40
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -585,6 +589,11 @@ func (z TypeInfo) MarshalMsg(b []byte) (o []byte, err error) {
 			return
 		}
 		if (zb0001Mask & 0x20) == 0 { // if not omitted
+			// string "max_retry_interval"
+			o = append(o, 0xb2, 0x6d, 0x61, 0x78, 0x5f, 0x72, 0x65, 0x74, 0x72, 0x79, 0x5f, 0x69, 0x6e, 0x74, 0x65, 0x72, 0x76, 0x61, 0x6c)
+			o = msgp.AppendInt64(o, int64(z.MaxRetryInterval))
+		}
+		if (zb0001Mask & 0x40) == 0 { // if not omitted
 			// string "prio"
 			o = append(o, 0xa4, 0x70, 0x72, 0x69, 0x6f)
 			o = msgp.AppendInt(o, z.Priority)
@@ -649,6 +658,16 @@ func (z *TypeInfo) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Backoff")
 				return
 			}
+		case "max_retry_interval":
+			{
+				var zb0004 int64
+				zb0004, bts, err = msgp.ReadInt64Bytes(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "MaxRetryInterval")
+					return
+				}
+				z.MaxRetryInterval = time.Duration(zb0004)
+			}
 		case "prio":
 			z.Priority, bts, err = msgp.ReadIntBytes(bts)
 			if err != nil {
@@ -669,7 +688,7 @@ func (z *TypeInfo) UnmarshalMsg(bts []byte) (o []byte, err error) {
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z TypeInfo) Msgsize() (s int) {
-	s = 1 + 5 + msgp.StringPrefixSize + len(z.Name) + 8 + msgp.Int64Size + 8 + msgp.IntSize + 15 + msgp.Int64Size + 8 + z.Backoff.Msgsize() + 5 + msgp.IntSize
+	s = 1 + 5 + msgp.StringPrefixSize + len(z.Name) + 8 + msgp.Int64Size + 8 + msgp.IntSize + 15 + msgp.Int64Size + 8 + z.Backoff.Msgsize() + 19 + msgp.Int64Size + 5 + msgp.IntSize
 	return
 }
 

@@ -201,7 +201,7 @@ func TestFailurePropagatesTransitively(t *testing.T) {
 		}, Concurrency: 4},
 		{Name: "bad", Processor: "fail", Handler: func(context.Context, *Request) ([]byte, error) {
 			return nil, errors.New("boom")
-		}, Options: task.HandlerOptions{MaxRetries: -1}},
+		}, Options: task.HandlerOptions{Policy: task.Policy{MaxRetries: -1}}},
 	}
 	p := start(t, ws)
 	ctx := testCtx(t)
@@ -389,7 +389,7 @@ func TestChildFailureFailsParent(t *testing.T) {
 		}},
 		{Name: "f", Processor: "fail", Handler: func(context.Context, *Request) ([]byte, error) {
 			return nil, errors.New("kid broke")
-		}, Options: task.HandlerOptions{MaxRetries: -1}},
+		}, Options: task.HandlerOptions{Policy: task.Policy{MaxRetries: -1}}},
 	})
 	_, err := p.AddAndExecuteTask(testCtx(t), Task{ID: "parent", Type: "split"})
 	if !errors.Is(err, ErrChildFailed) || !strings.Contains(err.Error(), "kid broke") {

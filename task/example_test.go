@@ -30,7 +30,7 @@ func Example() {
 	w, _ := task.NewWorker(client, task.WithSkill(5), task.WithMaxConcurrency(4))
 	w.HandleWith("double", func(ctx context.Context, job *task.Job) ([]byte, error) {
 		return append(job.Task.Input, job.Task.Input...), nil
-	}, task.HandlerOptions{Timeout: 10 * time.Second, MaxRetries: 2})
+	}, task.HandlerOptions{Policy: task.Policy{Timeout: 10 * time.Second, MaxRetries: 2}})
 	if err := w.Start(ctx); err != nil {
 		panic(err)
 	}

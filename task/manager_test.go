@@ -158,7 +158,7 @@ func TestRetryExponentialBackoff(t *testing.T) {
 					return nil, fmt.Errorf("attempt %d fails", job.Attempt)
 				}
 				return []byte("ok"), nil
-			}, HandlerOptions{MaxRetries: 3, RetryInterval: 40 * time.Millisecond, Backoff: messages.BackoffExponential})
+			}, HandlerOptions{Policy: Policy{MaxRetries: 3, RetryInterval: 40 * time.Millisecond, Backoff: messages.BackoffExponential}})
 		}, on)
 		r := runTask(t, m, messages.Task{ID: "f", Type: "flaky", Description: "fails three times"})
 		if !r.Success || r.Attempt != 4 {

@@ -13,8 +13,11 @@ import (
 
 func TestResolvePolicyLayers(t *testing.T) {
 	t.Parallel()
-	d := Policy{Timeout: time.Minute, MaxRetries: 2, RetryInterval: time.Second, Backoff: messages.BackoffExponential}
-	h := &messages.TypeInfo{Timeout: 10 * time.Second, MaxRetries: 5}
+	d := Policy{Timeout: time.Minute, MaxRetries: 2, RetryInterval: time.Second, Backoff: messages.BackoffExponential, MaxRetryInterval: time.Minute}
+	// A handler's options travel as the worker announces them.
+	ho := HandlerOptions{Policy: Policy{Timeout: 10 * time.Second, MaxRetries: 5, MaxRetryInterval: 5 * time.Second}}
+	hi := ho.typeInfo("job")
+	h := &hi
 	cases := []struct {
 		name string
 		task messages.Task
@@ -23,11 +26,11 @@ func TestResolvePolicyLayers(t *testing.T) {
 	}{
 		{"defaults", messages.Task{}, nil, d},
 		{"handler over defaults", messages.Task{}, h,
-			Policy{Timeout: 10 * time.Second, MaxRetries: 5, RetryInterval: time.Second, Backoff: messages.BackoffExponential}},
+			Policy{Timeout: 10 * time.Second, MaxRetries: 5, RetryInterval: time.Second, Backoff: messages.BackoffExponential, MaxRetryInterval: 5 * time.Second}},
 		{"task over handler", messages.Task{Timeout: time.Second, Backoff: messages.BackoffFixed}, h,
-			Policy{Timeout: time.Second, MaxRetries: 5, RetryInterval: time.Second, Backoff: messages.BackoffFixed}},
+			Policy{Timeout: time.Second, MaxRetries: 5, RetryInterval: time.Second, Backoff: messages.BackoffFixed, MaxRetryInterval: 5 * time.Second}},
 		{"task says no retries", messages.Task{MaxRetries: messages.NoRetry}, h,
-			Policy{Timeout: 10 * time.Second, MaxRetries: 0, RetryInterval: time.Second, Backoff: messages.BackoffExponential}},
+			Policy{Timeout: 10 * time.Second, MaxRetries: 0, RetryInterval: time.Second, Backoff: messages.BackoffExponential, MaxRetryInterval: 5 * time.Second}},
 	}
 	for _, c := range cases {
 		if got := resolvePolicy(&c.task, c.h, d); got != c.want {

@@ -33,45 +33,61 @@ var DefaultPolicy = Policy{
 	MaxRetryInterval: 30 * time.Second,
 }
 
-// HandlerOptions are a worker handler's defaults for its task type. Zero
-// fields inherit
-// the manager's defaults; set MaxRetries to [messages.NoRetry] to disable
-// retries.
+// HandlerOptions are a worker handler's defaults for its task type: a
+// [Policy] whose zero fields inherit the manager's defaults (set
+// MaxRetries to [messages.NoRetry] to disable retries), and a priority.
 type HandlerOptions struct {
-	Timeout       time.Duration
-	MaxRetries    int
-	RetryInterval time.Duration
-	Backoff       messages.Backoff
+	Policy
 	// Priority is the default priority of tasks of this type.
 	Priority int
+}
+
+// typeInfo is the options' wire form, as the worker announces them.
+func (o HandlerOptions) typeInfo(typ string) messages.TypeInfo {
+	return messages.TypeInfo{Name: typ, Timeout: o.Timeout, MaxRetries: o.MaxRetries, RetryInterval: o.RetryInterval,
+		Backoff: o.Backoff, MaxRetryInterval: o.MaxRetryInterval, Priority: o.Priority}
+}
+
+// typePolicy is the policy a worker announced for a type.
+func typePolicy(h *messages.TypeInfo) Policy {
+	return Policy{Timeout: h.Timeout, MaxRetries: h.MaxRetries, RetryInterval: h.RetryInterval, Backoff: h.Backoff, MaxRetryInterval: h.MaxRetryInterval}
+}
+
+// taskPolicy is the policy a task carries.
+func taskPolicy(t *messages.Task) Policy {
+	return Policy{Timeout: t.Timeout, MaxRetries: t.MaxRetries, RetryInterval: t.RetryInterval, Backoff: t.Backoff}
 }
 
 // resolvePolicy layers a task's values over its handler's over defaults.
 func resolvePolicy(t *messages.Task, h *messages.TypeInfo, d Policy) Policy {
 	p := d
 	if h != nil {
-		overlay(&p, h.Timeout, h.MaxRetries, h.RetryInterval, h.Backoff)
+		p = p.over(typePolicy(h))
 	}
-	overlay(&p, t.Timeout, t.MaxRetries, t.RetryInterval, t.Backoff)
-	return p
+	return p.over(taskPolicy(t))
 }
 
-func overlay(p *Policy, timeout time.Duration, retries int, interval time.Duration, b messages.Backoff) {
-	if timeout > 0 {
-		p.Timeout = timeout
+// over returns p with the values set in q in place of its own.
+func (p Policy) over(q Policy) Policy {
+	if q.Timeout > 0 {
+		p.Timeout = q.Timeout
 	}
 	switch {
-	case retries == messages.NoRetry:
+	case q.MaxRetries == messages.NoRetry:
 		p.MaxRetries = 0
-	case retries > 0:
-		p.MaxRetries = retries
+	case q.MaxRetries > 0:
+		p.MaxRetries = q.MaxRetries
 	}
-	if interval > 0 {
-		p.RetryInterval = interval
+	if q.RetryInterval > 0 {
+		p.RetryInterval = q.RetryInterval
 	}
-	if b != "" {
-		p.Backoff = b
+	if q.Backoff != "" {
+		p.Backoff = q.Backoff
 	}
+	if q.MaxRetryInterval > 0 {
+		p.MaxRetryInterval = q.MaxRetryInterval
+	}
+	return p
 }
 
 // retryDelay is the wait before retry number n (1 = first retry).

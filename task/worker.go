@@ -319,10 +319,7 @@ func (w *Worker) Info() messages.WorkerInfo {
 	defer w.hmu.Unlock()
 	info := messages.WorkerInfo{Name: w.name, Skill: w.cfg.skill, Capabilities: w.cfg.caps, MaxConcurrency: w.cfg.max}
 	for typ, h := range w.handlers {
-		info.Types = append(info.Types, messages.TypeInfo{
-			Name: typ, Timeout: h.opts.Timeout, MaxRetries: h.opts.MaxRetries,
-			RetryInterval: h.opts.RetryInterval, Backoff: h.opts.Backoff, Priority: h.opts.Priority,
-		})
+		info.Types = append(info.Types, h.opts.typeInfo(typ))
 	}
 	return info
 }
