@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ceylon-go/ceylon/internal/testutil"
 )
 
 func newTestBootstrap(t *testing.T, opts ...Option) *Bootstrap {
@@ -44,7 +46,7 @@ func TestJoinByWorkspaceID(t *testing.T) {
 		cancel()
 		// A connection may come first (the DHT's own); the server is
 		// then joined: kept, and redialed when lost.
-		waitFor(t, name+": the server joined", func() bool { return n.isKept(srv.ID()) })
+		testutil.Eventually(t, name+": the server joined", func() bool { return n.isKept(srv.ID()) })
 	}
 	// Every member learns every other from the server's roster.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

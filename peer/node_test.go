@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceylon-go/ceylon/internal/testutil"
 	ma "github.com/multiformats/go-multiaddr"
 	"go.uber.org/goleak"
 )
@@ -223,26 +224,10 @@ func evilStream(t *testing.T, b *Node) (*Node, interface {
 }
 
 // waitFor polls cond (for state no event announces) until it holds.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
+// waitStats waits until ok holds for n's stats, showing them on failure.
 func waitStats(t *testing.T, n *Node, what string, ok func(Stats) bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok(n.Stats()) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: stats %+v", what, n.Stats())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.EventuallyShow(t, what, func() bool { return ok(n.Stats()) }, func() string { return fmt.Sprintf("stats %+v", n.Stats()) })
 }
 
 func TestGarbageStreams(t *testing.T) {

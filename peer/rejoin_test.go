@@ -12,6 +12,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/ceylon-go/ceylon/internal/testutil"
 )
 
 // After each of 200 drops (alternately cut from either side, with no leave
@@ -101,10 +103,10 @@ func TestRejoinAfterEveryDrop(t *testing.T) {
 		}
 		// (Node methods are not called under the recorder's lock: the
 		// node calls HandlePresence under its own.)
-		waitFor(t, fmt.Sprintf("cycle %d: the server seeing the member again", i), func() bool {
+		testutil.Eventually(t, fmt.Sprintf("cycle %d: the server seeing the member again", i), func() bool {
 			return back(rs, m.ID()) && srv.Present(m.ID()) && srv.connected(m.ID())
 		})
-		waitFor(t, fmt.Sprintf("cycle %d: the member seeing the server again", i), func() bool {
+		testutil.Eventually(t, fmt.Sprintf("cycle %d: the member seeing the server again", i), func() bool {
 			return back(rm, srv.ID()) && m.Present(srv.ID()) && m.connected(srv.ID())
 		})
 		// Frames queued on a connection as it dies are lost (Send says

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceylon-go/ceylon/internal/testutil"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
@@ -18,7 +19,7 @@ import (
 func TestRelayServesMembersOnly(t *testing.T) {
 	t.Parallel()
 	relay := newTestNode(t, NopHandler{}, WithServer(true), WithReachability(ReachabilityPublic))
-	waitFor(t, "the relay service", func() bool {
+	testutil.Eventually(t, "the relay service", func() bool {
 		return slices.Contains(relay.Host().Mux().Protocols(), proto.ProtoIDv2Hop)
 	})
 	ai := peer.AddrInfo{ID: relay.ID(), Addrs: relay.Host().Addrs()}
@@ -55,8 +56,8 @@ func TestRelayReservationAnnounced(t *testing.T) {
 	boot := newTestBootstrap(t, WithReachability(ReachabilityPublic))
 	srv := newTestNode(t, NopHandler{}, WithServer(true), WithBootstrap(boot.Addrs()[0].String()), WithReachability(ReachabilityPublic))
 	n := newTestNode(t, NopHandler{}, WithBootstrap(boot.Addrs()[0].String()))
-	waitFor(t, "the relayed address", func() bool { return len(n.circuitAddrs()) > 0 })
-	waitFor(t, "the relayed address in the server's roster", func() bool {
+	testutil.Eventually(t, "the relayed address", func() bool { return len(n.circuitAddrs()) > 0 })
+	testutil.Eventually(t, "the relayed address in the server's roster", func() bool {
 		m, ok := srv.Member(n.ID())
 		return ok && slices.ContainsFunc(m.Addrs, isCircuit)
 	})

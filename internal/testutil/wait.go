@@ -57,9 +57,19 @@ func (c *Cond) Await(t testing.TB, what string, within time.Duration, ok func() 
 // test after 10 s.
 func Eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
+	EventuallyShow(t, what, cond, nil)
+}
+
+// EventuallyShow is Eventually that adds show's account of the state to
+// the failure.
+func EventuallyShow(t testing.TB, what string, cond func() bool, show func() string) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
+			if show != nil {
+				t.Fatalf("timed out waiting for %s: %s", what, show())
+			}
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
