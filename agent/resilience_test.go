@@ -171,7 +171,7 @@ func TestSecretWorkspace(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		short, cancel := context.WithTimeout(ctx, 2*time.Second)
+		short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		err = intruder.Start(short)
 		cancel()
 		if err == nil || !strings.Contains(err.Error(), "secret") {

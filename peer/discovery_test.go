@@ -62,7 +62,7 @@ func TestJoinByWorkspaceID(t *testing.T) {
 	// Outsiders: no secret, or another one, reach nothing.
 	for _, opts := range [][]Option{nil, {WithSecret("guess")}} {
 		out := newTestNode(t, NopHandler{}, opts...)
-		cctx, ccancel := context.WithTimeout(context.Background(), 2*time.Second)
+		cctx, ccancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		_, err := out.Connect(cctx, bootAddr)
 		ccancel()
 		if err == nil || !strings.Contains(err.Error(), "secret") {

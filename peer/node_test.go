@@ -300,13 +300,13 @@ func TestSecretKeepsOutsidersOut(t *testing.T) {
 	}
 	for _, opts := range [][]Option{nil, {WithSecret("wrong")}} {
 		intruder := newTestNode(t, NopHandler{}, opts...)
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		_, err := intruder.Connect(ctx, a.Addrs()[0].String())
 		cancel()
 		if err == nil || !strings.Contains(err.Error(), "secret") {
 			t.Fatalf("intruder (%v) connected or got an unhelpful error: %v", opts, err)
 		}
-		ctx, cancel = context.WithTimeout(context.Background(), time.Second)
+		ctx, cancel = context.WithTimeout(context.Background(), 500*time.Millisecond)
 		err = intruder.Send(ctx, a.ID(), []byte("let me in"))
 		cancel()
 		if err == nil {

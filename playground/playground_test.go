@@ -13,9 +13,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ceylon-go/ceylon/agent"
+	"github.com/ceylon-go/ceylon/internal/memnet"
 	"github.com/ceylon-go/ceylon/internal/testutil"
 	"github.com/ceylon-go/ceylon/messages"
 	"github.com/ceylon-go/ceylon/task"
@@ -93,37 +95,38 @@ func intResult(t *testing.T, r Result) int {
 }
 
 func TestDiamondOutputsMeetAtTheJoin(t *testing.T) {
-	t.Parallel()
-	p := start(t, sumWorkers(2))
-	ctx := testCtx(t)
-	_, err := p.AddTasks(ctx,
-		Task{ID: "a", Type: "sum", Input: MustEncode(1)},
-		Task{ID: "b", Type: "sum", Input: MustEncode(10), Dependencies: []string{"a"}},
-		Task{ID: "c", Type: "sum", Input: MustEncode(100), Dependencies: []string{"a"}},
-		Task{ID: "d", Type: "sum", Dependencies: []string{"b", "c"}},
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := p.Wait(ctx, "d")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// b = 11, c = 101: d sees both.
-	if got := intResult(t, r); got != 112 {
-		t.Fatalf("d = %d, want 112", got)
-	}
-	// Each dependency finished, and successfully, before the join ran.
-	rd, err := p.Result("d")
-	if err != nil || !rd.Success {
-		t.Fatalf("d: %+v %v", rd, err)
-	}
-	for _, id := range []string{"a", "b", "c"} {
-		ra, err := p.Result(id)
-		if err != nil || !ra.Success {
-			t.Fatalf("%s: %+v %v", id, ra, err)
+	onMemnet(t, func(t *testing.T, on Option) {
+		p := start(t, sumWorkers(2), on)
+		ctx := testCtx(t)
+		_, err := p.AddTasks(ctx,
+			Task{ID: "a", Type: "sum", Input: MustEncode(1)},
+			Task{ID: "b", Type: "sum", Input: MustEncode(10), Dependencies: []string{"a"}},
+			Task{ID: "c", Type: "sum", Input: MustEncode(100), Dependencies: []string{"a"}},
+			Task{ID: "d", Type: "sum", Dependencies: []string{"b", "c"}},
+		)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		r, err := p.Wait(ctx, "d")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// b = 11, c = 101: d sees both.
+		if got := intResult(t, r); got != 112 {
+			t.Fatalf("d = %d, want 112", got)
+		}
+		// Each dependency finished, and successfully, before the join ran.
+		rd, err := p.Result("d")
+		if err != nil || !rd.Success {
+			t.Fatalf("d: %+v %v", rd, err)
+		}
+		for _, id := range []string{"a", "b", "c"} {
+			ra, err := p.Result(id)
+			if err != nil || !ra.Success {
+				t.Fatalf("%s: %+v %v", id, ra, err)
+			}
+		}
+	})
 }
 
 func TestChainOfAThousand(t *testing.T) {
@@ -192,55 +195,56 @@ func TestFanOutOfAThousand(t *testing.T) {
 }
 
 func TestFailurePropagatesTransitively(t *testing.T) {
-	t.Parallel()
-	var ran sync.Map
-	ws := []Worker{
-		{Name: "ok", Processor: "sum", Handler: func(ctx context.Context, r *Request) ([]byte, error) {
-			ran.Store(r.Task.ID, true)
-			return sum(ctx, r)
-		}, Concurrency: 4},
-		{Name: "bad", Processor: "fail", Handler: func(context.Context, *Request) ([]byte, error) {
-			return nil, errors.New("boom")
-		}, Options: task.HandlerOptions{Policy: task.Policy{MaxRetries: -1}}},
-	}
-	p := start(t, ws)
-	ctx := testCtx(t)
-	if _, err := p.AddTasks(ctx,
-		Task{ID: "a", Type: "fail"},
-		Task{ID: "b", Type: "sum", Dependencies: []string{"a"}},
-		Task{ID: "c", Type: "sum", Dependencies: []string{"b"}},
-		Task{ID: "side", Type: "sum", Input: MustEncode(1)},
-	); err != nil {
-		t.Fatal(err)
-	}
-	_, err := p.Wait(ctx, "a")
-	if !errors.Is(err, ErrTaskFailed) || !strings.Contains(err.Error(), "boom") {
-		t.Fatalf("a: %v", err)
-	}
-	for _, id := range []string{"b", "c"} {
-		r, err := p.Wait(ctx, id)
-		if !errors.Is(err, ErrDependencyFailed) || r.Success {
-			t.Fatalf("%s: %+v %v", id, r, err)
+	onMemnet(t, func(t *testing.T, on Option) {
+		var ran sync.Map
+		ws := []Worker{
+			{Name: "ok", Processor: "sum", Handler: func(ctx context.Context, r *Request) ([]byte, error) {
+				ran.Store(r.Task.ID, true)
+				return sum(ctx, r)
+			}, Concurrency: 4},
+			{Name: "bad", Processor: "fail", Handler: func(context.Context, *Request) ([]byte, error) {
+				return nil, errors.New("boom")
+			}, Options: task.HandlerOptions{Policy: task.Policy{MaxRetries: -1}}},
 		}
-		if _, ran := ran.Load(id); ran {
-			t.Fatalf("%s ran although its dependency failed", id)
+		p := start(t, ws, on)
+		ctx := testCtx(t)
+		if _, err := p.AddTasks(ctx,
+			Task{ID: "a", Type: "fail"},
+			Task{ID: "b", Type: "sum", Dependencies: []string{"a"}},
+			Task{ID: "c", Type: "sum", Dependencies: []string{"b"}},
+			Task{ID: "side", Type: "sum", Input: MustEncode(1)},
+		); err != nil {
+			t.Fatal(err)
 		}
-	}
-	_, err = p.Wait(ctx, "c")
-	if !strings.Contains(err.Error(), `"b"`) || !strings.Contains(err.Error(), `"a"`) {
-		t.Fatalf("c's error should name the chain b, a: %v", err)
-	}
-	if _, err := p.Wait(ctx, "side"); err != nil {
-		t.Fatalf("independent task: %v", err)
-	}
-	// A task added later on top of a failed one fails at once.
-	if _, err := p.AddAndExecuteTask(ctx, Task{ID: "late", Type: "sum", Dependencies: []string{"c"}}); !errors.Is(err, ErrDependencyFailed) {
-		t.Fatalf("late: %v", err)
-	}
-	st, err := p.Task(ctx, "c")
-	if err != nil || st.Status != task.StatusFailed {
-		t.Fatalf("status of c: %+v %v", st, err)
-	}
+		_, err := p.Wait(ctx, "a")
+		if !errors.Is(err, ErrTaskFailed) || !strings.Contains(err.Error(), "boom") {
+			t.Fatalf("a: %v", err)
+		}
+		for _, id := range []string{"b", "c"} {
+			r, err := p.Wait(ctx, id)
+			if !errors.Is(err, ErrDependencyFailed) || r.Success {
+				t.Fatalf("%s: %+v %v", id, r, err)
+			}
+			if _, ran := ran.Load(id); ran {
+				t.Fatalf("%s ran although its dependency failed", id)
+			}
+		}
+		_, err = p.Wait(ctx, "c")
+		if !strings.Contains(err.Error(), `"b"`) || !strings.Contains(err.Error(), `"a"`) {
+			t.Fatalf("c's error should name the chain b, a: %v", err)
+		}
+		if _, err := p.Wait(ctx, "side"); err != nil {
+			t.Fatalf("independent task: %v", err)
+		}
+		// A task added later on top of a failed one fails at once.
+		if _, err := p.AddAndExecuteTask(ctx, Task{ID: "late", Type: "sum", Dependencies: []string{"c"}}); !errors.Is(err, ErrDependencyFailed) {
+			t.Fatalf("late: %v", err)
+		}
+		st, err := p.Task(ctx, "c")
+		if err != nil || st.Status != task.StatusFailed {
+			t.Fatalf("status of c: %+v %v", st, err)
+		}
+	})
 }
 
 func TestRejectsCyclesAndUnknownDependencies(t *testing.T) {
@@ -381,32 +385,34 @@ func TestChildTasks(t *testing.T) {
 }
 
 func TestChildFailureFailsParent(t *testing.T) {
-	t.Parallel()
-	p := start(t, []Worker{
-		{Name: "s", Processor: "split", Handler: func(ctx context.Context, r *Request) ([]byte, error) {
-			r.Spawn(Task{ID: "kid", Type: "fail"})
-			return nil, nil
-		}},
-		{Name: "f", Processor: "fail", Handler: func(context.Context, *Request) ([]byte, error) {
-			return nil, errors.New("kid broke")
-		}, Options: task.HandlerOptions{Policy: task.Policy{MaxRetries: -1}}},
+	onMemnet(t, func(t *testing.T, on Option) {
+		p := start(t, []Worker{
+			{Name: "s", Processor: "split", Handler: func(ctx context.Context, r *Request) ([]byte, error) {
+				r.Spawn(Task{ID: "kid", Type: "fail"})
+				return nil, nil
+			}},
+			{Name: "f", Processor: "fail", Handler: func(context.Context, *Request) ([]byte, error) {
+				return nil, errors.New("kid broke")
+			}, Options: task.HandlerOptions{Policy: task.Policy{MaxRetries: -1}}},
+		}, on)
+		_, err := p.AddAndExecuteTask(testCtx(t), Task{ID: "parent", Type: "split"})
+		if !errors.Is(err, ErrChildFailed) || !strings.Contains(err.Error(), "kid broke") {
+			t.Fatalf("parent: %v", err)
+		}
 	})
-	_, err := p.AddAndExecuteTask(testCtx(t), Task{ID: "parent", Type: "split"})
-	if !errors.Is(err, ErrChildFailed) || !strings.Contains(err.Error(), "kid broke") {
-		t.Fatalf("parent: %v", err)
-	}
 }
 
 func TestStartNamesMissingWorkers(t *testing.T) {
-	t.Parallel()
-	p, err := New(WithWorkspace("missing"), WithRemoteWorkerNames("far-away"), WithWaitTimeout(300*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = p.Start(testCtx(t), sumWorkers(1)...)
-	if !errors.Is(err, task.ErrWorkersMissing) || !strings.Contains(err.Error(), "far-away") {
-		t.Fatalf("start: %v", err)
-	}
+	onMemnet(t, func(t *testing.T, on Option) {
+		p, err := New(WithWorkspace("missing"), WithRemoteWorkerNames("far-away"), WithWaitTimeout(300*time.Millisecond), on)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = p.Start(testCtx(t), sumWorkers(1)...)
+		if !errors.Is(err, task.ErrWorkersMissing) || !strings.Contains(err.Error(), "far-away") {
+			t.Fatalf("start: %v", err)
+		}
+	})
 }
 
 // runRemoteWorker is a worker in another OS process that joins a
@@ -497,86 +503,88 @@ func TestMonitorServesStats(t *testing.T) {
 // Cancel: a waiting task never runs, a running one is told to stop, and
 // the dependents of either fail with ErrDependencyFailed, transitively.
 func TestCancelPropagates(t *testing.T) {
-	t.Parallel()
-	started := make(chan struct{}, 1)
-	p := start(t, append(sumWorkers(1), Worker{Name: "gate", Processor: "gate", Handler: func(ctx context.Context, r *Request) ([]byte, error) {
-		started <- struct{}{}
-		<-ctx.Done()
-		return nil, ctx.Err()
-	}}))
-	ctx := testCtx(t)
-	if _, err := p.AddTasks(ctx,
-		Task{ID: "run", Type: "gate"},
-		Task{ID: "wait", Type: "sum", Dependencies: []string{"run"}},
-		Task{ID: "after-wait", Type: "sum", Dependencies: []string{"wait"}},
-		Task{ID: "after-run", Type: "sum", Dependencies: []string{"run"}},
-	); err != nil {
-		t.Fatal(err)
-	}
-	<-started
-	// Cancel a waiting task: it and what depends on it end; "run" goes on.
-	if err := p.Cancel(ctx, "wait"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Wait(ctx, "wait"); !errors.Is(err, ErrCancelled) {
-		t.Fatalf("wait: %v", err)
-	}
-	if _, err := p.Wait(ctx, "after-wait"); !errors.Is(err, ErrDependencyFailed) {
-		t.Fatalf("after-wait: %v", err)
-	}
-	if info, _ := p.Task(ctx, "run"); info.Status.Final() {
-		t.Fatalf("run ended with its dependent's cancel: %+v", info)
-	}
-	// Cancel the running task: its processor is stopped, and its other
-	// dependent fails.
-	if err := p.Cancel(ctx, "run"); err != nil {
-		t.Fatal(err)
-	}
-	if r, err := p.Wait(ctx, "run"); r.Success || err == nil {
-		t.Fatalf("run: %+v %v", r, err)
-	}
-	if _, err := p.Wait(ctx, "after-run"); !errors.Is(err, ErrDependencyFailed) {
-		t.Fatalf("after-run: %v", err)
-	}
-	if err := p.Cancel(ctx, "nope"); !errors.Is(err, ErrUnknownTask) {
-		t.Fatalf("cancel unknown: %v", err)
-	}
+	onMemnet(t, func(t *testing.T, on Option) {
+		started := make(chan struct{}, 1)
+		p := start(t, append(sumWorkers(1), Worker{Name: "gate", Processor: "gate", Handler: func(ctx context.Context, r *Request) ([]byte, error) {
+			started <- struct{}{}
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}}), on)
+		ctx := testCtx(t)
+		if _, err := p.AddTasks(ctx,
+			Task{ID: "run", Type: "gate"},
+			Task{ID: "wait", Type: "sum", Dependencies: []string{"run"}},
+			Task{ID: "after-wait", Type: "sum", Dependencies: []string{"wait"}},
+			Task{ID: "after-run", Type: "sum", Dependencies: []string{"run"}},
+		); err != nil {
+			t.Fatal(err)
+		}
+		<-started
+		// Cancel a waiting task: it and what depends on it end; "run" goes on.
+		if err := p.Cancel(ctx, "wait"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Wait(ctx, "wait"); !errors.Is(err, ErrCancelled) {
+			t.Fatalf("wait: %v", err)
+		}
+		if _, err := p.Wait(ctx, "after-wait"); !errors.Is(err, ErrDependencyFailed) {
+			t.Fatalf("after-wait: %v", err)
+		}
+		if info, _ := p.Task(ctx, "run"); info.Status.Final() {
+			t.Fatalf("run ended with its dependent's cancel: %+v", info)
+		}
+		// Cancel the running task: its processor is stopped, and its other
+		// dependent fails.
+		if err := p.Cancel(ctx, "run"); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := p.Wait(ctx, "run"); r.Success || err == nil {
+			t.Fatalf("run: %+v %v", r, err)
+		}
+		if _, err := p.Wait(ctx, "after-run"); !errors.Is(err, ErrDependencyFailed) {
+			t.Fatalf("after-run: %v", err)
+		}
+		if err := p.Cancel(ctx, "nope"); !errors.Is(err, ErrUnknownTask) {
+			t.Fatalf("cancel unknown: %v", err)
+		}
+	})
 }
 
 // WaitAll waits for every task named (or all) and reports each result; a
 // task added with a dependency that has already completed runs at once,
 // with that dependency's output.
 func TestWaitAllAndCompletedDependencies(t *testing.T) {
-	t.Parallel()
-	p := start(t, sumWorkers(2))
-	ctx := testCtx(t)
-	if _, err := p.AddTasks(ctx, Task{ID: "a", Type: "sum", Input: MustEncode(2)}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Wait(ctx, "a"); err != nil {
-		t.Fatal(err)
-	}
-	// "a" is done: "b" depends on it and runs with its output.
-	if _, err := p.AddTasks(ctx, Task{ID: "b", Type: "sum", Input: MustEncode(3), Dependencies: []string{"a"}},
-		Task{ID: "c", Type: "sum", Input: MustEncode(4)}); err != nil {
-		t.Fatal(err)
-	}
-	all, err := p.WaitAll(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(all) != 3 {
-		t.Fatalf("WaitAll returned %d results", len(all))
-	}
-	for id, want := range map[string]int{"a": 2, "b": 5, "c": 4} {
-		if got := intResult(t, all[id]); got != want {
-			t.Fatalf("%s = %d, want %d", id, got, want)
+	onMemnet(t, func(t *testing.T, on Option) {
+		p := start(t, sumWorkers(2), on)
+		ctx := testCtx(t)
+		if _, err := p.AddTasks(ctx, Task{ID: "a", Type: "sum", Input: MustEncode(2)}); err != nil {
+			t.Fatal(err)
 		}
-	}
-	some, err := p.WaitAll(ctx, "b")
-	if err != nil || len(some) != 1 || intResult(t, some["b"]) != 5 {
-		t.Fatalf("WaitAll(b): %v %v", some, err)
-	}
+		if _, err := p.Wait(ctx, "a"); err != nil {
+			t.Fatal(err)
+		}
+		// "a" is done: "b" depends on it and runs with its output.
+		if _, err := p.AddTasks(ctx, Task{ID: "b", Type: "sum", Input: MustEncode(3), Dependencies: []string{"a"}},
+			Task{ID: "c", Type: "sum", Input: MustEncode(4)}); err != nil {
+			t.Fatal(err)
+		}
+		all, err := p.WaitAll(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) != 3 {
+			t.Fatalf("WaitAll returned %d results", len(all))
+		}
+		for id, want := range map[string]int{"a": 2, "b": 5, "c": 4} {
+			if got := intResult(t, all[id]); got != want {
+				t.Fatalf("%s = %d, want %d", id, got, want)
+			}
+		}
+		some, err := p.WaitAll(ctx, "b")
+		if err != nil || len(some) != 1 || intResult(t, some["b"]) != 5 {
+			t.Fatalf("WaitAll(b): %v %v", some, err)
+		}
+	})
 }
 
 // The playground's sentinels are the task layer's, so errors.Is works
@@ -665,4 +673,14 @@ func TestTaskRefusedByTheManagerFailsAlone(t *testing.T) {
 	if r, err := p.Wait(ctx, "ok"); err != nil || intResult(t, r) != 1 {
 		t.Fatalf("ok: %+v %v", r, err)
 	}
+}
+
+// onMemnet runs a test on an in-memory network in a synctest bubble (its
+// timers are virtual); on puts every agent of a playground on it.
+func onMemnet(t *testing.T, test func(t *testing.T, on Option)) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		net := memnet.New()
+		test(t, WithAgentOptions(agent.WithNetwork(net.Factory())))
+	})
 }

@@ -323,7 +323,7 @@ func ping(t *testing.T, from, to *proc, toName string, seq int, within time.Dura
 		line := sendPing(t, from, toName, seq)
 		if strings.HasPrefix(line, "SENT") {
 			sent = strings.Fields(line)[2]
-			if to.log.Wait(10*time.Second, func(lines []string) bool {
+			if to.log.Wait(2*time.Second, func(lines []string) bool {
 				for _, l := range lines {
 					if m := pingLine.FindStringSubmatch(l); m != nil && m[2] == strconv.Itoa(seq) {
 						got = m[3]
