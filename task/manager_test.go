@@ -16,7 +16,7 @@ import (
 	"github.com/ceylon-go/ceylon/messages"
 )
 
-// Seed flow 1: Junior, Intermediate and Senior get the tasks of difficulty
+// Skill routing: Junior, Intermediate and Senior get the tasks of difficulty
 // 2, 5 and 8, each one a worker skilled enough for it, and all succeed.
 func TestNormalFlowAllSucceed(t *testing.T) {
 	t.Parallel()
@@ -56,7 +56,7 @@ func TestNormalFlowAllSucceed(t *testing.T) {
 	}
 }
 
-// Seed flow 2: a task too hard for the only worker fails there
+// Error flow: a task too hard for the only worker fails there
 // (success=false) and the worker's success rate drops; a capable worker
 // that joins later gets the next task and keeps 100%.
 func TestErrorFlowWeakWorkerSuccessRateDrops(t *testing.T) {
@@ -81,7 +81,7 @@ func TestErrorFlowWeakWorkerSuccessRateDrops(t *testing.T) {
 	}
 }
 
-// Seed flow 3: a stuck worker's lease runs out; the manager's cancel
+// Timeout flow: a stuck worker's lease runs out; the manager's cancel
 // reaches the processor, the attempt counts as failed, and the retry runs
 // on the other worker. The stuck attempt's late result is ignored.
 func TestTimeoutCancelsAndRetriesElsewhere(t *testing.T) {
