@@ -13,8 +13,10 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/p2p/discovery/routing"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 )
@@ -54,7 +56,8 @@ type Node struct {
 	reachability atomic.Int32
 	discoverKick chan struct{}
 	relaySet     relaySet
-	inc          uint64 // this process's incarnation
+	relayKick    chan struct{} // capacity 1
+	inc          uint64        // this process's incarnation
 	roster       *roster
 	mesh         meshState
 
@@ -70,6 +73,8 @@ type Node struct {
 	opening map[ID]*opening
 	in      map[ID]*inStream
 	keep    map[ID]*keeper // peers joined with Join
+
+	dialFailed map[ID]time.Time // last failed on-demand dial (guarded by mu)
 }
 
 // opening is an outbound stream being opened; concurrent senders wait on it.
@@ -96,6 +101,8 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		keep:         make(map[ID]*keeper),
 		overlay:      make(chan struct{}, 1),
 		discoverKick: make(chan struct{}, 2),
+		relayKick:    make(chan struct{}, 1),
+		dialFailed:   make(map[ID]time.Time),
 	}
 	n.punch = &punchTracer{n: n}
 	h, rm, err := newHost(&n.cfg, n)
@@ -361,13 +368,22 @@ func (n *Node) open(p ID, op *opening) {
 }
 
 func (n *Node) openStream(ctx context.Context, p ID) (*outStream, error) {
-	if !n.connected(p) {
-		// Dial on demand from what the roster knows.
-		if addrs := n.roster.addrs(p); len(addrs) > 0 {
+	dialed := !n.connected(p)
+	if dialed {
+		// Dial on demand from what the roster knows, paced by our own
+		// short backoff rather than libp2p's (which refuses a peer for
+		// 5 s and more after one failed dial: a member reachable again,
+		// say through a relay that came back, would stay unreachable).
+		addrs := n.roster.addrs(p)
+		if len(addrs) > 0 {
 			n.host.Peerstore().AddAddrs(p, addrs, peerstore.TempAddrTTL)
 		}
+		n.dialDue(p, addrs)
 	}
 	s, err := n.host.NewStream(ctx, p, ProtocolID)
+	if dialed {
+		n.dialDone(p, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrNotPresent, p, err)
 	}
@@ -378,6 +394,48 @@ func (n *Node) openStream(ctx context.Context, p ID) (*outStream, error) {
 	}
 	_ = s.SetWriteDeadline(time.Time{})
 	return newOutStream(n, p, s), nil
+}
+
+// onDemandRetry is how soon after a failed on-demand dial a send may dial
+// the peer again.
+const onDemandRetry = 250 * time.Millisecond
+
+// dialDue clears libp2p's dial backoff for p, and for the relays of its
+// relayed addresses, once onDemandRetry has passed since the last failed
+// on-demand dial to it.
+func (n *Node) dialDue(p ID, addrs []ma.Multiaddr) {
+	n.mu.Lock()
+	last, failed := n.dialFailed[p]
+	n.mu.Unlock()
+	if failed && time.Since(last) < onDemandRetry {
+		return
+	}
+	sw, ok := n.host.Network().(*swarm.Swarm)
+	if !ok {
+		return
+	}
+	sw.Backoff().Clear(p)
+	for _, a := range addrs {
+		if relay, _ := ma.SplitFunc(a, func(c ma.Component) bool { return c.Protocol().Code == ma.P_CIRCUIT }); len(relay) > 0 {
+			if ai, err := peer.AddrInfoFromP2pAddr(relay); err == nil {
+				sw.Backoff().Clear(ai.ID)
+			}
+		}
+	}
+}
+
+// dialDone records how an on-demand dial to p went.
+func (n *Node) dialDone(p ID, err error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err == nil {
+		delete(n.dialFailed, p)
+		return
+	}
+	if len(n.dialFailed) >= maxTracked {
+		clear(n.dialFailed)
+	}
+	n.dialFailed[p] = time.Now()
 }
 
 // sayBye tells p, over a stream of its own, that this node is leaving.
@@ -475,6 +533,7 @@ func (nf *notifiee) ListenClose(network.Network, ma.Multiaddr) {}
 func (nf *notifiee) Connected(_ network.Network, c network.Conn) {
 	nf.n.roster.linkBack(c.RemotePeer())
 	nf.n.preferDirect(c.RemotePeer(), c)
+	nf.n.kickRelays()
 	// A joined peer that dialed us (or a connection that came up while
 	// another went down) may have lost us: present ourselves again.
 	nf.n.rejoin(c.RemotePeer())

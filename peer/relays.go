@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
 	ma "github.com/multiformats/go-multiaddr"
@@ -68,9 +69,19 @@ func (n *Node) relayLoop() {
 		}
 		select {
 		case <-t.C:
+		case <-n.relayKick:
 		case <-n.ctx.Done():
 			return
 		}
+	}
+}
+
+// kickRelays asks the relay loop to look now (a connection came up: a
+// relay may be back).
+func (n *Node) kickRelays() {
+	select {
+	case n.relayKick <- struct{}{}:
+	default:
 	}
 }
 
@@ -116,6 +127,11 @@ func (n *Node) reserve(ai peer.AddrInfo) bool {
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.handshakeTimeout)
 	defer cancel()
 	if !n.connected(ai.ID) {
+		// Our own backoff paces these dials: libp2p's would refuse the
+		// relay for seconds after it is back.
+		if sw, ok := n.host.Network().(*swarm.Swarm); ok {
+			sw.Backoff().Clear(ai.ID)
+		}
 		if len(ai.Addrs) == 0 || n.host.Connect(ctx, ai) != nil {
 			n.relayBackoff(ai.ID)
 			return false
@@ -156,8 +172,7 @@ func (n *Node) relayBackoff(p ID) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	rs.fails[p]++
-	d := relayCheck << min(rs.fails[p], 5)
-	rs.retry[p] = time.Now().Add(min(d, relayRedialMax))
+	rs.retry[p] = time.Now().Add(min(retryDelay(rs.fails[p]), relayRedialMax))
 }
 
 func (n *Node) dropRelays() {

@@ -231,7 +231,7 @@ func runWorker(ctx context.Context, ip, boot, name string, verbose bool, stdin *
 			fmt.Println("SENDERR", seq, "no agent named", to)
 			continue
 		}
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		err := a.Send(sctx, id, Ping{From: name, Seq: n})
 		cancel()
 		if err != nil {
@@ -410,7 +410,9 @@ func TestAgentsBehindNATs(t *testing.T) {
 
 	// The two NATed workers reach each other directly (a Send, not
 	// through the manager): over the relay, or a punched hole.
+	pinged := time.Now()
 	sent, got := ping(t, w1, w2, "w2", 1, time.Minute)
+	t.Logf("first ping after %d ms", time.Since(pinged).Milliseconds())
 	t.Logf("w1 -> w2 arrived; w1 sees w2 %s, w2 sees w1 %s", sent, got)
 	if sent == string(peer.ReachNone) || got == string(peer.ReachNone) {
 		t.Fatalf("no connection reported: sender %q receiver %q", sent, got)
@@ -429,8 +431,9 @@ func TestAgentsBehindNATs(t *testing.T) {
 			t.Logf("send with the relay down: %s", line)
 		}
 		start(t, n, bootH, "bootstrap", "", key).log.AwaitLine(t, "ADDR ", 30*time.Second)
+		back := time.Now()
 		s, g := ping(t, w1, w2, "w2", 4, 2*time.Minute)
-		t.Logf("relay back: w1 -> w2 arrives again (%s / %s)", s, g)
+		t.Logf("relay back: w1 -> w2 arrives again, %d ms after it listens (%s / %s)", time.Since(back).Milliseconds(), s, g)
 	} else {
 		s, g := ping(t, w1, w2, "w2", 3, time.Minute)
 		t.Logf("relay gone: w1 -> w2 still arrives (%s / %s)", s, g)
