@@ -302,7 +302,7 @@ func TestLifecycleErrors(t *testing.T) {
 // once made every signature but the first invalid).
 func TestBroadcastBurstArrives(t *testing.T) {
 	t.Parallel()
-	const N = 5000
+	const N = 2500 // more than twice the GossipSub queue (1024)
 	c := testutil.NewCond()
 	got := 0
 	admin := startAdmin(t, "admin", func(a *Agent) {
