@@ -55,6 +55,14 @@ func TestEveryFieldTravels(t *testing.T) {
 	roundTrip[Welcome](t)
 	roundTrip[Shutdown](t)
 	roundTrip[TaskProgress](t)
+	roundTrip[SubmitRequest](t)
+	roundTrip[SubmitReply](t)
+	roundTrip[WaitRequest](t)
+	roundTrip[WaitReply](t)
+	roundTrip[StatusRequest](t)
+	roundTrip[StatusReply](t)
+	roundTrip[CancelRequest](t)
+	roundTrip[CancelReply](t)
 }
 
 // Payloads as large as a frame travel (the generated decoders are not

@@ -10,7 +10,8 @@ import "github.com/tinylib/msgp/msgp"
 //
 //go:generate go tool msgp -file task.go -o task_gen.go -io=false -tests=false
 //go:generate go tool msgp -file control.go -o control_gen.go -io=false -tests=false
-//go:generate sed -i -E "s/^func \\(z \\*([A-Za-z]+)\\) (MarshalMsg|Msgsize)\\(/func (z \\1) \\2(/" task_gen.go control_gen.go
+//go:generate go tool msgp -file producer.go -o producer_gen.go -io=false -tests=false
+//go:generate sed -i -E "s/^func \\(z \\*([A-Za-z]+)\\) (MarshalMsg|Msgsize)\\(/func (z \\1) \\2(/" task_gen.go control_gen.go producer_gen.go
 
 var (
 	_ msgp.Marshaler   = Task{}
@@ -23,6 +24,10 @@ var (
 	_ msgp.Marshaler   = Welcome{}
 	_ msgp.Marshaler   = Shutdown{}
 	_ msgp.Marshaler   = TaskProgress{}
+	_ msgp.Marshaler   = SubmitRequest{}
+	_ msgp.Marshaler   = SubmitReply{}
+	_ msgp.Marshaler   = WaitReply{}
+	_ msgp.Marshaler   = StatusReply{}
 	_ msgp.Unmarshaler = (*Task)(nil)
 	_ msgp.Unmarshaler = (*TaskAssignment)(nil)
 	_ msgp.Unmarshaler = (*TaskResult)(nil)
@@ -33,4 +38,8 @@ var (
 	_ msgp.Unmarshaler = (*Welcome)(nil)
 	_ msgp.Unmarshaler = (*Shutdown)(nil)
 	_ msgp.Unmarshaler = (*TaskProgress)(nil)
+	_ msgp.Unmarshaler = (*SubmitRequest)(nil)
+	_ msgp.Unmarshaler = (*SubmitReply)(nil)
+	_ msgp.Unmarshaler = (*WaitReply)(nil)
+	_ msgp.Unmarshaler = (*StatusReply)(nil)
 )

@@ -168,6 +168,9 @@ func FuzzDecodeTaskMessages(f *testing.F) {
 	f.Add(enc(f, task))
 	f.Add(enc(f, TaskAssignment{Task: task, Attempt: 1, AssignedAt: time.Unix(1, 2), Inputs: map[string][]byte{"a": {1}}}))
 	f.Add(enc(f, TaskResult{TaskID: "t", Attempt: 1, Worker: "w", Children: []Task{task}}))
+	f.Add(enc(f, SubmitRequest{Tasks: []Task{task}}))
+	f.Add(enc(f, SubmitReply{Outcomes: []Outcome{{ID: "t", Code: CodeDuplicate, Message: "m"}}}))
+	f.Add(enc(f, StatusReply{Status: "running", Result: &TaskResult{TaskID: "t"}}))
 	f.Add([]byte("\x81\xa5input\xa0"))
 	f.Add([]byte("\x81\xa5input\xc4\x00"))
 	f.Add([]byte("\x81\xa6inputs\x80"))
@@ -176,6 +179,8 @@ func FuzzDecodeTaskMessages(f *testing.F) {
 			canonical[Task], canonical[TaskAssignment], canonical[TaskResult], canonical[WorkerInfo],
 			canonical[Heartbeat], canonical[TaskAck], canonical[TaskCancel], canonical[Shutdown], canonical[Welcome],
 			canonical[TaskProgress],
+			canonical[SubmitRequest], canonical[SubmitReply], canonical[WaitRequest], canonical[WaitReply],
+			canonical[StatusRequest], canonical[StatusReply], canonical[CancelRequest], canonical[CancelReply],
 		} {
 			once, ok := c(t, data)
 			if !ok {

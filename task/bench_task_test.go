@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -258,4 +259,117 @@ func runAsync(b *testing.B, m *Manager, done *atomic.Int64) {
 	el := time.Since(start)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/el.Seconds(), "tasks/s")
+}
+
+const benchProducerEnv = "CEYLON_BENCH_PRODUCER_JOIN"
+
+// runBenchProducer is a producer in a process of its own: once told to
+// go, it submits n no-op tasks from one goroutine with Client.SubmitAsync
+// and waits until every one is acknowledged (durable), then runs 1,000
+// tasks one at a time and prints the round trips' percentiles.
+func runBenchProducer(join string) {
+	a, err := agent.New("producer", loopbackTCP, agent.WithWorkspace("bench-tasks"), agent.WithJoin(join))
+	if err != nil {
+		panic(err)
+	}
+	c, err := NewClient(a, WithClientInFlight(256))
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	if err := a.Start(ctx); err != nil {
+		panic(err)
+	}
+	defer a.Stop()
+	if _, err := c.Manager(ctx); err != nil {
+		panic(err)
+	}
+	fmt.Println("READY")
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		var n int
+		if _, err := fmt.Sscanf(in.Text(), "GO %d", &n); err != nil {
+			continue
+		}
+		futures := make(chan *SubmitFuture, 4096)
+		errc := make(chan error, 1)
+		go func() {
+			var first error
+			for f := range futures {
+				if err := f.Wait(ctx); err != nil && first == nil {
+					first = err
+				}
+			}
+			errc <- first
+		}()
+		for i := range n {
+			f, err := c.SubmitAsync(ctx, noopTask(fmt.Sprint("p", i)))
+			if err != nil {
+				panic(err)
+			}
+			futures <- f
+		}
+		close(futures)
+		if err := <-errc; err != nil {
+			panic(err)
+		}
+		lat := make([]time.Duration, 1000)
+		for i := range lat {
+			t0 := time.Now()
+			if r, err := c.Run(ctx, noopTask(fmt.Sprint("rt", i))); err != nil || !r.Success {
+				panic(fmt.Sprint(r, err))
+			}
+			lat[i] = time.Since(t0)
+		}
+		slices.Sort(lat)
+		fmt.Printf("DONE %d %d\n", lat[len(lat)/2].Microseconds(), lat[len(lat)*99/100].Microseconds())
+	}
+}
+
+// BenchmarkRemoteProducer: a producer in a third process (producer ->
+// manager -> workers, the process layout of a broker's benchmark) submits
+// b.N no-op tasks from one goroutine (Client.SubmitAsync); tasks/s until
+// the last completes, then the producer's round-trip percentiles over
+// 1,000 tasks run one at a time.
+func BenchmarkRemoteProducer(b *testing.B) {
+	var done atomic.Int64
+	runRemoteProducer(b, startTaskBench(b, &done), &done)
+}
+
+// BenchmarkRemoteProducerJournal is BenchmarkRemoteProducer with the
+// journal on: every submission acknowledged to the producer once durable.
+func BenchmarkRemoteProducerJournal(b *testing.B) {
+	j := benchJournal(b)
+	var done atomic.Int64
+	runRemoteProducer(b, startTaskBench(b, &done, WithJournal(j)), &done)
+}
+
+func runRemoteProducer(b *testing.B, m *Manager, done *atomic.Int64) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), benchProducerEnv+"="+m.Addrs()[0])
+	stdin, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = stdin.Close(); _ = cmd.Wait() }()
+	sc := bufio.NewScanner(out)
+	for sc.Scan() && !strings.HasPrefix(sc.Text(), "READY") {
+	}
+	b.ResetTimer()
+	start := time.Now()
+	fmt.Fprintf(stdin, "GO %d\n", b.N)
+	awaitDone(done, b.N)
+	el := time.Since(start)
+	b.StopTimer()
+	var p50, p99 float64
+	for sc.Scan() {
+		if _, err := fmt.Sscanf(sc.Text(), "DONE %f %f", &p50, &p99); err == nil {
+			break
+		}
+	}
+	b.ReportMetric(float64(b.N)/el.Seconds(), "tasks/s")
+	b.ReportMetric(p50, "rt-p50-µs")
+	b.ReportMetric(p99, "rt-p99-µs")
 }

@@ -31,6 +31,17 @@ var (
 	// ErrDuplicateUnique reports a submission whose Unique key another
 	// task holds.
 	ErrDuplicateUnique = errors.New("task: duplicate unique key")
+	// ErrBusy reports a request the manager refused for now (it holds
+	// too many remote waits); try again later.
+	ErrBusy = errors.New("task: manager busy")
+	// ErrJournal reports a change the journal could not commit.
+	ErrJournal = errors.New("task: journal commit failed")
+	// ErrRemote reports a remote producer's request that failed at the
+	// manager for a reason without a sentinel of its own.
+	ErrRemote = errors.New("task: manager refused the request")
+	// ErrNoManager reports a Client that found no task manager in its
+	// workspace before its context ended.
+	ErrNoManager = errors.New("task: no task manager")
 )
 
 // Worker errors.

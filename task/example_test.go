@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ceylon-go/ceylon/agent"
@@ -102,4 +103,47 @@ func ExampleHandle() {
 	out, _ := task.Output[string](res)
 	fmt.Println(out)
 	// Output: cat.png at 64px
+}
+
+// A producer on an agent of its own (another process, another machine)
+// submits tasks to the workspace's task manager and waits for their
+// results, with no port of the manager's opened for it.
+func ExampleClient() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	listen := agent.WithListenAddrs("/ip4/127.0.0.1/tcp/0")
+	ws := agent.WithWorkspace("example-producer")
+
+	admin, _ := agent.New("manager", agent.AsAdmin(), listen, ws)
+	m, _ := task.NewManager(admin)
+	if err := m.Start(ctx); err != nil {
+		panic(err)
+	}
+	defer m.Stop()
+	wa, _ := agent.New("upper", listen, ws, agent.WithJoin(m.Addrs()[0]))
+	w, _ := task.NewWorker(wa)
+	w.Handle("upper", func(_ context.Context, job *task.Job) ([]byte, error) {
+		return []byte(strings.ToUpper(string(job.Task.Input))), nil
+	})
+	if err := w.Start(ctx); err != nil {
+		panic(err)
+	}
+	defer w.Stop()
+
+	pa, _ := agent.New("producer", listen, ws, agent.WithJoin(m.Addrs()[0]))
+	c, _ := task.NewClient(pa)
+	if err := pa.Start(ctx); err != nil {
+		panic(err)
+	}
+	defer pa.Stop()
+	if err := c.Submit(ctx, messages.Task{ID: "p1", Type: "upper", Description: "shout", Input: []byte("hello")}); err != nil {
+		panic(err)
+	}
+	res, err := c.Wait(ctx, "p1")
+	if err != nil {
+		panic(err)
+	}
+	err = c.Submit(ctx, messages.Task{ID: "p1", Type: "upper", Description: "another task, same ID"})
+	fmt.Printf("%s by %s; again: %v\n", res.Output, res.Worker, errors.Is(err, task.ErrDuplicateTask))
+	// Output: HELLO by upper; again: true
 }

@@ -13,5 +13,9 @@ func TestMain(m *testing.M) {
 		runBenchWorkers(join)
 		return
 	}
+	if join := os.Getenv(benchProducerEnv); join != "" {
+		runBenchProducer(join)
+		return
+	}
 	goleak.VerifyTestMain(m, testutil.LeakOptions()...)
 }

@@ -27,25 +27,27 @@ type Manager struct {
 	cfg   managerConfig
 
 	// Owned by the actor.
-	tasks       map[string]*taskState
-	inflight    map[string]*taskState
-	workers     map[peer.ID]*workerState
-	workerList  []*workerState // sorted by name, for deterministic matching
-	priorities  map[string]int // highest handler priority per type, from workerList
-	freeWorkers []*workerState // scratch for schedule
-	history     map[string]WorkerStats
-	ready       readyQueues
-	later       scheduledHeap         // StatusScheduled tasks, soonest first
-	unique      map[string]uniqueHold // Unique keys held, by key
-	uniqueSwept time.Time
-	paused      map[string]bool // task types not assigned (Pause)
-	seq         uint64
-	dirty       bool
-	totals      totals
-	workersChg  chan struct{} // closed and replaced when the worker set changes
-	metrics     *managerMetrics
-	recent      recentRing
-	started     time.Time
+	remoteWaits   int    // remote producers' waits held (see producer.go)
+	remoteSubmits uint64 // tasks submitted by remote producers
+	tasks         map[string]*taskState
+	inflight      map[string]*taskState
+	workers       map[peer.ID]*workerState
+	workerList    []*workerState // sorted by name, for deterministic matching
+	priorities    map[string]int // highest handler priority per type, from workerList
+	freeWorkers   []*workerState // scratch for schedule
+	history       map[string]WorkerStats
+	ready         readyQueues
+	later         scheduledHeap         // StatusScheduled tasks, soonest first
+	unique        map[string]uniqueHold // Unique keys held, by key
+	uniqueSwept   time.Time
+	paused        map[string]bool // task types not assigned (Pause)
+	seq           uint64
+	dirty         bool
+	totals        totals
+	workersChg    chan struct{} // closed and replaced when the worker set changes
+	metrics       *managerMetrics
+	recent        recentRing
+	started       time.Time
 
 	pending     chan struct{} // a slot per unanswered SubmitAsync
 	futuresMu   sync.Mutex
@@ -113,6 +115,7 @@ func NewManager(a *agent.Agent, opts ...ManagerOption) (*Manager, error) {
 	agent.On(a, m.onResult)
 	agent.On(a, m.onHeartbeat)
 	agent.On(a, m.onProgress)
+	m.handleProducers(a)
 	a.OnConnect(m.onConnect)
 	a.OnDisconnect(m.onDisconnect)
 	return m, nil

@@ -37,6 +37,7 @@ type managerConfig struct {
 	journal          *Journal
 	maxLost          int
 	maxPending       int
+	maxRemoteWaits   int
 	periodic         []*periodic
 }
 
@@ -48,6 +49,7 @@ func defaultManagerConfig() managerConfig {
 		tick:             50 * time.Millisecond,
 		maxLost:          10,
 		maxPending:       defaultMaxPendingSubmits,
+		maxRemoteWaits:   defaultMaxRemoteWaits,
 	}
 }
 

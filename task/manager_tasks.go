@@ -313,6 +313,7 @@ func (m *Manager) settle(t *taskState) {
 	if t.done != nil {
 		close(t.done)
 	}
+	m.answerRemoteWaits(t)
 	r := t.result
 	ev := EventCompleted
 	switch t.status {

@@ -1,0 +1,401 @@
+package task
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/ceylon-go/ceylon/agent"
+	"github.com/ceylon-go/ceylon/messages"
+	"github.com/ceylon-go/ceylon/peer"
+)
+
+// Client submits tasks to a workspace's task manager from any member: a
+// producer on another machine, with no HTTP port and no broker between.
+// Build it on an agent of yours that joins the workspace (WithJoin or
+// WithBootstrap) before that agent starts; it talks to the first task
+// manager (admin) the agent meets, over direct streams.
+//
+// A submit returns once the manager holds the tasks durably (journaled,
+// when it keeps a journal); refused tasks come back as the manager's named
+// errors ([ErrDuplicateTask], [ErrTaskTooLarge], …; errors.Is works). A
+// submit that failed in transit may be repeated: the same task (same ID,
+// same content) is accepted once. At most WithClientInFlight requests are
+// outstanding at once; past that, calls wait (flow control), and the
+// manager's own per-peer mailbox bound pushes back on a fast producer.
+type Client struct {
+	a   *agent.Agent
+	sem chan struct{}
+
+	mu      sync.Mutex
+	manager peer.ID
+	found   chan struct{} // closed once a manager is known
+
+	queue   chan asyncSubmit // SubmitAsync's tasks, for sendQueued
+	batcher sync.Once
+}
+
+// ClientOption configures a [Client].
+type ClientOption func(*clientConfig) error
+
+type clientConfig struct{ inFlight int }
+
+// DefaultClientInFlight is how many requests a Client has outstanding at
+// most, by default.
+const DefaultClientInFlight = 64
+
+// WithClientInFlight bounds the client's outstanding requests (default
+// [DefaultClientInFlight]).
+func WithClientInFlight(n int) ClientOption {
+	return func(c *clientConfig) error {
+		if n < 1 {
+			return errors.New("task: client in-flight bound must be at least 1")
+		}
+		c.inFlight = n
+		return nil
+	}
+}
+
+// NewClient makes a a producer for its workspace's task manager. a must
+// not have started yet.
+func NewClient(a *agent.Agent, opts ...ClientOption) (*Client, error) {
+	if a == nil {
+		return nil, errors.New("task: nil agent")
+	}
+	cfg := clientConfig{inFlight: DefaultClientInFlight}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	c := &Client{a: a, sem: make(chan struct{}, cfg.inFlight), found: make(chan struct{}), queue: make(chan asyncSubmit, 4*messages.MaxSubmitBatch)}
+	for _, err := range []error{
+		agent.RegisterKind[messages.SubmitReply](a), agent.RegisterKind[messages.WaitReply](a),
+		agent.RegisterKind[messages.StatusReply](a), agent.RegisterKind[messages.CancelReply](a),
+	} {
+		if err != nil {
+			return nil, err
+		}
+	}
+	a.OnConnect(func(ctx agent.Context, who agent.AgentDetail) {
+		if who.Mode != agent.Admin || !a.JoinedThrough(ctx.SenderID()) {
+			return
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.manager == "" {
+			c.manager = ctx.SenderID()
+			close(c.found)
+		}
+	})
+	return c, nil
+}
+
+// Agent returns the client's agent.
+func (c *Client) Agent() *agent.Agent { return c.a }
+
+// Manager waits until the client knows its task manager, and returns its
+// ID; [ErrNoManager] if ctx ends first.
+func (c *Client) Manager(ctx context.Context) (peer.ID, error) {
+	select {
+	case <-c.found:
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.manager, nil
+	case <-ctx.Done():
+		return "", fmt.Errorf("%w: %w", ErrNoManager, ctx.Err())
+	case <-c.a.Done():
+		return "", agent.ErrStopped
+	}
+}
+
+// request sends msg to the manager and waits for its reply, within the
+// in-flight bound.
+func (c *Client) request(ctx context.Context, msg messages.Message) (messages.Message, error) {
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-c.sem }()
+	return c.ask(ctx, msg)
+}
+
+// ask is request for a caller that holds a place in the in-flight bound.
+func (c *Client) ask(ctx context.Context, msg messages.Message) (messages.Message, error) {
+	mgr, err := c.Manager(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.a.Request(ctx, mgr.String(), msg)
+}
+
+// Submit hands one task to the manager and returns once it holds it
+// durably.
+func (c *Client) Submit(ctx context.Context, t messages.Task) error {
+	return c.SubmitAll(ctx, []messages.Task{t})
+}
+
+// SubmitAll hands tasks to the manager, in batches that fit one message
+// (at most [messages.MaxSubmitBatch] tasks), and returns once it holds
+// them durably. Each task is checked here first (Validate, and its size:
+// one too large for a frame fails with [ErrTaskTooLarge] without being
+// sent). The error joins the refusals of single tasks (each names its
+// task and wraps the sentinel); the other tasks are accepted.
+func (c *Client) SubmitAll(ctx context.Context, tasks []messages.Task) error {
+	var errs []error
+	limit := c.a.MaxMessageSize() - batchSlack
+	var batch []messages.Task
+	size := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		refused, err := c.submitBatch(ctx, batch)
+		errs = append(errs, refused...)
+		batch, size = nil, 0
+		return err
+	}
+	for _, t := range tasks {
+		if err := t.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("task %q: %w", t.ID, err))
+			continue
+		}
+		n := t.Msgsize()
+		if n > limit {
+			errs = append(errs, fmt.Errorf("task %q: %w: %d bytes encoded, a message carries %d", t.ID, ErrTaskTooLarge, n, limit))
+			continue
+		}
+		if size+n > limit || len(batch) == messages.MaxSubmitBatch {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		batch = append(batch, t)
+		size += n
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	return errors.Join(errs...)
+}
+
+// batchSlack is room left in a message for the request's own framing.
+const batchSlack = 1 << 10
+
+// submitBatch sends one SubmitRequest; it returns the refusals of single
+// tasks, and an error when the request as a whole failed.
+func (c *Client) submitBatch(ctx context.Context, batch []messages.Task) ([]error, error) {
+	per, err := c.submitBatchOutcomes(ctx, batch, c.request)
+	if err != nil {
+		return nil, err
+	}
+	var refused []error
+	for i, e := range per {
+		if e != nil {
+			refused = append(refused, fmt.Errorf("task %q: %w", batch[i].ID, e))
+		}
+	}
+	return refused, nil
+}
+
+// submitBatchOutcomes sends one SubmitRequest and returns each task's
+// refusal (nil: accepted), in order.
+func (c *Client) submitBatchOutcomes(ctx context.Context, batch []messages.Task,
+	send func(context.Context, messages.Message) (messages.Message, error)) ([]error, error) {
+	rep, err := send(ctx, messages.SubmitRequest{Tasks: batch})
+	if err != nil {
+		return nil, fmt.Errorf("task: submit: %w", err)
+	}
+	r, ok := rep.(messages.SubmitReply)
+	if !ok {
+		return nil, fmt.Errorf("task: submit: %w: reply of kind %s", ErrRemote, rep.Kind())
+	}
+	if err := outcomeErr(r.Refused); err != nil {
+		return nil, fmt.Errorf("task: submit: %w", err)
+	}
+	if len(r.Outcomes) != len(batch) {
+		return nil, fmt.Errorf("task: submit: %w: %d outcomes for %d tasks", ErrRemote, len(r.Outcomes), len(batch))
+	}
+	per := make([]error, len(batch))
+	for i, o := range r.Outcomes {
+		per[i] = outcomeErr(o)
+	}
+	return per, nil
+}
+
+// Wait waits for a task's result (the manager answers once the task is
+// final).
+func (c *Client) Wait(ctx context.Context, id string) (messages.TaskResult, error) {
+	rep, err := c.request(ctx, messages.WaitRequest{ID: id})
+	if err != nil {
+		return messages.TaskResult{}, fmt.Errorf("task: wait %q: %w", id, err)
+	}
+	r, ok := rep.(messages.WaitReply)
+	if !ok {
+		return messages.TaskResult{}, fmt.Errorf("task: wait %q: %w: reply of kind %s", id, ErrRemote, rep.Kind())
+	}
+	if err := outcomeErr(r.Outcome); err != nil {
+		return messages.TaskResult{}, fmt.Errorf("task: wait %q: %w", id, err)
+	}
+	return r.Result, nil
+}
+
+// Run submits a task and waits for its result.
+func (c *Client) Run(ctx context.Context, t messages.Task) (messages.TaskResult, error) {
+	if err := c.Submit(ctx, t); err != nil {
+		return messages.TaskResult{}, err
+	}
+	return c.Wait(ctx, t.ID)
+}
+
+// RemoteInfo is a task's state as the manager reports it to a client.
+type RemoteInfo struct {
+	Status          Status
+	Attempt         int
+	Worker          string
+	Progress        float64
+	ProgressMessage string
+	// Result is set once the task is final.
+	Result *messages.TaskResult
+}
+
+// Task returns a task's state now.
+func (c *Client) Task(ctx context.Context, id string) (RemoteInfo, error) {
+	rep, err := c.request(ctx, messages.StatusRequest{ID: id})
+	if err != nil {
+		return RemoteInfo{}, fmt.Errorf("task: status of %q: %w", id, err)
+	}
+	r, ok := rep.(messages.StatusReply)
+	if !ok {
+		return RemoteInfo{}, fmt.Errorf("task: status of %q: %w: reply of kind %s", id, ErrRemote, rep.Kind())
+	}
+	if err := outcomeErr(r.Outcome); err != nil {
+		return RemoteInfo{}, fmt.Errorf("task: status of %q: %w", id, err)
+	}
+	st, err := ParseStatus(r.Status)
+	if err != nil {
+		return RemoteInfo{}, fmt.Errorf("task: status of %q: %w: %w", id, ErrRemote, err)
+	}
+	return RemoteInfo{Status: st, Attempt: r.Attempt, Worker: r.Worker, Progress: r.Progress, ProgressMessage: r.ProgressMessage, Result: r.Result}, nil
+}
+
+// Cancel cancels a task; it returns once the cancel is durable.
+func (c *Client) Cancel(ctx context.Context, id string) error {
+	rep, err := c.request(ctx, messages.CancelRequest{ID: id})
+	if err != nil {
+		return fmt.Errorf("task: cancel %q: %w", id, err)
+	}
+	r, ok := rep.(messages.CancelReply)
+	if !ok {
+		return fmt.Errorf("task: cancel %q: %w: reply of kind %s", id, ErrRemote, rep.Kind())
+	}
+	if err := outcomeErr(r.Outcome); err != nil {
+		return fmt.Errorf("task: cancel %q: %w", id, err)
+	}
+	return nil
+}
+
+// SubmitAsync hands one task to the manager without waiting: it returns
+// once the task is queued (waiting only while the client's queue is full:
+// flow control), and the future resolves once the manager holds the task
+// durably, or refused it. Queued tasks travel together, as many as fit
+// one request, so one goroutine keeps the manager's group commit busy.
+func (c *Client) SubmitAsync(ctx context.Context, t messages.Task) (*SubmitFuture, error) {
+	if err := t.Validate(); err != nil {
+		return nil, fmt.Errorf("task %q: %w", t.ID, err)
+	}
+	if n, limit := t.Msgsize(), c.a.MaxMessageSize()-batchSlack; n > limit {
+		return nil, fmt.Errorf("task %q: %w: %d bytes encoded, a message carries %d", t.ID, ErrTaskTooLarge, n, limit)
+	}
+	c.batcher.Do(func() { go c.sendQueued() })
+	f := &SubmitFuture{id: t.ID, done: make(chan struct{})}
+	select {
+	case c.queue <- asyncSubmit{t, f}:
+		return f, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("task: submit %q: waiting for room: %w", t.ID, ctx.Err())
+	case <-c.a.Done():
+		return nil, agent.ErrStopped
+	}
+}
+
+// asyncSubmit is a task SubmitAsync queued, and its future.
+type asyncSubmit struct {
+	t messages.Task
+	f *SubmitFuture
+}
+
+// sendQueued sends what SubmitAsync queues, as many tasks per request as
+// fit, at most the in-flight bound of requests at once, until the agent
+// stops (then what is still queued fails with agent.ErrStopped).
+func (c *Client) sendQueued() {
+	limit := c.a.MaxMessageSize() - batchSlack
+	for {
+		var first asyncSubmit
+		select {
+		case first = <-c.queue:
+		case <-c.a.Done():
+			for {
+				select {
+				case q := <-c.queue:
+					q.f.resolve(agent.ErrStopped)
+				default:
+					return
+				}
+			}
+		}
+		batch, size := []asyncSubmit{first}, first.t.Msgsize()
+	gather:
+		for len(batch) < messages.MaxSubmitBatch {
+			select {
+			case q := <-c.queue:
+				if size+q.t.Msgsize() > limit {
+					c.sendBatch(batch)
+					batch, size = nil, 0
+				}
+				batch = append(batch, q)
+				size += q.t.Msgsize()
+			default:
+				break gather
+			}
+		}
+		c.sendBatch(batch)
+	}
+}
+
+// sendBatch sends one request for batch in the background (once there is
+// room among the in-flight requests) and resolves its futures.
+func (c *Client) sendBatch(batch []asyncSubmit) {
+	select {
+	case c.sem <- struct{}{}:
+	case <-c.a.Done():
+		for _, q := range batch {
+			q.f.resolve(agent.ErrStopped)
+		}
+		return
+	}
+	go func() {
+		defer func() { <-c.sem }()
+		tasks := make([]messages.Task, len(batch))
+		for i, q := range batch {
+			tasks[i] = q.t
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		stop := context.AfterFunc(c.a.Context(), cancel)
+		defer stop()
+		refused, err := c.submitBatchOutcomes(ctx, tasks, c.ask)
+		for i, q := range batch {
+			switch {
+			case err != nil:
+				q.f.resolve(fmt.Errorf("task: submit %q: %w", q.t.ID, err))
+			case refused[i] != nil:
+				q.f.resolve(fmt.Errorf("task: submit %q: %w", q.t.ID, refused[i]))
+			default:
+				q.f.resolve(nil)
+			}
+		}
+	}()
+}
