@@ -65,11 +65,13 @@ type options struct {
 	bootstrap   string
 	relays      string
 	public      bool
+	serve       bool
 }
 
 func main() {
 	var o options
-	flag.StringVar(&o.role, "role", "all", "all (admin and three workers in one process), admin, worker, or bootstrap (a plain DHT entry point and relay)")
+	flag.StringVar(&o.role, "role", "all", "all (admin and three workers in one process), admin, worker, producer (submits -tasks generated tasks to the admin from its own process), or bootstrap (a plain DHT entry point and relay)")
+	flag.BoolVar(&o.serve, "serve", false, "admin: run no scenario of its own; serve producers (-role producer) until interrupted or -timeout, then report")
 	flag.StringVar(&o.workspace, "workspace", "skill-routing", "workspace ID shared by every agent")
 	flag.StringVar(&o.listen, "listen", "", "admin listen multiaddr (default: loopback for -role all, every interface on port 7000 for admin)")
 	flag.StringVar(&o.join, "join", "", "worker: the admin's address, as it printed it")
@@ -111,6 +113,8 @@ func main() {
 		err = runWorker(ctx, o)
 	case "bootstrap":
 		err = runBootstrap(ctx, o)
+	case "producer":
+		err = runProducer(ctx, o)
 	default:
 		err = fmt.Errorf("unknown -role %q", o.role)
 	}
@@ -265,6 +269,14 @@ func runAdmin(ctx context.Context, o options, ready chan<- string) error {
 	batches := scenario()
 	if o.tasks > 0 {
 		batches = generated(o.tasks)
+	}
+	if o.serve {
+		fmt.Println("serving producers (-role producer); Ctrl-C to stop")
+		<-ctx.Done()
+		batches = nil
+		var cancel context.CancelFunc // report and shut down in a fresh context
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
 	}
 	for i, batch := range batches {
 		fmt.Printf("\n== batch %d: %d tasks\n", i+1, len(batch))
@@ -425,5 +437,61 @@ func runBootstrap(ctx context.Context, o options) error {
 	defer b.Close()
 	fmt.Printf("bootstrap node up; agents find the workspace with:\n  -workspace %s -bootstrap %s\n", o.workspace, b.Addrs()[0])
 	<-ctx.Done()
+	return nil
+}
+
+// runProducer submits -tasks generated tasks to the admin from this
+// process (task.Client) and waits for their results.
+func runProducer(ctx context.Context, o options) error {
+	if o.join == "" && o.bootstrap == "" {
+		return errors.New("a producer needs -join <admin address> or -bootstrap <entry point>")
+	}
+	if o.tasks <= 0 {
+		return errors.New("a producer needs -tasks N")
+	}
+	if o.listen == "" {
+		o.listen = "/ip4/0.0.0.0/tcp/0"
+	}
+	opts := append([]agent.Option{agent.WithWorkspace(o.workspace), agent.WithListenAddrs(o.listen), agent.WithLogger(logger(o))}, reachOptions(o)...)
+	if o.join != "" {
+		opts = append(opts, agent.WithJoin(o.join))
+	}
+	if o.secret != "" {
+		opts = append(opts, agent.WithSecret(o.secret))
+	}
+	a, err := agent.New(o.name, append(opts, agent.WithRole("producer"))...)
+	if err != nil {
+		return err
+	}
+	c, err := task.NewClient(a)
+	if err != nil {
+		return err
+	}
+	if err := a.Start(ctx); err != nil {
+		return err
+	}
+	defer a.Stop()
+	tasks := generated(o.tasks)[0]
+	for i := range tasks {
+		tasks[i].ID = o.name + "-" + tasks[i].ID // producers do not collide
+	}
+	if err := c.SubmitAll(ctx, tasks); err != nil {
+		return err
+	}
+	fmt.Printf("producer %s: %d tasks submitted\n", o.name, len(tasks))
+	failed := 0
+	for _, t := range tasks {
+		r, err := c.Wait(ctx, t.ID)
+		if err != nil {
+			return err
+		}
+		if r.Success {
+			fmt.Printf("result  task %-3s ok     by %s\n", t.ID, r.Worker)
+		} else {
+			failed++
+			fmt.Printf("result  task %-3s FAILED by %s: %s\n", t.ID, r.Worker, r.ErrorMessage)
+		}
+	}
+	fmt.Printf("producer %s: %d done, %d failed\n", o.name, len(tasks), failed)
 	return nil
 }

@@ -182,3 +182,60 @@ func TestWorkersFindTheAdminByWorkspaceID(t *testing.T) {
 	}
 	checkReport(t, out.String())
 }
+
+// A producer in a process of its own submits tasks to an admin that runs
+// none of its own (-serve); the worker runs them, the producer sees every
+// result, and the admin's report counts them once it is interrupted.
+func TestProducerProcess(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	bin := build(t)
+	common := []string{"-workspace", "producers", "-scale", "1ms", "-listen", "/ip4/127.0.0.1/tcp/0"}
+	admin := exec.CommandContext(ctx, bin, append([]string{"-role", "admin", "-serve", "-workers", "1"}, common...)...)
+	adminOut, err := admin.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var report strings.Builder
+	var addr string
+	sc := bufio.NewScanner(adminOut)
+	for addr == "" && sc.Scan() {
+		report.WriteString(sc.Text() + "\n")
+		if m := regexp.MustCompile(`-join (\S+)`).FindStringSubmatch(sc.Text()); m != nil {
+			addr = m[1]
+		}
+	}
+	reportDone := make(chan struct{})
+	go func() {
+		for sc.Scan() {
+			report.WriteString(sc.Text() + "\n")
+		}
+		close(reportDone)
+	}()
+	worker := exec.CommandContext(ctx, bin, append([]string{"-role", "worker", "-join", addr, "-name", "W", "-skill", "5"}, common...)...)
+	worker.Stdout, worker.Stderr = os.Stderr, os.Stderr
+	if err := worker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.CommandContext(ctx, bin, append([]string{"-role", "producer", "-join", addr, "-name", "P", "-tasks", "30"}, common...)...).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "producer P: 30 done, 0 failed") || strings.Count(string(out), " ok ") != 30 {
+		t.Fatalf("producer: %v\n%s", err, out)
+	}
+	if err := admin.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	<-reportDone
+	if err := admin.Wait(); err != nil {
+		t.Fatalf("admin: %v\n%s", err, report.String())
+	}
+	if err := worker.Wait(); err != nil {
+		t.Errorf("worker: %v", err)
+	}
+	if !strings.Contains(report.String(), "tasks: 30 submitted, 30 succeeded") {
+		t.Fatalf("admin's report:\n%s", report.String())
+	}
+}
