@@ -26,6 +26,9 @@ type Manager struct {
 	agent *agent.Agent
 	cfg   managerConfig
 
+	loadGauges *loadGauges    // the scaling signal's metrics (scaleLoop's)
+	scaleWG    sync.WaitGroup // the scaling loop
+
 	// Owned by the actor.
 	remoteWaits   int    // remote producers' waits held (see producer.go)
 	remoteSubmits uint64 // tasks submitted by remote producers
@@ -110,6 +113,7 @@ func NewManager(a *agent.Agent, opts ...ManagerOption) (*Manager, error) {
 		paused:     map[string]bool{},
 	}
 	m.metrics = newManagerMetrics(m)
+	m.loadGauges = newLoadGauges(m.metrics.reg)
 	agent.On(a, m.onWorkerInfo)
 	agent.On(a, m.onAck)
 	agent.On(a, m.onResult)
@@ -174,6 +178,8 @@ func (m *Manager) Start(ctx context.Context) error {
 		}
 	})
 	m.stopTicker = m.agent.Every(m.cfg.tick, m.sweep)
+	m.scaleWG.Add(1)
+	go m.scaleLoop()
 	return nil
 }
 
@@ -187,7 +193,8 @@ func (m *Manager) Stop() error {
 	if m.stopTicker != nil {
 		m.stopTicker()
 	}
-	m.jwg.Wait() // a commit in flight finishes before the journal can close
+	m.jwg.Wait()     // a commit in flight finishes before the journal can close
+	m.scaleWG.Wait() // the scaling loop ends with the agent
 	// Nothing answers a submission any more: its future says so.
 	m.futuresMu.Lock()
 	open := m.futures

@@ -38,6 +38,8 @@ type managerConfig struct {
 	maxLost          int
 	maxPending       int
 	maxRemoteWaits   int
+	scaleEvery       time.Duration
+	scaleFn          func(Load)
 	periodic         []*periodic
 }
 
