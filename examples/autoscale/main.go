@@ -78,8 +78,9 @@ func run(ctx context.Context, n int, work time.Duration, out io.Writer) error {
 		return err
 	}
 	stopScaler, scalerDone := make(chan struct{}), make(chan struct{})
-	defer func() { close(stopScaler); <-scalerDone }() // before the pool stops
-	go func() { // the autoscaler
+	// The autoscaler; it ends (deferred) before the pool stops.
+	defer func() { close(stopScaler); <-scalerDone }()
+	go func() {
 		defer close(scalerDone)
 		for {
 			var l task.TypeLoad
