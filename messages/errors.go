@@ -15,9 +15,11 @@ var (
 
 // Validation errors returned by the Validate methods.
 var (
-	ErrEmptyID             = errors.New("messages: empty id")
-	ErrEmptyKind           = errors.New("messages: empty kind")
-	ErrEmptyType           = errors.New("messages: empty task type (processor)")
+	ErrEmptyID   = errors.New("messages: empty id")
+	ErrEmptyKind = errors.New("messages: empty kind")
+	ErrEmptyType = errors.New("messages: empty task type (processor)")
+	// ErrEmptyDescription is no longer returned: a description is
+	// optional. Kept so code that names it still builds.
 	ErrEmptyDescription    = errors.New("messages: empty description")
 	ErrDifficultyRange     = errors.New("messages: difficulty out of range 1-10")
 	ErrNegativeValue       = errors.New("messages: negative value")

@@ -52,7 +52,8 @@ type Task struct {
 	ID string `msgpack:"id"`
 	// Name is a short human label.
 	Name string `msgpack:"name,omitempty"`
-	// Description says what the task does; required.
+	// Description says what the task does (optional: reports and the
+	// dashboard show it).
 	Description string `msgpack:"desc,omitempty"`
 	// Difficulty is the skill the task needs, 1-10; 0 means unrated (no
 	// skill routing).
@@ -94,8 +95,6 @@ func (t *Task) Validate() error {
 		return fmt.Errorf("task: %w", ErrEmptyID)
 	case t.Type == "":
 		return fmt.Errorf("task %q: %w", t.ID, ErrEmptyType)
-	case t.Description == "":
-		return fmt.Errorf("task %q: %w", t.ID, ErrEmptyDescription)
 	case t.Difficulty != 0 && (t.Difficulty < MinDifficulty || t.Difficulty > MaxDifficulty):
 		return fmt.Errorf("task %q: %w: %d", t.ID, ErrDifficultyRange, t.Difficulty)
 	case t.Timeout < 0 || t.RetryInterval < 0 || t.MaxRetries < NoRetry:

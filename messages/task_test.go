@@ -17,7 +17,7 @@ func TestTaskValidate(t *testing.T) {
 		{"unrated", func(t *Task) { t.Difficulty = 0 }, nil},
 		{"empty id", func(t *Task) { t.ID = "" }, ErrEmptyID},
 		{"empty type", func(t *Task) { t.Type = "" }, ErrEmptyType},
-		{"empty description", func(t *Task) { t.Description = "" }, ErrEmptyDescription},
+		{"no description", func(t *Task) { t.Description = "" }, nil},
 		{"difficulty 11", func(t *Task) { t.Difficulty = 11 }, ErrDifficultyRange},
 		{"difficulty -1", func(t *Task) { t.Difficulty = -1 }, ErrDifficultyRange},
 		{"negative timeout", func(t *Task) { t.Timeout = -1 }, ErrNegativeValue},

@@ -56,6 +56,10 @@ func TestRemoteProducer(t *testing.T) {
 	if err != nil || !r.Success || string(r.Output) != "hi" || r.Worker != "W" {
 		t.Fatalf("run: %+v %v", r, err)
 	}
+	// A description is optional.
+	if r, err := c.Run(ctx, messages.Task{ID: "nodesc", Type: "echo"}); err != nil || !r.Success {
+		t.Fatalf("a task without a description: %+v %v", r, err)
+	}
 	// Idempotent: the same task again is fine, and runs once.
 	if err := c.Submit(ctx, messages.Task{ID: "a", Type: "echo", Description: "echo", Input: []byte("hi")}); err != nil {
 		t.Fatalf("repeat: %v", err)
@@ -91,11 +95,11 @@ func TestRemoteProducer(t *testing.T) {
 		}
 	}
 	// The manager checks too (a producer that skips the client's checks).
-	rep, err := c.request(ctx, messages.SubmitRequest{Tasks: []messages.Task{{ID: "x", Type: "echo"}}})
+	rep, err := c.request(ctx, messages.SubmitRequest{Tasks: []messages.Task{{ID: "x", Type: "echo", Difficulty: 11}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := outcomeErr(rep.(messages.SubmitReply).Refused); !errors.Is(err, messages.ErrEmptyDescription) {
+	if err := outcomeErr(rep.(messages.SubmitReply).Refused); !errors.Is(err, messages.ErrDifficultyRange) {
 		t.Errorf("manager-side check: %v", err)
 	}
 	if _, err := c.Wait(ctx, "nope"); !errors.Is(err, ErrUnknownTask) {

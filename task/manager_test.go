@@ -319,7 +319,7 @@ func TestSubmitValidation(t *testing.T) {
 	}{
 		{ok, ErrDuplicateTask},
 		{messages.Task{ID: "b", Type: "known", Description: "d", Difficulty: 11}, messages.ErrDifficultyRange},
-		{messages.Task{ID: "c", Type: "known"}, messages.ErrEmptyDescription},
+		{messages.Task{ID: "c", Type: ""}, messages.ErrEmptyType},
 		{messages.Task{ID: "d", Type: "unknown", Description: "d"}, ErrUnknownProcessor},
 		{messages.Task{ID: "e", Type: "known", Description: "d", Dependencies: []string{"a"}}, ErrUnresolvedDependencies},
 	}
