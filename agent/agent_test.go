@@ -380,3 +380,10 @@ func TestRequestToSelfAndLateReplies(t *testing.T) {
 		t.Fatalf("stats: %+v", st)
 	}
 }
+
+// An empty secret leaves the workspace open: an agent without one joins.
+func TestEmptySecretIsOpen(t *testing.T) {
+	t.Parallel()
+	admin := startAdmin(t, "admin", nil, WithSecret(""))
+	startClient(t, "guest", admin, nil)
+}

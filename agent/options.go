@@ -161,12 +161,11 @@ func WithPeerOptions(opts ...peer.Option) Option {
 // secret can connect (a libp2p private network keyed by the workspace ID
 // and the secret; TCP only). Read it from a file or the environment; it is
 // never logged.
+// An empty secret leaves the workspace open (so an optional secret needs
+// no if).
 func WithSecret(secret string) Option {
 	return func(c *config) error {
-		if secret == "" {
-			return errors.New("agent: empty secret")
-		}
-		c.secret = secret
+		c.secret = secret // "" leaves the workspace open
 		return nil
 	}
 }

@@ -241,12 +241,11 @@ func WithLogger(l *slog.Logger) Option {
 // (and workspace ID) can connect (see the package's secret.go for how and
 // the trade-offs). QUIC listen addresses are dropped, as libp2p private
 // networks run over TCP only. The secret is never logged.
+// An empty secret leaves the workspace open (so an optional secret needs
+// no if).
 func WithSecret(secret string) Option {
 	return func(c *config) error {
-		if secret == "" {
-			return errors.New("peer: empty secret")
-		}
-		c.secret = secret
+		c.secret = secret // "" leaves the workspace open
 		return nil
 	}
 }

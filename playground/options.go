@@ -154,12 +154,11 @@ func WithListening(fn func(addrs []string)) Option {
 
 // WithSecret makes the playground's workspace private: remote workers need
 // the same secret (agent.WithSecret) to join. Local workers get it.
+// An empty secret leaves the workspace open (so an optional secret needs
+// no if).
 func WithSecret(secret string) Option {
 	return func(c *config) error {
-		if secret == "" {
-			return errors.New("playground: empty secret")
-		}
-		c.secret = secret
+		c.secret = secret // "" leaves the workspace open
 		return nil
 	}
 }
