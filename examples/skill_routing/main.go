@@ -85,7 +85,7 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 1, "worker: tasks run at once")
 	flag.IntVar(&o.workers, "workers", 3, "admin: how many workers to wait for")
 	flag.DurationVar(&o.scale, "scale", 40*time.Millisecond, "simulated work per difficulty point")
-	flag.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up after this long")
+	flag.DurationVar(&o.timeout, "timeout", 0, "give up after this long (default: -role all 2m, the other roles run until stopped)")
 	flag.BoolVar(&o.verbose, "v", false, "log the framework's debug output")
 	flag.StringVar(&o.secret, "secret", os.Getenv("CEYLON_SECRET"), "workspace secret (default $CEYLON_SECRET); agents without it cannot join")
 	flag.BoolVar(&o.mdns, "mdns", false, "worker: find the admin by mDNS on the local network instead of -join")
@@ -95,15 +95,22 @@ func main() {
 	flag.IntVar(&o.tasks, "tasks", 0, "admin: run this many generated tasks (difficulty 1-3, every worker can do them) instead of the skill scenario")
 	flag.Parse()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sigCtx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if o.role != "bootstrap" { // an entry point runs until stopped
+	ctx := sigCtx
+	if o.timeout > 0 { // serving roles run until stopped unless -timeout is set
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.timeout)
 		defer cancel()
 	}
 
 	var err error
+	if o.role == "all" && o.timeout == 0 {
+		o.timeout = 2 * time.Minute
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+	}
 	switch o.role {
 	case "all":
 		err = runAll(ctx, o)
@@ -118,7 +125,14 @@ func main() {
 	default:
 		err = fmt.Errorf("unknown -role %q", o.role)
 	}
-	if err != nil {
+	switch {
+	case err == nil:
+	case sigCtx.Err() != nil && errors.Is(err, context.Canceled):
+		fmt.Println("stopped (interrupted)") // a requested stop is a clean exit
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
+		fmt.Fprintf(os.Stderr, "skill_routing: gave up after -timeout %v: %v\n", o.timeout, err)
+		os.Exit(1)
+	default:
 		fmt.Fprintln(os.Stderr, "skill_routing:", err)
 		os.Exit(1)
 	}

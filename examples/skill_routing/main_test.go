@@ -217,7 +217,8 @@ func TestProducerProcess(t *testing.T) {
 		close(reportDone)
 	}()
 	worker := exec.CommandContext(ctx, bin, append([]string{"-role", "worker", "-join", addr, "-name", "W", "-skill", "5"}, common...)...)
-	worker.Stdout, worker.Stderr = os.Stderr, os.Stderr
+	var workerOut strings.Builder
+	worker.Stdout, worker.Stderr = &workerOut, &workerOut
 	if err := worker.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -225,15 +226,19 @@ func TestProducerProcess(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "producer P: 30 done, 0 failed") || strings.Count(string(out), " ok ") != 30 {
 		t.Fatalf("producer: %v\n%s", err, out)
 	}
+	// Ctrl-C on the worker is a clean stop: exit 0, and it says so.
+	if err := worker.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := worker.Wait(); err != nil || !strings.Contains(workerOut.String(), "stopped (interrupted)") {
+		t.Fatalf("worker after Ctrl-C: %v\n%s", err, workerOut.String())
+	}
 	if err := admin.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
 	<-reportDone
 	if err := admin.Wait(); err != nil {
 		t.Fatalf("admin: %v\n%s", err, report.String())
-	}
-	if err := worker.Wait(); err != nil {
-		t.Errorf("worker: %v", err)
 	}
 	if !strings.Contains(report.String(), "tasks: 30 submitted, 30 succeeded") {
 		t.Fatalf("admin's report:\n%s", report.String())
