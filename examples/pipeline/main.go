@@ -202,7 +202,7 @@ func runPlayground(ctx context.Context, o options) error {
 		}
 		done := make(chan struct{})
 		go func() {
-			bar := progress.New(os.Stdout, "tasks")
+			bar := progress.New(os.Stderr, "tasks") // stdout keeps the results
 			t := time.NewTicker(100 * time.Millisecond)
 			defer t.Stop()
 			for {

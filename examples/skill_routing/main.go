@@ -87,6 +87,7 @@ func main() {
 	flag.DurationVar(&o.scale, "scale", 40*time.Millisecond, "simulated work per difficulty point")
 	flag.DurationVar(&o.timeout, "timeout", 0, "give up after this long (default: -role all 2m, the other roles run until stopped)")
 	flag.BoolVar(&o.verbose, "v", false, "log the framework's debug output")
+	flag.BoolVar(&quiet, "q", false, "admin: no line per task (the progress bar, on a terminal, and the report stay)")
 	flag.StringVar(&o.secret, "secret", os.Getenv("CEYLON_SECRET"), "workspace secret (default $CEYLON_SECRET); agents without it cannot join")
 	flag.BoolVar(&o.mdns, "mdns", false, "worker: find the admin by mDNS on the local network instead of -join")
 	flag.StringVar(&o.journal, "journal", "", "admin: journal file; an admin restarted on it (with the same -key and -listen) resumes where it stopped")
@@ -307,15 +308,14 @@ func runAdmin(ctx context.Context, o options, ready chan<- string) error {
 		if err := m.SubmitAll(ctx, subs); err != nil {
 			return err
 		}
-		bar := progress.New(os.Stdout, "progress")
-		for i, t := range batch {
+		stopBar := showProgress(len(batch), finished.Load(), failed.Load())
+		for _, t := range batch {
 			if _, err := m.Wait(ctx, t.ID); err != nil {
+				stopBar()
 				return err
 			}
-			if len(batch) >= 50 {
-				bar.Update(i+1, len(batch), 0)
-			}
 		}
+		stopBar()
 	}
 	rep, err := m.Stats(ctx)
 	if err != nil {
@@ -327,7 +327,54 @@ func runAdmin(ctx context.Context, o options, ready chan<- string) error {
 	return m.Shutdown(ctx, "all tasks done")
 }
 
+// finished and failed count the results the observer saw, for the
+// progress bar; quiet (-q) leaves out the per-task lines.
+var (
+	finished, failed atomic.Int64
+	quiet            bool
+)
+
+// showProgress draws a bar on stderr (a terminal only: stdout keeps the
+// per-task lines) counting the results of a batch of total tasks as they
+// come, in whatever order; the returned func draws the last state and
+// stops it.
+func showProgress(total int, doneBefore, failedBefore int64) func() {
+	if total < 50 || !progress.IsTerminal(os.Stderr) {
+		return func() {}
+	}
+	bar := progress.New(os.Stderr, "progress")
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	update := func() {
+		bar.Update(int(finished.Load()-doneBefore), total, int(failed.Load()-failedBefore))
+	}
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				update()
+			case <-stop:
+				update()
+				return
+			}
+		}
+	}()
+	return func() { close(stop); <-stopped }
+}
+
 func printEvent(ev task.Event) {
+	switch ev.Type {
+	case task.EventCompleted:
+		finished.Add(1)
+	case task.EventFailed:
+		finished.Add(1)
+		failed.Add(1)
+	}
+	if quiet {
+		return
+	}
 	switch ev.Type {
 	case task.EventAssigned:
 		fmt.Printf("assign  task %-3s attempt %d -> %s\n", ev.TaskID, ev.Attempt, ev.Worker)
