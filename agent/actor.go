@@ -63,6 +63,8 @@ func (a *Agent) handlePresence(p *presence) {
 	fns := t.onDisconnect
 	if p.joined {
 		fns = t.onConnect
+	} else {
+		a.replies.failPeer(p.pid, fmt.Errorf("%w: %s", ErrPeerLeft, p.detail))
 	}
 	ctx := &delivery{Context: a.ctx, a: a, from: p.pid, sender: p.detail}
 	for _, fn := range fns {

@@ -21,4 +21,7 @@ var (
 	// ErrBadReply reports a reply whose kind is not registered with the
 	// requesting agent.
 	ErrBadReply = errors.New("agent: undecodable reply")
+	// ErrPeerLeft reports a Request whose peer left the workspace before
+	// it replied.
+	ErrPeerLeft = errors.New("agent: peer left before replying")
 )

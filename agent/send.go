@@ -244,6 +244,18 @@ func (t *replyTable) deliver(a *Agent, pid peer.ID, env messages.Envelope, from 
 	return true
 }
 
+// failPeer ends the Requests waiting for pid with err.
+func (t *replyTable) failPeer(pid peer.ID, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id, p := range t.waiting {
+		if p.from == pid {
+			p.ch <- replyResult{err: err}
+			delete(t.waiting, id)
+		}
+	}
+}
+
 func (t *replyTable) failAll(err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

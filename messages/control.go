@@ -112,7 +112,12 @@ func (Heartbeat) Kind() string { return "ceylon.heartbeat" }
 // Welcome asks a worker to introduce itself (send its [WorkerInfo]): the
 // manager sends it to a worker that joins, and to one whose heartbeats it
 // hears without knowing it (after the manager saw it leave, or restarted).
-type Welcome struct{}
+// Among several managers that replicate the workspace's tasks, the one
+// elected leader sends it to every worker with its term (Epoch): a worker
+// follows the manager with the highest term it has heard.
+type Welcome struct {
+	Epoch uint64 `msgpack:"epoch,omitempty"`
+}
 
 // Kind implements [Message].
 func (Welcome) Kind() string { return "ceylon.welcome" }

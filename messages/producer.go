@@ -28,6 +28,7 @@ const (
 	CodeBusy             = "busy"              // the manager holds too many remote waits
 	CodeStopped          = "stopped"           // the manager is stopping
 	CodeJournal          = "journal"           // the journal could not commit it
+	CodeNotLeader        = "not_leader"        // a standby manager: ask the leader (Outcome.Leader, if known)
 	CodeOther            = "other"
 )
 
@@ -61,6 +62,9 @@ type Outcome struct {
 	ID      string `msgpack:"id,omitempty"`
 	Code    string `msgpack:"code,omitempty"`
 	Message string `msgpack:"msg,omitempty"`
+	// Leader is the leading manager's peer ID, with CodeNotLeader, when
+	// the standby that answered knows it.
+	Leader string `msgpack:"leader,omitempty"`
 }
 
 // SubmitReply answers a SubmitRequest, one outcome per task, in order.

@@ -13,52 +13,14 @@ func (z CancelReply) MarshalMsg(b []byte) (o []byte, err error) {
 	zb0001Len := uint32(1)
 	var zb0001Mask uint8 /* 1 bits */
 	_ = zb0001Mask
-	if z.Outcome == (Outcome{}) {
-		zb0001Len--
-		zb0001Mask |= 0x1
-	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
-	if (zb0001Mask & 0x1) == 0 { // if not omitted
-		// string "outcome"
-		o = append(o, 0xa7, 0x6f, 0x75, 0x74, 0x63, 0x6f, 0x6d, 0x65)
-		// check for omitted fields
-		zb0002Len := uint32(3)
-		var zb0002Mask uint8 /* 3 bits */
-		_ = zb0002Mask
-		if z.Outcome.ID == "" {
-			zb0002Len--
-			zb0002Mask |= 0x1
-		}
-		if z.Outcome.Code == "" {
-			zb0002Len--
-			zb0002Mask |= 0x2
-		}
-		if z.Outcome.Message == "" {
-			zb0002Len--
-			zb0002Mask |= 0x4
-		}
-		// variable map header, size zb0002Len
-		o = append(o, 0x80|uint8(zb0002Len))
-
-		// skip if no fields are to be emitted
-		if zb0002Len != 0 {
-			if (zb0002Mask & 0x1) == 0 { // if not omitted
-				// string "id"
-				o = append(o, 0xa2, 0x69, 0x64)
-				o = msgp.AppendString(o, z.Outcome.ID)
-			}
-			if (zb0002Mask & 0x2) == 0 { // if not omitted
-				// string "code"
-				o = append(o, 0xa4, 0x63, 0x6f, 0x64, 0x65)
-				o = msgp.AppendString(o, z.Outcome.Code)
-			}
-			if (zb0002Mask & 0x4) == 0 { // if not omitted
-				// string "msg"
-				o = append(o, 0xa3, 0x6d, 0x73, 0x67)
-				o = msgp.AppendString(o, z.Outcome.Message)
-			}
-		}
+	// string "outcome"
+	o = append(o, 0xa7, 0x6f, 0x75, 0x74, 0x63, 0x6f, 0x6d, 0x65)
+	o, err = z.Outcome.MarshalMsg(o)
+	if err != nil {
+		err = msgp.WrapError(err, "Outcome")
+		return
 	}
 	return
 }
@@ -82,45 +44,10 @@ func (z *CancelReply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		}
 		switch msgp.UnsafeString(field) {
 		case "outcome":
-			var zb0002 uint32
-			zb0002, bts, err = msgp.ReadMapHeaderBytes(bts)
+			bts, err = z.Outcome.UnmarshalMsg(bts)
 			if err != nil {
 				err = msgp.WrapError(err, "Outcome")
 				return
-			}
-			for zb0002 > 0 {
-				zb0002--
-				field, bts, err = msgp.ReadMapKeyZC(bts)
-				if err != nil {
-					err = msgp.WrapError(err, "Outcome")
-					return
-				}
-				switch msgp.UnsafeString(field) {
-				case "id":
-					z.Outcome.ID, bts, err = msgp.ReadStringBytes(bts)
-					if err != nil {
-						err = msgp.WrapError(err, "Outcome", "ID")
-						return
-					}
-				case "code":
-					z.Outcome.Code, bts, err = msgp.ReadStringBytes(bts)
-					if err != nil {
-						err = msgp.WrapError(err, "Outcome", "Code")
-						return
-					}
-				case "msg":
-					z.Outcome.Message, bts, err = msgp.ReadStringBytes(bts)
-					if err != nil {
-						err = msgp.WrapError(err, "Outcome", "Message")
-						return
-					}
-				default:
-					bts, err = msgp.Skip(bts)
-					if err != nil {
-						err = msgp.WrapError(err, "Outcome")
-						return
-					}
-				}
 			}
 		default:
 			bts, err = msgp.Skip(bts)
@@ -136,7 +63,7 @@ func (z *CancelReply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z CancelReply) Msgsize() (s int) {
-	s = 1 + 8 + 1 + 3 + msgp.StringPrefixSize + len(z.Outcome.ID) + 5 + msgp.StringPrefixSize + len(z.Outcome.Code) + 4 + msgp.StringPrefixSize + len(z.Outcome.Message)
+	s = 1 + 8 + z.Outcome.Msgsize()
 	return
 }
 
@@ -196,8 +123,8 @@ func (z CancelRequest) Msgsize() (s int) {
 func (z Outcome) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(3)
-	var zb0001Mask uint8 /* 3 bits */
+	zb0001Len := uint32(4)
+	var zb0001Mask uint8 /* 4 bits */
 	_ = zb0001Mask
 	if z.ID == "" {
 		zb0001Len--
@@ -210,6 +137,10 @@ func (z Outcome) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.Message == "" {
 		zb0001Len--
 		zb0001Mask |= 0x4
+	}
+	if z.Leader == "" {
+		zb0001Len--
+		zb0001Mask |= 0x8
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -230,6 +161,11 @@ func (z Outcome) MarshalMsg(b []byte) (o []byte, err error) {
 			// string "msg"
 			o = append(o, 0xa3, 0x6d, 0x73, 0x67)
 			o = msgp.AppendString(o, z.Message)
+		}
+		if (zb0001Mask & 0x8) == 0 { // if not omitted
+			// string "leader"
+			o = append(o, 0xa6, 0x6c, 0x65, 0x61, 0x64, 0x65, 0x72)
+			o = msgp.AppendString(o, z.Leader)
 		}
 	}
 	return
@@ -271,6 +207,12 @@ func (z *Outcome) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Message")
 				return
 			}
+		case "leader":
+			z.Leader, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Leader")
+				return
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -285,7 +227,7 @@ func (z *Outcome) UnmarshalMsg(bts []byte) (o []byte, err error) {
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z Outcome) Msgsize() (s int) {
-	s = 1 + 3 + msgp.StringPrefixSize + len(z.ID) + 5 + msgp.StringPrefixSize + len(z.Code) + 4 + msgp.StringPrefixSize + len(z.Message)
+	s = 1 + 3 + msgp.StringPrefixSize + len(z.ID) + 5 + msgp.StringPrefixSize + len(z.Code) + 4 + msgp.StringPrefixSize + len(z.Message) + 7 + msgp.StringPrefixSize + len(z.Leader)
 	return
 }
 
@@ -319,10 +261,6 @@ func (z StatusReply) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.Result == nil {
 		zb0001Len--
 		zb0001Mask |= 0x20
-	}
-	if z.Outcome == (Outcome{}) {
-		zb0001Len--
-		zb0001Mask |= 0x40
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -367,46 +305,12 @@ func (z StatusReply) MarshalMsg(b []byte) (o []byte, err error) {
 				}
 			}
 		}
-		if (zb0001Mask & 0x40) == 0 { // if not omitted
-			// string "outcome"
-			o = append(o, 0xa7, 0x6f, 0x75, 0x74, 0x63, 0x6f, 0x6d, 0x65)
-			// check for omitted fields
-			zb0002Len := uint32(3)
-			var zb0002Mask uint8 /* 3 bits */
-			_ = zb0002Mask
-			if z.Outcome.ID == "" {
-				zb0002Len--
-				zb0002Mask |= 0x1
-			}
-			if z.Outcome.Code == "" {
-				zb0002Len--
-				zb0002Mask |= 0x2
-			}
-			if z.Outcome.Message == "" {
-				zb0002Len--
-				zb0002Mask |= 0x4
-			}
-			// variable map header, size zb0002Len
-			o = append(o, 0x80|uint8(zb0002Len))
-
-			// skip if no fields are to be emitted
-			if zb0002Len != 0 {
-				if (zb0002Mask & 0x1) == 0 { // if not omitted
-					// string "id"
-					o = append(o, 0xa2, 0x69, 0x64)
-					o = msgp.AppendString(o, z.Outcome.ID)
-				}
-				if (zb0002Mask & 0x2) == 0 { // if not omitted
-					// string "code"
-					o = append(o, 0xa4, 0x63, 0x6f, 0x64, 0x65)
-					o = msgp.AppendString(o, z.Outcome.Code)
-				}
-				if (zb0002Mask & 0x4) == 0 { // if not omitted
-					// string "msg"
-					o = append(o, 0xa3, 0x6d, 0x73, 0x67)
-					o = msgp.AppendString(o, z.Outcome.Message)
-				}
-			}
+		// string "outcome"
+		o = append(o, 0xa7, 0x6f, 0x75, 0x74, 0x63, 0x6f, 0x6d, 0x65)
+		o, err = z.Outcome.MarshalMsg(o)
+		if err != nil {
+			err = msgp.WrapError(err, "Outcome")
+			return
 		}
 	}
 	return
@@ -478,45 +382,10 @@ func (z *StatusReply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				}
 			}
 		case "outcome":
-			var zb0002 uint32
-			zb0002, bts, err = msgp.ReadMapHeaderBytes(bts)
+			bts, err = z.Outcome.UnmarshalMsg(bts)
 			if err != nil {
 				err = msgp.WrapError(err, "Outcome")
 				return
-			}
-			for zb0002 > 0 {
-				zb0002--
-				field, bts, err = msgp.ReadMapKeyZC(bts)
-				if err != nil {
-					err = msgp.WrapError(err, "Outcome")
-					return
-				}
-				switch msgp.UnsafeString(field) {
-				case "id":
-					z.Outcome.ID, bts, err = msgp.ReadStringBytes(bts)
-					if err != nil {
-						err = msgp.WrapError(err, "Outcome", "ID")
-						return
-					}
-				case "code":
-					z.Outcome.Code, bts, err = msgp.ReadStringBytes(bts)
-					if err != nil {
-						err = msgp.WrapError(err, "Outcome", "Code")
-						return
-					}
-				case "msg":
-					z.Outcome.Message, bts, err = msgp.ReadStringBytes(bts)
-					if err != nil {
-						err = msgp.WrapError(err, "Outcome", "Message")
-						return
-					}
-				default:
-					bts, err = msgp.Skip(bts)
-					if err != nil {
-						err = msgp.WrapError(err, "Outcome")
-						return
-					}
-				}
 			}
 		default:
 			bts, err = msgp.Skip(bts)
@@ -538,7 +407,7 @@ func (z StatusReply) Msgsize() (s int) {
 	} else {
 		s += z.Result.Msgsize()
 	}
-	s += 8 + 1 + 3 + msgp.StringPrefixSize + len(z.Outcome.ID) + 5 + msgp.StringPrefixSize + len(z.Outcome.Code) + 4 + msgp.StringPrefixSize + len(z.Outcome.Message)
+	s += 8 + z.Outcome.Msgsize()
 	return
 }
 
@@ -601,10 +470,6 @@ func (z SubmitReply) MarshalMsg(b []byte) (o []byte, err error) {
 	zb0001Len := uint32(2)
 	var zb0001Mask uint8 /* 2 bits */
 	_ = zb0001Mask
-	if z.Refused == (Outcome{}) {
-		zb0001Len--
-		zb0001Mask |= 0x2
-	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
 
@@ -614,84 +479,18 @@ func (z SubmitReply) MarshalMsg(b []byte) (o []byte, err error) {
 		o = append(o, 0xa8, 0x6f, 0x75, 0x74, 0x63, 0x6f, 0x6d, 0x65, 0x73)
 		o = msgp.AppendArrayHeader(o, uint32(len(z.Outcomes)))
 		for za0001 := range z.Outcomes {
-			// check for omitted fields
-			zb0002Len := uint32(3)
-			var zb0002Mask uint8 /* 3 bits */
-			_ = zb0002Mask
-			if z.Outcomes[za0001].ID == "" {
-				zb0002Len--
-				zb0002Mask |= 0x1
-			}
-			if z.Outcomes[za0001].Code == "" {
-				zb0002Len--
-				zb0002Mask |= 0x2
-			}
-			if z.Outcomes[za0001].Message == "" {
-				zb0002Len--
-				zb0002Mask |= 0x4
-			}
-			// variable map header, size zb0002Len
-			o = append(o, 0x80|uint8(zb0002Len))
-
-			// skip if no fields are to be emitted
-			if zb0002Len != 0 {
-				if (zb0002Mask & 0x1) == 0 { // if not omitted
-					// string "id"
-					o = append(o, 0xa2, 0x69, 0x64)
-					o = msgp.AppendString(o, z.Outcomes[za0001].ID)
-				}
-				if (zb0002Mask & 0x2) == 0 { // if not omitted
-					// string "code"
-					o = append(o, 0xa4, 0x63, 0x6f, 0x64, 0x65)
-					o = msgp.AppendString(o, z.Outcomes[za0001].Code)
-				}
-				if (zb0002Mask & 0x4) == 0 { // if not omitted
-					// string "msg"
-					o = append(o, 0xa3, 0x6d, 0x73, 0x67)
-					o = msgp.AppendString(o, z.Outcomes[za0001].Message)
-				}
+			o, err = z.Outcomes[za0001].MarshalMsg(o)
+			if err != nil {
+				err = msgp.WrapError(err, "Outcomes", za0001)
+				return
 			}
 		}
-		if (zb0001Mask & 0x2) == 0 { // if not omitted
-			// string "refused"
-			o = append(o, 0xa7, 0x72, 0x65, 0x66, 0x75, 0x73, 0x65, 0x64)
-			// check for omitted fields
-			zb0003Len := uint32(3)
-			var zb0003Mask uint8 /* 3 bits */
-			_ = zb0003Mask
-			if z.Refused.ID == "" {
-				zb0003Len--
-				zb0003Mask |= 0x1
-			}
-			if z.Refused.Code == "" {
-				zb0003Len--
-				zb0003Mask |= 0x2
-			}
-			if z.Refused.Message == "" {
-				zb0003Len--
-				zb0003Mask |= 0x4
-			}
-			// variable map header, size zb0003Len
-			o = append(o, 0x80|uint8(zb0003Len))
-
-			// skip if no fields are to be emitted
-			if zb0003Len != 0 {
-				if (zb0003Mask & 0x1) == 0 { // if not omitted
-					// string "id"
-					o = append(o, 0xa2, 0x69, 0x64)
-					o = msgp.AppendString(o, z.Refused.ID)
-				}
-				if (zb0003Mask & 0x2) == 0 { // if not omitted
-					// string "code"
-					o = append(o, 0xa4, 0x63, 0x6f, 0x64, 0x65)
-					o = msgp.AppendString(o, z.Refused.Code)
-				}
-				if (zb0003Mask & 0x4) == 0 { // if not omitted
-					// string "msg"
-					o = append(o, 0xa3, 0x6d, 0x73, 0x67)
-					o = msgp.AppendString(o, z.Refused.Message)
-				}
-			}
+		// string "refused"
+		o = append(o, 0xa7, 0x72, 0x65, 0x66, 0x75, 0x73, 0x65, 0x64)
+		o, err = z.Refused.MarshalMsg(o)
+		if err != nil {
+			err = msgp.WrapError(err, "Refused")
+			return
 		}
 	}
 	return
@@ -732,91 +531,17 @@ func (z *SubmitReply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				z.Outcomes = make([]Outcome, zb0002)
 			}
 			for za0001 := range z.Outcomes {
-				var zb0003 uint32
-				zb0003, bts, err = msgp.ReadMapHeaderBytes(bts)
+				bts, err = z.Outcomes[za0001].UnmarshalMsg(bts)
 				if err != nil {
 					err = msgp.WrapError(err, "Outcomes", za0001)
 					return
 				}
-				if zb0003 > 1024 {
-					err = msgp.ErrLimitExceeded
-					return
-				}
-				for zb0003 > 0 {
-					zb0003--
-					field, bts, err = msgp.ReadMapKeyZC(bts)
-					if err != nil {
-						err = msgp.WrapError(err, "Outcomes", za0001)
-						return
-					}
-					switch msgp.UnsafeString(field) {
-					case "id":
-						z.Outcomes[za0001].ID, bts, err = msgp.ReadStringBytes(bts)
-						if err != nil {
-							err = msgp.WrapError(err, "Outcomes", za0001, "ID")
-							return
-						}
-					case "code":
-						z.Outcomes[za0001].Code, bts, err = msgp.ReadStringBytes(bts)
-						if err != nil {
-							err = msgp.WrapError(err, "Outcomes", za0001, "Code")
-							return
-						}
-					case "msg":
-						z.Outcomes[za0001].Message, bts, err = msgp.ReadStringBytes(bts)
-						if err != nil {
-							err = msgp.WrapError(err, "Outcomes", za0001, "Message")
-							return
-						}
-					default:
-						bts, err = msgp.Skip(bts)
-						if err != nil {
-							err = msgp.WrapError(err, "Outcomes", za0001)
-							return
-						}
-					}
-				}
 			}
 		case "refused":
-			var zb0004 uint32
-			zb0004, bts, err = msgp.ReadMapHeaderBytes(bts)
+			bts, err = z.Refused.UnmarshalMsg(bts)
 			if err != nil {
 				err = msgp.WrapError(err, "Refused")
 				return
-			}
-			for zb0004 > 0 {
-				zb0004--
-				field, bts, err = msgp.ReadMapKeyZC(bts)
-				if err != nil {
-					err = msgp.WrapError(err, "Refused")
-					return
-				}
-				switch msgp.UnsafeString(field) {
-				case "id":
-					z.Refused.ID, bts, err = msgp.ReadStringBytes(bts)
-					if err != nil {
-						err = msgp.WrapError(err, "Refused", "ID")
-						return
-					}
-				case "code":
-					z.Refused.Code, bts, err = msgp.ReadStringBytes(bts)
-					if err != nil {
-						err = msgp.WrapError(err, "Refused", "Code")
-						return
-					}
-				case "msg":
-					z.Refused.Message, bts, err = msgp.ReadStringBytes(bts)
-					if err != nil {
-						err = msgp.WrapError(err, "Refused", "Message")
-						return
-					}
-				default:
-					bts, err = msgp.Skip(bts)
-					if err != nil {
-						err = msgp.WrapError(err, "Refused")
-						return
-					}
-				}
 			}
 		default:
 			bts, err = msgp.Skip(bts)
@@ -834,9 +559,9 @@ func (z *SubmitReply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 func (z SubmitReply) Msgsize() (s int) {
 	s = 1 + 9 + msgp.ArrayHeaderSize
 	for za0001 := range z.Outcomes {
-		s += 1 + 3 + msgp.StringPrefixSize + len(z.Outcomes[za0001].ID) + 5 + msgp.StringPrefixSize + len(z.Outcomes[za0001].Code) + 4 + msgp.StringPrefixSize + len(z.Outcomes[za0001].Message)
+		s += z.Outcomes[za0001].Msgsize()
 	}
-	s += 8 + 1 + 3 + msgp.StringPrefixSize + len(z.Refused.ID) + 5 + msgp.StringPrefixSize + len(z.Refused.Code) + 4 + msgp.StringPrefixSize + len(z.Refused.Message)
+	s += 8 + z.Refused.Msgsize()
 	return
 }
 
@@ -926,10 +651,6 @@ func (z WaitReply) MarshalMsg(b []byte) (o []byte, err error) {
 	zb0001Len := uint32(2)
 	var zb0001Mask uint8 /* 2 bits */
 	_ = zb0001Mask
-	if z.Outcome == (Outcome{}) {
-		zb0001Len--
-		zb0001Mask |= 0x2
-	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
 
@@ -942,46 +663,12 @@ func (z WaitReply) MarshalMsg(b []byte) (o []byte, err error) {
 			err = msgp.WrapError(err, "Result")
 			return
 		}
-		if (zb0001Mask & 0x2) == 0 { // if not omitted
-			// string "outcome"
-			o = append(o, 0xa7, 0x6f, 0x75, 0x74, 0x63, 0x6f, 0x6d, 0x65)
-			// check for omitted fields
-			zb0002Len := uint32(3)
-			var zb0002Mask uint8 /* 3 bits */
-			_ = zb0002Mask
-			if z.Outcome.ID == "" {
-				zb0002Len--
-				zb0002Mask |= 0x1
-			}
-			if z.Outcome.Code == "" {
-				zb0002Len--
-				zb0002Mask |= 0x2
-			}
-			if z.Outcome.Message == "" {
-				zb0002Len--
-				zb0002Mask |= 0x4
-			}
-			// variable map header, size zb0002Len
-			o = append(o, 0x80|uint8(zb0002Len))
-
-			// skip if no fields are to be emitted
-			if zb0002Len != 0 {
-				if (zb0002Mask & 0x1) == 0 { // if not omitted
-					// string "id"
-					o = append(o, 0xa2, 0x69, 0x64)
-					o = msgp.AppendString(o, z.Outcome.ID)
-				}
-				if (zb0002Mask & 0x2) == 0 { // if not omitted
-					// string "code"
-					o = append(o, 0xa4, 0x63, 0x6f, 0x64, 0x65)
-					o = msgp.AppendString(o, z.Outcome.Code)
-				}
-				if (zb0002Mask & 0x4) == 0 { // if not omitted
-					// string "msg"
-					o = append(o, 0xa3, 0x6d, 0x73, 0x67)
-					o = msgp.AppendString(o, z.Outcome.Message)
-				}
-			}
+		// string "outcome"
+		o = append(o, 0xa7, 0x6f, 0x75, 0x74, 0x63, 0x6f, 0x6d, 0x65)
+		o, err = z.Outcome.MarshalMsg(o)
+		if err != nil {
+			err = msgp.WrapError(err, "Outcome")
+			return
 		}
 	}
 	return
@@ -1012,45 +699,10 @@ func (z *WaitReply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				return
 			}
 		case "outcome":
-			var zb0002 uint32
-			zb0002, bts, err = msgp.ReadMapHeaderBytes(bts)
+			bts, err = z.Outcome.UnmarshalMsg(bts)
 			if err != nil {
 				err = msgp.WrapError(err, "Outcome")
 				return
-			}
-			for zb0002 > 0 {
-				zb0002--
-				field, bts, err = msgp.ReadMapKeyZC(bts)
-				if err != nil {
-					err = msgp.WrapError(err, "Outcome")
-					return
-				}
-				switch msgp.UnsafeString(field) {
-				case "id":
-					z.Outcome.ID, bts, err = msgp.ReadStringBytes(bts)
-					if err != nil {
-						err = msgp.WrapError(err, "Outcome", "ID")
-						return
-					}
-				case "code":
-					z.Outcome.Code, bts, err = msgp.ReadStringBytes(bts)
-					if err != nil {
-						err = msgp.WrapError(err, "Outcome", "Code")
-						return
-					}
-				case "msg":
-					z.Outcome.Message, bts, err = msgp.ReadStringBytes(bts)
-					if err != nil {
-						err = msgp.WrapError(err, "Outcome", "Message")
-						return
-					}
-				default:
-					bts, err = msgp.Skip(bts)
-					if err != nil {
-						err = msgp.WrapError(err, "Outcome")
-						return
-					}
-				}
 			}
 		default:
 			bts, err = msgp.Skip(bts)
@@ -1066,7 +718,7 @@ func (z *WaitReply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z WaitReply) Msgsize() (s int) {
-	s = 1 + 7 + z.Result.Msgsize() + 8 + 1 + 3 + msgp.StringPrefixSize + len(z.Outcome.ID) + 5 + msgp.StringPrefixSize + len(z.Outcome.Code) + 4 + msgp.StringPrefixSize + len(z.Outcome.Message)
+	s = 1 + 7 + z.Result.Msgsize() + 8 + z.Outcome.Msgsize()
 	return
 }
 

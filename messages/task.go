@@ -145,6 +145,11 @@ type TaskAssignment struct {
 	Timeout time.Duration `msgpack:"timeout,omitempty"`
 	// Inputs holds the outputs of the task's dependencies, keyed by task ID.
 	Inputs Inputs `msgpack:"inputs,omitempty,omitzero"`
+	// Epoch is the assigning manager's leadership term when several
+	// managers replicate the workspace's tasks (0 with one manager): a
+	// worker refuses an assignment from an older term than the manager it
+	// follows (fencing a deposed leader).
+	Epoch uint64 `msgpack:"epoch,omitempty"`
 }
 
 // Kind implements [Message].
@@ -181,6 +186,9 @@ type TaskResult struct {
 	// Final marks a failure that retrying cannot fix (the processor
 	// returned an error wrapping the task package's ErrSkipRetry).
 	Final bool `msgpack:"final,omitempty"`
+	// Epoch is the term of the assignment this result answers (0 with one
+	// manager).
+	Epoch uint64 `msgpack:"epoch,omitempty"`
 }
 
 // Kind implements [Message].

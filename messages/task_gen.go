@@ -360,8 +360,8 @@ func (z Task) Msgsize() (s int) {
 func (z TaskAssignment) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(5)
-	var zb0001Mask uint8 /* 5 bits */
+	zb0001Len := uint32(6)
+	var zb0001Mask uint8 /* 6 bits */
 	_ = zb0001Mask
 	if z.Timeout == 0 {
 		zb0001Len--
@@ -370,6 +370,10 @@ func (z TaskAssignment) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.Inputs.IsZero() {
 		zb0001Len--
 		zb0001Mask |= 0x10
+	}
+	if z.Epoch == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x20
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -402,6 +406,11 @@ func (z TaskAssignment) MarshalMsg(b []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Inputs")
 				return
 			}
+		}
+		if (zb0001Mask & 0x20) == 0 { // if not omitted
+			// string "epoch"
+			o = append(o, 0xa5, 0x65, 0x70, 0x6f, 0x63, 0x68)
+			o = msgp.AppendUint64(o, z.Epoch)
 		}
 	}
 	return
@@ -459,6 +468,12 @@ func (z *TaskAssignment) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Inputs")
 				return
 			}
+		case "epoch":
+			z.Epoch, bts, err = msgp.ReadUint64Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Epoch")
+				return
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -473,7 +488,7 @@ func (z *TaskAssignment) UnmarshalMsg(bts []byte) (o []byte, err error) {
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z TaskAssignment) Msgsize() (s int) {
-	s = 1 + 5 + z.Task.Msgsize() + 8 + msgp.IntSize + 3 + msgp.TimeSize + 8 + msgp.Int64Size + 7 + z.Inputs.Msgsize()
+	s = 1 + 5 + z.Task.Msgsize() + 8 + msgp.IntSize + 3 + msgp.TimeSize + 8 + msgp.Int64Size + 7 + z.Inputs.Msgsize() + 6 + msgp.Uint64Size
 	return
 }
 
@@ -481,8 +496,8 @@ func (z TaskAssignment) Msgsize() (s int) {
 func (z TaskResult) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(9)
-	var zb0001Mask uint16 /* 9 bits */
+	zb0001Len := uint32(10)
+	var zb0001Mask uint16 /* 10 bits */
 	_ = zb0001Mask
 	if z.ErrorMessage == "" {
 		zb0001Len--
@@ -499,6 +514,10 @@ func (z TaskResult) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.Final == false {
 		zb0001Len--
 		zb0001Mask |= 0x100
+	}
+	if z.Epoch == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x200
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -546,6 +565,11 @@ func (z TaskResult) MarshalMsg(b []byte) (o []byte, err error) {
 			// string "final"
 			o = append(o, 0xa5, 0x66, 0x69, 0x6e, 0x61, 0x6c)
 			o = msgp.AppendBool(o, z.Final)
+		}
+		if (zb0001Mask & 0x200) == 0 { // if not omitted
+			// string "epoch"
+			o = append(o, 0xa5, 0x65, 0x70, 0x6f, 0x63, 0x68)
+			o = msgp.AppendUint64(o, z.Epoch)
 		}
 	}
 	return
@@ -649,6 +673,12 @@ func (z *TaskResult) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Final")
 				return
 			}
+		case "epoch":
+			z.Epoch, bts, err = msgp.ReadUint64Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Epoch")
+				return
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -667,6 +697,6 @@ func (z TaskResult) Msgsize() (s int) {
 	for za0001 := range z.Children {
 		s += z.Children[za0001].Msgsize()
 	}
-	s += 6 + msgp.BoolSize
+	s += 6 + msgp.BoolSize + 6 + msgp.Uint64Size
 	return
 }

@@ -186,6 +186,10 @@ func (n *Node) ID() ID { return n.host.ID() }
 // Workspace returns the workspace ID.
 func (n *Node) Workspace() string { return n.cfg.workspace }
 
+// Private reports whether the workspace has a secret ([WithSecret]): then
+// every connection of the node, on any protocol, is with a holder of it.
+func (n *Node) Private() bool { return n.cfg.secret != "" }
+
 // Addrs returns the node's dialable addresses, each ending in /p2p/<id>,
 // non-loopback addresses first.
 func (n *Node) Addrs() []ma.Multiaddr {

@@ -35,6 +35,9 @@ func (m *Manager) Retry(ctx context.Context, id string) error {
 	_, err := agent.CallDeferred(ctx, m.agent, func(reply func(struct{}, error)) {
 		t := m.tasks[id]
 		switch {
+		case !m.leading:
+			reply(struct{}{}, m.notLeader())
+			return
 		case t == nil:
 			reply(struct{}{}, fmt.Errorf("%w: %q", ErrUnknownTask, id))
 			return
@@ -60,6 +63,9 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	_, err := agent.CallDeferred(ctx, m.agent, func(reply func(struct{}, error)) {
 		t := m.tasks[id]
 		switch {
+		case !m.leading:
+			reply(struct{}{}, m.notLeader())
+			return
 		case t == nil:
 			reply(struct{}{}, fmt.Errorf("%w: %q", ErrUnknownTask, id))
 			return

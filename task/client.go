@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/ceylon-go/ceylon/agent"
 	"github.com/ceylon-go/ceylon/messages"
@@ -28,9 +30,11 @@ type Client struct {
 	a   *agent.Agent
 	sem chan struct{}
 
-	mu      sync.Mutex
-	manager peer.ID
-	found   chan struct{} // closed once a manager is known
+	mu         sync.Mutex
+	manager    peer.ID
+	found      chan struct{}        // closed once a manager is known
+	admins     map[peer.ID]struct{} // the managers present that the client trusts
+	replicated bool                 // a standby has answered: follow the leader
 
 	queue   chan asyncSubmit // SubmitAsync's tasks, for sendQueued
 	batcher sync.Once
@@ -78,18 +82,81 @@ func NewClient(a *agent.Agent, opts ...ClientOption) (*Client, error) {
 			return nil, err
 		}
 	}
+	c.admins = map[peer.ID]struct{}{}
 	a.OnConnect(func(ctx agent.Context, who agent.AgentDetail) {
 		if who.Mode != agent.Admin || !a.JoinedThrough(ctx.SenderID()) {
 			return
 		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
+		c.admins[ctx.SenderID()] = struct{}{}
 		if c.manager == "" {
-			c.manager = ctx.SenderID()
-			close(c.found)
+			c.setManager(ctx.SenderID())
+		}
+	})
+	a.OnDisconnect(func(ctx agent.Context, _ agent.AgentDetail) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		delete(c.admins, ctx.SenderID())
+		if c.manager == ctx.SenderID() {
+			c.setManager(c.anotherAdmin(ctx.SenderID()))
 		}
 	})
 	return c, nil
+}
+
+// setManager makes id the client's manager ("": none known; calls wait
+// for one). c.mu must be held.
+func (c *Client) setManager(id peer.ID) {
+	switch {
+	case id == "" && c.manager != "":
+		c.found = make(chan struct{})
+	case id != "" && c.manager == "":
+		close(c.found)
+	}
+	c.manager = id
+}
+
+// anotherAdmin is a trusted manager other than not ("" if none); with
+// several, each call moves on to the next, in ID order. c.mu must be held.
+func (c *Client) anotherAdmin(not peer.ID) peer.ID {
+	var ids []peer.ID
+	for id := range c.admins {
+		if id != not {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return ""
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		if id > not {
+			return id
+		}
+	}
+	return ids[0]
+}
+
+// follow moves the client on from a manager that is not the leader (or did
+// not answer): to the leader it named, if the client trusts it, or else to
+// the next manager it knows.
+func (c *Client) follow(from peer.ID, leader string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.replicated = true
+	if c.manager != from {
+		return // moved on already
+	}
+	if id, err := peer.ParseID(leader); err == nil {
+		if _, ok := c.admins[id]; ok {
+			c.setManager(id)
+			return
+		}
+	}
+	if next := c.anotherAdmin(from); next != "" {
+		c.setManager(next)
+	}
 }
 
 // Agent returns the client's agent.
@@ -98,15 +165,20 @@ func (c *Client) Agent() *agent.Agent { return c.a }
 // Manager waits until the client knows its task manager, and returns its
 // ID; [ErrNoManager] if ctx ends first.
 func (c *Client) Manager(ctx context.Context) (peer.ID, error) {
-	select {
-	case <-c.found:
+	for {
 		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.manager, nil
-	case <-ctx.Done():
-		return "", fmt.Errorf("%w: %w", ErrNoManager, ctx.Err())
-	case <-c.a.Done():
-		return "", agent.ErrStopped
+		mgr, found := c.manager, c.found
+		c.mu.Unlock()
+		if mgr != "" {
+			return mgr, nil
+		}
+		select {
+		case <-found:
+		case <-ctx.Done():
+			return "", fmt.Errorf("%w: %w", ErrNoManager, ctx.Err())
+		case <-c.a.Done():
+			return "", agent.ErrStopped
+		}
 	}
 }
 
@@ -123,12 +195,66 @@ func (c *Client) request(ctx context.Context, msg messages.Message) (messages.Me
 }
 
 // ask is request for a caller that holds a place in the in-flight bound.
+// Among replicated managers it follows the leader: a standby's refusal
+// (ErrNotLeader), or a leader that left or failed to answer, sends the
+// request again to the leader (or the next manager), until ctx ends.
+// Every request can be repeated: a task submitted twice is accepted once.
 func (c *Client) ask(ctx context.Context, msg messages.Message) (messages.Message, error) {
-	mgr, err := c.Manager(ctx)
-	if err != nil {
-		return nil, err
+	pause := 10 * time.Millisecond
+	for {
+		mgr, err := c.Manager(ctx)
+		if err != nil {
+			return nil, err
+		}
+		rep, err := c.a.Request(ctx, mgr.String(), msg)
+		switch leader, standby := notLeader(rep); {
+		case err == nil && !standby:
+			return rep, nil
+		case err == nil:
+			c.follow(mgr, leader)
+		case ctx.Err() != nil || !c.isReplicated():
+			return nil, err
+		default:
+			c.follow(mgr, "")
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = fmt.Errorf("%w: no leading manager answered: %w", ErrNotLeader, ctx.Err())
+			}
+			return nil, err
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 500*time.Millisecond)
 	}
-	return c.a.Request(ctx, mgr.String(), msg)
+}
+
+func (c *Client) isReplicated() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.replicated || len(c.admins) > 1
+}
+
+// notLeader reports a reply from a standby manager (or from a leader that
+// lost the lead before it could commit), with the leader it named.
+func notLeader(rep messages.Message) (leader string, standby bool) {
+	var outs []messages.Outcome
+	switch r := rep.(type) {
+	case messages.SubmitReply:
+		outs = append(slices.Clip(r.Outcomes), r.Refused)
+	case messages.WaitReply:
+		outs = []messages.Outcome{r.Outcome}
+	case messages.StatusReply:
+		outs = []messages.Outcome{r.Outcome}
+	case messages.CancelReply:
+		outs = []messages.Outcome{r.Outcome}
+	}
+	for _, o := range outs {
+		if o.Code == messages.CodeNotLeader {
+			return o.Leader, true
+		}
+	}
+	return "", false
 }
 
 // Submit hands one task to the manager and returns once it holds it

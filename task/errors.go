@@ -53,6 +53,9 @@ var (
 	// manager cancels the attempt (its lease ran out, or the task was
 	// cancelled).
 	ErrCancelledByManager = errors.New("task: attempt cancelled by the task manager")
+	// ErrStaleAssignment reports an assignment from a deposed leader: its
+	// term is older than the one of the manager the worker follows.
+	ErrStaleAssignment = errors.New("task: assignment from a deposed manager")
 	// ErrManagerLost is the cause of a processor's context when the worker
 	// loses its manager (the manager requeues the task elsewhere).
 	ErrManagerLost = errors.New("task: task manager left")

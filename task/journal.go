@@ -56,6 +56,10 @@ type Journal struct {
 	// records: a slow or stuck disk; failWrite makes the write fail.
 	beforeWrite func()
 	failWrite   func() error
+	// replicate, with WithReplication, commits a batch through the
+	// replicas' log instead of writing it here: the log applies it here
+	// (applyBatch) once a majority holds it.
+	replicate func(data []byte) error
 }
 
 // OpenJournal opens (or creates, if there is no file at path) the journal
@@ -175,6 +179,22 @@ func (j *Journal) writeTasks(recs []*taskRecord, workers map[string]WorkerStats,
 			return fmt.Errorf("task: journal write: %w", err)
 		}
 	}
+	if j.replicate != nil {
+		b := journalBatch{Records: recs, Workers: workers, Deletes: deletes}
+		for _, p := range puts {
+			b.Puts = append(b.Puts, batchPut{Bucket: p.bucket, Key: p.key, Value: p.value})
+		}
+		data, err := b.MarshalMsg([]byte{entryBatch})
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrJournalWrite, err)
+		}
+		return j.replicate(data)
+	}
+	return j.writeLocal(recs, workers, deletes, puts)
+}
+
+// writeLocal writes a batch to the journal's file.
+func (j *Journal) writeLocal(recs []*taskRecord, workers map[string]WorkerStats, deletes []string, puts []journalPut) error {
 	err := j.db.Update(func(tx *bolt.Tx) error {
 		if workers != nil {
 			v, err := workerTable(workers).MarshalMsg(nil)

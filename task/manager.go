@@ -26,10 +26,13 @@ type Manager struct {
 	agent *agent.Agent
 	cfg   managerConfig
 
-	loadGauges *loadGauges    // the scaling signal's metrics (scaleLoop's)
-	scaleWG    sync.WaitGroup // the scaling loop
+	rep        atomic.Pointer[replica] // WithReplication's Raft group, once started
+	loadGauges *loadGauges             // the scaling signal's metrics (scaleLoop's)
+	scaleWG    sync.WaitGroup          // the scaling loop
 
 	// Owned by the actor.
+	leading       bool   // assigns and answers (always, without replication)
+	epoch         uint64 // the leadership term (0 without replication)
 	remoteWaits   int    // remote producers' waits held (see producer.go)
 	remoteSubmits uint64 // tasks submitted by remote producers
 	tasks         map[string]*taskState
@@ -98,9 +101,16 @@ func NewManager(a *agent.Agent, opts ...ManagerOption) (*Manager, error) {
 			return nil, err
 		}
 	}
+	if cfg.replica != nil && cfg.journal == nil {
+		return nil, fmt.Errorf("%w: WithReplication needs WithJournal (the replicated state)", ErrReplicaConfig)
+	}
+	if cfg.replica != nil && cfg.restore != nil {
+		return nil, fmt.Errorf("%w: WithRestore (the playground) does not replicate yet", ErrReplicaConfig)
+	}
 	m := &Manager{
 		agent:      a,
 		cfg:        cfg,
+		leading:    cfg.replica == nil,
 		tasks:      map[string]*taskState{},
 		inflight:   map[string]*taskState{},
 		workers:    map[peer.ID]*workerState{},
@@ -143,20 +153,17 @@ func (m *Manager) Start(ctx context.Context) error {
 		return agent.ErrAlreadyStarted
 	}
 	m.startCalled = true
-	if m.cfg.journal != nil {
-		if err := m.recover(); err != nil {
+	var lastRuns map[string]time.Time
+	if m.cfg.journal != nil && m.cfg.replica == nil {
+		st, err := m.loadRecovery()
+		if err != nil {
 			return err
 		}
+		m.restore(st, "lost: manager restarted")
+		lastRuns = st.lastRuns
 	}
 	if m.cfg.restore != nil && m.cfg.journal != nil {
 		if err := m.cfg.restore(&Recovery{m: m}); err != nil {
-			return err
-		}
-	}
-	var lastRuns map[string]time.Time
-	if m.cfg.journal != nil && len(m.cfg.periodic) > 0 {
-		var err error
-		if lastRuns, err = m.cfg.journal.loadPeriodic(); err != nil {
 			return err
 		}
 	}
@@ -177,6 +184,12 @@ func (m *Manager) Start(ctx context.Context) error {
 			m.markDirty()
 		}
 	})
+	if m.cfg.replica != nil {
+		if err := m.startReplica(); err != nil {
+			_ = m.agent.Stop()
+			return err
+		}
+	}
 	m.stopTicker = m.agent.Every(m.cfg.tick, m.sweep)
 	m.scaleWG.Add(1)
 	go m.scaleLoop()
@@ -187,9 +200,15 @@ func (m *Manager) Start(ctx context.Context) error {
 // which stop taking work when they see the manager leave. A Stop during
 // Start cancels it.
 func (m *Manager) Stop() error {
+	if r := m.rep.Load(); r != nil {
+		r.handOver() // a leader that stops hands the lead on first
+	}
 	err := m.agent.Stop() // first: it cancels a Start in progress
 	m.life.Lock()
 	defer m.life.Unlock()
+	if r := m.rep.Load(); r != nil {
+		r.close() // a commit in flight fails: it is the next leader's
+	}
 	if m.stopTicker != nil {
 		m.stopTicker()
 	}
@@ -327,6 +346,9 @@ func (m *Manager) Wait(ctx context.Context, id string) (messages.TaskResult, err
 func (m *Manager) await(ctx context.Context, t *taskState) (messages.TaskResult, error) {
 	select {
 	case <-t.done:
+		if t.deposed {
+			return messages.TaskResult{}, fmt.Errorf("%w: %q is the next leader's now", ErrNotLeader, t.task.ID)
+		}
 		return *t.result, nil
 	case <-ctx.Done():
 		return messages.TaskResult{}, m.whyNotDone(t.task.ID, ctx.Err())
@@ -415,7 +437,10 @@ func (m *Manager) Tasks(ctx context.Context) ([]Info, error) {
 func (m *Manager) Cancel(ctx context.Context, id string) error {
 	_, err := agent.Call(ctx, m.agent, func() (struct{}, error) {
 		t := m.tasks[id]
-		if t == nil {
+		switch {
+		case !m.leading:
+			return struct{}{}, m.notLeader()
+		case t == nil:
 			return struct{}{}, fmt.Errorf("%w: %q", ErrUnknownTask, id)
 		}
 		m.cancel(t, "cancelled by request")

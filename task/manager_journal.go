@@ -18,28 +18,50 @@ func WithJournal(j *Journal) ManagerOption {
 	return func(c *managerConfig) error { c.journal = j; return nil }
 }
 
-// recover loads the journal's tasks. Called by Start, before the actor
-// runs.
-func (m *Manager) recover() error {
-	recs, err := m.cfg.journal.loadTasks()
-	if err != nil {
-		return err
+// recovered is what a journal holds for a manager to resume from.
+type recovered struct {
+	recs     []*taskRecord
+	workers  map[string]WorkerStats
+	paused   []string
+	lastRuns map[string]time.Time // periodic tasks' last runs
+}
+
+// loadRecovery reads the journal (outside the actor: it only reads the
+// file).
+func (m *Manager) loadRecovery() (*recovered, error) {
+	j := m.cfg.journal
+	var (
+		st  recovered
+		err error
+	)
+	if st.recs, err = j.loadTasks(); err != nil {
+		return nil, err
 	}
-	workers, err := m.cfg.journal.loadWorkers()
-	if err != nil {
-		return err
+	if st.workers, err = j.loadWorkers(); err != nil {
+		return nil, err
 	}
-	for name, st := range workers {
-		m.history[name] = st // a worker that comes back continues its numbers
+	if st.paused, err = j.loadPaused(); err != nil {
+		return nil, err
 	}
-	paused, err := m.cfg.journal.loadPaused()
-	if err != nil {
-		return err
+	if len(m.cfg.periodic) > 0 {
+		if st.lastRuns, err = j.loadPeriodic(); err != nil {
+			return nil, err
+		}
 	}
-	for _, typ := range paused {
+	return &st, nil
+}
+
+// restore rebuilds the manager's tasks from a journal's content; an
+// attempt that was in flight is ended with the outcome lost and its task
+// queued again. Called before the actor runs, or in it.
+func (m *Manager) restore(st *recovered, lost string) {
+	for name, w := range st.workers {
+		m.history[name] = w // a worker that comes back continues its numbers
+	}
+	for _, typ := range st.paused {
 		m.paused[typ] = true
 	}
-	for _, r := range recs {
+	for _, r := range st.recs {
 		t := &taskState{
 			task: r.Task, inputs: r.Inputs, seq: r.Seq, status: r.Status, attempt: r.Attempt,
 			retries: r.Retries, lost: r.Lost, attempts: r.Attempts,
@@ -71,20 +93,19 @@ func (m *Manager) recover() error {
 			m.later.add(t) // the sweep releases it at its time, or at once
 		default:
 			// Whatever it was doing (assigned, running, retrying), no
-			// attempt survives the restart: it waits for a worker again.
+			// attempt survives: it waits for a worker again.
 			t.status = StatusPending
 			if n := len(t.attempts); n > 0 && t.attempts[n-1].EndedAt.IsZero() {
 				t.attempts[n-1].EndedAt = time.Now()
-				t.attempts[n-1].Outcome = "lost: manager restarted"
+				t.attempts[n-1].Outcome = lost
 			}
 			m.ready.push(t)
 		}
 	}
 	slices.SortFunc(m.expiring, func(a, b *taskState) int { return a.finishedAt.Compare(b.finishedAt) })
-	if len(recs) > 0 {
-		m.agent.Logger().Info("resumed from journal", "tasks", len(recs), "pending", m.ready.n)
+	if len(st.recs) > 0 {
+		m.agent.Logger().Info("resumed from journal", "tasks", len(st.recs), "pending", m.ready.n)
 	}
-	return nil
 }
 
 // journalTask marks t's state as changed: the next commit writes it as it

@@ -41,6 +41,7 @@ type managerConfig struct {
 	scaleEvery       time.Duration
 	scaleFn          func(Load)
 	periodic         []*periodic
+	replica          *replicaConfig
 }
 
 func defaultManagerConfig() managerConfig {

@@ -43,6 +43,7 @@ type taskState struct {
 	settled         bool          // final, durable, and announced
 	journalDirty    bool          // changed since the last commit
 	done            chan struct{} // closed when settled; created on first Wait
+	deposed         bool          // done was closed because the manager lost the lead
 	remote          []remoteWait  // remote producers waiting for it
 	stopRetry       func() bool
 	class           *classQueue

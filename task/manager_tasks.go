@@ -14,6 +14,9 @@ import (
 
 // accept validates a batch and queues it, all or nothing.
 func (m *Manager) accept(batch []Submission) error {
+	if !m.leading {
+		return m.notLeader()
+	}
 	now := time.Now()
 	var seenKey map[string]bool
 	var seen map[string]bool
@@ -146,7 +149,7 @@ func (m *Manager) sendAssignment(t *taskState, w *workerState, assignedAt time.T
 	if t.policy.Timeout > 0 {
 		t.leaseEnd = now.Add(t.policy.Timeout)
 	}
-	as := messages.TaskAssignment{Task: t.task, Attempt: t.attempt, AssignedAt: assignedAt, Timeout: t.policy.Timeout, Inputs: t.inputs}
+	as := messages.TaskAssignment{Task: t.task, Attempt: t.attempt, AssignedAt: assignedAt, Timeout: t.policy.Timeout, Inputs: t.inputs, Epoch: m.epoch}
 	if err := m.agent.SendBounded(w.pid, as); err != nil {
 		if errors.Is(err, peer.ErrFrameTooLarge) {
 			// No worker can be sent this one (Submit refuses such tasks;

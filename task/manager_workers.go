@@ -15,6 +15,9 @@ import (
 // sweep. Every function here runs in the manager's actor.
 
 func (m *Manager) onWorkerInfo(ctx agent.Context, info messages.WorkerInfo) error {
+	if !m.leading {
+		return nil // a standby: workers follow the leader
+	}
 	if err := info.Validate(); err != nil {
 		return err
 	}
@@ -82,11 +85,14 @@ func (m *Manager) heard(ctx agent.Context) *workerState {
 }
 
 func (m *Manager) onHeartbeat(ctx agent.Context, hb messages.Heartbeat) error {
+	if !m.leading {
+		return nil // a standby: workers follow the leader
+	}
 	w := m.heard(ctx)
 	if w == nil {
 		// A worker we do not know thinks we are its manager: its
 		// introduction was lost, or we saw it leave and it did not.
-		return m.agent.SendBounded(ctx.SenderID(), messages.Welcome{})
+		return m.agent.SendBounded(ctx.SenderID(), messages.Welcome{Epoch: m.epoch})
 	}
 	if hb.Listed {
 		m.reconcile(w, hb.Running)
@@ -98,8 +104,8 @@ func (m *Manager) onHeartbeat(ctx agent.Context, hb messages.Heartbeat) error {
 // introduces itself even when it did not see this manager leave and come
 // back (a client that is no worker drops the welcome as an unknown kind).
 func (m *Manager) onConnect(ctx agent.Context, who agent.AgentDetail) {
-	if who.Mode == agent.Client && m.workers[ctx.SenderID()] == nil {
-		_ = m.agent.SendBounded(ctx.SenderID(), messages.Welcome{})
+	if m.leading && who.Mode == agent.Client && m.workers[ctx.SenderID()] == nil {
+		_ = m.agent.SendBounded(ctx.SenderID(), messages.Welcome{Epoch: m.epoch})
 	}
 }
 
@@ -136,6 +142,9 @@ func (m *Manager) reconcile(w *workerState, running []messages.AttemptRef) {
 }
 
 func (m *Manager) onAck(ctx agent.Context, a messages.TaskAck) error {
+	if !m.leading {
+		return nil // a standby: workers follow the leader
+	}
 	w := m.heard(ctx)
 	if t := m.current(a.TaskID, a.Attempt); t != nil && t.worker == w {
 		m.acked(w, t)
@@ -154,6 +163,9 @@ func (m *Manager) acked(w *workerState, t *taskState) {
 }
 
 func (m *Manager) onResult(ctx agent.Context, r messages.TaskResult) error {
+	if !m.leading {
+		return nil // a standby: workers follow the leader
+	}
 	w := m.heard(ctx)
 	if w == nil {
 		return fmt.Errorf("result for %q from %s, which is not a registered worker", r.TaskID, ctx.Sender())
@@ -216,6 +228,10 @@ func (m *Manager) revoke(w *workerState, t *taskState, reason string) {
 
 // sweep enforces ack deadlines, leases and heartbeats.
 func (m *Manager) sweep() {
+	if !m.leading {
+		m.updateGauges()
+		return
+	}
 	now := time.Now()
 	m.expire(now)
 	m.expireUnique(now)

@@ -35,6 +35,10 @@ func (m *Manager) setPaused(ctx context.Context, typ string, paused bool) error 
 		return errors.New("task: pause: empty task type")
 	}
 	_, err := agent.CallDeferred(ctx, m.agent, func(reply func(struct{}, error)) {
+		if !m.leading {
+			reply(struct{}{}, m.notLeader())
+			return
+		}
 		if paused {
 			m.paused[typ] = true
 		} else {

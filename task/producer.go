@@ -30,7 +30,33 @@ func (m *Manager) handleProducers(a *agent.Agent) {
 	agent.On(a, m.onCancelRequest)
 }
 
+// standbyOutcome is the refusal of a standby manager, nil when leading.
+func (m *Manager) standbyOutcome(id string) *messages.Outcome {
+	if m.leading {
+		return nil
+	}
+	o := outcome(id, m.notLeader())
+	if l := m.leaderHint(); l != m.agent.ID() {
+		o.Leader = l
+	}
+	return &o
+}
+
+// outcomeOf is outcome, with the leader's ID when err is ErrNotLeader.
+func (m *Manager) outcomeOf(id string, err error) messages.Outcome {
+	o := outcome(id, err)
+	if o.Code == messages.CodeNotLeader {
+		if l := m.leaderHint(); l != m.agent.ID() {
+			o.Leader = l
+		}
+	}
+	return o
+}
+
 func (m *Manager) onSubmitRequest(ctx agent.Context, req messages.SubmitRequest) error {
+	if o := m.standbyOutcome(""); o != nil {
+		return ctx.Reply(messages.SubmitReply{Refused: *o})
+	}
 	if err := req.Validate(); err != nil {
 		return ctx.Reply(messages.SubmitReply{Refused: outcome("", err)})
 	}
@@ -51,7 +77,7 @@ func (m *Manager) onSubmitRequest(ctx agent.Context, req messages.SubmitRequest)
 		if err != nil {
 			for i := range out {
 				if out[i].Code == "" {
-					out[i] = messages.Outcome{ID: out[i].ID, Code: messages.CodeJournal, Message: err.Error()}
+					out[i] = m.outcomeOf(out[i].ID, err)
 				}
 			}
 		}
@@ -61,6 +87,9 @@ func (m *Manager) onSubmitRequest(ctx agent.Context, req messages.SubmitRequest)
 }
 
 func (m *Manager) onWaitRequest(ctx agent.Context, req messages.WaitRequest) error {
+	if o := m.standbyOutcome(req.ID); o != nil {
+		return ctx.Reply(messages.WaitReply{Outcome: *o})
+	}
 	t := m.tasks[req.ID]
 	switch {
 	case t == nil:
@@ -85,6 +114,9 @@ func (m *Manager) answerRemoteWaits(t *taskState) {
 }
 
 func (m *Manager) onStatusRequest(ctx agent.Context, req messages.StatusRequest) error {
+	if o := m.standbyOutcome(req.ID); o != nil {
+		return ctx.Reply(messages.StatusReply{Outcome: *o})
+	}
 	t := m.tasks[req.ID]
 	if t == nil {
 		return ctx.Reply(messages.StatusReply{Outcome: outcome(req.ID, fmt.Errorf("%w: %q", ErrUnknownTask, req.ID))})
@@ -102,6 +134,9 @@ func (m *Manager) onStatusRequest(ctx agent.Context, req messages.StatusRequest)
 }
 
 func (m *Manager) onCancelRequest(ctx agent.Context, req messages.CancelRequest) error {
+	if o := m.standbyOutcome(req.ID); o != nil {
+		return ctx.Reply(messages.CancelReply{Outcome: *o})
+	}
 	t := m.tasks[req.ID]
 	if t == nil {
 		return ctx.Reply(messages.CancelReply{Outcome: outcome(req.ID, fmt.Errorf("%w: %q", ErrUnknownTask, req.ID))})
@@ -110,7 +145,7 @@ func (m *Manager) onCancelRequest(ctx agent.Context, req messages.CancelRequest)
 	m.afterCommit(func(err error) {
 		var o messages.Outcome
 		if err != nil {
-			o = messages.Outcome{ID: req.ID, Code: messages.CodeJournal, Message: err.Error()}
+			o = m.outcomeOf(req.ID, err)
 		}
 		_ = ctx.Reply(messages.CancelReply{Outcome: o})
 	})
@@ -122,6 +157,7 @@ var codes = []struct {
 	err  error
 	code string
 }{
+	{ErrNotLeader, messages.CodeNotLeader}, // before ErrJournal: a lost lead fails a commit
 	{ErrDuplicateTask, messages.CodeDuplicate},
 	{ErrDuplicateUnique, messages.CodeDuplicateUnique},
 	{ErrUnknownTask, messages.CodeUnknownTask},

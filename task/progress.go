@@ -82,6 +82,9 @@ func (s *progressSender) stop() {
 // onProgress records a running attempt's progress, if it comes from the
 // worker that holds it. Runs in the manager's actor.
 func (m *Manager) onProgress(ctx agent.Context, p messages.TaskProgress) error {
+	if !m.leading {
+		return nil
+	}
 	if err := p.Validate(); err != nil {
 		return err
 	}

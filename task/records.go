@@ -41,3 +41,20 @@ type taskRecord struct {
 
 // workerTable is the worker statistics of the last commit, by name.
 type workerTable map[string]WorkerStats
+
+// journalBatch is one commit of the journal as a replicated log entry:
+// what [Journal.writeTasks] writes, applied in the same order on every
+// replica.
+type journalBatch struct {
+	Records []*taskRecord `msgpack:"records,omitempty,allownil"`
+	Workers workerTable   `msgpack:"workers,omitempty"`
+	Deletes []string      `msgpack:"deletes,omitempty,allownil"`
+	Puts    []batchPut    `msgpack:"puts,omitempty,allownil"`
+}
+
+// batchPut is a record of a layer above the manager in a journalBatch.
+type batchPut struct {
+	Bucket string `msgpack:"b"`
+	Key    []byte `msgpack:"k"`
+	Value  []byte `msgpack:"v"`
+}

@@ -10,6 +10,366 @@ import (
 )
 
 // MarshalMsg implements msgp.Marshaler
+func (z batchPut) MarshalMsg(b []byte) (o []byte, err error) {
+	o = msgp.Require(b, z.Msgsize())
+	// map header, size 3
+	// string "b"
+	o = append(o, 0x83, 0xa1, 0x62)
+	o = msgp.AppendString(o, z.Bucket)
+	// string "k"
+	o = append(o, 0xa1, 0x6b)
+	o = msgp.AppendBytes(o, z.Key)
+	// string "v"
+	o = append(o, 0xa1, 0x76)
+	o = msgp.AppendBytes(o, z.Value)
+	return
+}
+
+// UnmarshalMsg implements msgp.Unmarshaler
+func (z *batchPut) UnmarshalMsg(bts []byte) (o []byte, err error) {
+	var field []byte
+	_ = field
+	var zb0001 uint32
+	zb0001, bts, err = msgp.ReadMapHeaderBytes(bts)
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	for zb0001 > 0 {
+		zb0001--
+		field, bts, err = msgp.ReadMapKeyZC(bts)
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		switch msgp.UnsafeString(field) {
+		case "b":
+			z.Bucket, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Bucket")
+				return
+			}
+		case "k":
+			z.Key, bts, err = msgp.ReadBytesBytes(bts, z.Key)
+			if err != nil {
+				err = msgp.WrapError(err, "Key")
+				return
+			}
+		case "v":
+			z.Value, bts, err = msgp.ReadBytesBytes(bts, z.Value)
+			if err != nil {
+				err = msgp.WrapError(err, "Value")
+				return
+			}
+		default:
+			bts, err = msgp.Skip(bts)
+			if err != nil {
+				err = msgp.WrapError(err)
+				return
+			}
+		}
+	}
+	o = bts
+	return
+}
+
+// Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
+func (z batchPut) Msgsize() (s int) {
+	s = 1 + 2 + msgp.StringPrefixSize + len(z.Bucket) + 2 + msgp.BytesPrefixSize + len(z.Key) + 2 + msgp.BytesPrefixSize + len(z.Value)
+	return
+}
+
+// MarshalMsg implements msgp.Marshaler
+func (z journalBatch) MarshalMsg(b []byte) (o []byte, err error) {
+	o = msgp.Require(b, z.Msgsize())
+	// check for omitted fields
+	zb0001Len := uint32(4)
+	var zb0001Mask uint8 /* 4 bits */
+	_ = zb0001Mask
+	if z.Records == nil {
+		zb0001Len--
+		zb0001Mask |= 0x1
+	}
+	if z.Workers == nil {
+		zb0001Len--
+		zb0001Mask |= 0x2
+	}
+	if z.Deletes == nil {
+		zb0001Len--
+		zb0001Mask |= 0x4
+	}
+	if z.Puts == nil {
+		zb0001Len--
+		zb0001Mask |= 0x8
+	}
+	// variable map header, size zb0001Len
+	o = append(o, 0x80|uint8(zb0001Len))
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		if (zb0001Mask & 0x1) == 0 { // if not omitted
+			// string "records"
+			o = append(o, 0xa7, 0x72, 0x65, 0x63, 0x6f, 0x72, 0x64, 0x73)
+			o = msgp.AppendArrayHeader(o, uint32(len(z.Records)))
+			for za0001 := range z.Records {
+				if z.Records[za0001] == nil {
+					o = msgp.AppendNil(o)
+				} else {
+					o, err = z.Records[za0001].MarshalMsg(o)
+					if err != nil {
+						err = msgp.WrapError(err, "Records", za0001)
+						return
+					}
+				}
+			}
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// string "workers"
+			o = append(o, 0xa7, 0x77, 0x6f, 0x72, 0x6b, 0x65, 0x72, 0x73)
+			o = msgp.AppendMapHeader(o, uint32(len(z.Workers)))
+			for za0002, za0003 := range z.Workers {
+				o = msgp.AppendString(o, za0002)
+				o, err = za0003.MarshalMsg(o)
+				if err != nil {
+					err = msgp.WrapError(err, "Workers", za0002)
+					return
+				}
+			}
+		}
+		if (zb0001Mask & 0x4) == 0 { // if not omitted
+			// string "deletes"
+			o = append(o, 0xa7, 0x64, 0x65, 0x6c, 0x65, 0x74, 0x65, 0x73)
+			o = msgp.AppendArrayHeader(o, uint32(len(z.Deletes)))
+			for za0004 := range z.Deletes {
+				o = msgp.AppendString(o, z.Deletes[za0004])
+			}
+		}
+		if (zb0001Mask & 0x8) == 0 { // if not omitted
+			// string "puts"
+			o = append(o, 0xa4, 0x70, 0x75, 0x74, 0x73)
+			o = msgp.AppendArrayHeader(o, uint32(len(z.Puts)))
+			for za0005 := range z.Puts {
+				// map header, size 3
+				// string "b"
+				o = append(o, 0x83, 0xa1, 0x62)
+				o = msgp.AppendString(o, z.Puts[za0005].Bucket)
+				// string "k"
+				o = append(o, 0xa1, 0x6b)
+				o = msgp.AppendBytes(o, z.Puts[za0005].Key)
+				// string "v"
+				o = append(o, 0xa1, 0x76)
+				o = msgp.AppendBytes(o, z.Puts[za0005].Value)
+			}
+		}
+	}
+	return
+}
+
+// UnmarshalMsg implements msgp.Unmarshaler
+func (z *journalBatch) UnmarshalMsg(bts []byte) (o []byte, err error) {
+	var field []byte
+	_ = field
+	var zb0001 uint32
+	zb0001, bts, err = msgp.ReadMapHeaderBytes(bts)
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	for zb0001 > 0 {
+		zb0001--
+		field, bts, err = msgp.ReadMapKeyZC(bts)
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		switch msgp.UnsafeString(field) {
+		case "records":
+			if msgp.IsNil(bts) {
+				bts = bts[1:]
+				z.Records = nil
+			} else {
+				var zb0002 uint32
+				zb0002, bts, err = msgp.ReadArrayHeaderBytes(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "Records")
+					return
+				}
+				if z.Records != nil && cap(z.Records) >= int(zb0002) {
+					z.Records = (z.Records)[:zb0002]
+				} else {
+					z.Records = make([]*taskRecord, zb0002)
+				}
+				for za0001 := range z.Records {
+					if msgp.IsNil(bts) {
+						bts, err = msgp.ReadNilBytes(bts)
+						if err != nil {
+							return
+						}
+						z.Records[za0001] = nil
+					} else {
+						if z.Records[za0001] == nil {
+							z.Records[za0001] = new(taskRecord)
+						}
+						bts, err = z.Records[za0001].UnmarshalMsg(bts)
+						if err != nil {
+							err = msgp.WrapError(err, "Records", za0001)
+							return
+						}
+					}
+				}
+			}
+		case "workers":
+			var zb0003 uint32
+			zb0003, bts, err = msgp.ReadMapHeaderBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Workers")
+				return
+			}
+			if z.Workers == nil {
+				z.Workers = make(workerTable, zb0003)
+			} else if len(z.Workers) > 0 {
+				clear(z.Workers)
+			}
+			for zb0003 > 0 {
+				var za0003 WorkerStats
+				zb0003--
+				var za0002 string
+				za0002, bts, err = msgp.ReadStringBytes(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "Workers")
+					return
+				}
+				bts, err = za0003.UnmarshalMsg(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "Workers", za0002)
+					return
+				}
+				z.Workers[za0002] = za0003
+			}
+		case "deletes":
+			if msgp.IsNil(bts) {
+				bts = bts[1:]
+				z.Deletes = nil
+			} else {
+				var zb0004 uint32
+				zb0004, bts, err = msgp.ReadArrayHeaderBytes(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "Deletes")
+					return
+				}
+				if z.Deletes != nil && cap(z.Deletes) >= int(zb0004) {
+					z.Deletes = (z.Deletes)[:zb0004]
+				} else {
+					z.Deletes = make([]string, zb0004)
+				}
+				for za0004 := range z.Deletes {
+					z.Deletes[za0004], bts, err = msgp.ReadStringBytes(bts)
+					if err != nil {
+						err = msgp.WrapError(err, "Deletes", za0004)
+						return
+					}
+				}
+			}
+		case "puts":
+			if msgp.IsNil(bts) {
+				bts = bts[1:]
+				z.Puts = nil
+			} else {
+				var zb0005 uint32
+				zb0005, bts, err = msgp.ReadArrayHeaderBytes(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "Puts")
+					return
+				}
+				if z.Puts != nil && cap(z.Puts) >= int(zb0005) {
+					z.Puts = (z.Puts)[:zb0005]
+				} else {
+					z.Puts = make([]batchPut, zb0005)
+				}
+				for za0005 := range z.Puts {
+					var zb0006 uint32
+					zb0006, bts, err = msgp.ReadMapHeaderBytes(bts)
+					if err != nil {
+						err = msgp.WrapError(err, "Puts", za0005)
+						return
+					}
+					for zb0006 > 0 {
+						zb0006--
+						field, bts, err = msgp.ReadMapKeyZC(bts)
+						if err != nil {
+							err = msgp.WrapError(err, "Puts", za0005)
+							return
+						}
+						switch msgp.UnsafeString(field) {
+						case "b":
+							z.Puts[za0005].Bucket, bts, err = msgp.ReadStringBytes(bts)
+							if err != nil {
+								err = msgp.WrapError(err, "Puts", za0005, "Bucket")
+								return
+							}
+						case "k":
+							z.Puts[za0005].Key, bts, err = msgp.ReadBytesBytes(bts, z.Puts[za0005].Key)
+							if err != nil {
+								err = msgp.WrapError(err, "Puts", za0005, "Key")
+								return
+							}
+						case "v":
+							z.Puts[za0005].Value, bts, err = msgp.ReadBytesBytes(bts, z.Puts[za0005].Value)
+							if err != nil {
+								err = msgp.WrapError(err, "Puts", za0005, "Value")
+								return
+							}
+						default:
+							bts, err = msgp.Skip(bts)
+							if err != nil {
+								err = msgp.WrapError(err, "Puts", za0005)
+								return
+							}
+						}
+					}
+				}
+			}
+		default:
+			bts, err = msgp.Skip(bts)
+			if err != nil {
+				err = msgp.WrapError(err)
+				return
+			}
+		}
+	}
+	o = bts
+	return
+}
+
+// Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
+func (z journalBatch) Msgsize() (s int) {
+	s = 1 + 8 + msgp.ArrayHeaderSize
+	for za0001 := range z.Records {
+		if z.Records[za0001] == nil {
+			s += msgp.NilSize
+		} else {
+			s += z.Records[za0001].Msgsize()
+		}
+	}
+	s += 8 + msgp.MapHeaderSize
+	if z.Workers != nil {
+		for za0002, za0003 := range z.Workers {
+			_ = za0003
+			s += msgp.StringPrefixSize + len(za0002) + za0003.Msgsize()
+		}
+	}
+	s += 8 + msgp.ArrayHeaderSize
+	for za0004 := range z.Deletes {
+		s += msgp.StringPrefixSize + len(z.Deletes[za0004])
+	}
+	s += 5 + msgp.ArrayHeaderSize
+	for za0005 := range z.Puts {
+		s += 1 + 2 + msgp.StringPrefixSize + len(z.Puts[za0005].Bucket) + 2 + msgp.BytesPrefixSize + len(z.Puts[za0005].Key) + 2 + msgp.BytesPrefixSize + len(z.Puts[za0005].Value)
+	}
+	return
+}
+
+// MarshalMsg implements msgp.Marshaler
 func (z taskRecord) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields

@@ -199,6 +199,7 @@ type Worker struct {
 
 	// Owned by the actor.
 	manager  peer.ID
+	epoch    uint64             // the highest leadership term heard (replicated managers)
 	lostMgr  *agent.AgentDetail // the manager we lost, until it is back
 	stopLost func() bool        // the WithStopWithoutManager timer
 	running  map[slotKey]*run

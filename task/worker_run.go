@@ -43,8 +43,21 @@ func (w *Worker) onConnect(ctx agent.Context, who agent.AgentDetail) {
 }
 
 // onWelcome answers a manager's request to introduce ourselves: it adopts
-// the manager as onConnect would, and announces.
-func (w *Worker) onWelcome(ctx agent.Context, _ messages.Welcome) error {
+// the manager as onConnect would, and announces. Among replicated
+// managers, a welcome with a higher term than the worker's manager's is
+// from a new leader: the worker follows it, dropping the attempts of the
+// deposed one (the new leader has queued them again).
+func (w *Worker) onWelcome(ctx agent.Context, wm messages.Welcome) error {
+	from := ctx.SenderID()
+	if wm.Epoch > w.epoch && !w.shutting && ctx.Sender().Mode == agent.Admin && w.agent.JoinedThrough(from) {
+		old := w.manager
+		w.epoch = wm.Epoch
+		if old != "" && old != from {
+			w.dropAttempts(fmt.Errorf("%w: a new manager leads (term %d)", ErrManagerLost, wm.Epoch))
+			w.agent.Logger().Info("following the new leading task manager", "manager", ctx.Sender(), "term", wm.Epoch)
+			w.manager = ""
+		}
+	}
 	if w.manager == "" {
 		w.onConnect(ctx, ctx.Sender())
 		return nil
@@ -97,10 +110,7 @@ func (w *Worker) onDisconnect(ctx agent.Context, who agent.AgentDetail) {
 	// The manager requeues whatever we held; finishing it here would only
 	// duplicate work.
 	w.manager = ""
-	w.queue = nil
-	for _, r := range w.running {
-		r.cancel(ErrManagerLost)
-	}
+	w.dropAttempts(ErrManagerLost)
 	w.lostMgr = &who
 	w.agent.Logger().Warn("task manager lost; waiting for it to come back", "manager", who, "running", len(w.running))
 	if w.cfg.watch != nil {
@@ -114,6 +124,14 @@ func (w *Worker) onDisconnect(ctx agent.Context, who agent.AgentDetail) {
 				w.stopIfIdle()
 			}
 		})
+	}
+}
+
+// dropAttempts cancels every attempt held, queued or running.
+func (w *Worker) dropAttempts(cause error) {
+	w.queue = nil
+	for _, r := range w.running {
+		r.cancel(cause)
 	}
 }
 
@@ -158,6 +176,9 @@ func (w *Worker) onAssignment(ctx agent.Context, as messages.TaskAssignment) err
 	}
 	if err := as.Validate(); err != nil {
 		return err
+	}
+	if as.Epoch < w.epoch {
+		return fmt.Errorf("%w: assignment of %q from term %d, the leader's is %d", ErrStaleAssignment, as.Task.ID, as.Epoch, w.epoch)
 	}
 	key := slotKey{as.Task.ID, as.Attempt}
 	if w.running[key] != nil {
@@ -324,7 +345,7 @@ func execute(ctx context.Context, fn HandlerFunc, job *Job) (out []byte, err err
 func (w *Worker) report(to peer.ID, as *messages.TaskAssignment, out []byte, err error, elapsed time.Duration, children []messages.Task) {
 	r := messages.TaskResult{
 		TaskID: as.Task.ID, Attempt: as.Attempt, Worker: w.name,
-		Success: err == nil, ExecutionTime: elapsed, Output: out, Children: children,
+		Success: err == nil, ExecutionTime: elapsed, Output: out, Children: children, Epoch: as.Epoch,
 	}
 	if err == nil && len(children) > messages.MaxChildren {
 		err = fmt.Errorf("%w: spawned %d child tasks, at most %d", ErrSkipRetry, len(children), messages.MaxChildren)

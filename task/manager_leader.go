@@ -1,0 +1,133 @@
+package task
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ceylon-go/ceylon/agent"
+	"github.com/ceylon-go/ceylon/messages"
+	"github.com/ceylon-go/ceylon/peer"
+)
+
+// A manager with WithReplication leads or stands by. Standing by, it holds
+// no tasks and no workers (its journal is kept by the replicated log);
+// taking the lead, it resumes from the journal as a restarted manager
+// does, then calls every worker of the workspace over with its term; losing
+// it, it drops everything and answers with ErrNotLeader. Everything here
+// runs in the manager's actor. Without replication a manager always leads,
+// with term 0.
+
+// takeLead makes the manager the leader for a term, with the journal's
+// state as of the moment every earlier entry was applied.
+func (m *Manager) takeLead(term uint64, st *recovered) {
+	if m.leading {
+		m.dropState(nil)
+	}
+	m.restore(st, fmt.Sprintf("lost: a new manager leads (term %d)", term))
+	m.startPeriodic(st.lastRuns)
+	m.leading, m.epoch = true, term
+	m.agent.Logger().Info("leading the workspace's task managers", "term", term, "tasks", len(m.tasks), "pending", m.ready.n)
+	// Every worker follows the highest term it hears.
+	for _, d := range m.agent.ConnectedAgents() {
+		if d.Mode != agent.Client {
+			continue
+		}
+		if pid, err := peer.ParseID(d.ID); err == nil {
+			_ = m.agent.SendBounded(pid, messages.Welcome{Epoch: term})
+		}
+	}
+	m.markDirty()
+	m.workersChanged()
+}
+
+// standDown gives up the lead: every task and worker is dropped (the next
+// leader resumes them from the journal), and whoever waits hears
+// ErrNotLeader.
+func (m *Manager) standDown() {
+	if !m.leading {
+		return
+	}
+	m.agent.Logger().Warn("no longer leading the workspace's task managers", "term", m.epoch, "leader", m.leaderHint())
+	m.dropState(fmt.Errorf("%w (the leader is %s)", ErrNotLeader, m.leaderHint()))
+	m.leading = false
+}
+
+// dropState forgets every task and worker. Waiters are woken with err
+// (nil: they stay, when the state is rebuilt at once).
+func (m *Manager) dropState(err error) {
+	for _, t := range m.tasks {
+		if t.stopRetry != nil {
+			t.stopRetry()
+			t.stopRetry = nil
+		}
+		if err == nil || t.settled {
+			continue
+		}
+		if t.done != nil {
+			t.deposed = true
+			close(t.done)
+		}
+		for _, w := range t.remote {
+			_ = w.ctx.Reply(messages.WaitReply{Outcome: outcome(t.task.ID, err)})
+		}
+		t.remote = nil
+	}
+	after := m.jafter
+	m.tasks = map[string]*taskState{}
+	m.inflight = map[string]*taskState{}
+	m.workers = map[peer.ID]*workerState{}
+	m.workerList, m.freeWorkers = nil, nil
+	m.priorities = map[string]int{}
+	m.history = map[string]WorkerStats{}
+	m.ready = readyQueues{}
+	m.later = nil
+	m.unique = map[string]uniqueHold{}
+	m.paused = map[string]bool{}
+	m.seq, m.remoteWaits = 0, 0
+	m.recent = recentRing{}
+	m.jbuf, m.jdelete, m.jputs, m.jafter, m.expiring = nil, nil, nil, nil, nil
+	for _, c := range []interface{ Store(int64) }{
+		&m.totals.submitted, &m.totals.succeeded, &m.totals.failed, &m.totals.cancelled,
+		&m.totals.retried, &m.totals.requeued, &m.totals.late,
+	} {
+		c.Store(0)
+	}
+	m.totals.latencyTotal = 0
+	for _, fn := range after { // changes that were waiting for a commit
+		if err != nil {
+			fn(err)
+		} else {
+			fn(ErrNotLeader)
+		}
+	}
+	m.workersChanged()
+}
+
+// leaderHint is the leading manager's peer ID as far as this one knows
+// ("" if unknown, or without replication).
+func (m *Manager) leaderHint() string {
+	r := m.rep.Load()
+	if r == nil {
+		return ""
+	}
+	return r.leader()
+}
+
+// notLeader is the error for a request a standby cannot serve.
+func (m *Manager) notLeader() error {
+	if l := m.leaderHint(); l != "" && l != m.agent.ID() {
+		return fmt.Errorf("%w (the leader is %s)", ErrNotLeader, l)
+	}
+	return fmt.Errorf("%w (no leader elected yet)", ErrNotLeader)
+}
+
+// Leading reports whether the manager leads (always, without
+// replication) and its term (0 without replication).
+func (m *Manager) Leading(ctx context.Context) (leading bool, term uint64, err error) {
+	type lead struct {
+		on    bool
+		epoch uint64
+	}
+	l, err := agent.Call(ctx, m.agent, func() (lead, error) { return lead{m.leading, m.epoch}, nil })
+	return l.on, l.epoch, err
+}

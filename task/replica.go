@@ -1,0 +1,420 @@
+package task
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/ceylon-go/ceylon/peer"
+)
+
+// Replication errors.
+var (
+	// ErrNotLeader reports a request to a standby manager, or a change the
+	// manager could not commit because it lost the lead meanwhile: ask the
+	// leader (a [Client] does, by itself).
+	ErrNotLeader = errors.New("task: not the leading manager")
+	// ErrReplicaConfig reports replication that cannot run as configured:
+	// without a journal, in an open workspace, or on a network other than
+	// libp2p.
+	ErrReplicaConfig = errors.New("task: replication misconfigured")
+)
+
+// ReplicaOption configures replication ([WithReplication]).
+type ReplicaOption func(*replicaConfig) error
+
+type replicaConfig struct {
+	dir       string
+	bootstrap []peer.ID
+	election  time.Duration
+	snapshot  uint64
+	snapEvery time.Duration
+	apply     time.Duration
+}
+
+// WithReplication makes the manager one of several that replicate the
+// workspace's tasks: every journal commit is an entry of a Raft log
+// (hashicorp/raft, its log in bbolt under dir, over the workspace's own
+// libp2p connections on [ReplicaProtocol]) and is durable once a majority
+// of the managers hold it. One manager leads: it alone assigns tasks and
+// answers producers; the others are standbys that keep the journal
+// (WithJournal is required: it is the replicated state) and take over,
+// resuming from it, when the leader is lost. The workspace needs a secret
+// (only its holders can connect, so only they can take part).
+//
+// Start a new group with [ReplicaBootstrap] on its first managers; add and
+// remove managers later with [Manager.AddStandby] and
+// [Manager.RemoveStandby] on the leader.
+func WithReplication(dir string, opts ...ReplicaOption) ManagerOption {
+	return func(c *managerConfig) error {
+		if dir == "" {
+			return fmt.Errorf("%w: no directory", ErrReplicaConfig)
+		}
+		rc := &replicaConfig{dir: dir, election: 500 * time.Millisecond, snapshot: 4096, snapEvery: 10 * time.Second, apply: 10 * time.Second}
+		for _, o := range opts {
+			if err := o(rc); err != nil {
+				return err
+			}
+		}
+		c.replica = rc
+		return nil
+	}
+}
+
+// ReplicaBootstrap starts a new group whose voters are these managers, by
+// peer ID (the manager itself is always one). Give the same list to each
+// of them; a manager whose directory already holds a group's state ignores
+// it, so it may stay in the configuration of every start.
+func ReplicaBootstrap(voters ...peer.ID) ReplicaOption {
+	return func(c *replicaConfig) error { c.bootstrap = append(c.bootstrap, voters...); return nil }
+}
+
+// WithElectionTimeout sets how long a standby hears nothing from the
+// leader before it stands for election (default 500 ms; Raft's heartbeat
+// and election timeouts, the leader's lease is half of it). A leader is
+// replaced within about two of it.
+func WithElectionTimeout(d time.Duration) ReplicaOption {
+	return func(c *replicaConfig) error {
+		if d < 20*time.Millisecond {
+			return fmt.Errorf("%w: election timeout %v below 20ms", ErrReplicaConfig, d)
+		}
+		c.election = d
+		return nil
+	}
+}
+
+// WithSnapshots sets when the journal is snapshotted: once at least
+// threshold log entries were written since the last snapshot, looked at
+// every interval or so (default 4096 entries, 10 s). The log is truncated
+// behind a snapshot (threshold entries are kept, for standbys a little
+// behind), so it does not grow without end; a standby further behind, or
+// new, is sent the snapshot.
+func WithSnapshots(threshold uint64, interval time.Duration) ReplicaOption {
+	return func(c *replicaConfig) error {
+		if threshold == 0 || interval < 5*time.Millisecond {
+			return fmt.Errorf("%w: snapshots every %d entries, looked at every %v", ErrReplicaConfig, threshold, interval)
+		}
+		c.snapshot, c.snapEvery = threshold, interval
+		return nil
+	}
+}
+
+// replica is a manager's part in the replicas' Raft group.
+type replica struct {
+	m      *Manager
+	cfg    *replicaConfig
+	raft   *raft.Raft
+	store  *raftboltdb.BoltStore
+	trans  *raft.NetworkTransport
+	notify chan bool
+	resync chan struct{}
+	stop   chan struct{}
+	wg     sync.WaitGroup
+}
+
+// startReplica joins the manager's Raft group. Called by Start once the
+// agent runs.
+func (m *Manager) startReplica() error {
+	cfg := m.cfg.replica
+	n := m.agent.Node()
+	switch {
+	case n == nil:
+		return fmt.Errorf("%w: the agent's network is not libp2p", ErrReplicaConfig)
+	case !n.Private():
+		return fmt.Errorf("%w: the workspace has no secret (agent.WithSecret)", ErrReplicaConfig)
+	}
+	if err := os.MkdirAll(cfg.dir, 0o700); err != nil {
+		return fmt.Errorf("%w: %w", ErrReplicaConfig, err)
+	}
+	logger := raftLogger(m.agent.Logger())
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.dir, "raft.db")})
+	if err != nil {
+		return fmt.Errorf("task: replica log: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.dir, 2, logger)
+	if err != nil {
+		_ = store.Close()
+		return fmt.Errorf("task: replica snapshots: %w", err)
+	}
+	sl, err := newStreamLayer(n)
+	if err != nil {
+		_ = store.Close()
+		return err
+	}
+	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: sl, MaxPool: 3, Timeout: 2 * time.Second, Logger: logger,
+	})
+	r := &replica{m: m, cfg: cfg, store: store, trans: trans,
+		notify: make(chan bool, 16), resync: make(chan struct{}, 1), stop: make(chan struct{})}
+	conf := raft.DefaultConfig()
+	conf.LocalID = raft.ServerID(n.ID().String())
+	conf.HeartbeatTimeout = cfg.election
+	conf.ElectionTimeout = cfg.election
+	conf.LeaderLeaseTimeout = cfg.election / 2
+	conf.SnapshotThreshold = cfg.snapshot
+	conf.SnapshotInterval = cfg.snapEvery
+	conf.TrailingLogs = cfg.snapshot
+	conf.BatchApplyCh = true
+	conf.NotifyCh = r.notify
+	conf.Logger = logger
+	// The Raft log is what is durable now: the journal's file is rebuilt
+	// from its snapshot and the entries after it whenever a replica starts.
+	j := m.cfg.journal
+	j.db.NoSync = true
+	j.replicate = r.apply
+	if r.raft, err = raft.NewRaft(conf, &journalFSM{j: j}, store, store, snaps, trans); err != nil {
+		_ = trans.Close()
+		_ = store.Close()
+		return fmt.Errorf("task: replica: %w", err)
+	}
+	if len(cfg.bootstrap) > 0 {
+		has, err := raft.HasExistingState(store, store, snaps)
+		if err == nil && !has {
+			servers := []raft.Server{{ID: conf.LocalID, Address: raft.ServerAddress(conf.LocalID)}}
+			for _, id := range cfg.bootstrap {
+				if id != n.ID() {
+					servers = append(servers, raft.Server{ID: raft.ServerID(id.String()), Address: raft.ServerAddress(id.String())})
+				}
+			}
+			err = r.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error()
+		}
+		if err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			r.close()
+			return fmt.Errorf("task: replica bootstrap: %w", err)
+		}
+	}
+	m.rep.Store(r)
+	r.wg.Add(1)
+	go r.loop()
+	return nil
+}
+
+// apply commits one journal batch through the log: it returns once a
+// majority holds it and this replica's journal has it.
+func (r *replica) apply(data []byte) error {
+	f := r.raft.Apply(data, r.cfg.apply)
+	if err := f.Error(); err != nil {
+		switch {
+		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
+			errors.Is(err, raft.ErrLeadershipTransferInProgress), errors.Is(err, raft.ErrRaftShutdown):
+			return fmt.Errorf("%w: %w", ErrNotLeader, err)
+		}
+		r.requestResync()
+		return fmt.Errorf("%w: %w", ErrJournalWrite, err)
+	}
+	if err, ok := f.Response().(error); ok && err != nil {
+		r.requestResync()
+		return fmt.Errorf("%w: %w", ErrJournalWrite, err)
+	}
+	return nil
+}
+
+// requestResync makes the leader rebuild its state from the journal: a
+// commit that failed for another reason than a lost lead may or may not
+// be in the log.
+func (r *replica) requestResync() {
+	select {
+	case r.resync <- struct{}{}:
+	default:
+	}
+}
+
+// loop follows the replica's leadership: it takes the lead (resuming from
+// the journal, once every entry committed before is applied to it) and
+// stands down.
+func (r *replica) loop() {
+	defer r.wg.Done()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-r.resync:
+			r.m.agent.Post(r.m.standDown)
+			if r.raft.State() == raft.Leader {
+				r.lead()
+			}
+		case leader := <-r.notify:
+			if leader {
+				r.lead()
+			} else {
+				r.m.agent.Post(r.m.standDown)
+			}
+		}
+	}
+}
+
+// lead brings the manager's state up to the log and hands it the lead.
+func (r *replica) lead() {
+	for r.raft.State() == raft.Leader {
+		err := r.raft.Barrier(4 * r.cfg.election).Error()
+		if err == nil {
+			break
+		}
+		r.m.agent.Logger().Warn("replica: waiting for the log to apply", "err", err)
+		select {
+		case <-r.stop:
+			return
+		case <-time.After(r.cfg.election):
+		}
+	}
+	if r.raft.State() != raft.Leader {
+		return
+	}
+	term := r.raft.CurrentTerm()
+	st, err := r.m.loadRecovery()
+	if err != nil {
+		r.m.agent.Logger().Error("replica: cannot read the journal; handing the lead on", "err", err)
+		_ = r.raft.LeadershipTransfer()
+		return
+	}
+	r.m.agent.Post(func() { r.m.takeLead(term, st) })
+}
+
+// leader is the leading manager's peer ID, "" when unknown.
+func (r *replica) leader() string {
+	_, id := r.raft.LeaderWithID()
+	return string(id)
+}
+
+// handOver transfers the lead to another voter, if this replica leads and
+// there is one, waiting at most a few election timeouts.
+func (r *replica) handOver() {
+	if r.raft.State() != raft.Leader {
+		return
+	}
+	f := r.raft.LeadershipTransfer()
+	done := make(chan struct{})
+	go func() { _ = f.Error(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(4 * r.cfg.election):
+	}
+}
+
+// close leaves the group (stops Raft) and closes its files.
+func (r *replica) close() {
+	select {
+	case <-r.stop:
+		return
+	default:
+		close(r.stop)
+	}
+	if r.raft != nil {
+		_ = r.raft.Shutdown().Error()
+	}
+	r.wg.Wait()
+	_ = r.trans.Close()
+	_ = r.store.Close()
+}
+
+// Standby is one manager of a replicated workspace.
+type Standby struct {
+	ID     peer.ID
+	Voter  bool // a voter (false: catching up without a vote)
+	Leader bool
+}
+
+// Replicas lists the managers of the replicated group as this one knows
+// it ([ErrReplicaConfig] without WithReplication).
+func (m *Manager) Replicas(ctx context.Context) ([]Standby, error) {
+	r, err := m.replicaOf()
+	if err != nil {
+		return nil, err
+	}
+	f := r.raft.GetConfiguration()
+	if err := waitFuture(ctx, f); err != nil {
+		return nil, err
+	}
+	leader := r.leader()
+	var out []Standby
+	for _, s := range f.Configuration().Servers {
+		id, err := peer.ParseID(string(s.ID))
+		if err != nil {
+			continue
+		}
+		out = append(out, Standby{ID: id, Voter: s.Suffrage == raft.Voter, Leader: string(s.ID) == leader})
+	}
+	return out, nil
+}
+
+// AddStandby adds a manager (by peer ID; it must run WithReplication in
+// the same workspace) to the group as a voter; it catches up from a
+// snapshot and the log. Only the leader can ([ErrNotLeader]).
+func (m *Manager) AddStandby(ctx context.Context, id peer.ID) error {
+	r, err := m.replicaOf()
+	if err != nil {
+		return err
+	}
+	return r.change(ctx, r.raft.AddVoter(raft.ServerID(id.String()), raft.ServerAddress(id.String()), 0, timeoutOf(ctx)))
+}
+
+// RemoveStandby removes a manager from the group (the leader itself too:
+// another then leads). Only the leader can ([ErrNotLeader]).
+func (m *Manager) RemoveStandby(ctx context.Context, id peer.ID) error {
+	r, err := m.replicaOf()
+	if err != nil {
+		return err
+	}
+	return r.change(ctx, r.raft.RemoveServer(raft.ServerID(id.String()), 0, timeoutOf(ctx)))
+}
+
+func (r *replica) change(ctx context.Context, f raft.Future) error {
+	err := waitFuture(ctx, f)
+	if errors.Is(err, raft.ErrNotLeader) {
+		return fmt.Errorf("%w (the leader is %s)", ErrNotLeader, r.leader())
+	}
+	return err
+}
+
+func (m *Manager) replicaOf() (*replica, error) {
+	r := m.rep.Load()
+	if r == nil {
+		return nil, fmt.Errorf("%w: the manager does not replicate (WithReplication), or has not started", ErrReplicaConfig)
+	}
+	return r, nil
+}
+
+// waitFuture waits for a Raft future or ctx.
+func waitFuture(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// timeoutOf is what is left of ctx's deadline (10 s without one).
+func timeoutOf(ctx context.Context) time.Duration {
+	if d, ok := ctx.Deadline(); ok {
+		return max(time.Until(d), time.Millisecond)
+	}
+	return 10 * time.Second
+}
+
+// raftLogger writes Raft's warnings and errors to the agent's log.
+func raftLogger(l *slog.Logger) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{
+		Name: "raft", Level: hclog.Warn, DisableTime: true,
+		Output: slogWriter{l},
+	})
+}
+
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.l.Warn(string(bytes.TrimSpace(p)))
+	return len(p), nil
+}

@@ -1,0 +1,161 @@
+package task
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/raft"
+	bolt "go.etcd.io/bbolt"
+)
+
+// The replicated journal: every commit of the leading manager is an entry
+// of the replicas' Raft log, applied to each replica's own journal file in
+// log order; a snapshot of the log is a copy of that file.
+
+// entryBatch marks a log entry holding one journalBatch (the first byte
+// of every entry names its kind, so others can be added).
+const entryBatch byte = 1
+
+// ErrReplicaEntry reports a replicated log entry this version cannot read.
+var ErrReplicaEntry = errors.New("task: unreadable replicated journal entry")
+
+// journalFSM applies the log to a journal.
+type journalFSM struct{ j *Journal }
+
+// Apply implements raft.FSM. Its result is the error of the write (nil
+// when it succeeded); the leader's commit returns it.
+func (f *journalFSM) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	if err := f.j.applyEntry(l.Data); err != nil {
+		return err
+	}
+	return nil
+}
+
+// applyEntry writes one replicated log entry to the journal's file.
+func (j *Journal) applyEntry(data []byte) error {
+	if len(data) == 0 || data[0] != entryBatch {
+		return fmt.Errorf("%w: kind %v", ErrReplicaEntry, data[:min(1, len(data))])
+	}
+	var b journalBatch
+	if _, err := b.UnmarshalMsg(data[1:]); err != nil {
+		return fmt.Errorf("%w: %w", ErrReplicaEntry, err)
+	}
+	puts := make([]journalPut, len(b.Puts))
+	for i, p := range b.Puts {
+		if err := checkBucket(p.Bucket); err != nil {
+			return fmt.Errorf("%w: %w", ErrReplicaEntry, err)
+		}
+		puts[i] = journalPut{bucket: p.Bucket, key: p.Key, value: p.Value}
+	}
+	var workers map[string]WorkerStats
+	if b.Workers != nil {
+		workers = b.Workers
+	}
+	return j.writeLocal(b.Records, workers, b.Deletes, puts)
+}
+
+// Snapshot implements raft.FSM: a read transaction, consistent with the
+// entries applied so far, that Persist copies out while applies go on.
+func (f *journalFSM) Snapshot() (raft.FSMSnapshot, error) {
+	tx, err := f.j.db.Begin(false)
+	if err != nil {
+		return nil, fmt.Errorf("task: journal snapshot: %w", err)
+	}
+	return &journalSnapshot{tx: tx}, nil
+}
+
+// Restore implements raft.FSM: the journal's content becomes the
+// snapshot's (a replica that lost its files, or fell too far behind).
+func (f *journalFSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(f.j.path), ".journal-restore-*")
+	if err != nil {
+		return fmt.Errorf("task: journal restore: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = io.Copy(tmp, rc)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("task: journal restore: %w", err)
+	}
+	src, err := bolt.Open(tmp.Name(), 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return fmt.Errorf("%w: snapshot: %w", ErrJournalCorrupt, err)
+	}
+	defer src.Close()
+	return f.j.replaceWith(src)
+}
+
+// replaceWith makes the journal's content a copy of src's, in one
+// transaction. src must be a journal of the same workspace.
+func (j *Journal) replaceWith(src *bolt.DB) error {
+	return src.View(func(stx *bolt.Tx) error {
+		meta := stx.Bucket(bucketMeta)
+		if meta == nil || stx.Bucket(bucketTasks) == nil {
+			return fmt.Errorf("%w: snapshot is not a journal", ErrJournalCorrupt)
+		}
+		return j.db.Update(func(tx *bolt.Tx) error {
+			if ws := tx.Bucket(bucketMeta).Get(keyWorkspc); !bytes.Equal(ws, meta.Get(keyWorkspc)) {
+				return fmt.Errorf("%w: snapshot of workspace %q, journal of %q", ErrJournalVersion, meta.Get(keyWorkspc), ws)
+			}
+			var names [][]byte
+			if err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+				names = append(names, bytes.Clone(name))
+				return nil
+			}); err != nil {
+				return err
+			}
+			for _, name := range names {
+				if err := tx.DeleteBucket(name); err != nil {
+					return err
+				}
+			}
+			return stx.ForEach(func(name []byte, b *bolt.Bucket) error {
+				nb, err := tx.CreateBucket(name)
+				if err != nil {
+					return err
+				}
+				return copyBucket(nb, b)
+			})
+		})
+	})
+}
+
+// copyBucket copies src's pairs and nested buckets into dst.
+func copyBucket(dst, src *bolt.Bucket) error {
+	return src.ForEach(func(k, v []byte) error {
+		if v != nil {
+			return dst.Put(bytes.Clone(k), bytes.Clone(v))
+		}
+		nd, err := dst.CreateBucket(bytes.Clone(k))
+		if err != nil {
+			return err
+		}
+		return copyBucket(nd, src.Bucket(k))
+	})
+}
+
+// journalSnapshot is a journal as of one log index.
+type journalSnapshot struct{ tx *bolt.Tx }
+
+// Persist implements raft.FSMSnapshot.
+func (s *journalSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := s.tx.WriteTo(sink); err != nil {
+		_ = sink.Cancel()
+		return fmt.Errorf("task: journal snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+// Release implements raft.FSMSnapshot.
+func (s *journalSnapshot) Release() { _ = s.tx.Rollback() }

@@ -1,0 +1,350 @@
+package task
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ceylon-go/ceylon/agent"
+	"github.com/ceylon-go/ceylon/internal/testutil"
+	"github.com/ceylon-go/ceylon/messages"
+	"github.com/ceylon-go/ceylon/peer"
+)
+
+// A private workspace's replicas: TCP only (private networks cannot use
+// QUIC).
+var replicaNet = []agent.Option{agent.WithListenAddrs("/ip4/127.0.0.1/tcp/0"), agent.WithSecret("replica-secret")}
+
+// replicaSet is n replicating managers of one workspace.
+type replicaSet struct {
+	t    *testing.T
+	ws   string
+	dir  string
+	ids  []peer.ID
+	mgrs []*Manager
+	opts []ReplicaOption
+}
+
+// startReplicas starts n managers that bootstrap one group, each with its
+// own journal and Raft directory; each joins the ones started before it.
+func startReplicas(t *testing.T, n int, opts ...ReplicaOption) *replicaSet {
+	t.Helper()
+	rs := &replicaSet{t: t, ws: "ws-" + t.Name(), dir: t.TempDir(), opts: opts}
+	for i := range n {
+		k, err := peer.LoadOrCreateIdentity(rs.keyPath(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := peer.IDFromKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs.ids = append(rs.ids, id)
+	}
+	rs.mgrs = make([]*Manager, n)
+	for i := range n {
+		rs.start(i, true)
+	}
+	return rs
+}
+
+func (rs *replicaSet) keyPath(i int) string {
+	return filepath.Join(rs.dir, fmt.Sprintf("m%d.key", i))
+}
+
+// start (re)starts manager i; bootstrap gives it the group's first
+// configuration.
+func (rs *replicaSet) start(i int, bootstrap bool) *Manager {
+	t := rs.t
+	t.Helper()
+	opts := append([]agent.Option{agent.WithWorkspace(rs.ws), agent.AsAdmin(), agent.WithIdentityFile(rs.keyPath(i))}, replicaNet...)
+	if joins := rs.addrs(i); len(joins) > 0 {
+		opts = append(opts, agent.WithJoin(joins...))
+	}
+	a, err := agent.New(fmt.Sprintf("manager-%d", i), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := OpenJournal(filepath.Join(rs.dir, fmt.Sprintf("journal-%d.db", i)), rs.ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ropts := append([]ReplicaOption{}, rs.opts...)
+	if bootstrap {
+		ropts = append(ropts, ReplicaBootstrap(rs.ids...))
+	}
+	m, err := NewManager(a, WithJournal(j), WithReplication(filepath.Join(rs.dir, fmt.Sprintf("raft-%d", i)), ropts...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(testutil.Context(t)); err != nil {
+		t.Fatal(err)
+	}
+	rs.mgrs[i] = m
+	t.Cleanup(func() { _ = m.Stop(); _ = j.Close() })
+	return m
+}
+
+// addrs are the addresses of the running managers other than skip.
+func (rs *replicaSet) addrs(skip int) []string {
+	var out []string
+	for i, m := range rs.mgrs {
+		if m != nil && i != skip && m.Agent().ID() != "" {
+			out = append(out, m.Addrs()[0])
+		}
+	}
+	return out
+}
+
+// leader waits until exactly one running manager (not among down) leads,
+// and returns its index.
+func (rs *replicaSet) leader(down ...int) int {
+	rs.t.Helper()
+	idx := -1
+	testutil.Eventually(rs.t, "one leading manager", func() bool {
+		idx = -1
+		n := 0
+		for i, m := range rs.mgrs {
+			if m == nil || containsInt(down, i) {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			on, _, err := m.Leading(ctx)
+			cancel()
+			if err == nil && on {
+				idx = i
+				n++
+			}
+		}
+		return n == 1
+	})
+	return idx
+}
+
+func containsInt(s []int, v int) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// execLog counts the successful runs of each task on the workers' side.
+type execLog struct {
+	mu   sync.Mutex
+	runs map[string]int
+}
+
+func (l *execLog) add(id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.runs[id]++
+}
+
+// startReplicaWorker starts a worker that joins every manager of rs.
+func startReplicaWorker(t *testing.T, rs *replicaSet, name string, log *execLog) *Worker {
+	t.Helper()
+	a, err := agent.New(name, append([]agent.Option{agent.WithWorkspace(rs.ws), agent.WithJoin(rs.addrs(-1)...)}, replicaNet...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := NewWorker(a, WithMaxConcurrency(8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Handle("echo", func(ctx context.Context, j *Job) ([]byte, error) {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+		log.add(j.Task.ID)
+		return j.Task.Input, nil
+	})
+	if err := w.Start(testutil.Context(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Stop() })
+	return w
+}
+
+// Three replicating managers: one leads; a producer that knows all three
+// submits to whichever it meets (a standby sends it on to the leader);
+// the leader's agent dies mid-run (its Raft, cut off from the others, can
+// no longer commit); another manager leads within seconds, the workers
+// follow it by themselves, and every task ends succeeded exactly once as
+// the producer and the new leader see it.
+func TestReplicatedManagersFailOver(t *testing.T) {
+	t.Parallel()
+	rs := startReplicas(t, 3)
+	first := rs.leader()
+	log := &execLog{runs: map[string]int{}}
+	for i := range 2 {
+		startReplicaWorker(t, rs, fmt.Sprintf("w%d", i), log)
+	}
+	ctx := testutil.Context(t)
+	if err := rs.mgrs[first].WaitForWorkers(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+
+	pa, err := agent.New("producer", append([]agent.Option{agent.WithWorkspace(rs.ws), agent.WithJoin(rs.addrs(-1)...)}, replicaNet...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClient(pa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pa.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pa.Stop() })
+
+	const n = 600
+	var tasks []messages.Task
+	for i := range n {
+		tasks = append(tasks, messages.Task{ID: fmt.Sprintf("t%03d", i), Type: "echo", Input: []byte(fmt.Sprint(i))})
+	}
+	if err := c.SubmitAll(ctx, tasks[:n/2]); err != nil {
+		t.Fatal(err)
+	}
+	// Wait for ~30 % of the results, then kill the leader's agent.
+	for i := range n * 3 / 10 {
+		if r, err := c.Wait(ctx, tasks[i].ID); err != nil || !r.Success {
+			t.Fatalf("wait %s before the failover: %+v %v", tasks[i].ID, r, err)
+		}
+	}
+	killed := time.Now()
+	if err := rs.mgrs[first].Agent().Stop(); err != nil {
+		t.Fatal(err)
+	}
+	next := rs.leader(first)
+	t.Logf("manager-%d leads %v after manager-%d's agent stopped", next, time.Since(killed).Round(time.Millisecond), first)
+	if err := c.SubmitAll(ctx, tasks[n/2:]); err != nil {
+		t.Fatal(err)
+	}
+	for i, task := range tasks {
+		r, err := c.Wait(ctx, task.ID)
+		if err != nil || !r.Success || string(r.Output) != fmt.Sprint(i) {
+			t.Fatalf("wait %s: %+v %v", task.ID, r, err)
+		}
+	}
+	st, err := rs.mgrs[next].Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Submitted != n || st.Succeeded != n || st.Failed != 0 {
+		t.Fatalf("new leader's stats: submitted %d succeeded %d failed %d, want %d %d 0", st.Submitted, st.Succeeded, st.Failed, n, n)
+	}
+	infos, err := rs.mgrs[next].Tasks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range infos {
+		ok := 0
+		for _, at := range in.Attempts {
+			if at.Outcome == "ok" {
+				ok++
+			}
+		}
+		if in.Status != StatusCompleted || ok > 1 {
+			t.Fatalf("task %s: %v with %d successful attempts: %+v", in.Task.ID, in.Status, ok, in.Attempts)
+		}
+	}
+	log.mu.Lock()
+	ran := len(log.runs)
+	log.mu.Unlock()
+	if ran != n {
+		t.Fatalf("workers ran %d distinct tasks, want %d", ran, n)
+	}
+	// A standby refuses to take work and says who leads.
+	for i, m := range rs.mgrs {
+		if i == first || i == next {
+			continue
+		}
+		err := m.Submit(ctx, messages.Task{ID: "x", Type: "echo"})
+		if !errors.Is(err, ErrNotLeader) {
+			t.Fatalf("submit to standby manager-%d: %v, want ErrNotLeader", i, err)
+		}
+	}
+}
+
+// A standby that lost its files (journal and Raft log) comes back empty
+// and catches up from the leader's snapshot: its journal then holds every
+// task, and the log behind the snapshot is gone.
+func TestReplicaCatchesUpFromSnapshot(t *testing.T) {
+	t.Parallel()
+	rs := startReplicas(t, 3, WithSnapshots(8, 20*time.Millisecond))
+	lead := rs.leader()
+	log := &execLog{runs: map[string]int{}}
+	startReplicaWorker(t, rs, "w0", log)
+	ctx := testutil.Context(t)
+	const n = 120
+	for i := range n { // one commit (log entry) or more each
+		if _, err := rs.mgrs[lead].Run(ctx, messages.Task{ID: fmt.Sprintf("t%03d", i), Type: "echo"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := (lead + 1) % 3
+	if err := rs.mgrs[f].Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.mgrs[f].cfg.journal.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{fmt.Sprintf("journal-%d.db", f), fmt.Sprintf("raft-%d", f)} {
+		if err := os.RemoveAll(filepath.Join(rs.dir, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 20 { // more entries while it is away, past a snapshot
+		if _, err := rs.mgrs[lead].Run(ctx, messages.Task{ID: fmt.Sprintf("late%d", time.Now().UnixNano()), Type: "echo"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.Eventually(t, "a snapshot on the leader", func() bool {
+		snaps, _ := filepath.Glob(filepath.Join(rs.dir, fmt.Sprintf("raft-%d", lead), "snapshots", "*"))
+		return len(snaps) > 0
+	})
+	back := rs.start(f, false) // no bootstrap: an empty replica waits for the leader
+	testutil.Eventually(t, "the wiped replica's journal holds every task", func() bool {
+		recs, err := back.cfg.journal.loadTasks()
+		return err == nil && len(recs) == n+20
+	})
+	snaps, err := filepath.Glob(filepath.Join(rs.dir, fmt.Sprintf("raft-%d", f), "snapshots", "*"))
+	if err != nil || len(snaps) == 0 {
+		t.Fatalf("no snapshot installed on the wiped replica: %v %v", snaps, err)
+	}
+}
+
+// Replication refuses to run where it could not be safe: without a
+// journal, in an open workspace (anyone could take part in the vote).
+func TestReplicationMisconfigured(t *testing.T) {
+	t.Parallel()
+	a, err := agent.New("m", agent.WithWorkspace("ws-"+t.Name()), agent.AsAdmin(), loopback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewManager(a, WithReplication(t.TempDir())); !errors.Is(err, ErrReplicaConfig) {
+		t.Fatalf("without a journal: %v", err)
+	}
+	j, err := OpenJournal(filepath.Join(t.TempDir(), "j.db"), "ws-"+t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	m, err := NewManager(a, WithJournal(j), WithReplication(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(testutil.Context(t)); !errors.Is(err, ErrReplicaConfig) {
+		t.Fatalf("open workspace: %v", err)
+	}
+	_ = m.Stop()
+}
