@@ -31,10 +31,12 @@ type Manager struct {
 	scaleWG    sync.WaitGroup          // the scaling loop
 
 	// Owned by the actor.
-	leading       bool   // assigns and answers (always, without replication)
-	epoch         uint64 // the leadership term (0 without replication)
-	remoteWaits   int    // remote producers' waits held (see producer.go)
-	remoteSubmits uint64 // tasks submitted by remote producers
+	leading       bool                    // assigns and answers (always, without replication)
+	orphans       map[string][]*taskState // a new leader's attempts in flight, by worker name, until it comes back
+	orphanUntil   time.Time               // when the orphans left are given up
+	epoch         uint64                  // the leadership term (0 without replication)
+	remoteWaits   int                     // remote producers' waits held (see producer.go)
+	remoteSubmits uint64                  // tasks submitted by remote producers
 	tasks         map[string]*taskState
 	inflight      map[string]*taskState
 	workers       map[peer.ID]*workerState
@@ -120,6 +122,7 @@ func NewManager(a *agent.Agent, opts ...ManagerOption) (*Manager, error) {
 		pending:    make(chan struct{}, cfg.maxPending),
 		futures:    map[*SubmitFuture]struct{}{},
 		unique:     map[string]uniqueHold{},
+		orphans:    map[string][]*taskState{},
 		paused:     map[string]bool{},
 	}
 	m.metrics = newManagerMetrics(m)
@@ -159,7 +162,7 @@ func (m *Manager) Start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		m.restore(st, "lost: manager restarted")
+		m.restore(st, "lost: manager restarted", false)
 		lastRuns = st.lastRuns
 	}
 	if m.cfg.restore != nil && m.cfg.journal != nil {

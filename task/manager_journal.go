@@ -51,10 +51,12 @@ func (m *Manager) loadRecovery() (*recovered, error) {
 	return &st, nil
 }
 
-// restore rebuilds the manager's tasks from a journal's content; an
+// restore rebuilds the manager's tasks from a journal's content. An
 // attempt that was in flight is ended with the outcome lost and its task
-// queued again. Called before the actor runs, or in it.
-func (m *Manager) restore(st *recovered, lost string) {
+// queued again; with adopt (a new leader), it waits for its worker to
+// come back to this manager instead (see adoptOrphans). Called before the
+// actor runs, or in it.
+func (m *Manager) restore(st *recovered, lost string, adopt bool) {
 	for name, w := range st.workers {
 		m.history[name] = w // a worker that comes back continues its numbers
 	}
@@ -91,6 +93,10 @@ func (m *Manager) restore(st *recovered, lost string) {
 			}
 		case r.Status == StatusScheduled:
 			m.later.add(t) // the sweep releases it at its time, or at once
+		case adopt && (r.Status == StatusAssigned || r.Status == StatusRunning) && len(t.attempts) > 0 &&
+			t.attempts[len(t.attempts)-1].Attempt == t.attempt && t.attempts[len(t.attempts)-1].EndedAt.IsZero():
+			name := t.attempts[len(t.attempts)-1].Worker
+			m.orphans[name] = append(m.orphans[name], t)
 		default:
 			// Whatever it was doing (assigned, running, retrying), no
 			// attempt survives: it waits for a worker again.

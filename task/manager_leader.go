@@ -3,6 +3,7 @@ package task
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/ceylon-go/ceylon/agent"
 	"github.com/ceylon-go/ceylon/messages"
@@ -23,7 +24,8 @@ func (m *Manager) takeLead(term uint64, st *recovered) {
 	if m.leading {
 		m.dropState(nil)
 	}
-	m.restore(st, fmt.Sprintf("lost: a new manager leads (term %d)", term))
+	m.restore(st, fmt.Sprintf("lost: a new manager leads (term %d)", term), true)
+	m.orphanUntil = time.Now().Add(m.cfg.heartbeatTimeout)
 	m.startPeriodic(st.lastRuns)
 	m.leading, m.epoch = true, term
 	m.agent.Logger().Info("leading the workspace's task managers", "term", term, "tasks", len(m.tasks), "pending", m.ready.n)
@@ -82,6 +84,7 @@ func (m *Manager) dropState(err error) {
 	m.ready = readyQueues{}
 	m.later = nil
 	m.unique = map[string]uniqueHold{}
+	m.orphans = map[string][]*taskState{}
 	m.paused = map[string]bool{}
 	m.seq, m.remoteWaits = 0, 0
 	m.recent = recentRing{}
@@ -130,4 +133,49 @@ func (m *Manager) Leading(ctx context.Context) (leading bool, term uint64, err e
 	}
 	l, err := agent.Call(ctx, m.agent, func() (lead, error) { return lead{m.leading, m.epoch}, nil })
 	return l.on, l.epoch, err
+}
+
+// adoptOrphans takes over the attempts a worker ran for the previous
+// leader, now that it has announced itself: they are its again, as if
+// assigned by this manager, and its heartbeats and results settle them.
+// One it does not hold after all is requeued by the next heartbeat's
+// reconciliation.
+func (m *Manager) adoptOrphans(w *workerState) {
+	ts := m.orphans[w.detail.Name]
+	if len(ts) == 0 {
+		return
+	}
+	delete(m.orphans, w.detail.Name)
+	now := time.Now()
+	for _, t := range ts {
+		if (t.status != StatusAssigned && t.status != StatusRunning) || t.worker != nil {
+			continue // cancelled meanwhile
+		}
+		t.worker = w
+		t.policy = resolvePolicy(&t.task, w.types[t.task.Type], m.cfg.defaults)
+		t.assignedAt = t.attempts[len(t.attempts)-1].AssignedAt
+		t.ackDeadline = now.Add(m.cfg.ackTimeout)
+		if t.policy.Timeout > 0 {
+			t.leaseEnd = t.assignedAt.Add(t.policy.Timeout)
+		}
+		w.slots[slotKey{t.task.ID, t.attempt}] = &slot{t: t, sent: now}
+		m.inflight[t.task.ID] = t
+	}
+	m.agent.Logger().Info("took over the previous leader's attempts", "worker", w.detail.Name, "attempts", len(ts))
+}
+
+// dropOrphans requeues the attempts of workers that did not come back to
+// this leader in time. Only called in the actor (sweep).
+func (m *Manager) dropOrphans(now time.Time) {
+	if len(m.orphans) == 0 || now.Before(m.orphanUntil) {
+		return
+	}
+	for name, ts := range m.orphans {
+		for _, t := range ts {
+			if (t.status == StatusAssigned || t.status == StatusRunning) && t.worker == nil {
+				m.attemptLost(t, fmt.Sprintf("worker %s did not come back to the new leader", name))
+			}
+		}
+	}
+	clear(m.orphans)
 }

@@ -41,6 +41,7 @@ func (m *Manager) onWorkerInfo(ctx agent.Context, info messages.WorkerInfo) erro
 	w.stats.Name, w.stats.Skill, w.stats.Capabilities, w.stats.Capacity = info.Name, info.Skill, info.Capabilities, info.MaxConcurrency
 	w.alive = true
 	w.lastSeen = time.Now()
+	m.adoptOrphans(w)
 	m.rebuildWorkerList()
 	m.agent.Logger().Info("worker registered", "worker", info.Name, "skill", info.Skill,
 		"capabilities", info.Capabilities, "max", info.MaxConcurrency)
@@ -179,6 +180,9 @@ func (m *Manager) onResult(ctx agent.Context, r messages.TaskResult) error {
 	}
 	t := m.current(r.TaskID, r.Attempt)
 	if t == nil || t.worker != w {
+		if r.Epoch < m.epoch {
+			return nil // a previous leader's, sent again in case we lacked it
+		}
 		m.totals.late.Add(1) // an old attempt, a duplicate, or a cancelled task
 		return invalid
 	}
@@ -233,6 +237,7 @@ func (m *Manager) sweep() {
 		return
 	}
 	now := time.Now()
+	m.dropOrphans(now)
 	m.expire(now)
 	m.expireUnique(now)
 	m.runPeriodic(now)

@@ -162,7 +162,7 @@ func startReplicaWorker(t *testing.T, rs *replicaSet, name string, log *execLog)
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(2 * time.Millisecond):
+		case <-time.After(10 * time.Millisecond):
 		}
 		log.add(j.Task.ID)
 		return j.Task.Input, nil
@@ -246,11 +246,15 @@ func TestReplicatedManagersFailOver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	adopted := 0
 	for _, in := range infos {
 		ok := 0
 		for _, at := range in.Attempts {
 			if at.Outcome == "ok" {
 				ok++
+				if at.AssignedAt.Before(killed) && at.EndedAt.After(killed) {
+					adopted++ // assigned by the old leader, settled by the new one
+				}
 			}
 		}
 		if in.Status != StatusCompleted || ok > 1 {
@@ -258,10 +262,19 @@ func TestReplicatedManagersFailOver(t *testing.T) {
 		}
 	}
 	log.mu.Lock()
-	ran := len(log.runs)
+	ran, twice := len(log.runs), 0
+	for _, k := range log.runs {
+		if k > 1 {
+			twice++
+		}
+	}
 	log.mu.Unlock()
 	if ran != n {
 		t.Fatalf("workers ran %d distinct tasks, want %d", ran, n)
+	}
+	t.Logf("%d attempts taken over by the new leader, %d tasks ran twice (in flight when the leader died, and not taken over)", adopted, twice)
+	if adopted == 0 {
+		t.Fatal("no attempt in flight at the failover was taken over by the new leader")
 	}
 	// A standby refuses to take work and says who leads.
 	for i, m := range rs.mgrs {

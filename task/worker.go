@@ -200,6 +200,8 @@ type Worker struct {
 	// Owned by the actor.
 	manager  peer.ID
 	epoch    uint64             // the highest leadership term heard (replicated managers)
+	kept     []sentResult       // the last results, for the next leader (replicated managers)
+	keptSize int                // their outputs' bytes
 	lostMgr  *agent.AgentDetail // the manager we lost, until it is back
 	stopLost func() bool        // the WithStopWithoutManager timer
 	running  map[slotKey]*run

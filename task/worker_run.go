@@ -28,6 +28,7 @@ func (w *Worker) onConnect(ctx agent.Context, who agent.AgentDetail) {
 		return
 	}
 	w.manager = from
+	defer w.resendResults()
 	if w.stopLost != nil {
 		w.stopLost()
 		w.stopLost = nil
@@ -53,8 +54,9 @@ func (w *Worker) onWelcome(ctx agent.Context, wm messages.Welcome) error {
 		old := w.manager
 		w.epoch = wm.Epoch
 		if old != "" && old != from {
-			w.dropAttempts(fmt.Errorf("%w: a new manager leads (term %d)", ErrManagerLost, wm.Epoch))
-			w.agent.Logger().Info("following the new leading task manager", "manager", ctx.Sender(), "term", wm.Epoch)
+			// The attempts held stay: the new leader has them in its
+			// journal and takes them over when we announce ourselves.
+			w.agent.Logger().Info("following the new leading task manager", "manager", ctx.Sender(), "term", wm.Epoch, "running", len(w.running))
 			w.manager = ""
 		}
 	}
@@ -108,9 +110,12 @@ func (w *Worker) onDisconnect(ctx agent.Context, who agent.AgentDetail) {
 		return
 	}
 	// The manager requeues whatever we held; finishing it here would only
-	// duplicate work.
+	// duplicate work. Among replicated managers the next leader takes the
+	// attempts over instead: they go on, and their results go to it.
 	w.manager = ""
-	w.dropAttempts(ErrManagerLost)
+	if w.epoch == 0 {
+		w.dropAttempts(ErrManagerLost)
+	}
 	w.lostMgr = &who
 	w.agent.Logger().Warn("task manager lost; waiting for it to come back", "manager", who, "running", len(w.running))
 	if w.cfg.watch != nil {
@@ -268,11 +273,12 @@ func (w *Worker) process(req *jobRequest) {
 	r := req.run
 	as := &r.as
 	job := &Job{Task: as.Task, Attempt: as.Attempt, Inputs: as.Inputs, Worker: w.name, Skill: w.cfg.skill}
-	to := r.from
 	job.progress.send = func(p messages.TaskProgress) {
 		_ = w.agent.Post(func() {
 			if w.running[slotKey{as.Task.ID, as.Attempt}] == r { // still ours to report on
-				_ = w.agent.SendBounded(to, p)
+				if to := w.reportTo(r.from, as.Epoch); to != "" {
+					_ = w.agent.SendBounded(to, p)
+				}
 			}
 		})
 	}
@@ -294,7 +300,7 @@ func (w *Worker) process(req *jobRequest) {
 		}
 		delete(w.running, key)
 		r.cancel(nil)
-		w.report(r.from, as, out, err, elapsed, children)
+		w.report(w.reportTo(r.from, as.Epoch), as, out, err, elapsed, children)
 		w.next()
 	})
 }
@@ -324,7 +330,9 @@ func (w *Worker) sweepAcks() {
 			continue
 		}
 		r.acked = true
-		_ = w.agent.SendBounded(r.from, messages.TaskAck{TaskID: r.as.Task.ID, Attempt: r.as.Attempt})
+		if to := w.reportTo(r.from, r.as.Epoch); to != "" {
+			_ = w.agent.SendBounded(to, messages.TaskAck{TaskID: r.as.Task.ID, Attempt: r.as.Attempt})
+		}
 	}
 	if pending {
 		w.armAcks()
@@ -356,6 +364,13 @@ func (w *Worker) report(to peer.ID, as *messages.TaskAssignment, out []byte, err
 		r.Final = errors.Is(err, ErrSkipRetry)
 		r.Children = nil
 	}
+	if as.Epoch > 0 {
+		defer func() { w.remember(r, err == nil) }()
+	}
+	if to == "" {
+		err = errors.New("no task manager to report to")
+		return
+	}
 	err = w.agent.SendBounded(to, r)
 	if errors.Is(err, peer.ErrFrameTooLarge) {
 		// The output cannot travel: say so, rather than let the lease run
@@ -377,4 +392,70 @@ func (w *Worker) next() {
 		w.start(q.as, q.from)
 	}
 	w.stopIfIdle()
+}
+
+// reportTo is where the result (or ack, or progress) of an attempt goes:
+// to the manager that assigned it; among replicated managers (a term
+// above 0), to the leader the worker follows now ("" while it has none),
+// which took the attempt over.
+func (w *Worker) reportTo(from peer.ID, epoch uint64) peer.ID {
+	if epoch > 0 {
+		return w.manager
+	}
+	return from
+}
+
+// Among replicated managers, a result sent to a leader just before it was
+// lost may never have been committed: the worker keeps its last results
+// for a while and sends them again to the next leader it follows (which
+// takes each one whose attempt it holds, and ignores the others).
+const (
+	keptResults   = 1024
+	keptBytes     = 16 << 20 // of outputs
+	keepResultFor = 30 * time.Second
+)
+
+// sentResult is a result kept for the next leader.
+type sentResult struct {
+	r         messages.TaskResult
+	at        time.Time
+	delivered bool
+}
+
+// remember keeps a result for the next leader. Only called in the actor.
+func (w *Worker) remember(r messages.TaskResult, delivered bool) {
+	w.kept = append(w.kept, sentResult{r: r, at: time.Now(), delivered: delivered})
+	w.keptSize += len(r.Output)
+	n := 0
+	for len(w.kept)-n > keptResults || (w.keptSize > keptBytes && len(w.kept)-n > 1) {
+		w.keptSize -= len(w.kept[n].r.Output)
+		n++
+	}
+	if n > 0 {
+		w.kept = append(w.kept[:0], w.kept[n:]...)
+	}
+}
+
+// resendResults sends the kept results of earlier terms (and those never
+// delivered) to the manager just adopted. Only called in the actor.
+func (w *Worker) resendResults() {
+	if w.manager == "" || len(w.kept) == 0 {
+		return
+	}
+	now := time.Now()
+	kept := w.kept[:0]
+	for _, k := range w.kept {
+		if now.Sub(k.at) > keepResultFor {
+			w.keptSize -= len(k.r.Output)
+			continue
+		}
+		if !k.delivered || k.r.Epoch < w.epoch {
+			k.delivered = w.agent.SendBounded(w.manager, k.r) == nil
+			if k.delivered {
+				k.r.Epoch = w.epoch // sent to this term's leader
+			}
+		}
+		kept = append(kept, k)
+	}
+	w.kept = kept
 }
