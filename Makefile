@@ -41,6 +41,8 @@ bench:
 	$(GO) test -run '^$$' -bench 'JoinByWorkspaceID' -benchtime 20x ./task
 	$(GO) test -run '^$$' -bench 'RelayedWorker' -benchtime 20000x ./internal/nattest # needs root (namespaces); skips otherwise
 	$(GO) test -run '^$$' -bench 'DAG|PendingMemory' -benchtime 100000x -timeout 30m ./playground
+	$(GO) test -run '^$$' -bench 'ReplicatedThroughput' -benchtime 20000x ./internal/hatest # one manager on its journal, then three replicating, in processes
+	$(GO) test -run '^$$' -bench 'Failover' -benchtime 1x -v ./internal/hatest # ten leader SIGKILLs
 
 # A workspace of 25 to 1,000 workers, each its own agent and libp2p host,
 # in 4 child processes around one manager (see internal/scalebench).

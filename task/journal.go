@@ -56,10 +56,6 @@ type Journal struct {
 	// records: a slow or stuck disk; failWrite makes the write fail.
 	beforeWrite func()
 	failWrite   func() error
-	// replicate, with WithReplication, commits a batch through the
-	// replicas' log instead of writing it here: the log applies it here
-	// (applyBatch) once a majority holds it.
-	replicate func(data []byte) error
 }
 
 // OpenJournal opens (or creates, if there is no file at path) the journal
@@ -179,17 +175,6 @@ func (j *Journal) writeTasks(recs []*taskRecord, workers map[string]WorkerStats,
 			return fmt.Errorf("task: journal write: %w", err)
 		}
 	}
-	if j.replicate != nil {
-		b := journalBatch{Records: recs, Workers: workers, Deletes: deletes}
-		for _, p := range puts {
-			b.Puts = append(b.Puts, batchPut{Bucket: p.bucket, Key: p.key, Value: p.value})
-		}
-		data, err := b.MarshalMsg([]byte{entryBatch})
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrJournalWrite, err)
-		}
-		return j.replicate(data)
-	}
 	return j.writeLocal(recs, workers, deletes, puts)
 }
 
@@ -235,6 +220,16 @@ func (j *Journal) writeLocal(recs []*taskRecord, workers map[string]WorkerStats,
 		return fmt.Errorf("%w: %w", ErrJournalWrite, err)
 	}
 	return nil
+}
+
+// Len counts the task records in the journal.
+func (j *Journal) Len() (int, error) {
+	n := 0
+	err := j.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bucketTasks).Stats().KeyN
+		return nil
+	})
+	return n, err
 }
 
 // loadTasks reads every task record, in submission order.

@@ -72,7 +72,8 @@ type Manager struct {
 	expiring     []*taskState // finished tasks, oldest first (with retention)
 	jafter       []func(error)
 	jflushQd     bool
-	jwriting     bool           // a commit is being written
+	jwriting     int            // commits being written
+	jmax         int            // at most (1, or replicaInFlight with replication)
 	jwg          sync.WaitGroup // the journal writer goroutine
 	journalStats struct {
 		commits, records int
@@ -113,6 +114,7 @@ func NewManager(a *agent.Agent, opts ...ManagerOption) (*Manager, error) {
 		agent:      a,
 		cfg:        cfg,
 		leading:    cfg.replica == nil,
+		jmax:       1,
 		tasks:      map[string]*taskState{},
 		inflight:   map[string]*taskState{},
 		workers:    map[peer.ID]*workerState{},
@@ -124,6 +126,9 @@ func NewManager(a *agent.Agent, opts ...ManagerOption) (*Manager, error) {
 		unique:     map[string]uniqueHold{},
 		orphans:    map[string][]*taskState{},
 		paused:     map[string]bool{},
+	}
+	if cfg.replica != nil {
+		m.jmax = replicaInFlight
 	}
 	m.metrics = newManagerMetrics(m)
 	m.loadGauges = newLoadGauges(m.metrics.reg)

@@ -152,7 +152,7 @@ func (m *Manager) afterCommit(fn func(error)) {
 }
 
 func (m *Manager) queueFlush() {
-	if !m.jflushQd && !m.jwriting {
+	if !m.jflushQd && m.jwriting < m.jmax {
 		m.jflushQd = true
 		m.agent.Post(m.flushJournal)
 	}
@@ -160,14 +160,21 @@ func (m *Manager) queueFlush() {
 
 // flushJournal hands the pending records to the journal writer. It runs
 // after the messages that were in the mailbox when the first record came,
-// so a burst shares one commit; and while one commit is being written the
-// actor goes on, collecting the next batch (one write in flight at a
-// time, so commits and their effects stay in order).
+// so a burst shares one commit (and a scheduling pass due runs first, so
+// the assignments it makes ride the same commit); while a commit is being
+// written the actor goes on, collecting the next batch. A local journal
+// has one write in flight at a time; a replicated one up to jmax, handed
+// to the log in order and completed in order, so commits and their
+// effects stay in order either way.
 func (m *Manager) flushJournal() {
-	m.jflushQd = false
-	if m.jwriting {
-		return // the running write's completion flushes again
+	if m.jwriting >= m.jmax {
+		m.jflushQd = false
+		return // a running write's completion flushes again
 	}
+	if m.dirty {
+		m.schedule() // while jflushQd holds, its records queue no flush of their own
+	}
+	m.jflushQd = false
 	dirty, after, deletes, puts := m.jbuf, m.jafter, m.jdelete, m.jputs
 	m.jbuf, m.jafter, m.jdelete, m.jputs = nil, nil, nil, nil
 	if len(dirty) == 0 && len(after) == 0 && len(deletes) == 0 && len(puts) == 0 {
@@ -191,9 +198,13 @@ func (m *Manager) flushJournal() {
 			workers[w.info.Name] = st
 		}
 	}
-	m.jwriting = true
-	j := m.cfg.journal
+	m.jwriting++
 	m.jwg.Add(1)
+	if r := m.rep.Load(); r != nil {
+		r.commit(recs, workers, deletes, puts, after)
+		return
+	}
+	j := m.cfg.journal
 	go func() {
 		defer m.jwg.Done()
 		start := time.Now()
@@ -201,20 +212,22 @@ func (m *Manager) flushJournal() {
 		if len(recs) > 0 || len(deletes) > 0 || len(puts) > 0 {
 			err = j.writeTasks(recs, workers, deletes, puts)
 		}
-		took := time.Since(start)
-		m.agent.Post(func() {
-			m.jwriting = false
-			if len(recs) > 0 {
-				m.journalStats.commits++
-				m.journalStats.records += len(recs)
-				m.journalStats.time += took
-			}
-			for _, fn := range after {
-				fn(err)
-			}
-			if len(m.jbuf) > 0 || len(m.jafter) > 0 || len(m.jdelete) > 0 || len(m.jputs) > 0 {
-				m.queueFlush()
-			}
-		})
+		m.agent.Post(func() { m.committed(len(recs), time.Since(start), after, err) })
 	}()
+}
+
+// committed runs the effects of a commit, in the actor.
+func (m *Manager) committed(records int, took time.Duration, after []func(error), err error) {
+	m.jwriting--
+	if records > 0 {
+		m.journalStats.commits++
+		m.journalStats.records += records
+		m.journalStats.time += took
+	}
+	for _, fn := range after {
+		fn(err)
+	}
+	if len(m.jbuf) > 0 || len(m.jafter) > 0 || len(m.jdelete) > 0 || len(m.jputs) > 0 {
+		m.queueFlush()
+	}
 }

@@ -40,6 +40,9 @@ func (m *Manager) takeLead(term uint64, st *recovered) {
 	}
 	m.markDirty()
 	m.workersChanged()
+	if m.cfg.leadership != nil {
+		m.cfg.leadership(true, term)
+	}
 }
 
 // standDown gives up the lead: every task and worker is dropped (the next
@@ -52,6 +55,9 @@ func (m *Manager) standDown() {
 	m.agent.Logger().Warn("no longer leading the workspace's task managers", "term", m.epoch, "leader", m.leaderHint())
 	m.dropState(fmt.Errorf("%w (the leader is %s)", ErrNotLeader, m.leaderHint()))
 	m.leading = false
+	if m.cfg.leadership != nil {
+		m.cfg.leadership(false, m.epoch)
+	}
 }
 
 // dropState forgets every task and worker. Waiters are woken with err
@@ -158,7 +164,7 @@ func (m *Manager) adoptOrphans(w *workerState) {
 		if t.policy.Timeout > 0 {
 			t.leaseEnd = t.assignedAt.Add(t.policy.Timeout)
 		}
-		w.slots[slotKey{t.task.ID, t.attempt}] = &slot{t: t, sent: now}
+		w.slots[slotKey{t.task.ID, t.attempt}] = &slot{t: t, sent: now, adopted: true}
 		m.inflight[t.task.ID] = t
 	}
 	m.agent.Logger().Info("took over the previous leader's attempts", "worker", w.detail.Name, "attempts", len(ts))
@@ -179,3 +185,9 @@ func (m *Manager) dropOrphans(now time.Time) {
 	}
 	clear(m.orphans)
 }
+
+// uncommitted reports a failed commit of a replicated manager: its effects
+// (an assignment sent, a result announced) must not happen, since the log
+// may not hold the change; the manager is standing down or rebuilding its
+// state from the log, and the leader then acts on what the log holds.
+func (m *Manager) uncommitted(err error) bool { return err != nil && m.cfg.replica != nil }

@@ -42,6 +42,7 @@ type managerConfig struct {
 	scaleFn          func(Load)
 	periodic         []*periodic
 	replica          *replicaConfig
+	leadership       func(leading bool, term uint64)
 }
 
 func defaultManagerConfig() managerConfig {

@@ -71,8 +71,9 @@ type slotKey struct {
 
 // slot is one attempt a worker holds, as the manager sees it.
 type slot struct {
-	t    *taskState
-	sent time.Time // when the assignment went out (zero until then)
+	t       *taskState
+	sent    time.Time // when the assignment went out (zero until then)
+	adopted bool      // taken over from a previous leader, not yet confirmed by the worker
 }
 
 // workerState is the manager's record of one worker. Owned by the

@@ -102,7 +102,11 @@ func (m *Manager) markDirty() {
 		return
 	}
 	m.dirty = true
-	m.agent.Post(m.schedule)
+	m.agent.Post(func() {
+		if m.dirty { // or a journal flush ran it first
+			m.schedule()
+		}
+	})
 }
 
 // assign hands the next attempt of t to w.
@@ -124,7 +128,10 @@ func (m *Manager) assign(t *taskState, w *workerState) {
 	// journal), if it is still the live attempt by then.
 	m.journalTask(t)
 	attempt := t.attempt
-	m.afterCommit(func(error) {
+	m.afterCommit(func(err error) {
+		if m.uncommitted(err) {
+			return // not in the replicated log: the next leader assigns it
+		}
 		if m.current(t.task.ID, attempt) == t && t.worker == w {
 			m.sendAssignment(t, w, now)
 			return
@@ -302,6 +309,12 @@ func (m *Manager) finish(t *taskState, st Status, r *messages.TaskResult) {
 	// released) only once it is durable.
 	m.journalTask(t)
 	m.afterCommit(func(err error) {
+		if m.uncommitted(err) || m.tasks[t.task.ID] != t {
+			// Not in the replicated log (the next leader has the attempt,
+			// not this result: nobody hears of it), or dropped with a lost
+			// lead (the next leader announces it).
+			return
+		}
 		if err != nil {
 			m.agent.Logger().Error("result not journaled; it stands until a restart", "task", t.task.ID, "err", err)
 		}

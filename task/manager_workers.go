@@ -126,12 +126,15 @@ func (m *Manager) reconcile(w *workerState, running []messages.AttemptRef) {
 		if s := w.slots[k]; s == nil || m.current(k.task, k.attempt) != s.t {
 			_ = m.agent.SendBounded(w.pid, messages.TaskCancel{TaskID: k.task, Attempt: k.attempt, Reason: "not wanted any more"})
 		} else {
+			s.adopted = false
 			m.acked(w, s.t)
 		}
 	}
 	now := time.Now()
 	for k, s := range w.slots {
-		if holds[k] || s.sent.IsZero() || now.Sub(s.sent) < m.cfg.ackTimeout/2 {
+		// An attempt taken over from a previous leader that the worker,
+		// having announced itself to us, does not list, it never got.
+		if holds[k] || (!s.adopted && (s.sent.IsZero() || now.Sub(s.sent) < m.cfg.ackTimeout/2)) {
 			continue
 		}
 		delete(w.slots, k)

@@ -109,17 +109,31 @@ func WithSnapshots(threshold uint64, interval time.Duration) ReplicaOption {
 	}
 }
 
+// WithLeadership calls fn (in the manager's actor: keep it quick) when a
+// replicated manager takes the lead for a term (leading true: it assigns
+// and answers from now on) and when it loses it (false).
+func WithLeadership(fn func(leading bool, term uint64)) ManagerOption {
+	return func(c *managerConfig) error {
+		if fn == nil {
+			return errors.New("task: nil leadership callback")
+		}
+		c.leadership = fn
+		return nil
+	}
+}
+
 // replica is a manager's part in the replicas' Raft group.
 type replica struct {
-	m      *Manager
-	cfg    *replicaConfig
-	raft   *raft.Raft
-	store  *raftboltdb.BoltStore
-	trans  *raft.NetworkTransport
-	notify chan bool
-	resync chan struct{}
-	stop   chan struct{}
-	wg     sync.WaitGroup
+	m       *Manager
+	cfg     *replicaConfig
+	raft    *raft.Raft
+	store   *raftboltdb.BoltStore
+	trans   *raft.NetworkTransport
+	notify  chan bool
+	resync  chan struct{}
+	commits chan pendingCommit // handed to the log, in order
+	stop    chan struct{}
+	wg      sync.WaitGroup
 }
 
 // startReplica joins the manager's Raft group. Called by Start once the
@@ -155,7 +169,8 @@ func (m *Manager) startReplica() error {
 		Stream: sl, MaxPool: 3, Timeout: 2 * time.Second, Logger: logger,
 	})
 	r := &replica{m: m, cfg: cfg, store: store, trans: trans,
-		notify: make(chan bool, 16), resync: make(chan struct{}, 1), stop: make(chan struct{})}
+		notify: make(chan bool, 16), resync: make(chan struct{}, 1), stop: make(chan struct{}),
+		commits: make(chan pendingCommit, replicaInFlight)}
 	conf := raft.DefaultConfig()
 	conf.LocalID = raft.ServerID(n.ID().String())
 	conf.HeartbeatTimeout = cfg.election
@@ -171,7 +186,6 @@ func (m *Manager) startReplica() error {
 	// from its snapshot and the entries after it whenever a replica starts.
 	j := m.cfg.journal
 	j.db.NoSync = true
-	j.replicate = r.apply
 	if r.raft, err = raft.NewRaft(conf, &journalFSM{j: j}, store, store, snaps, trans); err != nil {
 		_ = trans.Close()
 		_ = store.Close()
@@ -194,15 +208,66 @@ func (m *Manager) startReplica() error {
 		}
 	}
 	m.rep.Store(r)
-	r.wg.Add(1)
+	r.wg.Add(2)
 	go r.loop()
+	go r.waitCommits()
 	return nil
 }
 
-// apply commits one journal batch through the log: it returns once a
-// majority holds it and this replica's journal has it.
-func (r *replica) apply(data []byte) error {
-	f := r.raft.Apply(data, r.cfg.apply)
+// replicaInFlight bounds the commits a replicated manager has in the log
+// at once (a local journal has one): a commit waits for a round trip to
+// the other managers and their disks, so several in flight keep the
+// manager's throughput.
+const replicaInFlight = 8
+
+// pendingCommit is a batch handed to the log, with the effects waiting
+// for it.
+type pendingCommit struct {
+	f       raft.ApplyFuture
+	err     error // it could not be encoded
+	records int
+	start   time.Time
+	after   []func(error)
+}
+
+// commit hands a batch to the log. Called in the actor, so batches enter
+// the log in the order they were made; at most replicaInFlight are
+// pending (jwriting), so the channel never blocks.
+func (r *replica) commit(recs []*taskRecord, workers map[string]WorkerStats, deletes []string, puts []journalPut, after []func(error)) {
+	pc := pendingCommit{records: len(recs), start: time.Now(), after: after}
+	if len(recs) > 0 || len(deletes) > 0 || len(puts) > 0 {
+		b := journalBatch{Records: recs, Workers: workers, Deletes: deletes}
+		for _, p := range puts {
+			b.Puts = append(b.Puts, batchPut{Bucket: p.bucket, Key: p.key, Value: p.value})
+		}
+		data, err := b.MarshalMsg([]byte{entryBatch})
+		if err != nil {
+			pc.err = fmt.Errorf("%w: %w", ErrJournalWrite, err)
+		} else {
+			pc.f = r.raft.Apply(data, r.cfg.apply)
+		}
+	}
+	r.commits <- pc
+}
+
+// waitCommits completes the pending commits in order: it waits for each
+// and runs its effects in the actor.
+func (r *replica) waitCommits() {
+	defer r.wg.Done()
+	for pc := range r.commits {
+		err := pc.err
+		if pc.f != nil && err == nil {
+			err = r.result(pc.f)
+		}
+		took := time.Since(pc.start)
+		_ = r.m.agent.Post(func() { r.m.committed(pc.records, took, pc.after, err) }) // fails once stopped: nobody waits for the effects
+		r.m.jwg.Done()
+	}
+}
+
+// result is the outcome of a commit: nil once a majority holds it and
+// this replica's journal has it.
+func (r *replica) result(f raft.ApplyFuture) error {
 	if err := f.Error(); err != nil {
 		switch {
 		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
@@ -310,11 +375,39 @@ func (r *replica) close() {
 		close(r.stop)
 	}
 	if r.raft != nil {
-		_ = r.raft.Shutdown().Error()
+		_ = r.raft.Shutdown().Error() // pending commits fail
 	}
+	close(r.commits) // the actor has stopped: nothing is handed to the log any more
 	r.wg.Wait()
 	_ = r.trans.Close()
 	_ = r.store.Close()
+}
+
+// ReplicaState is this manager's view of its replicated group.
+type ReplicaState struct {
+	State        string        // "Leader", "Follower", "Candidate" or "Shutdown"
+	Term         uint64        // the current term
+	Leader       string        // the leader's peer ID, "" if unknown
+	CommitIndex  uint64        // the last log index known committed
+	AppliedIndex uint64        // the last log index applied to the journal
+	LastContact  time.Duration // since the leader was last heard (a follower); 0 if never or leading
+}
+
+// Replica returns the manager's replication state ([ErrReplicaConfig]
+// without WithReplication).
+func (m *Manager) Replica() (ReplicaState, error) {
+	r, err := m.replicaOf()
+	if err != nil {
+		return ReplicaState{}, err
+	}
+	st := ReplicaState{
+		State: r.raft.State().String(), Term: r.raft.CurrentTerm(), Leader: r.leader(),
+		CommitIndex: r.raft.CommitIndex(), AppliedIndex: r.raft.AppliedIndex(),
+	}
+	if lc := r.raft.LastContact(); !lc.IsZero() && r.raft.State() != raft.Leader {
+		st.LastContact = time.Since(lc)
+	}
+	return st, nil
 }
 
 // Standby is one manager of a replicated workspace.

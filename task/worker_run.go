@@ -28,7 +28,6 @@ func (w *Worker) onConnect(ctx agent.Context, who agent.AgentDetail) {
 		return
 	}
 	w.manager = from
-	defer w.resendResults()
 	if w.stopLost != nil {
 		w.stopLost()
 		w.stopLost = nil
@@ -41,13 +40,19 @@ func (w *Worker) onConnect(ctx agent.Context, who agent.AgentDetail) {
 		w.cfg.watch(who, true)
 	}
 	w.announce()
+	if w.epoch > 0 {
+		// A new leader: the results it may lack, then what we hold, so
+		// that it settles what it took over at once.
+		w.resendResults()
+		w.heartbeat()
+	}
 }
 
 // onWelcome answers a manager's request to introduce ourselves: it adopts
 // the manager as onConnect would, and announces. Among replicated
 // managers, a welcome with a higher term than the worker's manager's is
-// from a new leader: the worker follows it, dropping the attempts of the
-// deposed one (the new leader has queued them again).
+// from a new leader: the worker follows it with the attempts it holds
+// (the new leader takes them over).
 func (w *Worker) onWelcome(ctx agent.Context, wm messages.Welcome) error {
 	from := ctx.SenderID()
 	if wm.Epoch > w.epoch && !w.shutting && ctx.Sender().Mode == agent.Admin && w.agent.JoinedThrough(from) {
