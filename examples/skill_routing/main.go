@@ -66,15 +66,23 @@ type options struct {
 	relays      string
 	public      bool
 	serve       bool
+	replicate   string
+	replicas    string
+	addStandby  string
+	rmStandby   string
 }
 
 func main() {
 	var o options
-	flag.StringVar(&o.role, "role", "all", "all (admin and three workers in one process), admin, worker, producer (submits -tasks generated tasks to the admin from its own process), or bootstrap (a plain DHT entry point and relay)")
+	flag.StringVar(&o.role, "role", "all", "all (admin and three workers in one process), admin, worker, producer (submits -tasks generated tasks to the admin from its own process), bootstrap (a plain DHT entry point and relay), or id (print the peer ID of the -key file, creating it)")
 	flag.BoolVar(&o.serve, "serve", false, "admin: run no scenario of its own; serve producers (-role producer) until interrupted or -timeout, then report")
 	flag.StringVar(&o.workspace, "workspace", "skill-routing", "workspace ID shared by every agent")
 	flag.StringVar(&o.listen, "listen", "", "admin listen multiaddr (default: loopback for -role all, every interface on port 7000 for admin)")
-	flag.StringVar(&o.join, "join", "", "worker: the admin's address, as it printed it")
+	flag.StringVar(&o.join, "join", "", "worker, producer: the admin's address, as it printed it (with replicated admins: all of them, comma-separated); admin with -replicate: the other admins' addresses")
+	flag.StringVar(&o.replicate, "replicate", "", "admin: one of several admins that replicate the tasks (Raft; log, snapshots and journal in this directory; needs -secret and -key); implies -serve")
+	flag.StringVar(&o.replicas, "replicas", "", "admin with -replicate: comma-separated peer IDs of the group's first admins, the same list on each (see -role id); an admin added later with -add-standby needs none")
+	flag.StringVar(&o.addStandby, "add-standby", "", "admin with -replicate: once leading, add the admin with this peer ID to the group")
+	flag.StringVar(&o.rmStandby, "remove-standby", "", "admin with -replicate: once leading, remove the admin with this peer ID from the group")
 	flag.StringVar(&o.bootstrap, "bootstrap", "", "comma-separated DHT entry points (the admin, any member, or a -role bootstrap node): a worker then needs no -join, it finds the admin by the workspace ID")
 	flag.StringVar(&o.relays, "relays", "", "comma-separated static relays to use when behind a NAT (besides the bootstrap peers and reachable members)")
 	flag.BoolVar(&o.public, "public", false, "declare this machine reachable by others (it then relays for members behind NATs); without it AutoNAT decides, and it finds only public IP addresses public")
@@ -121,6 +129,8 @@ func main() {
 		err = runWorker(ctx, o)
 	case "bootstrap":
 		err = runBootstrap(ctx, o)
+	case "id":
+		err = printID(o)
 	case "producer":
 		err = runProducer(ctx, o)
 	default:
@@ -233,6 +243,16 @@ func runAdmin(ctx context.Context, o options, ready chan<- string) error {
 		agentOpts = append(agentOpts, agent.WithIdentityFile(o.key))
 	}
 	mopts := []task.ManagerOption{}
+	if o.replicate != "" {
+		ropts, err := replicaOptions(&o)
+		if err != nil {
+			return err
+		}
+		mopts = append(mopts, ropts...)
+		if o.join != "" {
+			agentOpts = append(agentOpts, agent.WithJoin(strings.Split(o.join, ",")...))
+		}
+	}
 	if o.journal != "" {
 		j, err := task.OpenJournal(o.journal, o.workspace)
 		if err != nil {
@@ -276,6 +296,9 @@ func runAdmin(ctx context.Context, o options, ready chan<- string) error {
 	}
 	if ready != nil {
 		ready <- addr
+	}
+	if o.replicate != "" {
+		return serveReplicated(ctx, o, m)
 	}
 	fmt.Printf("waiting for %d workers…\n", o.workers)
 	if err := m.WaitForWorkers(ctx, o.workers); err != nil {
@@ -403,7 +426,7 @@ func runWorker(ctx context.Context, o options) error {
 	agentOpts := append([]agent.Option{agent.WithWorkspace(o.workspace), agent.WithListenAddrs(o.listen),
 		agent.WithLogger(logger(o)), agent.WithMDNS(o.mdns)}, reachOptions(o)...)
 	if o.join != "" {
-		agentOpts = append(agentOpts, agent.WithJoin(o.join))
+		agentOpts = append(agentOpts, agent.WithJoin(strings.Split(o.join, ",")...))
 	}
 	if o.secret != "" {
 		agentOpts = append(agentOpts, agent.WithSecret(o.secret))
@@ -515,7 +538,7 @@ func runProducer(ctx context.Context, o options) error {
 	}
 	opts := append([]agent.Option{agent.WithWorkspace(o.workspace), agent.WithListenAddrs(o.listen), agent.WithLogger(logger(o))}, reachOptions(o)...)
 	if o.join != "" {
-		opts = append(opts, agent.WithJoin(o.join))
+		opts = append(opts, agent.WithJoin(strings.Split(o.join, ",")...))
 	}
 	if o.secret != "" {
 		opts = append(opts, agent.WithSecret(o.secret))
