@@ -36,6 +36,7 @@ type ReplicaOption func(*replicaConfig) error
 type replicaConfig struct {
 	dir       string
 	bootstrap []peer.ID
+	boot      bool // ReplicaBootstrap given
 	election  time.Duration
 	snapshot  uint64
 	snapEvery time.Duration
@@ -72,11 +73,17 @@ func WithReplication(dir string, opts ...ReplicaOption) ManagerOption {
 }
 
 // ReplicaBootstrap starts a new group whose voters are these managers, by
-// peer ID (the manager itself is always one). Give the same list to each
-// of them; a manager whose directory already holds a group's state ignores
-// it, so it may stay in the configuration of every start.
+// peer ID (the manager itself is always one: with no IDs, a group of one,
+// to which standbys are added later). Give the same list to each of them;
+// a manager whose directory already holds a group's state ignores it, so
+// it may stay in the configuration of every start. A manager without it
+// waits to be added to a group ([Manager.AddStandby] on its leader).
 func ReplicaBootstrap(voters ...peer.ID) ReplicaOption {
-	return func(c *replicaConfig) error { c.bootstrap = append(c.bootstrap, voters...); return nil }
+	return func(c *replicaConfig) error {
+		c.boot = true
+		c.bootstrap = append(c.bootstrap, voters...)
+		return nil
+	}
 }
 
 // WithElectionTimeout sets how long a standby hears nothing from the
@@ -191,7 +198,7 @@ func (m *Manager) startReplica() error {
 		_ = store.Close()
 		return fmt.Errorf("task: replica: %w", err)
 	}
-	if len(cfg.bootstrap) > 0 {
+	if cfg.boot {
 		has, err := raft.HasExistingState(store, store, snaps)
 		if err == nil && !has {
 			servers := []raft.Server{{ID: conf.LocalID, Address: raft.ServerAddress(conf.LocalID)}}
@@ -385,12 +392,12 @@ func (r *replica) close() {
 
 // ReplicaState is this manager's view of its replicated group.
 type ReplicaState struct {
-	State        string        // "Leader", "Follower", "Candidate" or "Shutdown"
-	Term         uint64        // the current term
-	Leader       string        // the leader's peer ID, "" if unknown
-	CommitIndex  uint64        // the last log index known committed
-	AppliedIndex uint64        // the last log index applied to the journal
-	LastContact  time.Duration // since the leader was last heard (a follower); 0 if never or leading
+	State        string        `json:"state"`         // "Leader", "Follower", "Candidate" or "Shutdown"
+	Term         uint64        `json:"term"`          // the current term
+	Leader       string        `json:"leader"`        // the leader's peer ID, "" if unknown
+	CommitIndex  uint64        `json:"commit_index"`  // the last log index known committed
+	AppliedIndex uint64        `json:"applied_index"` // the last log index applied to the journal
+	LastContact  time.Duration `json:"-"`             // since the leader was last heard (a follower); 0 if never or leading
 }
 
 // Replica returns the manager's replication state ([ErrReplicaConfig]

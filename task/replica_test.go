@@ -239,6 +239,9 @@ func TestReplicatedManagersFailOver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if st.Replica == nil || st.Replica.State != "Leader" || st.Replica.Leader != rs.mgrs[next].Agent().ID() {
+		t.Fatalf("new leader's stats: replica %+v", st.Replica)
+	}
 	if st.Submitted != n || st.Succeeded != n || st.Failed != 0 {
 		t.Fatalf("new leader's stats: submitted %d succeeded %d failed %d, want %d %d 0", st.Submitted, st.Succeeded, st.Failed, n, n)
 	}

@@ -48,6 +48,10 @@ type Stats struct {
 	Recent        []RecentTask  `json:"recent"`
 	// Paused lists the task types not assigned (Manager.Pause).
 	Paused []string `json:"paused,omitempty"`
+	// Replica is the manager's place in its replicated group (nil
+	// without WithReplication): a standby's other figures are empty, the
+	// leader's are the workspace's.
+	Replica *ReplicaState `json:"replica,omitempty"`
 }
 
 // Unfinished counts the tasks submitted and not final yet.
@@ -167,6 +171,9 @@ func (m *Manager) stats() Stats {
 	if len(m.paused) > 0 {
 		s.Paused = m.pausedTypes()
 	}
+	if st, err := m.Replica(); err == nil {
+		s.Replica = &st
+	}
 	for _, t := range m.tasks {
 		if t.status == StatusRetrying {
 			s.Retrying++
@@ -216,6 +223,9 @@ func (s Stats) String() string {
 // per worker.
 func (s Stats) WriteTo(w io.Writer) (int64, error) {
 	var b strings.Builder
+	if r := s.Replica; r != nil {
+		fmt.Fprintf(&b, "replicated: %s, term %d, leader %s, log applied %d of %d\n", r.State, r.Term, r.Leader, r.AppliedIndex, r.CommitIndex)
+	}
 	fmt.Fprintf(&b, "tasks: %d submitted, %d succeeded, %d failed, %d cancelled, %d pending\n",
 		s.Submitted, s.Succeeded, s.Failed, s.Cancelled, s.Unfinished())
 	fmt.Fprintf(&b, "success rate %.1f%%, avg execution %v, avg completion %v, %d retried, %d requeued\n",
