@@ -212,8 +212,9 @@ func (c *Client) ask(ctx context.Context, msg messages.Message) (messages.Messag
 			return rep, nil
 		case err == nil:
 			c.follow(mgr, leader)
-		case ctx.Err() != nil || !c.isReplicated():
-			return nil, err
+		case ctx.Err() != nil || !c.isReplicated() || errors.Is(err, agent.ErrBadReply) ||
+			errors.Is(err, peer.ErrFrameTooLarge) || errors.Is(err, agent.ErrStopped):
+			return nil, err // another manager would not do better
 		default:
 			c.follow(mgr, "")
 		}

@@ -31,12 +31,11 @@ type Manager struct {
 	scaleWG    sync.WaitGroup          // the scaling loop
 
 	// Owned by the actor.
-	leading       bool                    // assigns and answers (always, without replication)
-	orphans       map[string][]*taskState // a new leader's attempts in flight, by worker name, until it comes back
-	orphanUntil   time.Time               // when the orphans left are given up
-	epoch         uint64                  // the leadership term (0 without replication)
-	remoteWaits   int                     // remote producers' waits held (see producer.go)
-	remoteSubmits uint64                  // tasks submitted by remote producers
+	leading       bool                // assigns and answers (always, without replication)
+	orphans       map[string][]orphan // attempts in flight whose worker is away, by worker name, until it comes back
+	epoch         uint64              // the leadership term (0 without replication)
+	remoteWaits   int                 // remote producers' waits held (see producer.go)
+	remoteSubmits uint64              // tasks submitted by remote producers
 	tasks         map[string]*taskState
 	inflight      map[string]*taskState
 	workers       map[peer.ID]*workerState
@@ -124,7 +123,7 @@ func NewManager(a *agent.Agent, opts ...ManagerOption) (*Manager, error) {
 		pending:    make(chan struct{}, cfg.maxPending),
 		futures:    map[*SubmitFuture]struct{}{},
 		unique:     map[string]uniqueHold{},
-		orphans:    map[string][]*taskState{},
+		orphans:    map[string][]orphan{},
 		paused:     map[string]bool{},
 	}
 	if cfg.replica != nil {

@@ -95,8 +95,7 @@ func (m *Manager) restore(st *recovered, lost string, adopt bool) {
 			m.later.add(t) // the sweep releases it at its time, or at once
 		case adopt && (r.Status == StatusAssigned || r.Status == StatusRunning) && len(t.attempts) > 0 &&
 			t.attempts[len(t.attempts)-1].Attempt == t.attempt && t.attempts[len(t.attempts)-1].EndedAt.IsZero():
-			name := t.attempts[len(t.attempts)-1].Worker
-			m.orphans[name] = append(m.orphans[name], t)
+			m.orphan(t, t.attempts[len(t.attempts)-1].Worker)
 		default:
 			// Whatever it was doing (assigned, running, retrying), no
 			// attempt survives: it waits for a worker again.

@@ -21,11 +21,10 @@ import (
 // takeLead makes the manager the leader for a term, with the journal's
 // state as of the moment every earlier entry was applied.
 func (m *Manager) takeLead(term uint64, st *recovered) {
-	if m.leading {
-		m.dropState(nil)
+	if m.leading { // the same manager again (a resync): whoever waited asks again
+		m.dropState(fmt.Errorf("%w: the manager rebuilt its state", ErrNotLeader))
 	}
 	m.restore(st, fmt.Sprintf("lost: a new manager leads (term %d)", term), true)
-	m.orphanUntil = time.Now().Add(m.cfg.heartbeatTimeout)
 	m.startPeriodic(st.lastRuns)
 	m.leading, m.epoch = true, term
 	m.agent.Logger().Info("leading the workspace's task managers", "term", term, "tasks", len(m.tasks), "pending", m.ready.n)
@@ -76,7 +75,7 @@ func (m *Manager) dropState(err error) {
 			close(t.done)
 		}
 		for _, w := range t.remote {
-			_ = w.ctx.Reply(messages.WaitReply{Outcome: outcome(t.task.ID, err)})
+			_ = w.ctx.Reply(messages.WaitReply{Outcome: m.outcomeOf(t.task.ID, err)})
 		}
 		t.remote = nil
 	}
@@ -90,7 +89,7 @@ func (m *Manager) dropState(err error) {
 	m.ready = readyQueues{}
 	m.later = nil
 	m.unique = map[string]uniqueHold{}
-	m.orphans = map[string][]*taskState{}
+	m.orphans = map[string][]orphan{}
 	m.paused = map[string]bool{}
 	m.seq, m.remoteWaits = 0, 0
 	m.recent = recentRing{}
@@ -141,21 +140,37 @@ func (m *Manager) Leading(ctx context.Context) (leading bool, term uint64, err e
 	return l.on, l.epoch, err
 }
 
-// adoptOrphans takes over the attempts a worker ran for the previous
-// leader, now that it has announced itself: they are its again, as if
-// assigned by this manager, and its heartbeats and results settle them.
-// One it does not hold after all is requeued by the next heartbeat's
-// reconciliation.
+// orphan is an attempt in flight whose worker is away: a new leader's
+// attempts, assigned by the previous one, until their workers announce
+// themselves; or, among replicated managers, those of a worker whose
+// connection dropped (it keeps running them, and comes back). Past until
+// the attempt is given up and its task queued again.
+type orphan struct {
+	t     *taskState
+	until time.Time
+}
+
+// orphan sets t's live attempt aside for its worker, name, to claim.
+func (m *Manager) orphan(t *taskState, name string) {
+	m.orphans[name] = append(m.orphans[name], orphan{t: t, until: time.Now().Add(m.cfg.heartbeatTimeout)})
+}
+
+// adoptOrphans takes over the attempts set aside for a worker that has
+// announced itself: they are its again, as if assigned by this manager,
+// and its heartbeats and results settle them. One it does not list in its
+// first heartbeat is requeued then (reconcile).
 func (m *Manager) adoptOrphans(w *workerState) {
-	ts := m.orphans[w.detail.Name]
-	if len(ts) == 0 {
+	os := m.orphans[w.detail.Name]
+	if len(os) == 0 {
 		return
 	}
 	delete(m.orphans, w.detail.Name)
 	now := time.Now()
-	for _, t := range ts {
-		if (t.status != StatusAssigned && t.status != StatusRunning) || t.worker != nil {
-			continue // cancelled meanwhile
+	n := 0
+	for _, o := range os {
+		t := o.t
+		if (t.status != StatusAssigned && t.status != StatusRunning) || t.worker != nil || m.inflight[t.task.ID] != nil {
+			continue // cancelled or assigned again meanwhile
 		}
 		t.worker = w
 		t.policy = resolvePolicy(&t.task, w.types[t.task.Type], m.cfg.defaults)
@@ -166,24 +181,33 @@ func (m *Manager) adoptOrphans(w *workerState) {
 		}
 		w.slots[slotKey{t.task.ID, t.attempt}] = &slot{t: t, sent: now, adopted: true}
 		m.inflight[t.task.ID] = t
+		n++
 	}
-	m.agent.Logger().Info("took over the previous leader's attempts", "worker", w.detail.Name, "attempts", len(ts))
+	m.agent.Logger().Info("took over attempts in flight", "worker", w.detail.Name, "attempts", n)
 }
 
-// dropOrphans requeues the attempts of workers that did not come back to
-// this leader in time. Only called in the actor (sweep).
+// dropOrphans requeues the attempts of workers that did not come back in
+// time. Only called in the actor (sweep).
 func (m *Manager) dropOrphans(now time.Time) {
-	if len(m.orphans) == 0 || now.Before(m.orphanUntil) {
-		return
-	}
-	for name, ts := range m.orphans {
-		for _, t := range ts {
-			if (t.status == StatusAssigned || t.status == StatusRunning) && t.worker == nil {
-				m.attemptLost(t, fmt.Sprintf("worker %s did not come back to the new leader", name))
+	for name, os := range m.orphans {
+		kept := os[:0]
+		for _, o := range os {
+			t := o.t
+			switch {
+			case (t.status != StatusAssigned && t.status != StatusRunning) || t.worker != nil || m.inflight[t.task.ID] != nil:
+				// settled otherwise
+			case now.Before(o.until):
+				kept = append(kept, o)
+			default:
+				m.attemptLost(t, fmt.Sprintf("worker %s did not come back", name))
 			}
 		}
+		if len(kept) == 0 {
+			delete(m.orphans, name)
+		} else {
+			m.orphans[name] = kept
+		}
 	}
-	clear(m.orphans)
 }
 
 // uncommitted reports a failed commit of a replicated manager: its effects

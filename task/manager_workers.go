@@ -203,6 +203,12 @@ func (m *Manager) onDisconnect(_ agent.Context, who agent.AgentDetail) {
 		if w.detail.ID != who.ID {
 			continue
 		}
+		if m.cfg.replica != nil {
+			// Among replicated managers a worker keeps running its
+			// attempts when it loses its manager, and comes back (here,
+			// or to the next leader): they wait for it.
+			m.setAside(w)
+		}
 		m.workerLost(w, "disconnected")
 		m.history[w.info.Name] = w.stats
 		delete(m.workers, pid)
@@ -210,6 +216,20 @@ func (m *Manager) onDisconnect(_ agent.Context, who agent.AgentDetail) {
 		m.metrics.workerInflight.DeleteLabelValues(w.info.Name)
 		m.updateGauges()
 		m.agent.Logger().Info("worker left", "worker", w.info.Name)
+	}
+}
+
+// setAside turns w's live attempts into orphans for it to claim when it
+// comes back; workerLost then finds none to requeue.
+func (m *Manager) setAside(w *workerState) {
+	for key, s := range w.slots {
+		if t := s.t; m.current(key.task, key.attempt) == t && t.worker == w {
+			delete(w.slots, key)
+			delete(m.inflight, t.task.ID)
+			t.worker = nil
+			t.ackDeadline, t.leaseEnd = time.Time{}, time.Time{}
+			m.orphan(t, w.detail.Name)
+		}
 	}
 }
 

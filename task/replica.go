@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -136,7 +138,9 @@ type replica struct {
 	raft    *raft.Raft
 	store   *raftboltdb.BoltStore
 	trans   *raft.NetworkTransport
+	boot    []peer.ID // the bootstrap voters: members before the configuration is known
 	notify  chan bool
+	changed chan struct{} // a leadership change to look at (watch)
 	resync  chan struct{}
 	commits chan pendingCommit // handed to the log, in order
 	stop    chan struct{}
@@ -172,11 +176,18 @@ func (m *Manager) startReplica() error {
 		_ = store.Close()
 		return err
 	}
+	var rp atomic.Pointer[replica] // set once Raft runs
+	sl.allow = func(id peer.ID) bool {
+		if r := rp.Load(); r != nil {
+			return r.member(id)
+		}
+		return slices.Contains(cfg.bootstrap, id)
+	}
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: sl, MaxPool: 3, Timeout: 2 * time.Second, Logger: logger,
 	})
-	r := &replica{m: m, cfg: cfg, store: store, trans: trans,
-		notify: make(chan bool, 16), resync: make(chan struct{}, 1), stop: make(chan struct{}),
+	r := &replica{m: m, cfg: cfg, store: store, trans: trans, boot: cfg.bootstrap,
+		notify: make(chan bool, 16), changed: make(chan struct{}, 1), resync: make(chan struct{}, 1), stop: make(chan struct{}),
 		commits: make(chan pendingCommit, replicaInFlight)}
 	conf := raft.DefaultConfig()
 	conf.LocalID = raft.ServerID(n.ID().String())
@@ -198,6 +209,7 @@ func (m *Manager) startReplica() error {
 		_ = store.Close()
 		return fmt.Errorf("task: replica: %w", err)
 	}
+	rp.Store(r)
 	if cfg.boot {
 		has, err := raft.HasExistingState(store, store, snaps)
 		if err == nil && !has {
@@ -215,7 +227,8 @@ func (m *Manager) startReplica() error {
 		}
 	}
 	m.rep.Store(r)
-	r.wg.Add(2)
+	r.wg.Add(3)
+	go r.watch()
 	go r.loop()
 	go r.waitCommits()
 	return nil
@@ -261,10 +274,17 @@ func (r *replica) commit(recs []*taskRecord, workers map[string]WorkerStats, del
 // and runs its effects in the actor.
 func (r *replica) waitCommits() {
 	defer r.wg.Done()
+	var last error // of the last commit that went to the log
 	for pc := range r.commits {
 		err := pc.err
-		if pc.f != nil && err == nil {
+		switch {
+		case pc.f != nil && err == nil:
 			err = r.result(pc.f)
+			last = err
+		case pc.f == nil && err == nil:
+			// Nothing of its own: its effects wait for the commits before
+			// it, and fail with them.
+			err = last
 		}
 		took := time.Since(pc.start)
 		_ = r.m.agent.Post(func() { r.m.committed(pc.records, took, pc.after, err) }) // fails once stopped: nobody waits for the effects
@@ -301,6 +321,24 @@ func (r *replica) requestResync() {
 	}
 }
 
+// watch drains Raft's leadership notifications at once (Raft blocks on
+// them, and lead waits on Raft), coalescing them into one signal: loop
+// then looks at the state Raft is in.
+func (r *replica) watch() {
+	defer r.wg.Done()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-r.notify:
+			select {
+			case r.changed <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
 // loop follows the replica's leadership: it takes the lead (resuming from
 // the journal, once every entry committed before is applied to it) and
 // stands down.
@@ -315,8 +353,8 @@ func (r *replica) loop() {
 			if r.raft.State() == raft.Leader {
 				r.lead()
 			}
-		case leader := <-r.notify:
-			if leader {
+		case <-r.changed:
+			if r.raft.State() == raft.Leader {
 				r.lead()
 			} else {
 				r.m.agent.Post(r.m.standDown)
@@ -350,6 +388,30 @@ func (r *replica) lead() {
 		return
 	}
 	r.m.agent.Post(func() { r.m.takeLead(term, st) })
+}
+
+// member reports whether id may speak Raft to this replica: a server of
+// the group's configuration (or of the bootstrap list), or anyone while
+// this replica knows no configuration yet (a new standby waiting to be
+// added: the leader's first contact comes before it knows the group).
+func (r *replica) member(id peer.ID) bool {
+	if slices.Contains(r.boot, id) {
+		return true
+	}
+	f := r.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	servers := f.Configuration().Servers
+	if len(servers) == 0 {
+		return true
+	}
+	for _, s := range servers {
+		if string(s.ID) == id.String() {
+			return true
+		}
+	}
+	return false
 }
 
 // leader is the leading manager's peer ID, "" when unknown.

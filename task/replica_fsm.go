@@ -29,10 +29,15 @@ type journalFSM struct{ j *Journal }
 
 // Apply implements raft.FSM. Its result is the error of the write (nil
 // when it succeeded); the leader's commit returns it.
-func (f *journalFSM) Apply(l *raft.Log) any {
+func (f *journalFSM) Apply(l *raft.Log) (res any) {
 	if l.Type != raft.LogCommand {
 		return nil
 	}
+	defer func() {
+		if r := recover(); r != nil { // a bug, not a reason to crash every replica on replay
+			res = fmt.Errorf("%w: index %d: %v", ErrReplicaEntry, l.Index, r)
+		}
+	}()
 	if err := f.j.applyEntry(l.Data); err != nil {
 		return err
 	}
@@ -47,6 +52,11 @@ func (j *Journal) applyEntry(data []byte) error {
 	var b journalBatch
 	if _, err := b.UnmarshalMsg(data[1:]); err != nil {
 		return fmt.Errorf("%w: %w", ErrReplicaEntry, err)
+	}
+	for i, r := range b.Records {
+		if r == nil || r.Task.ID == "" {
+			return fmt.Errorf("%w: record %d has no task", ErrReplicaEntry, i)
+		}
 	}
 	puts := make([]journalPut, len(b.Puts))
 	for i, p := range b.Puts {

@@ -29,6 +29,8 @@ func FuzzApplyEntry(f *testing.F) {
 	f.Add([]byte{2, 0x80})
 	bad, _ := journalBatch{Puts: []batchPut{{Bucket: "tasks", Key: []byte("k")}}}.MarshalMsg([]byte{entryBatch})
 	f.Add(bad)
+	nilRec, _ := journalBatch{Records: []*taskRecord{nil}}.MarshalMsg([]byte{entryBatch})
+	f.Add(nilRec)
 	j, err := OpenJournal(filepath.Join(f.TempDir(), "j.db"), "ws")
 	if err != nil {
 		f.Fatal(err)

@@ -25,8 +25,9 @@ const ReplicaProtocol = protocol.ID("/ceylon/raft/1.0.0")
 // to the node at all, so every stream accepted is from a holder of the
 // secret.
 type streamLayer struct {
-	node *peer.Node
-	ln   net.Listener
+	node  *peer.Node
+	ln    net.Listener
+	allow func(peer.ID) bool // nil: everyone
 }
 
 func newStreamLayer(n *peer.Node) (*streamLayer, error) {
@@ -37,8 +38,22 @@ func newStreamLayer(n *peer.Node) (*streamLayer, error) {
 	return &streamLayer{node: n, ln: ln}, nil
 }
 
-// Accept implements net.Listener.
-func (s *streamLayer) Accept() (net.Conn, error) { return s.ln.Accept() }
+// Accept implements net.Listener. A stream from a peer the group does not
+// know (a worker or producer holding the secret, say) is closed unread:
+// Raft would believe an AppendEntries from anyone with a higher term.
+func (s *streamLayer) Accept() (net.Conn, error) {
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return nil, err
+		}
+		pid, err := lpeer.Decode(c.RemoteAddr().String())
+		if err == nil && (s.allow == nil || s.allow(pid)) {
+			return c, nil
+		}
+		_ = c.Close()
+	}
+}
 
 // Close implements net.Listener.
 func (s *streamLayer) Close() error { return s.ln.Close() }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/ceylon-go/ceylon/internal/testutil"
 	"github.com/ceylon-go/ceylon/messages"
 	"github.com/ceylon-go/ceylon/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/gostream"
 )
 
 // A private workspace's replicas: TCP only (private networks cannot use
@@ -363,4 +366,141 @@ func TestReplicationMisconfigured(t *testing.T) {
 		t.Fatalf("open workspace: %v", err)
 	}
 	_ = m.Stop()
+}
+
+// A leader that stops (Manager.Stop) hands the lead to another manager
+// first, so the group has a leader again at once rather than after an
+// election timeout; tasks submitted before go on at the new leader.
+func TestReplicaHandsOverOnStop(t *testing.T) {
+	t.Parallel()
+	rs := startReplicas(t, 3, WithElectionTimeout(2*time.Second)) // an election would take seconds
+	first := rs.leader()
+	log := &execLog{runs: map[string]int{}}
+	startReplicaWorker(t, rs, "w0", log)
+	ctx := testutil.Context(t)
+	if _, err := rs.mgrs[first].Run(ctx, messages.Task{ID: "before", Type: "echo"}); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	if err := rs.mgrs[first].Stop(); err != nil {
+		t.Fatal(err)
+	}
+	next := rs.leader(first)
+	took := time.Since(stopped)
+	t.Logf("manager-%d leads %v after manager-%d stopped", next, took.Round(time.Millisecond), first)
+	if took > 2*time.Second {
+		t.Fatalf("the lead passed on after %v, not handed over (election timeout 2s)", took)
+	}
+	r, err := rs.mgrs[next].Wait(ctx, "before")
+	if err != nil || !r.Success {
+		t.Fatalf("the task finished before the handover, at the new leader: %+v %v", r, err)
+	}
+}
+
+// A member of the workspace that is not one of the group's managers (a
+// worker holds the secret too) cannot speak Raft to them: its stream is
+// closed unread, so it cannot send an AppendEntries with a higher term.
+func TestReplicaRefusesNonMembers(t *testing.T) {
+	t.Parallel()
+	rs := startReplicas(t, 3)
+	lead := rs.leader()
+	a, err := agent.New("intruder", append([]agent.Option{agent.WithWorkspace(rs.ws), agent.WithJoin(rs.addrs(-1)...)}, replicaNet...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testutil.Context(t)
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop()
+	c, err := gostream.Dial(ctx, a.Node().Host(), rs.ids[lead], ReplicaProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	_, _ = c.Write([]byte{0}) // rpcAppendEntries, whatever follows
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) && !strings.Contains(fmt.Sprint(err), "reset") {
+		t.Fatalf("the stream was not closed: %v", err)
+	}
+	if on, _, err := rs.mgrs[lead].Leading(ctx); err != nil || !on {
+		t.Fatalf("the leader after the intrusion: %v %v", on, err)
+	}
+}
+
+// A worker the leader sees leave (its connection dropped for longer than
+// the leave grace) keeps running its attempts, and the leader keeps them
+// for it: when it is back (here: heard from again, so called over with a
+// Welcome) it takes them back, and nothing runs twice (a manager without
+// replication requeues them at once).
+func TestReplicaKeepsAttemptsOfAWorkerThatLeft(t *testing.T) {
+	t.Parallel()
+	rs := startReplicas(t, 3)
+	lead := rs.leader()
+	started := testutil.NewCond()
+	runs := map[string]int{}
+	release := make(chan struct{})
+	a, err := agent.New("w0", append([]agent.Option{agent.WithWorkspace(rs.ws), agent.WithJoin(rs.addrs(-1)...)}, replicaNet...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := NewWorker(a, WithMaxConcurrency(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Handle("slow", func(ctx context.Context, j *Job) ([]byte, error) {
+		started.Update(func() { runs[j.Task.ID]++ })
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-release:
+		}
+		return nil, nil
+	})
+	ctx := testutil.Context(t)
+	if err := w.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Stop() })
+	m := rs.mgrs[lead]
+	if err := m.WaitForWorkers(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		if err := m.Submit(ctx, messages.Task{ID: fmt.Sprint("s", i), Type: "slow"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	started.Await(t, "four runs", 10*time.Second, func() bool { return len(runs) == 4 })
+	// The leader sees the worker leave; the worker, still connected, goes
+	// on heartbeating, so the leader calls it over again.
+	left := make(chan struct{})
+	if err := m.agent.Post(func() {
+		m.onDisconnect(nil, a.Detail())
+		if st := m.stats(); st.InFlight != 0 || len(m.orphans["w0"]) != 4 {
+			t.Errorf("after the leave: %d in flight, %d set aside", st.InFlight, len(m.orphans["w0"]))
+		}
+		close(left)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	<-left
+	testutil.Eventually(t, "the worker back with the leader, its attempts with it", func() bool {
+		st, err := m.Stats(ctx)
+		return err == nil && len(st.Workers) == 1 && st.Workers[0].Connected && st.InFlight == 4
+	})
+	close(release)
+	for i := range 4 {
+		if r, err := m.Wait(ctx, fmt.Sprint("s", i)); err != nil || !r.Success {
+			t.Fatalf("s%d: %+v %v", i, r, err)
+		}
+	}
+	started.Lock()
+	defer started.Unlock()
+	for id, n := range runs {
+		if n != 1 {
+			in, _ := m.Task(ctx, id)
+			t.Errorf("%s ran %d times: %+v", id, n, in.Attempts)
+		}
+	}
 }

@@ -18,8 +18,18 @@ import (
 // onConnect adopts a task manager: an admin. Modes are self-declared, so a
 // worker that joined through an address only trusts the agent at that
 // address (with a workspace secret, only members can connect at all); one
-// found by mDNS trusts the first admin it meets.
+// found by mDNS trusts the first admin it meets. A worker that has followed
+// replicated managers (a term above 0) adopts only on a leader's Welcome:
+// a standby connecting first must not catch it.
 func (w *Worker) onConnect(ctx agent.Context, who agent.AgentDetail) {
+	if w.epoch > 0 {
+		return
+	}
+	w.adopt(ctx, who)
+}
+
+// adopt makes the sender the worker's manager, if it may be.
+func (w *Worker) adopt(ctx agent.Context, who agent.AgentDetail) {
 	if w.shutting {
 		return // stopping (told to, or its manager was gone too long): take no work
 	}
@@ -39,10 +49,15 @@ func (w *Worker) onConnect(ctx agent.Context, who agent.AgentDetail) {
 	if w.cfg.watch != nil {
 		w.cfg.watch(who, true)
 	}
+	w.introduce()
+}
+
+// introduce announces the worker to its manager; to a replicated leader,
+// it then sends the results that leader may lack and a heartbeat listing
+// what it holds, so that the leader settles at once what it took over.
+func (w *Worker) introduce() {
 	w.announce()
 	if w.epoch > 0 {
-		// A new leader: the results it may lack, then what we hold, so
-		// that it settles what it took over at once.
 		w.resendResults()
 		w.heartbeat()
 	}
@@ -50,27 +65,29 @@ func (w *Worker) onConnect(ctx agent.Context, who agent.AgentDetail) {
 
 // onWelcome answers a manager's request to introduce ourselves: it adopts
 // the manager as onConnect would, and announces. Among replicated
-// managers, a welcome with a higher term than the worker's manager's is
-// from a new leader: the worker follows it with the attempts it holds
-// (the new leader takes them over).
+// managers (a term above 0), the worker follows the sender of a welcome
+// of the highest term it has heard, with the attempts it holds (the
+// leader takes them over).
 func (w *Worker) onWelcome(ctx agent.Context, wm messages.Welcome) error {
 	from := ctx.SenderID()
-	if wm.Epoch > w.epoch && !w.shutting && ctx.Sender().Mode == agent.Admin && w.agent.JoinedThrough(from) {
-		old := w.manager
+	if wm.Epoch == 0 && w.epoch > 0 {
+		return nil // a manager without replication, after replicated ones
+	}
+	if wm.Epoch > 0 && wm.Epoch >= w.epoch && !w.shutting && ctx.Sender().Mode == agent.Admin && w.agent.JoinedThrough(from) {
 		w.epoch = wm.Epoch
-		if old != "" && old != from {
+		if w.manager != "" && w.manager != from {
 			// The attempts held stay: the new leader has them in its
-			// journal and takes them over when we announce ourselves.
+			// journal and takes them over when we introduce ourselves.
 			w.agent.Logger().Info("following the new leading task manager", "manager", ctx.Sender(), "term", wm.Epoch, "running", len(w.running))
 			w.manager = ""
 		}
 	}
 	if w.manager == "" {
-		w.onConnect(ctx, ctx.Sender())
+		w.adopt(ctx, ctx.Sender())
 		return nil
 	}
 	if w.fromManager(ctx) {
-		w.announce()
+		w.introduce()
 	}
 	return nil
 }
@@ -190,6 +207,7 @@ func (w *Worker) onAssignment(ctx agent.Context, as messages.TaskAssignment) err
 	if as.Epoch < w.epoch {
 		return fmt.Errorf("%w: assignment of %q from term %d, the leader's is %d", ErrStaleAssignment, as.Task.ID, as.Epoch, w.epoch)
 	}
+	w.epoch = as.Epoch // our manager's term, if its welcome did not say (we announced first)
 	key := slotKey{as.Task.ID, as.Attempt}
 	if w.running[key] != nil {
 		return nil // duplicate
