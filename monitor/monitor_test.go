@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -192,4 +193,54 @@ func findChromium() string {
 		return p
 	}
 	return ""
+}
+
+// A replicated manager's /stats says where it stands in its group (the
+// dashboard shows it in its title).
+func TestStatsOfAReplicatedManager(t *testing.T) {
+	ctx := testutil.Context(t)
+	dir := t.TempDir()
+	a, err := agent.New("m", agent.AsAdmin(), agent.WithWorkspace("ws-"+t.Name()), agent.WithSecret("s"),
+		agent.WithListenAddrs("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := task.OpenJournal(filepath.Join(dir, "j.db"), "ws-"+t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	leading := make(chan struct{}, 1)
+	m, err := task.NewManager(a, task.WithJournal(j), task.WithReplication(filepath.Join(dir, "raft"), task.ReplicaBootstrap()),
+		task.WithLeadership(func(on bool, _ uint64) {
+			if on {
+				leading <- struct{}{}
+			}
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Stop()
+	<-leading
+	srv, err := monitor.Start("127.0.0.1:0", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	var s struct {
+		Replica *struct {
+			State  string `json:"state"`
+			Term   uint64 `json:"term"`
+			Leader string `json:"leader"`
+		} `json:"replica"`
+	}
+	if err := json.Unmarshal([]byte(get(t, "http://"+srv.Addr()+"/stats")), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Replica == nil || s.Replica.State != "Leader" || s.Replica.Term == 0 || s.Replica.Leader != a.ID() {
+		t.Fatalf("/stats replica: %+v", s.Replica)
+	}
 }

@@ -18,6 +18,12 @@
 // restarted manager resumes where it stopped: nothing is lost and nothing
 // is reported twice.
 //
+// With [WithReplication] several managers keep one journal through a Raft
+// log over the workspace's own connections: one leads, the others stand
+// by and take over, with the tasks and the attempts in flight, when it is
+// lost. Workers and [Client]s follow the leader by themselves; the leader's
+// term travels in every assignment, so a deposed leader is fenced.
+//
 // The manager knows no dependencies between tasks; package playground
 // schedules dependency graphs on top of it.
 package task
