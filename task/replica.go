@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/ceylon-go/ceylon/peer"
 )
@@ -162,7 +163,12 @@ func (m *Manager) startReplica() error {
 		return fmt.Errorf("%w: %w", ErrReplicaConfig, err)
 	}
 	logger := raftLogger(m.agent.Logger())
-	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.dir, "raft.db")})
+	// The log is appended to and truncated behind snapshots for ever: its
+	// free pages are many, and writing their list at every commit is
+	// what bbolt would do by default (etcd turns it off too; it is
+	// rebuilt when the file is opened).
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.dir, "raft.db"),
+		BoltOptions: &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType}})
 	if err != nil {
 		return fmt.Errorf("task: replica log: %w", err)
 	}
