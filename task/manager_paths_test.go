@@ -416,3 +416,26 @@ func TestStatsReportAndTasks(t *testing.T) {
 		t.Fatalf("json: %s %v", js, err)
 	}
 }
+
+// A handler that returns why its context ended (context.Cause) does not
+// get the cause added a second time to its error; one that returns
+// something else gets it added, and errors.Is finds both.
+func TestWithCause(t *testing.T) {
+	cause := fmt.Errorf("%w: lease over", ErrCancelledByManager)
+	if err := withCause(cause, cause); err.Error() != cause.Error() {
+		t.Fatalf("the cause itself: %q", err)
+	}
+	if err := withCause(fmt.Errorf("wrapped: %w", cause), cause); strings.Count(err.Error(), "lease over") != 1 {
+		t.Fatalf("a wrapped cause: %q", err)
+	}
+	if err := withCause(fmt.Errorf("stopped: %v", cause), cause); strings.Count(err.Error(), "lease over") != 1 {
+		t.Fatalf("the cause's text: %q", err)
+	}
+	err := withCause(context.Canceled, cause)
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, ErrCancelledByManager) || err.Error() != "context canceled ("+cause.Error()+")" {
+		t.Fatalf("another error: %q", err)
+	}
+	if err := withCause(nil, cause); err != nil {
+		t.Fatalf("no error: %v", err)
+	}
+}

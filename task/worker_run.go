@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ceylon-go/ceylon/agent"
@@ -308,8 +309,8 @@ func (w *Worker) process(req *jobRequest) {
 	start := time.Now()
 	out, err := execute(req.ctx, req.fn, job)
 	job.progress.stop()
-	if err != nil && req.ctx.Err() != nil {
-		err = fmt.Errorf("%w (%w)", err, context.Cause(req.ctx))
+	if req.ctx.Err() != nil {
+		err = withCause(err, context.Cause(req.ctx))
 	}
 	elapsed := time.Since(start)
 	req.stopTimer()
@@ -481,4 +482,13 @@ func (w *Worker) resendResults() {
 		kept = append(kept, k)
 	}
 	w.kept = kept
+}
+
+// withCause adds to a handler's error why its context ended, unless the
+// error says so already.
+func withCause(err, cause error) error {
+	if err == nil || cause == nil || errors.Is(err, cause) || strings.Contains(err.Error(), cause.Error()) {
+		return err
+	}
+	return fmt.Errorf("%w (%w)", err, cause)
 }

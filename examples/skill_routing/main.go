@@ -102,6 +102,25 @@ func main() {
 	flag.StringVar(&o.http, "http", "", "admin: serve the live dashboard, /stats and /metrics on this address (e.g. 127.0.0.1:8080)")
 	flag.DurationVar(&o.stopAfter, "stop-after", 0, "worker: stop once the task manager has been gone this long (default: wait for it for ever)")
 	flag.IntVar(&o.tasks, "tasks", 0, "admin: run this many generated tasks (difficulty 1-3, every worker can do them) instead of the skill scenario")
+	flag.Usage = func() {
+		out := flag.CommandLine.Output()
+		fmt.Fprint(out, `skill_routing: a task manager (admin) routes tasks to workers by skill, over
+a peer-to-peer workspace (ceylon-go). With no flags, the admin and three workers
+run in this process and a scenario of 13 tasks shows the routing.
+
+Usage: skill_routing [flags]
+
+Examples:
+  skill_routing                                     # everything in one process
+  skill_routing -role admin -serve                  # machine A: the task manager (prints -join ADDR)
+  skill_routing -role worker -join ADDR -skill 8    # machine B: a worker
+  skill_routing -role producer -join ADDR -tasks 100
+  skill_routing -role admin -secret S -key k1 -replicate dir1 -replicas ID1,ID2,ID3 -join ADDR2,ADDR3
+
+Flags:
+`)
+		flag.PrintDefaults()
+	}
 	flag.Parse()
 
 	sigCtx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -458,7 +477,10 @@ func runWorker(ctx context.Context, o options) error {
 		return err
 	}
 	w.Handle("skill", process(o.scale))
-	if err := w.Start(ctx); err != nil {
+	stopNote := noteSlowJoin(o)
+	err = w.Start(ctx)
+	stopNote()
+	if err != nil {
 		return err
 	}
 	if o.role == "worker" {
@@ -551,7 +573,10 @@ func runProducer(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	if err := a.Start(ctx); err != nil {
+	stopNote := noteSlowJoin(o)
+	err = a.Start(ctx)
+	stopNote()
+	if err != nil {
 		return err
 	}
 	defer a.Stop()
@@ -578,4 +603,25 @@ func runProducer(ctx context.Context, o options) error {
 	}
 	fmt.Printf("producer %s: %d done, %d failed\n", o.name, len(tasks), failed)
 	return nil
+}
+
+// noteSlowJoin says, while joining takes long, that it is retrying and
+// what may be wrong (the join itself retries until it works or the
+// -timeout ends); call the result once joined.
+func noteSlowJoin(o options) (stop func()) {
+	where := o.join
+	if where == "" {
+		where = o.bootstrap
+	}
+	if where == "" {
+		return func() {}
+	}
+	hint := "is the admin running, at that address?"
+	if o.secret != "" {
+		hint = "is the admin running there, with the same -workspace and -secret?"
+	}
+	t := time.AfterFunc(3*time.Second, func() {
+		fmt.Fprintf(os.Stderr, "still trying to reach %s (retrying; %s)\n", where, hint)
+	})
+	return func() { t.Stop() }
 }

@@ -128,3 +128,18 @@ func TestReplicatedAdmins(t *testing.T) {
 	prod.await(t, regexp.MustCompile(`producer P: 300 done, 0 failed`), 2*time.Minute)
 	all.await(t, regexp.MustCompile(fmt.Sprintf(`^a[^%d]: leading the task managers`, leader)), time.Minute)
 }
+
+// A worker told to join an address where nothing listens says, while it
+// retries, that it is retrying and what may be wrong; the -timeout then
+// ends it, naming the flag.
+func TestWrongJoinSaysRetrying(t *testing.T) {
+	t.Parallel()
+	bin := build(t)
+	out, err := exec.Command(bin, "-role", "worker", "-timeout", "5s", "-listen", "/ip4/127.0.0.1/tcp/0",
+		"-join", "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWEsFBb52sYiZaZyvagaTh7pM4yohfwMAKuhcaEyFLispv").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "still trying to reach /ip4/127.0.0.1/tcp/1/") ||
+		!strings.Contains(string(out), "is the admin running") || strings.Contains(string(out), "secret") ||
+		!strings.Contains(string(out), "-timeout 5s") {
+		t.Fatalf("%v\n%s", err, out)
+	}
+}
