@@ -43,7 +43,6 @@ func (c *config) everyAgent() []agent.Option {
 func defaultConfig() config {
 	return config{
 		name:        "playground",
-		listen:      []string{"/ip4/127.0.0.1/tcp/0"},
 		workspace:   "playground",
 		logger:      slog.New(slog.DiscardHandler),
 		waitTimeout: 30 * time.Second,
@@ -61,9 +60,14 @@ func WithName(name string) Option {
 	}
 }
 
-// WithListenAddrs sets where the playground listens for remote workers
-// (default: loopback only, a free TCP port). Use e.g.
-// "/ip4/0.0.0.0/tcp/7000" to accept workers from other machines.
+// WithListenAddrs sets where the playground listens for remote workers.
+// The default follows one rule: listen where the workers can come from. A
+// playground that waits for remote workers ([WithRemoteWorkers],
+// [WithRemoteWorkerNames]) listens, as any agent does by default, on every
+// interface (a free TCP port; QUIC too without a secret), its non-loopback
+// addresses first in [Playground.Addrs]; one that runs only local workers
+// listens on loopback only. Use e.g. "/ip4/0.0.0.0/tcp/7000" for a fixed
+// port.
 func WithListenAddrs(addrs ...string) Option {
 	return func(c *config) error {
 		if len(addrs) == 0 {

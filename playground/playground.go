@@ -52,8 +52,17 @@ func New(opts ...Option) (*Playground, error) {
 			return nil, err
 		}
 	}
+	if cfg.listen == nil {
+		cfg.listen = []string{"/ip4/127.0.0.1/tcp/0"} // local workers only
+		if cfg.remoteCount > 0 || len(cfg.remoteNames) > 0 {
+			cfg.listen = nil // the agent's default: every interface
+		}
+	}
 	p := &Playground{cfg: cfg, nodes: map[string]*node{}}
-	agentOpts := []agent.Option{agent.WithListenAddrs(cfg.listen...), agent.WithRole("task_manager")}
+	agentOpts := []agent.Option{agent.WithRole("task_manager")}
+	if cfg.listen != nil {
+		agentOpts = append(agentOpts, agent.WithListenAddrs(cfg.listen...))
+	}
 	if cfg.keyFile != "" {
 		agentOpts = append(agentOpts, agent.WithIdentityFile(cfg.keyFile))
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -683,4 +684,59 @@ func onMemnet(t *testing.T, test func(t *testing.T, on Option)) {
 		net := memnet.New()
 		test(t, WithAgentOptions(agent.WithNetwork(net.Factory())))
 	})
+}
+
+// The listen rule: a playground with only local workers listens on
+// loopback; one that waits for remote workers listens as any agent does,
+// on every interface (with a secret too), non-loopback addresses first.
+func TestListenRule(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name     string
+		opts     []Option
+		loopOnly bool
+	}{
+		{"local", nil, true},
+		{"remote", []Option{WithRemoteWorkers(1)}, false},
+		{"remote-secret", []Option{WithRemoteWorkers(1), WithSecret("s")}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var addrs []string
+			opts := append([]Option{WithWorkspace("ws-" + t.Name()), WithWaitTimeout(50 * time.Millisecond),
+				WithListening(func(a []string) { addrs = a })}, c.opts...)
+			p, err := New(opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = p.Start(testCtx(t))
+			if c.loopOnly {
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer p.Stop()
+			} else if !errors.Is(err, task.ErrWorkersMissing) {
+				t.Fatalf("start without the remote worker: %v", err)
+			}
+			if len(addrs) == 0 {
+				t.Fatal("no addresses")
+			}
+			loop := strings.Contains(addrs[0], "/ip4/127.") || strings.Contains(addrs[0], "/ip6/::1/")
+			if loop != c.loopOnly {
+				if !c.loopOnly && !hasNonLoopbackInterface() {
+					t.Skip("no interface other than loopback here")
+				}
+				t.Fatalf("first address %s (loopback %v), want loopback only %v; all: %v", addrs[0], loop, c.loopOnly, addrs)
+			}
+		})
+	}
+}
+
+func hasNonLoopbackInterface() bool {
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if ip, ok := a.(*net.IPNet); ok && !ip.IP.IsLoopback() && ip.IP.To4() != nil {
+			return true
+		}
+	}
+	return false
 }
