@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ceylon-go/ceylon/agent"
@@ -161,4 +162,55 @@ func ExampleWithRemoteWorkers() {
 		panic(err)
 	}
 	// Output: hello from far-worker
+}
+
+// Prep and Merge are typed tasks' inputs; each Kind is a task type.
+type Prep struct {
+	Text string `msgpack:"text"`
+}
+
+func (Prep) Kind() string { return "example.prep" }
+
+type Merge struct {
+	Sep string `msgpack:"sep"`
+}
+
+func (Merge) Kind() string { return "example.merge" }
+
+// Typed tasks, and one worker that serves two task types: Handle adds a
+// processor whose input arrives decoded, NewTask makes its tasks, Output
+// decodes a result.
+func ExampleHandle() {
+	ctx := context.Background()
+	w := playground.Worker{Name: "worker-1", Concurrency: 2}
+	playground.Handle(&w, func(_ context.Context, r *playground.TypedRequest[Prep]) (string, error) {
+		return strings.ToUpper(r.Args.Text), nil
+	})
+	playground.Handle(&w, func(_ context.Context, r *playground.TypedRequest[Merge]) (string, error) {
+		var a, b string
+		_ = r.DecodeDependency("a", &a)
+		_ = r.DecodeDependency("b", &b)
+		return a + r.Args.Sep + b, nil
+	})
+	p, _ := playground.New(playground.WithWorkspace("example-typed"))
+	err := p.Play(ctx, []playground.Worker{w}, func(ctx context.Context, p *playground.Playground) error {
+		a, _ := playground.NewTask("a", Prep{Text: "hello"})
+		b, _ := playground.NewTask("b", Prep{Text: "world"})
+		c, _ := playground.NewTask("c", Merge{Sep: ", "}, "a", "b")
+		if _, err := p.AddTasks(ctx, a, b, c); err != nil {
+			return err
+		}
+		res, err := p.Wait(ctx, "c")
+		if err != nil {
+			return err
+		}
+		out, err := playground.Output[string](res)
+		st, _ := p.Manager().Stats(ctx)
+		fmt.Println(out, len(st.Workers), st.Workers[0].Name)
+		return err
+	})
+	if err != nil {
+		panic(err)
+	}
+	// Output: HELLO, WORLD 1 worker-1
 }

@@ -740,3 +740,24 @@ func hasNonLoopbackInterface() bool {
 	}
 	return false
 }
+
+// A worker needs a name and at least one processor, each with a handler.
+func TestWorkerValidation(t *testing.T) {
+	h := func(context.Context, *Request) ([]byte, error) { return nil, nil }
+	for _, w := range []Worker{
+		{Processor: "x", Handler: h},
+		{Name: "w"},
+		{Name: "w", Processor: "x"},
+		{Name: "w", Handler: h},
+		{Name: "w", Processors: map[string]Handler{"": h}},
+		{Name: "w", Processors: map[string]Handler{"x": nil}},
+		{Name: "w", Processor: "x", Handler: h, Processors: map[string]Handler{"x": h}},
+	} {
+		if _, err := w.Agent(); !errors.Is(err, ErrInvalidWorker) {
+			t.Errorf("%+v: %v", w, err)
+		}
+	}
+	if _, err := (Worker{Name: "w", Processors: map[string]Handler{"x": h, "y": h}}).Agent(); err != nil {
+		t.Fatal(err)
+	}
+}

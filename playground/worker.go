@@ -1,6 +1,7 @@
 package playground
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/ceylon-go/ceylon/agent"
@@ -45,12 +46,18 @@ func MustEncode(v any) []byte {
 // Decode reads bytes written by [Encode] into v (a pointer).
 func Decode(b []byte, v any) error { return messages.Unmarshal(b, v) }
 
-// Worker describes a worker: a name, the processor (task type) it runs and
-// the handler that runs it, plus what the manager routes by.
+// Worker describes a worker: a name, the processors (task types) it runs
+// and the handler of each, plus what the manager routes by. One worker may
+// serve several types: Processor and Handler name one, Processors more
+// (or all); it is one agent, with one row in the report, whichever type
+// its tasks are.
 type Worker struct {
 	Name      string
 	Processor string
 	Handler   Handler
+	// Processors maps more task types to their handlers ([Handle] adds
+	// typed ones).
+	Processors map[string]Handler
 	// Skill (1-10), Capabilities and Concurrency (default 1) as in
 	// task.NewWorker.
 	Skill        int
@@ -61,11 +68,49 @@ type Worker struct {
 }
 
 func (w Worker) validate() error {
-	if w.Name == "" || w.Processor == "" || w.Handler == nil {
-		return fmt.Errorf("%w: %q needs a name, a processor and a handler", ErrInvalidWorker, w.Name)
+	switch {
+	case w.Name == "":
+		return fmt.Errorf("%w: a worker needs a name", ErrInvalidWorker)
+	case (w.Processor == "") != (w.Handler == nil):
+		return fmt.Errorf("%w: %q: a processor needs a handler, a handler a processor", ErrInvalidWorker, w.Name)
+	case w.Processor == "" && len(w.Processors) == 0:
+		return fmt.Errorf("%w: %q runs no processor", ErrInvalidWorker, w.Name)
+	}
+	for typ, h := range w.Processors {
+		if typ == "" || h == nil {
+			return fmt.Errorf("%w: %q: processor %q without a type or a handler", ErrInvalidWorker, w.Name, typ)
+		}
+		if typ == w.Processor {
+			return fmt.Errorf("%w: %q: processor %q twice", ErrInvalidWorker, w.Name, typ)
+		}
 	}
 	return nil
 }
+
+// Handle adds a typed processor to w (river's AddWorker[T], as
+// task.Handle): tasks of type T.Kind() reach fn with their input decoded
+// as T ([NewTask] makes them), and what fn returns is their output
+// ([Output] decodes it).
+func Handle[T messages.Message, Out any](w *Worker, fn func(ctx context.Context, req *TypedRequest[T]) (Out, error)) {
+	if w.Processors == nil {
+		w.Processors = map[string]Handler{}
+	}
+	w.Processors[messages.KindOf[T]()] = task.TypedHandler(fn)
+}
+
+// TypedRequest is a request whose input is decoded as T ([Handle]).
+type TypedRequest[T messages.Message] = task.TypedJob[T]
+
+// NewTask makes a task of type args.Kind() with args as its input, for a
+// worker that handles T with [Handle]; deps are its dependencies.
+func NewTask[T messages.Message](id string, args T, deps ...string) (Task, error) {
+	t, err := task.NewTask(id, args)
+	t.Dependencies = deps
+	return t, err
+}
+
+// Output decodes a result's output as a [Handle] handler returned it.
+func Output[Out any](r Result) (Out, error) { return task.Output[Out](r) }
 
 // Agent builds the worker's agent. In a remote process, join the
 // playground with it:
@@ -89,6 +134,11 @@ func (w Worker) Agent(opts ...agent.Option) (*task.Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	wa.HandleWith(w.Processor, w.Handler, w.Options)
+	if w.Processor != "" {
+		wa.HandleWith(w.Processor, w.Handler, w.Options)
+	}
+	for typ, h := range w.Processors {
+		wa.HandleWith(typ, h, w.Options)
+	}
 	return wa, nil
 }

@@ -24,7 +24,13 @@ func Handle[T messages.Message, Out any](w *Worker, fn func(ctx context.Context,
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	w.HandleWith(messages.KindOf[T](), func(ctx context.Context, j *Job) ([]byte, error) {
+	w.HandleWith(messages.KindOf[T](), TypedHandler(fn), o)
+}
+
+// TypedHandler is the byte-level handler that [Handle] registers for fn
+// (for layers that register handlers themselves, as the playground does).
+func TypedHandler[T messages.Message, Out any](fn func(ctx context.Context, job *TypedJob[T]) (Out, error)) HandlerFunc {
+	return func(ctx context.Context, j *Job) ([]byte, error) {
 		args, err := messages.DecodeAs[T](j.Task.Input)
 		if err != nil {
 			return nil, fmt.Errorf("%w: input of %q as %T: %w", ErrSkipRetry, j.Task.ID, args, err)
@@ -34,7 +40,7 @@ func Handle[T messages.Message, Out any](w *Worker, fn func(ctx context.Context,
 			return nil, err
 		}
 		return messages.MarshalValue(out)
-	}, o)
+	}
 }
 
 // NewTask makes a task of type args.Kind() with args (msgpack) as its
