@@ -47,6 +47,12 @@ func TestProgress(t *testing.T) {
 	if err != nil || info.Progress != 0.75 || info.ProgressMessage != "three quarters" {
 		t.Fatalf("progress: %+v %v", info, err)
 	}
+	// The stats (the dashboard's running table) show it too.
+	st, err := m.Stats(ctx)
+	if err != nil || len(st.Running) != 1 || st.Running[0].ID != "p" || st.Running[0].Worker != "W" ||
+		st.Running[0].Progress != 0.75 || st.Running[0].ProgressMessage != "three quarters" {
+		t.Fatalf("running in the stats: %+v %v", st.Running, err)
+	}
 	m.events.Lock()
 	n := 0
 	for _, ev := range m.log {

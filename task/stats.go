@@ -2,13 +2,14 @@ package task
 
 //msgp:tag msgpack
 //msgp:shim time.Duration as:int64 using:int64/time.Duration
-//msgp:ignore Stats RecentTask recentRing
+//msgp:ignore Stats RecentTask RunningTask recentRing
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -46,6 +47,9 @@ type Stats struct {
 	AvgCompletion time.Duration `json:"-"`
 	Workers       []WorkerStats `json:"workers"`
 	Recent        []RecentTask  `json:"recent"`
+	// Running lists the attempts in flight, the longest running first (at
+	// most MaxRunningShown), with their progress.
+	Running []RunningTask `json:"running"`
 	// Paused lists the task types not assigned (Manager.Pause).
 	Paused []string `json:"paused,omitempty"`
 	// Replica is the manager's place in its replicated group (nil
@@ -125,6 +129,20 @@ type RecentTask struct {
 	FinishedAt time.Time `json:"finished_at"`
 }
 
+// MaxRunningShown bounds [Stats.Running].
+const MaxRunningShown = 50
+
+// RunningTask is an attempt in flight as [Stats] shows it.
+type RunningTask struct {
+	ID              string    `json:"id"`
+	Type            string    `json:"type"`
+	Worker          string    `json:"worker"`
+	Attempt         int       `json:"attempt"`
+	AssignedAt      time.Time `json:"assigned_at"`
+	Progress        float64   `json:"progress"` // 0 to 1, as the handler last reported
+	ProgressMessage string    `json:"progress_message,omitempty"`
+}
+
 // recentRing keeps the last tasks to finish. Owned by the actor.
 type recentRing struct {
 	buf  [50]RecentTask
@@ -174,6 +192,7 @@ func (m *Manager) stats() Stats {
 	if st, err := m.Replica(); err == nil {
 		s.Replica = &st
 	}
+	s.Running = m.running()
 	for _, t := range m.tasks {
 		if t.status == StatusRetrying {
 			s.Retrying++
@@ -239,4 +258,25 @@ func (s Stats) WriteTo(w io.Writer) (int64, error) {
 	_ = tw.Flush()
 	n, err := io.WriteString(w, b.String())
 	return int64(n), err
+}
+
+// running lists the attempts in flight, the longest running first. Only
+// called in the actor.
+func (m *Manager) running() []RunningTask {
+	out := make([]RunningTask, 0, min(len(m.inflight), MaxRunningShown))
+	for _, t := range m.inflight {
+		r := RunningTask{ID: t.task.ID, Type: t.task.Type, Attempt: t.attempt, AssignedAt: t.assignedAt,
+			Progress: t.progress, ProgressMessage: t.progressMessage}
+		if t.worker != nil {
+			r.Worker = t.worker.detail.Name
+		}
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b RunningTask) int {
+		if c := a.AssignedAt.Compare(b.AssignedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out[:min(len(out), MaxRunningShown)]
 }
