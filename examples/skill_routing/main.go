@@ -176,13 +176,19 @@ func logger(o options) *slog.Logger {
 }
 
 // process is the simulated work: it takes time proportional to the
-// difficulty and fails when the task is harder than the worker.
+// difficulty, one step per point, reporting its progress after each (the
+// admin prints it; reports are rate-limited on the wire), and fails when
+// the task is harder than the worker.
 func process(scale time.Duration) task.HandlerFunc {
 	return func(ctx context.Context, job *task.Job) ([]byte, error) {
-		select {
-		case <-time.After(time.Duration(job.Task.Difficulty) * scale):
-		case <-ctx.Done():
-			return nil, context.Cause(ctx)
+		d := max(job.Task.Difficulty, 1)
+		for step := 1; step <= d; step++ {
+			select {
+			case <-time.After(scale):
+			case <-ctx.Done():
+				return nil, context.Cause(ctx)
+			}
+			job.Progress(float64(step)/float64(d), fmt.Sprintf("step %d of %d", step, d))
 		}
 		if job.Skill < job.Task.Difficulty {
 			return nil, fmt.Errorf("too difficult: difficulty %d > skill %d", job.Task.Difficulty, job.Skill)
@@ -428,6 +434,8 @@ func printEvent(ev task.Event) {
 		fmt.Printf("retry   task %-3s after %v (%s)\n", ev.TaskID, ev.Delay.Round(time.Millisecond), ev.Err)
 	case task.EventRequeued:
 		fmt.Printf("requeue task %-3s (%s)\n", ev.TaskID, ev.Err)
+	case task.EventProgress:
+		fmt.Printf("running task %-3s %3.0f%% %s (%s)\n", ev.TaskID, 100*ev.Progress, ev.ProgressMessage, ev.Worker)
 	}
 }
 

@@ -55,6 +55,7 @@ func checkReport(t *testing.T, out string) {
 	for _, want := range []string{
 		"connected: Junior (worker)", "connected: Senior (worker)",
 		"assign  task 1", "result  task 3   ok",
+		"running task 3    12% step 1 of 8 (Senior)", // progress, as the worker reports it
 		"FAILED", // difficulty 10 is too hard for everyone
 		"tasks: 13 submitted, 12 succeeded, 1 failed",
 		"shutting down workers",
