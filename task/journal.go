@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/ceylon-go/ceylon/messages"
@@ -56,6 +57,7 @@ type Journal struct {
 	// records: a slow or stuck disk; failWrite makes the write fail.
 	beforeWrite func()
 	failWrite   func() error
+	failApply   atomic.Pointer[func() error] // the same for replicated entries (set while Raft runs)
 }
 
 // OpenJournal opens (or creates, if there is no file at path) the journal

@@ -134,18 +134,20 @@ func WithLeadership(fn func(leading bool, term uint64)) ManagerOption {
 
 // replica is a manager's part in the replicas' Raft group.
 type replica struct {
-	m       *Manager
-	cfg     *replicaConfig
-	raft    *raft.Raft
-	store   *raftboltdb.BoltStore
-	trans   *raft.NetworkTransport
-	boot    []peer.ID // the bootstrap voters: members before the configuration is known
-	notify  chan bool
-	changed chan struct{} // a leadership change to look at (watch)
-	resync  chan struct{}
-	commits chan pendingCommit // handed to the log, in order
-	stop    chan struct{}
-	wg      sync.WaitGroup
+	m        *Manager
+	cfg      *replicaConfig
+	raft     *raft.Raft
+	store    *raftboltdb.BoltStore
+	trans    *raft.NetworkTransport
+	boot     []peer.ID     // the bootstrap voters: members before the configuration is known
+	left     atomic.Bool   // the journal failed: out of the group (leave)
+	leftDone chan struct{} // closed once leave has shut Raft down
+	notify   chan bool
+	changed  chan struct{} // a leadership change to look at (watch)
+	resync   chan struct{}
+	commits  chan pendingCommit // handed to the log, in order
+	stop     chan struct{}
+	wg       sync.WaitGroup
 }
 
 // startReplica joins the manager's Raft group. Called by Start once the
@@ -194,7 +196,7 @@ func (m *Manager) startReplica() error {
 	})
 	r := &replica{m: m, cfg: cfg, store: store, trans: trans, boot: cfg.bootstrap,
 		notify: make(chan bool, 16), changed: make(chan struct{}, 1), resync: make(chan struct{}, 1), stop: make(chan struct{}),
-		commits: make(chan pendingCommit, replicaInFlight)}
+		commits: make(chan pendingCommit, replicaInFlight), leftDone: make(chan struct{})}
 	conf := raft.DefaultConfig()
 	conf.LocalID = raft.ServerID(n.ID().String())
 	conf.HeartbeatTimeout = cfg.election
@@ -210,7 +212,8 @@ func (m *Manager) startReplica() error {
 	// from its snapshot and the entries after it whenever a replica starts.
 	j := m.cfg.journal
 	j.db.NoSync = true
-	if r.raft, err = raft.NewRaft(conf, &journalFSM{j: j}, store, store, snaps, trans); err != nil {
+	fsm := &journalFSM{j: j, failed: r.leave}
+	if r.raft, err = raft.NewRaft(conf, fsm, store, store, snaps, trans); err != nil {
 		_ = trans.Close()
 		_ = store.Close()
 		return fmt.Errorf("task: replica: %w", err)
@@ -426,6 +429,23 @@ func (r *replica) leader() string {
 	return string(id)
 }
 
+// leave takes the replica out of its group after its journal failed to
+// apply an entry: from then on it would hold less than the log says, and
+// must neither lead nor vote. The manager stands down; a restart rebuilds
+// the journal from the last snapshot and the log. Called on Raft's FSM
+// goroutine, so the shutdown runs apart (it waits for that goroutine).
+func (r *replica) leave(err error) {
+	if !r.left.CompareAndSwap(false, true) {
+		return
+	}
+	r.m.agent.Logger().Error("replica: the journal could not apply the log; leaving the group until restarted", "err", err)
+	_ = r.m.agent.Post(r.m.standDown)
+	go func() {
+		defer close(r.leftDone)
+		_ = r.raft.Shutdown().Error()
+	}()
+}
+
 // handOver transfers the lead to another voter, if this replica leads and
 // there is one, waiting at most a few election timeouts.
 func (r *replica) handOver() {
@@ -451,6 +471,9 @@ func (r *replica) close() {
 	}
 	if r.raft != nil {
 		_ = r.raft.Shutdown().Error() // pending commits fail
+		if r.left.Load() {            // set before the FSM stopped, if at all
+			<-r.leftDone
+		}
 	}
 	close(r.commits) // the actor has stopped: nothing is handed to the log any more
 	r.wg.Wait()

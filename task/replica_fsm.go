@@ -24,8 +24,13 @@ const entryBatch byte = 1
 // ErrReplicaEntry reports a replicated log entry this version cannot read.
 var ErrReplicaEntry = errors.New("task: unreadable replicated journal entry")
 
-// journalFSM applies the log to a journal.
-type journalFSM struct{ j *Journal }
+// journalFSM applies the log to a journal. An entry it cannot apply (a
+// disk that fails, an entry it cannot read) leaves the journal behind the
+// log for good: failed is told, and the replica leaves its group.
+type journalFSM struct {
+	j      *Journal
+	failed func(error)
+}
 
 // Apply implements raft.FSM. Its result is the error of the write (nil
 // when it succeeded); the leader's commit returns it.
@@ -35,10 +40,17 @@ func (f *journalFSM) Apply(l *raft.Log) (res any) {
 	}
 	defer func() {
 		if r := recover(); r != nil { // a bug, not a reason to crash every replica on replay
-			res = fmt.Errorf("%w: index %d: %v", ErrReplicaEntry, l.Index, r)
+			err := fmt.Errorf("%w: index %d: %v", ErrReplicaEntry, l.Index, r)
+			if f.failed != nil {
+				f.failed(err)
+			}
+			res = err
 		}
 	}()
 	if err := f.j.applyEntry(l.Data); err != nil {
+		if f.failed != nil {
+			f.failed(fmt.Errorf("index %d: %w", l.Index, err))
+		}
 		return err
 	}
 	return nil
@@ -46,6 +58,11 @@ func (f *journalFSM) Apply(l *raft.Log) (res any) {
 
 // applyEntry writes one replicated log entry to the journal's file.
 func (j *Journal) applyEntry(data []byte) error {
+	if fail := j.failApply.Load(); fail != nil {
+		if err := (*fail)(); err != nil {
+			return fmt.Errorf("%w: %w", ErrJournalWrite, err)
+		}
+	}
 	if len(data) == 0 || data[0] != entryBatch {
 		return fmt.Errorf("%w: kind %v", ErrReplicaEntry, data[:min(1, len(data))])
 	}

@@ -504,3 +504,26 @@ func TestReplicaKeepsAttemptsOfAWorkerThatLeft(t *testing.T) {
 		}
 	}
 }
+
+// A manager whose journal cannot apply the log (its disk failed) leaves
+// the group rather than fall behind it for good (it could lead with less
+// than the log holds); the others go on.
+func TestReplicaLeavesWhenItsJournalFails(t *testing.T) {
+	t.Parallel()
+	rs := startReplicas(t, 3)
+	lead := rs.leader()
+	f := (lead + 1) % 3
+	fail := func() error { return errors.New("disk full") }
+	rs.mgrs[f].cfg.journal.failApply.Store(&fail)
+	ctx := testutil.Context(t)
+	if err := rs.mgrs[lead].Submit(ctx, messages.Task{ID: "t", Type: "none"}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, "the failed replica out of the group", func() bool {
+		st, err := rs.mgrs[f].Replica()
+		return err == nil && st.State == "Shutdown"
+	})
+	if err := rs.mgrs[lead].Submit(ctx, messages.Task{ID: "u", Type: "none"}); err != nil {
+		t.Fatalf("the group after one replica left: %v", err)
+	}
+}
