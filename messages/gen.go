@@ -11,7 +11,8 @@ import "github.com/tinylib/msgp/msgp"
 //go:generate go tool msgp -file task.go -o task_gen.go -io=false -tests=false
 //go:generate go tool msgp -file control.go -o control_gen.go -io=false -tests=false
 //go:generate go tool msgp -file producer.go -o producer_gen.go -io=false -tests=false
-//go:generate sed -i -E "s/^func \\(z \\*([A-Za-z]+)\\) (MarshalMsg|Msgsize)\\(/func (z \\1) \\2(/" task_gen.go control_gen.go producer_gen.go
+//go:generate go tool msgp -file admin.go -o admin_gen.go -io=false -tests=false
+//go:generate sed -i -E "s/^func \\(z \\*([A-Za-z]+)\\) (MarshalMsg|Msgsize)\\(/func (z \\1) \\2(/" task_gen.go control_gen.go producer_gen.go admin_gen.go
 
 var (
 	_ msgp.Marshaler   = Task{}
@@ -28,6 +29,8 @@ var (
 	_ msgp.Marshaler   = SubmitReply{}
 	_ msgp.Marshaler   = WaitReply{}
 	_ msgp.Marshaler   = StatusReply{}
+	_ msgp.Marshaler   = AdminRequest{}
+	_ msgp.Marshaler   = AdminReply{}
 	_ msgp.Unmarshaler = (*Task)(nil)
 	_ msgp.Unmarshaler = (*TaskAssignment)(nil)
 	_ msgp.Unmarshaler = (*TaskResult)(nil)
@@ -42,4 +45,6 @@ var (
 	_ msgp.Unmarshaler = (*SubmitReply)(nil)
 	_ msgp.Unmarshaler = (*WaitReply)(nil)
 	_ msgp.Unmarshaler = (*StatusReply)(nil)
+	_ msgp.Unmarshaler = (*AdminRequest)(nil)
+	_ msgp.Unmarshaler = (*AdminReply)(nil)
 )

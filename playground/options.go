@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ceylon-go/ceylon/agent"
+	"github.com/ceylon-go/ceylon/monitor"
 	"github.com/ceylon-go/ceylon/task"
 )
 
@@ -27,6 +28,7 @@ type config struct {
 	secret      string
 	journalPath string
 	httpAddr    string
+	httpOpts    []monitor.Option
 }
 
 // everyAgent are the options of every agent the playground makes (its
@@ -182,9 +184,10 @@ func WithJournal(path string) Option {
 	}
 }
 
-// WithHTTP serves the playground's monitor on addr while it runs: the live
-// dashboard at /, /stats (JSON) and /metrics (Prometheus). See
-// [Playground.MonitorURL].
-func WithHTTP(addr string) Option {
-	return func(c *config) error { c.httpAddr = addr; return nil }
+// WithHTTP serves the playground's monitor on addr while it runs: the
+// operations dashboard at /, the admin API under /api/v1 and /metrics
+// (Prometheus); see the monitor package and [Playground.MonitorURL]. An
+// address beyond loopback needs monitor.WithToken among opts.
+func WithHTTP(addr string, opts ...monitor.Option) Option {
+	return func(c *config) error { c.httpAddr, c.httpOpts = addr, opts; return nil }
 }

@@ -77,6 +77,7 @@ func NewClient(a *agent.Agent, opts ...ClientOption) (*Client, error) {
 	for _, err := range []error{
 		agent.RegisterKind[messages.SubmitReply](a), agent.RegisterKind[messages.WaitReply](a),
 		agent.RegisterKind[messages.StatusReply](a), agent.RegisterKind[messages.CancelReply](a),
+		agent.RegisterKind[messages.AdminReply](a),
 	} {
 		if err != nil {
 			return nil, err
@@ -248,6 +249,8 @@ func notLeader(rep messages.Message) (leader string, standby bool) {
 	case messages.StatusReply:
 		outs = []messages.Outcome{r.Outcome}
 	case messages.CancelReply:
+		outs = []messages.Outcome{r.Outcome}
+	case messages.AdminReply:
 		outs = []messages.Outcome{r.Outcome}
 	}
 	for _, o := range outs {

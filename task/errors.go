@@ -28,6 +28,9 @@ var (
 	ErrTaskTooLarge = errors.New("task: task too large to send to a worker")
 	// ErrNotFinal reports Retry or Delete of a task that is not final.
 	ErrNotFinal = errors.New("task: task not final")
+	// ErrUnknownOp reports an admin request for an operation the manager
+	// does not know (a newer client).
+	ErrUnknownOp = errors.New("task: unknown admin operation")
 	// ErrDuplicateUnique reports a submission whose Unique key another
 	// task holds.
 	ErrDuplicateUnique = errors.New("task: duplicate unique key")

@@ -54,6 +54,9 @@ type Manager struct {
 	workersChg    chan struct{} // closed and replaced when the worker set changes
 	metrics       *managerMetrics
 	recent        recentRing
+	workerLog     workerLog  // workers' comings and goings, for Workers
+	feed          eventFeed  // the last events, for Events
+	series        seriesRing // counters over time, for Series
 	started       time.Time
 
 	pending     chan struct{} // a slot per unanswered SubmitAsync
@@ -137,6 +140,7 @@ func NewManager(a *agent.Agent, opts ...ManagerOption) (*Manager, error) {
 	agent.On(a, m.onHeartbeat)
 	agent.On(a, m.onProgress)
 	m.handleProducers(a)
+	agent.On(a, m.onAdminRequest)
 	a.OnConnect(m.onConnect)
 	a.OnDisconnect(m.onDisconnect)
 	return m, nil
@@ -443,17 +447,22 @@ func (m *Manager) Tasks(ctx context.Context) ([]Info, error) {
 // nothing.
 func (m *Manager) Cancel(ctx context.Context, id string) error {
 	_, err := agent.Call(ctx, m.agent, func() (struct{}, error) {
-		t := m.tasks[id]
-		switch {
-		case !m.leading:
-			return struct{}{}, m.notLeader()
-		case t == nil:
-			return struct{}{}, fmt.Errorf("%w: %q", ErrUnknownTask, id)
-		}
-		m.cancel(t, "cancelled by request")
-		return struct{}{}, nil
+		return struct{}{}, m.cancelTask(id, "cancelled by request")
 	})
 	return err
+}
+
+// cancelTask cancels task id. Only called in the actor.
+func (m *Manager) cancelTask(id, reason string) error {
+	t := m.tasks[id]
+	switch {
+	case !m.leading:
+		return m.notLeader()
+	case t == nil:
+		return fmt.Errorf("%w: %q", ErrUnknownTask, id)
+	}
+	m.cancel(t, reason)
+	return nil
 }
 
 // WaitForWorkers blocks until n workers have registered (n <= 0 returns at

@@ -90,6 +90,7 @@ type workerState struct {
 	stats    WorkerStats
 	inflight prometheus.Gauge // its worker_inflight series
 	shown    int              // the value inflight shows
+	activity *activity        // its entry in the manager's workerLog
 }
 
 func (w *workerState) free() int { return w.info.MaxConcurrency - len(w.slots) }

@@ -190,9 +190,13 @@ func (m *Manager) current(id string, attempt int) *taskState {
 
 func (m *Manager) endAttempt(t *taskState, outcome string) {
 	delete(m.inflight, t.task.ID)
+	now := time.Now()
 	if n := len(t.attempts); n > 0 && t.attempts[n-1].Attempt == t.attempt {
-		t.attempts[n-1].EndedAt = time.Now()
+		t.attempts[n-1].EndedAt = now
 		t.attempts[n-1].Outcome = outcome
+	}
+	if t.worker != nil {
+		t.worker.activity.ended(t, now, outcome)
 	}
 	t.ackDeadline, t.leaseEnd = time.Time{}, time.Time{}
 }
@@ -200,6 +204,7 @@ func (m *Manager) endAttempt(t *taskState, outcome string) {
 // completeAttempt records a worker's result for the live attempt.
 func (m *Manager) completeAttempt(t *taskState, w *workerState, r *messages.TaskResult) {
 	m.recordStats(w, r.Success, r.ExecutionTime)
+	m.series.exec.add(r.ExecutionTime)
 	if r.Success {
 		m.endAttempt(t, "ok")
 		m.finish(t, StatusCompleted, r)
@@ -295,6 +300,7 @@ func (m *Manager) finish(t *taskState, st Status, r *messages.TaskResult) {
 	t.result = r
 	t.finishedAt = time.Now()
 	t.worker = nil
+	m.series.lat.add(t.finishedAt.Sub(t.submittedAt))
 	switch st {
 	case StatusCompleted:
 		m.totals.succeeded.Add(1)
@@ -393,6 +399,11 @@ func (m *Manager) cancel(t *taskState, reason string) {
 // emit tells observers and the hook about ev. A panicking observer is
 // logged and counted, and the event's remaining observers are skipped.
 func (m *Manager) emit(ev Event) {
+	m.feed.add(ev)
+	if len(m.feed.parked) > 0 && !m.feed.posted {
+		m.feed.posted = true
+		m.agent.Post(m.answerTails)
+	}
 	if len(m.cfg.observers) == 0 && m.cfg.hook == nil {
 		return
 	}

@@ -41,6 +41,7 @@ func (m *Manager) onWorkerInfo(ctx agent.Context, info messages.WorkerInfo) erro
 	w.stats.Name, w.stats.Skill, w.stats.Capabilities, w.stats.Capacity = info.Name, info.Skill, info.Capabilities, info.MaxConcurrency
 	w.alive = true
 	w.lastSeen = time.Now()
+	w.activity = m.workerLog.joined(info.Name, from, w.lastSeen)
 	m.adoptOrphans(w)
 	m.rebuildWorkerList()
 	m.agent.Logger().Info("worker registered", "worker", info.Name, "skill", info.Skill,
@@ -211,6 +212,7 @@ func (m *Manager) onDisconnect(_ agent.Context, who agent.AgentDetail) {
 		}
 		m.workerLost(w, "disconnected")
 		m.history[w.info.Name] = w.stats
+		m.workerLog.left(w.info.Name, time.Now())
 		delete(m.workers, pid)
 		m.rebuildWorkerList()
 		m.metrics.workerInflight.DeleteLabelValues(w.info.Name)
@@ -255,6 +257,7 @@ func (m *Manager) revoke(w *workerState, t *taskState, reason string) {
 
 // sweep enforces ack deadlines, leases and heartbeats.
 func (m *Manager) sweep() {
+	m.sample(time.Now())
 	if !m.leading {
 		m.updateGauges()
 		return

@@ -2,7 +2,6 @@ package task
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -31,32 +30,32 @@ func (m *Manager) Paused(ctx context.Context) ([]string, error) {
 }
 
 func (m *Manager) setPaused(ctx context.Context, typ string, paused bool) error {
-	if typ == "" {
-		return errors.New("task: pause: empty task type")
+	return m.durably(ctx, func() error { return m.pause(typ, paused) })
+}
+
+// pause pauses or resumes typ. Only called in the actor.
+func (m *Manager) pause(typ string, paused bool) error {
+	switch {
+	case typ == "":
+		return fmt.Errorf("%w: empty task type", ErrBadFilter)
+	case !m.leading:
+		return m.notLeader()
 	}
-	_, err := agent.CallDeferred(ctx, m.agent, func(reply func(struct{}, error)) {
-		if !m.leading {
-			reply(struct{}{}, m.notLeader())
-			return
+	if paused {
+		m.paused[typ] = true
+	} else {
+		delete(m.paused, typ)
+		m.markDirty() // its tasks may go now
+	}
+	if m.cfg.journal != nil {
+		v, err := messages.MarshalValue(m.pausedTypes())
+		if err != nil {
+			return err
 		}
-		if paused {
-			m.paused[typ] = true
-		} else {
-			delete(m.paused, typ)
-			m.markDirty() // its tasks may go now
-		}
-		if m.cfg.journal != nil {
-			v, err := messages.MarshalValue(m.pausedTypes())
-			if err != nil {
-				reply(struct{}{}, err)
-				return
-			}
-			m.jputs = append(m.jputs, journalPut{bucket: string(bucketMeta), key: keyPaused, value: v})
-			m.queueFlush()
-		}
-		m.afterCommit(func(err error) { reply(struct{}{}, err) })
-	})
-	return err
+		m.jputs = append(m.jputs, journalPut{bucket: string(bucketMeta), key: keyPaused, value: v})
+		m.queueFlush()
+	}
+	return nil
 }
 
 // pausedTypes lists the paused types, sorted. Only called in the actor.

@@ -165,6 +165,9 @@ var codes = []struct {
 	{ErrTaskTooLarge, messages.CodeTooLarge},
 	{ErrUnresolvedDependencies, messages.CodeDependencies},
 	{ErrBusy, messages.CodeBusy},
+	{ErrBadFilter, messages.CodeBadFilter},
+	{ErrNotFinal, messages.CodeNotFinal},
+	{ErrUnknownOp, messages.CodeUnknownOp},
 	{agent.ErrStopped, messages.CodeStopped},
 	{ErrJournal, messages.CodeJournal},
 	{messages.ErrEmptyID, "invalid.empty_id"},
@@ -204,4 +207,16 @@ func outcomeErr(o messages.Outcome) error {
 		}
 	}
 	return fmt.Errorf("%w: %s: %s", ErrRemote, o.Code, o.Message)
+}
+
+// ErrorCode is err's wire code (one of messages' Code* constants, "" for
+// nil): what the admin API's HTTP form and the remote replies carry, so
+// the other side can give back the named error ([ErrorFromCode]).
+func ErrorCode(err error) string { return outcome("", err).Code }
+
+// ErrorFromCode is the error a code and message from [ErrorCode] stand
+// for: it wraps the sentinel the code names (errors.Is works), nil for
+// no code.
+func ErrorFromCode(code, message string) error {
+	return outcomeErr(messages.Outcome{Code: code, Message: message})
 }

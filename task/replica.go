@@ -483,12 +483,12 @@ func (r *replica) close() {
 
 // ReplicaState is this manager's view of its replicated group.
 type ReplicaState struct {
-	State        string        `json:"state"`         // "Leader", "Follower", "Candidate" or "Shutdown"
-	Term         uint64        `json:"term"`          // the current term
-	Leader       string        `json:"leader"`        // the leader's peer ID, "" if unknown
-	CommitIndex  uint64        `json:"commit_index"`  // the last log index known committed
-	AppliedIndex uint64        `json:"applied_index"` // the last log index applied to the journal
-	LastContact  time.Duration `json:"-"`             // since the leader was last heard (a follower); 0 if never or leading
+	State        string        `json:"state"`           // "Leader", "Follower", "Candidate" or "Shutdown"
+	Term         uint64        `json:"term"`            // the current term
+	Leader       string        `json:"leader"`          // the leader's peer ID, "" if unknown
+	CommitIndex  uint64        `json:"commit_index"`    // the last log index known committed
+	AppliedIndex uint64        `json:"applied_index"`   // the last log index applied to the journal
+	LastContact  time.Duration `json:"last_contact_ns"` // since the leader was last heard (a follower); 0 if never or leading
 }
 
 // Replica returns the manager's replication state ([ErrReplicaConfig]

@@ -43,8 +43,8 @@ type Stats struct {
 	SuccessRate float64 `json:"success_rate"`
 	// AvgExecution is the mean worker-reported execution time per result;
 	// AvgCompletion the mean time from submission to success.
-	AvgExecution  time.Duration `json:"-"`
-	AvgCompletion time.Duration `json:"-"`
+	AvgExecution  time.Duration `json:"avg_execution_ns"`
+	AvgCompletion time.Duration `json:"avg_completion_ns"`
 	Workers       []WorkerStats `json:"workers"`
 	Recent        []RecentTask  `json:"recent"`
 	// Running lists the attempts in flight, the longest running first (at
@@ -82,7 +82,7 @@ type WorkerStats struct {
 	Capacity     int           `msgpack:"capacity,omitempty" json:"capacity"` // tasks it runs at once
 	Completed    int           `msgpack:"completed,omitempty" json:"completed"`
 	Successful   int           `msgpack:"successful,omitempty" json:"successful"`
-	TotalTime    time.Duration `msgpack:"total_time,omitempty" json:"-"` // sum of execution times
+	TotalTime    time.Duration `msgpack:"total_time,omitempty" json:"total_time_ns"` // sum of execution times
 	InFlight     int           `msgpack:"in_flight,omitempty" json:"in_flight"`
 	Connected    bool          `msgpack:"connected,omitempty" json:"connected"`
 	// Reach is how the manager is connected to the worker now: direct,

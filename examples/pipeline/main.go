@@ -22,6 +22,7 @@ import (
 
 	"github.com/ceylon-go/ceylon/agent"
 	"github.com/ceylon-go/ceylon/internal/progress"
+	"github.com/ceylon-go/ceylon/monitor"
 	"github.com/ceylon-go/ceylon/playground"
 	"github.com/ceylon-go/ceylon/task"
 )
@@ -160,7 +161,7 @@ func runPlayground(ctx context.Context, o options) error {
 	}
 	opts := []playground.Option{}
 	if o.http != "" {
-		opts = append(opts, playground.WithHTTP(o.http))
+		opts = append(opts, playground.WithHTTP(o.http, monitor.WithToken(os.Getenv("CEYLON_HTTP_TOKEN"))))
 	}
 	if o.journal != "" {
 		opts = append(opts, playground.WithJournal(o.journal))

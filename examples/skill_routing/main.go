@@ -62,6 +62,7 @@ type options struct {
 	tasks       int
 	journal     string
 	http        string
+	httpToken   string
 	bootstrap   string
 	relays      string
 	public      bool
@@ -99,7 +100,8 @@ func main() {
 	flag.StringVar(&o.secret, "secret", os.Getenv("CEYLON_SECRET"), "workspace secret (default $CEYLON_SECRET); agents without it cannot join")
 	flag.BoolVar(&o.mdns, "mdns", false, "worker: find the admin by mDNS on the local network instead of -join")
 	flag.StringVar(&o.journal, "journal", "", "admin: journal file; an admin restarted on it (with the same -key and -listen) resumes where it stopped")
-	flag.StringVar(&o.http, "http", "", "admin: serve the live dashboard, /stats and /metrics on this address (e.g. 127.0.0.1:8080)")
+	flag.StringVar(&o.http, "http", "", "admin: serve the operations dashboard, the admin API (/api/v1) and /metrics on this address (e.g. 127.0.0.1:8080; beyond loopback it needs -http-token)")
+	flag.StringVar(&o.httpToken, "http-token", os.Getenv("CEYLON_HTTP_TOKEN"), "admin: bearer token the dashboard and the API require (default $CEYLON_HTTP_TOKEN)")
 	flag.DurationVar(&o.stopAfter, "stop-after", 0, "worker: stop once the task manager has been gone this long (default: wait for it for ever)")
 	flag.IntVar(&o.tasks, "tasks", 0, "admin: run this many generated tasks (difficulty 1-3, every worker can do them) instead of the skill scenario")
 	flag.Usage = func() {
@@ -312,7 +314,7 @@ func runAdmin(ctx context.Context, o options, ready chan<- string) error {
 	fmt.Printf("task manager listening; workers join with:\n  -workspace %s -join %s\n", o.workspace, addr)
 	fmt.Printf("or, from anywhere that reaches a bootstrap address (this one or a -role bootstrap node):\n  -workspace %s -bootstrap %s\n", o.workspace, addr)
 	if o.http != "" {
-		srv, err := monitor.Start(o.http, m)
+		srv, err := monitor.Start(o.http, m, monitor.WithToken(o.httpToken))
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,246 @@
+package task
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/ceylon-go/ceylon/agent"
+	"github.com/ceylon-go/ceylon/messages"
+)
+
+// The admin API inside the workspace: the manager answers AdminRequests
+// from any member (in its actor, like the rest of its state), and Client
+// implements Operator with them. Arguments and results travel as the
+// views' JSON (see messages.AdminRequest).
+
+func (m *Manager) onAdminRequest(ctx agent.Context, req messages.AdminRequest) error {
+	if err := req.Validate(); err != nil {
+		return ctx.Reply(messages.AdminReply{Outcome: outcome("", err)})
+	}
+	reply := func(v any, err error) {
+		rep := messages.AdminReply{}
+		if err == nil && v != nil {
+			rep.Body, err = json.Marshal(v)
+		}
+		if err != nil {
+			rep = messages.AdminReply{Outcome: m.outcomeOf("", err)}
+		}
+		_ = ctx.Reply(rep)
+	}
+	// durable replies once act's change is durable.
+	durable := func(act func() error) {
+		if err := act(); err != nil {
+			reply(nil, err)
+			return
+		}
+		m.afterCommit(func(err error) { reply(nil, err) })
+	}
+	var target messages.AdminTarget
+	switch req.Op {
+	case messages.AdminTask, messages.AdminCancel, messages.AdminRetry, messages.AdminDelete,
+		messages.AdminSeries, messages.AdminPause, messages.AdminResume:
+		if err := decodeArg(req.Body, &target); err != nil {
+			reply(nil, err)
+			return nil
+		}
+	}
+	switch req.Op {
+	case messages.AdminStats:
+		reply(m.stats(), nil)
+	case messages.AdminWorkers:
+		reply(m.workerViews(), nil)
+	case messages.AdminTasks:
+		var f TaskFilter
+		if err := decodeArg(req.Body, &f); err != nil {
+			reply(nil, err)
+			return nil
+		}
+		reply(m.listTasks(f))
+	case messages.AdminTask:
+		if t := m.tasks[target.ID]; t != nil {
+			reply(t.detail(), nil)
+		} else {
+			reply(nil, fmt.Errorf("%w: %q", ErrUnknownTask, target.ID))
+		}
+	case messages.AdminCancel:
+		durable(func() error { return m.cancelTask(target.ID, "cancelled by "+ctx.Sender().String()) })
+	case messages.AdminRetry:
+		durable(func() error { return m.retry(target.ID) })
+	case messages.AdminDelete:
+		durable(func() error { return m.delete(target.ID) })
+	case messages.AdminPause, messages.AdminResume:
+		durable(func() error { return m.pause(target.Type, req.Op == messages.AdminPause) })
+	case messages.AdminSeries:
+		var since time.Time
+		if target.Since != "" {
+			var err error
+			if since, err = time.Parse(time.RFC3339Nano, target.Since); err != nil {
+				reply(nil, fmt.Errorf("%w: since %q", ErrBadFilter, target.Since))
+				return nil
+			}
+		}
+		reply(m.seriesSince(since), nil)
+	case messages.AdminEvents:
+		var q EventQuery
+		if err := decodeArg(req.Body, &q); err != nil {
+			reply(nil, err)
+			return nil
+		}
+		q, err := q.check()
+		if err != nil {
+			reply(nil, err)
+			return nil
+		}
+		m.tail(ctx, q, reply)
+	default:
+		reply(nil, fmt.Errorf("%w: %q", ErrUnknownOp, req.Op))
+	}
+	return nil
+}
+
+// decodeArg decodes an admin request's JSON argument (an empty one leaves
+// v as it is).
+func decodeArg(body []byte, v any) error {
+	if len(body) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadFilter, err)
+	}
+	return nil
+}
+
+// tail answers an events request now if there are events (or it does
+// not wait), or parks it until the next event or its wait ends.
+func (m *Manager) tail(ctx agent.Context, q EventQuery, reply func(any, error)) {
+	p := m.feed.read(q)
+	if len(p.Events) > 0 || q.Wait == 0 || len(m.feed.parked) >= maxParkedTails {
+		reply(p, nil)
+		return
+	}
+	q.After = p.Next
+	pt := parkedTail{ctx: ctx, q: q, until: time.Now().Add(q.Wait)}
+	m.feed.parked = append(m.feed.parked, pt)
+	m.agent.After(q.Wait, func() { m.answerTails() })
+}
+
+// answerTails answers the parked events requests that have events now,
+// or whose wait is over. Only called in the actor.
+func (m *Manager) answerTails() {
+	m.feed.posted = false
+	now := time.Now()
+	kept := m.feed.parked[:0]
+	for _, pt := range m.feed.parked {
+		p := m.feed.read(pt.q)
+		if len(p.Events) == 0 && now.Before(pt.until) {
+			pt.q.After = p.Next
+			kept = append(kept, pt)
+			continue
+		}
+		body, err := json.Marshal(p)
+		rep := messages.AdminReply{Body: body}
+		if err != nil {
+			rep = messages.AdminReply{Outcome: outcome("", err)}
+		}
+		_ = pt.ctx.Reply(rep)
+	}
+	clear(m.feed.parked[len(kept):])
+	m.feed.parked = kept
+}
+
+// Operator's side of Client: each call is one AdminRequest to the
+// manager (following the leader among replicated managers).
+
+var _ Operator = (*Client)(nil)
+
+// admin sends op with arg (JSON) and decodes the result into out.
+func (c *Client) admin(ctx context.Context, op string, arg, out any) error {
+	req := messages.AdminRequest{Op: op}
+	if arg != nil {
+		b, err := json.Marshal(arg)
+		if err != nil {
+			return err
+		}
+		req.Body = b
+	}
+	rep, err := c.request(ctx, req)
+	if err != nil {
+		return fmt.Errorf("task: %s: %w", op, err)
+	}
+	r, ok := rep.(messages.AdminReply)
+	if !ok {
+		return fmt.Errorf("task: %s: %w: reply of kind %s", op, ErrRemote, rep.Kind())
+	}
+	if err := outcomeErr(r.Outcome); err != nil {
+		return fmt.Errorf("task: %s: %w", op, err)
+	}
+	if out != nil {
+		if err := json.Unmarshal(r.Body, out); err != nil {
+			return fmt.Errorf("task: %s: %w: %w", op, ErrRemote, err)
+		}
+	}
+	return nil
+}
+
+// Stats is the manager's snapshot.
+func (c *Client) Stats(ctx context.Context) (Stats, error) {
+	var s Stats
+	return s, c.admin(ctx, messages.AdminStats, nil, &s)
+}
+
+// ListTasks lists the manager's tasks that match f (see
+// [Manager.ListTasks]).
+func (c *Client) ListTasks(ctx context.Context, f TaskFilter) (TaskPage, error) {
+	var p TaskPage
+	return p, c.admin(ctx, messages.AdminTasks, f, &p)
+}
+
+// TaskDetail is everything the manager knows of task id.
+func (c *Client) TaskDetail(ctx context.Context, id string) (TaskDetail, error) {
+	var d TaskDetail
+	return d, c.admin(ctx, messages.AdminTask, messages.AdminTarget{ID: id}, &d)
+}
+
+// Retry runs a failed or cancelled task again (see [Manager.Retry]).
+func (c *Client) Retry(ctx context.Context, id string) error {
+	return c.admin(ctx, messages.AdminRetry, messages.AdminTarget{ID: id}, nil)
+}
+
+// Delete forgets a final task (see [Manager.Delete]).
+func (c *Client) Delete(ctx context.Context, id string) error {
+	return c.admin(ctx, messages.AdminDelete, messages.AdminTarget{ID: id}, nil)
+}
+
+// Workers lists the workers the manager has known.
+func (c *Client) Workers(ctx context.Context) ([]WorkerView, error) {
+	var ws []WorkerView
+	return ws, c.admin(ctx, messages.AdminWorkers, nil, &ws)
+}
+
+// Series returns the manager's samples taken at or after since.
+func (c *Client) Series(ctx context.Context, since time.Time) ([]Sample, error) {
+	var t messages.AdminTarget
+	if !since.IsZero() {
+		t.Since = since.Format(time.RFC3339Nano)
+	}
+	var out []Sample
+	return out, c.admin(ctx, messages.AdminSeries, t, &out)
+}
+
+// Events reads the manager's event feed (see [Manager.Events]).
+func (c *Client) Events(ctx context.Context, q EventQuery) (EventPage, error) {
+	var p EventPage
+	return p, c.admin(ctx, messages.AdminEvents, q, &p)
+}
+
+// Pause stops the assignment of tasks of type typ (see [Manager.Pause]).
+func (c *Client) Pause(ctx context.Context, typ string) error {
+	return c.admin(ctx, messages.AdminPause, messages.AdminTarget{Type: typ}, nil)
+}
+
+// Resume undoes Pause.
+func (c *Client) Resume(ctx context.Context, typ string) error {
+	return c.admin(ctx, messages.AdminResume, messages.AdminTarget{Type: typ}, nil)
+}
