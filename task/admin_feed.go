@@ -57,6 +57,9 @@ type EventPage struct {
 	// Missed counts the events after the query's After that the feed no
 	// longer holds (the reader fell behind).
 	Missed uint64 `json:"missed,omitempty"`
+	// Last is the newest event's sequence number (an After that reads
+	// only what comes next).
+	Last uint64 `json:"last"`
 }
 
 // eventFeed is the ring of recent events. Owned by the actor.
@@ -118,7 +121,7 @@ func (f *eventFeed) read(q EventQuery) EventPage {
 			page.Events = append(page.Events, r)
 		}
 	}
-	page.Next = s - 1
+	page.Next, page.Last = s-1, f.seq
 	return page
 }
 

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/ceylon-go/ceylon/task"
+	"github.com/spf13/cobra"
+)
+
+func newRoot() *cobra.Command {
+	c := &conn{}
+	root := &cobra.Command{
+		Use:   "ceylon",
+		Short: "Operate a ceylon-go workspace's task manager",
+		Long: `ceylon shows and steers a workspace's task manager: its state, its workers,
+its tasks (list, show, cancel, retry, delete), its task types (pause,
+resume), and a live tail of its events.
+
+It reaches the manager over HTTP at its monitor's address (--url, and
+--token if the monitor has one), or from inside the workspace as a member:
+--join the manager's address (or --bootstrap an entry point), with the
+workspace ID (--workspace) and its secret (--secret) if it has one. No HTTP
+port is needed on the manager then.
+
+Exit codes: 0 done, 1 other error, 2 bad usage, 3 no such task,
+4 refused (not final, bad filter, wrong token, not the leader),
+5 manager not reached in time.`,
+		Example: `  ceylon --url 127.0.0.1:8080 status
+  ceylon --url 127.0.0.1:8080 tasks ls --status failed
+  ceylon --join /ip4/127.0.0.1/tcp/7000/p2p/12D3KooW... --workspace skill-routing workers
+  ceylon --url 127.0.0.1:8080 task retry task-17
+  ceylon --url 127.0.0.1:8080 tail --json`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	f := root.PersistentFlags()
+	f.StringVar(&c.url, "url", os.Getenv("CEYLON_URL"), "the manager's monitor (host:port or URL; default $CEYLON_URL)")
+	f.StringVar(&c.token, "token", os.Getenv("CEYLON_HTTP_TOKEN"), "bearer token of the monitor (default $CEYLON_HTTP_TOKEN)")
+	f.StringVar(&c.join, "join", os.Getenv("CEYLON_JOIN"), "the manager's multiaddr(s), comma-separated, to reach it from inside the workspace (default $CEYLON_JOIN)")
+	f.StringVar(&c.bootstrap, "bootstrap", "", "entry points of the workspace (comma-separated) to find the manager by the workspace ID")
+	f.StringVar(&c.workspace, "workspace", os.Getenv("CEYLON_WORKSPACE"), "workspace ID, with --join or --bootstrap (default $CEYLON_WORKSPACE)")
+	f.StringVar(&c.secret, "secret", os.Getenv("CEYLON_SECRET"), "workspace secret (default $CEYLON_SECRET)")
+	f.DurationVar(&c.timeout, "timeout", 15*time.Second, "give up reaching the manager, or on one call, after this long")
+	f.BoolVar(&c.json, "json", false, "print JSON (one document, or one line per event for tail) for scripts")
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		cmd.PrintErrln("Error:", err)
+		cmd.PrintErrln(cmd.UsageString())
+		return usageError{err: err, printed: true}
+	})
+	root.AddCommand(statusCmd(c), workersCmd(c), tasksCmd(c), taskCmd(c), pauseCmd(c, true), pauseCmd(c, false), tailCmd(c))
+	return root
+}
+
+// args checks a command's positional arguments.
+func args(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, a []string) error {
+		if len(a) != n {
+			return usageError{err: fmt.Errorf("%s takes %d argument(s), got %d (see --help)", cmd.CommandPath(), n, len(a))}
+		}
+		return nil
+	}
+}
+
+// run wraps a command's body: it connects, bounds the call by --timeout,
+// and closes the connection.
+func (c *conn) run(body func(ctx context.Context, op task.Operator, out io.Writer, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, a []string) error {
+		op, closeOp, err := c.operator(cmd.Context())
+		if err != nil {
+			return err
+		}
+		defer closeOp()
+		return body(cmd.Context(), op, cmd.OutOrStdout(), a)
+	}
+}
+
+// call bounds one call by --timeout.
+func (c *conn) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.timeout)
+}
+
+// printJSON writes v indented.
+func printJSON(out io.Writer, v any) error {
+	e := json.NewEncoder(out)
+	e.SetIndent("", "  ")
+	return e.Encode(v)
+}
