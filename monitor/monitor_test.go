@@ -125,7 +125,8 @@ func TestStatsAndMetrics(t *testing.T) {
 	}
 	metrics := get(t, "http://"+srv.Addr()+"/metrics")
 	for _, want := range []string{
-		"ceylon_tasks_submitted_total", "ceylon_tasks_completed_total", "ceylon_queue_depth", `ceylon_worker_inflight{worker="alpha"}`,
+		"ceylon_tasks_submitted_total", `ceylon_tasks_finished_total{status="completed",type="job"}`, "ceylon_queue_depth",
+		`ceylon_worker_in_flight{worker="alpha"}`, `ceylon_task_execution_seconds_bucket{type="job",le=`, `ceylon_worker_results_total{status="completed",worker="alpha"}`, "ceylon_tasks_in_flight",
 		"ceylon_task_assignment_seconds_bucket", "ceylon_task_completion_seconds_count", "ceylon_messages_received_total",
 		`ceylon_messages_dropped_total{reason="undecodable"}`, "ceylon_peer_bans_total",
 	} {

@@ -208,7 +208,7 @@ func testOperator(t *testing.T, via string) {
 		if i < 0 || ws[i].Connected || ws[i].LeftAt.IsZero() {
 			return false
 		}
-		if len(ws[i].Recent) != 1 || ws[i].Recent[0].TaskID != "v1" || ws[i].Recent[0].Outcome != "ok" || ws[i].Completed != 1 {
+		if len(ws[i].Recent) != 1 || ws[i].Recent[0].TaskID != "v1" || ws[i].Recent[0].Outcome != "ok" || ws[i].Results != 1 {
 			t.Fatalf("V: %+v", ws[i])
 		}
 		if ws[0].Name != "W" || !ws[0].Connected || ws[0].PeerID == "" || !slices.Equal(ws[0].Types, []string{"block", "fail", "ok"}) {
@@ -227,5 +227,45 @@ func testOperator(t *testing.T, via string) {
 	})
 	if s, err := op.Series(ctx, time.Now().Add(time.Hour)); err != nil || len(s) != 0 {
 		t.Fatalf("series from an hour on: %+v %v", s, err)
+	}
+}
+
+// Task types and worker names come from peers: past maxLabelValues of
+// each, the metrics' series share the "other" label instead of growing.
+func TestMetricLabelsBounded(t *testing.T) {
+	t.Parallel()
+	m := startManager(t)
+	ctx := testutil.Context(t)
+	_, err := agent.Call(ctx, m.agent, func() (struct{}, error) {
+		for i := range 3 * maxLabelValues {
+			m.metrics.ofType(fmt.Sprint("type-", i)).completed.Inc()
+			m.metrics.ofWorker(fmt.Sprint("worker-", i)).failed.Inc()
+		}
+		return struct{}{}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	families, err := m.Metrics().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		switch f.GetName() {
+		case "ceylon_tasks_finished_total", "ceylon_worker_results_total":
+			// (completed, failed, cancelled) or (completed, failed) per label value
+			if n := len(f.GetMetric()); n > 3*(maxLabelValues+1) {
+				t.Fatalf("%s: %d series", f.GetName(), n)
+			}
+			other := false
+			for _, mt := range f.GetMetric() {
+				for _, l := range mt.GetLabel() {
+					other = other || l.GetValue() == otherLabel
+				}
+			}
+			if !other {
+				t.Fatalf("%s: no %q series", f.GetName(), otherLabel)
+			}
+		}
 	}
 }

@@ -98,7 +98,7 @@ func migrateV1(tx *bolt.Tx) error {
 		}
 		table := make(workerTable, len(old))
 		for name, st := range old {
-			table[name] = WorkerStats{Name: st.Name, Skill: st.Skill, Capabilities: st.Capabilities, Completed: st.Completed,
+			table[name] = WorkerStats{Name: st.Name, Skill: st.Skill, Capabilities: st.Capabilities, Results: st.Completed,
 				Successful: st.Successful, TotalTime: st.TotalTime, InFlight: st.InFlight, Connected: st.Connected}
 		}
 		nv, err := table.MarshalMsg(nil)

@@ -73,7 +73,7 @@ func TestJournalV1IsMigrated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w := workers["W"]; w.Skill != 5 || w.Completed != 2 || w.Successful != 1 || w.TotalTime != 2*time.Second || w.Capabilities[0] != "gpu" {
+	if w := workers["W"]; w.Skill != 5 || w.Results != 2 || w.Successful != 1 || w.TotalTime != 2*time.Second || w.Capabilities[0] != "gpu" {
 		t.Fatalf("worker W: %+v", w)
 	}
 	var layer []string

@@ -402,7 +402,7 @@ func TestStatsReportAndTasks(t *testing.T) {
 		return len(st.Workers) == 1 && !st.Workers[0].Connected
 	})
 	st, err := m.Stats(ctx)
-	if err != nil || st.Unfinished() != 1 || st.Workers[0].Completed != 3 || st.Workers[0].Capacity != 3 {
+	if err != nil || st.Unfinished() != 1 || st.Workers[0].Results != 3 || st.Workers[0].Capacity != 3 {
 		t.Fatalf("stats: %+v %v", st, err)
 	}
 	out := st.String()

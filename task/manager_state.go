@@ -88,7 +88,7 @@ type workerState struct {
 	lastSeen time.Time
 	alive    bool // connected and heard from recently
 	stats    WorkerStats
-	inflight prometheus.Gauge // its worker_inflight series
+	inflight prometheus.Gauge // its worker_in_flight series
 	shown    int              // the value inflight shows
 	activity *activity        // its entry in the manager's workerLog
 }
@@ -117,7 +117,7 @@ func (w *workerState) runs(c *classQueue) bool {
 // The success rate is smoothed so that a new worker counts as 50% (as in
 // Ceylon), and experience saturates.
 func (w *workerState) score() float64 {
-	c, s := float64(w.stats.Completed), float64(w.stats.Successful)
+	c, s := float64(w.stats.Results), float64(w.stats.Successful)
 	return (s + 1) / (c + 2) * (0.7 + 0.3*c/(c+20))
 }
 

@@ -205,6 +205,7 @@ func (m *Manager) endAttempt(t *taskState, outcome string) {
 func (m *Manager) completeAttempt(t *taskState, w *workerState, r *messages.TaskResult) {
 	m.recordStats(w, r.Success, r.ExecutionTime)
 	m.series.exec.add(r.ExecutionTime)
+	m.metrics.ofType(t.task.Type).execution.Observe(seconds(r.ExecutionTime))
 	if r.Success {
 		m.endAttempt(t, "ok")
 		m.finish(t, StatusCompleted, r)
@@ -215,9 +216,13 @@ func (m *Manager) completeAttempt(t *taskState, w *workerState, r *messages.Task
 }
 
 func (m *Manager) recordStats(w *workerState, ok bool, exec time.Duration) {
-	w.stats.Completed++
+	w.stats.Results++
+	wm := m.metrics.ofWorker(w.stats.Name)
 	if ok {
 		w.stats.Successful++
+		wm.completed.Inc()
+	} else {
+		wm.failed.Inc()
 	}
 	w.stats.TotalTime += exec
 }
@@ -301,14 +306,18 @@ func (m *Manager) finish(t *taskState, st Status, r *messages.TaskResult) {
 	t.finishedAt = time.Now()
 	t.worker = nil
 	m.series.lat.add(t.finishedAt.Sub(t.submittedAt))
+	tm := m.metrics.ofType(t.task.Type)
 	switch st {
 	case StatusCompleted:
+		tm.completed.Inc()
 		m.totals.succeeded.Add(1)
 		m.totals.latencyTotal += t.finishedAt.Sub(t.submittedAt)
 		m.metrics.completionLatency.Observe(seconds(t.finishedAt.Sub(t.submittedAt)))
 	case StatusFailed:
+		tm.failed.Inc()
 		m.totals.failed.Add(1)
 	case StatusCancelled:
+		tm.cancelled.Inc()
 		m.totals.cancelled.Add(1)
 	}
 	// The outcome is acted on (waiters woken, observers told, dependents

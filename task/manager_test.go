@@ -73,10 +73,10 @@ func TestErrorFlowWeakWorkerSuccessRateDrops(t *testing.T) {
 	if r := runTask(t, m, skillTask("easy", 4)); !r.Success || r.Worker != "W2" {
 		t.Fatalf("task of difficulty 4: %+v", r)
 	}
-	if s := workerStats(t, m, "W1"); s.Completed != 1 || s.SuccessRate() != 0 {
+	if s := workerStats(t, m, "W1"); s.Results != 1 || s.SuccessRate() != 0 {
 		t.Fatalf("W1 stats: %+v", s)
 	}
-	if s := workerStats(t, m, "W2"); s.Completed != 1 || s.SuccessRate() != 1 {
+	if s := workerStats(t, m, "W2"); s.Results != 1 || s.SuccessRate() != 1 {
 		t.Fatalf("W2 stats: %+v", s)
 	}
 }
@@ -114,7 +114,7 @@ func TestTimeoutCancelsAndRetriesElsewhere(t *testing.T) {
 		if len(info.Attempts) != 2 || info.Attempts[0].Outcome != "timeout" || info.Attempts[0].Worker != "Alpha" {
 			t.Fatalf("attempts: %+v", info.Attempts)
 		}
-		if s := workerStats(t, m, "Alpha"); s.Completed != 1 || s.Successful != 0 {
+		if s := workerStats(t, m, "Alpha"); s.Results != 1 || s.Successful != 0 {
 			t.Fatalf("stuck worker stats: %+v", s)
 		}
 		testutil.Eventually(t, "the stuck attempt's late result", func() bool {
@@ -271,9 +271,9 @@ func TestThousandTasksEightWorkers(t *testing.T) {
 	rep, _ := m.Stats(ctx)
 	total := 0
 	for _, w := range rep.Workers {
-		total += w.Completed
-		if w.Completed != w.Successful {
-			t.Errorf("worker %s: %d completed, %d successful", w.Name, w.Completed, w.Successful)
+		total += w.Results
+		if w.Results != w.Successful {
+			t.Errorf("worker %s: %d completed, %d successful", w.Name, w.Results, w.Successful)
 		}
 	}
 	if total != 1000 || rep.Succeeded != 1000 || rep.Failed != 0 || rep.Pending != 0 || rep.Retried != 0 {

@@ -56,13 +56,13 @@ func TestWorkerScore(t *testing.T) {
 		{1000, 1000, 1001.0 / 1002 * (0.7 + 0.3*1000/1020)},
 	}
 	for _, c := range cases {
-		w := &workerState{stats: WorkerStats{Completed: c.completed, Successful: c.successful}}
+		w := &workerState{stats: WorkerStats{Results: c.completed, Successful: c.successful}}
 		if got := w.score(); got < c.want-1e-9 || got > c.want+1e-9 {
 			t.Errorf("score(%d/%d) = %v, want %v", c.successful, c.completed, got, c.want)
 		}
 	}
-	reliable := &workerState{stats: WorkerStats{Completed: 10, Successful: 10}}
-	veteran := &workerState{stats: WorkerStats{Completed: 1000, Successful: 700}}
+	reliable := &workerState{stats: WorkerStats{Results: 10, Successful: 10}}
+	veteran := &workerState{stats: WorkerStats{Results: 1000, Successful: 700}}
 	if reliable.score() <= veteran.score() {
 		t.Errorf("a 100%% worker with 10 tasks should outrank a 70%% worker with 1000")
 	}
@@ -72,7 +72,7 @@ func TestRankingOfCandidates(t *testing.T) {
 	t.Parallel()
 	mk := func(name string, skill, completed, successful, inflight, max int) *workerState {
 		w := &workerState{info: messages.WorkerInfo{Name: name, Skill: skill, MaxConcurrency: max},
-			stats: WorkerStats{Completed: completed, Successful: successful}, slots: map[slotKey]*slot{}}
+			stats: WorkerStats{Results: completed, Successful: successful}, slots: map[slotKey]*slot{}}
 		for i := range inflight {
 			w.slots[slotKey{fmt.Sprint(i), 1}] = &slot{}
 		}

@@ -19,6 +19,15 @@ type managerMetrics struct {
 	observerPanics                   prometheus.Counter
 	assignLatency, completionLatency prometheus.Histogram
 	workerInflight                   *prometheus.GaugeVec
+	finished                         *prometheus.CounterVec   // by status and type
+	execution                        *prometheus.HistogramVec // by type
+	workerResults                    *prometheus.CounterVec   // by worker and status
+
+	// Owned by the actor: the series of each task type and worker seen,
+	// at most maxLabelValues of each (the rest share "other": names come
+	// from peers, and a label value per name would grow without bound).
+	types    map[string]*typeMetrics
+	byWorker map[string]*workerMetrics
 
 	// Gauges the actor keeps current and scrapes read.
 	queueDepth, inflight, workers atomic.Int64
@@ -38,9 +47,6 @@ func newManagerMetrics(m *Manager) *managerMetrics {
 			func() float64 { return float64(v.Load()) }))
 	}
 	total("tasks_submitted_total", "Tasks accepted by the manager.", &m.totals.submitted)
-	total("tasks_completed_total", "Tasks that succeeded.", &m.totals.succeeded)
-	total("tasks_failed_total", "Tasks that failed for good.", &m.totals.failed)
-	total("tasks_cancelled_total", "Tasks cancelled.", &m.totals.cancelled)
 	total("tasks_retried_total", "Attempts retried after a failure or a timeout.", &m.totals.retried)
 	total("tasks_requeued_total", "Attempts requeued after their worker was lost.", &m.totals.requeued)
 	total("results_late_total", "Results for attempts no longer current, ignored.", &m.totals.late)
@@ -50,16 +56,25 @@ func newManagerMetrics(m *Manager) *managerMetrics {
 		Help: "Time from a task being ready to its assignment.", Buckets: buckets})
 	mm.completionLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "ceylon", Name: "task_completion_seconds",
 		Help: "Time from submission to success.", Buckets: buckets})
-	mm.workerInflight = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "ceylon", Name: "worker_inflight",
+	mm.workerInflight = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "ceylon", Name: "worker_in_flight",
 		Help: "Attempts each worker is running."}, []string{"worker"})
-	mm.reg.MustRegister(mm.assignLatency, mm.completionLatency, mm.workerInflight)
+	mm.finished = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "ceylon", Name: "tasks_finished_total",
+		Help: "Tasks that became final, by status (completed: succeeded; failed; cancelled) and type, since the manager started."},
+		[]string{"status", "type"})
+	mm.execution = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "ceylon", Name: "task_execution_seconds",
+		Help: "Execution time of an attempt, as its worker reported it, by type.", Buckets: buckets}, []string{"type"})
+	mm.workerResults = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "ceylon", Name: "worker_results_total",
+		Help: "Results each worker returned, by status (completed or failed; a lease that ran out counts as failed)."},
+		[]string{"worker", "status"})
+	mm.reg.MustRegister(mm.assignLatency, mm.completionLatency, mm.workerInflight, mm.finished, mm.execution, mm.workerResults)
+	mm.types, mm.byWorker = map[string]*typeMetrics{}, map[string]*workerMetrics{}
 
 	gauge := func(name, help string, v *atomic.Int64) {
 		mm.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "ceylon", Name: name, Help: help},
 			func() float64 { return float64(v.Load()) }))
 	}
 	gauge("queue_depth", "Tasks waiting for a worker.", &mm.queueDepth)
-	gauge("tasks_inflight", "Attempts assigned and not finished.", &mm.inflight)
+	gauge("tasks_in_flight", "Attempts assigned and not finished.", &mm.inflight)
 	gauge("workers", "Workers registered and alive.", &mm.workers)
 
 	// Message counters, read from the agent's and its node's own counters.
@@ -149,3 +164,57 @@ func (m *Manager) updateGauges() {
 }
 
 func seconds(d time.Duration) float64 { return d.Seconds() }
+
+// maxLabelValues bounds the task types and the workers that get series of
+// their own.
+const maxLabelValues = 256
+
+// otherLabel is the label value the rest share.
+const otherLabel = "other"
+
+type typeMetrics struct {
+	completed, failed, cancelled prometheus.Counter
+	execution                    prometheus.Observer
+}
+
+type workerMetrics struct{ completed, failed prometheus.Counter }
+
+// ofType returns typ's series. Only called in the actor.
+func (mm *managerMetrics) ofType(typ string) *typeMetrics {
+	if tm := mm.types[typ]; tm != nil {
+		return tm
+	}
+	label := typ
+	if len(mm.types) >= maxLabelValues {
+		label = otherLabel
+	}
+	tm := &typeMetrics{
+		completed: mm.finished.WithLabelValues(StatusCompleted.String(), label),
+		failed:    mm.finished.WithLabelValues(StatusFailed.String(), label),
+		cancelled: mm.finished.WithLabelValues(StatusCancelled.String(), label),
+		execution: mm.execution.WithLabelValues(label),
+	}
+	if label != otherLabel {
+		mm.types[typ] = tm
+	}
+	return tm
+}
+
+// ofWorker returns name's series. Only called in the actor.
+func (mm *managerMetrics) ofWorker(name string) *workerMetrics {
+	if wm := mm.byWorker[name]; wm != nil {
+		return wm
+	}
+	label := name
+	if len(mm.byWorker) >= maxLabelValues {
+		label = otherLabel
+	}
+	wm := &workerMetrics{
+		completed: mm.workerResults.WithLabelValues(label, StatusCompleted.String()),
+		failed:    mm.workerResults.WithLabelValues(label, StatusFailed.String()),
+	}
+	if label != otherLabel {
+		mm.byWorker[name] = wm
+	}
+	return wm
+}

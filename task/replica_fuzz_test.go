@@ -16,7 +16,7 @@ import (
 func FuzzApplyEntry(f *testing.F) {
 	good := journalBatch{
 		Records: []*taskRecord{{Seq: 1, Task: messages.Task{ID: "a", Type: "echo"}, SubmittedAt: time.Unix(1, 0), Status: StatusPending}},
-		Workers: workerTable{"w": {Name: "w", Completed: 1}},
+		Workers: workerTable{"w": {Name: "w", Results: 1}},
 		Deletes: []string{"old"},
 		Puts:    []batchPut{{Bucket: "playground", Key: []byte("k"), Value: []byte("v")}},
 	}

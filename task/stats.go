@@ -72,15 +72,15 @@ func (s Stats) MarshalJSON() ([]byte, error) {
 }
 
 // WorkerStats are a worker's numbers as the manager counts them: every
-// result (and every lease that ran out) is a completed task, successful or
-// not. The journal keeps them, so a worker that comes back (or a restarted
+// result (and every lease that ran out) counts in Results, successful or
+// not; Successful counts the successes (tasks that ended "completed"). The journal keeps them, so a worker that comes back (or a restarted
 // manager) continues its numbers.
 type WorkerStats struct {
 	Name         string        `msgpack:"name" json:"name"`
 	Skill        int           `msgpack:"skill,omitempty" json:"skill"`
 	Capabilities []string      `msgpack:"caps,omitempty,allownil" json:"capabilities"`
 	Capacity     int           `msgpack:"capacity,omitempty" json:"capacity"` // tasks it runs at once
-	Completed    int           `msgpack:"completed,omitempty" json:"completed"`
+	Results      int           `msgpack:"completed,omitempty" json:"results"` // every result, and every lease that ran out
 	Successful   int           `msgpack:"successful,omitempty" json:"successful"`
 	TotalTime    time.Duration `msgpack:"total_time,omitempty" json:"total_time_ns"` // sum of execution times
 	InFlight     int           `msgpack:"in_flight,omitempty" json:"in_flight"`
@@ -91,20 +91,20 @@ type WorkerStats struct {
 	Reach string `msgpack:"-" json:"reach,omitempty"`
 }
 
-// SuccessRate is Successful/Completed (0 before any task).
+// SuccessRate is Successful/Results (0 before any task).
 func (s WorkerStats) SuccessRate() float64 {
-	if s.Completed == 0 {
+	if s.Results == 0 {
 		return 0
 	}
-	return float64(s.Successful) / float64(s.Completed)
+	return float64(s.Successful) / float64(s.Results)
 }
 
 // AvgTime is the mean execution time (0 before any task).
 func (s WorkerStats) AvgTime() time.Duration {
-	if s.Completed == 0 {
+	if s.Results == 0 {
 		return 0
 	}
-	return s.TotalTime / time.Duration(s.Completed)
+	return s.TotalTime / time.Duration(s.Results)
 }
 
 // MarshalJSON adds the success rate and the mean time in milliseconds.
@@ -214,14 +214,14 @@ func (m *Manager) stats() Stats {
 			ws.Reach = string(n.Reach(w.pid))
 		}
 		s.Workers = append(s.Workers, ws)
-		results += ws.Completed
+		results += ws.Results
 		exec += ws.TotalTime
 		seen[ws.Name] = true
 	}
 	for name, ws := range m.history {
 		if !seen[name] {
 			s.Workers = append(s.Workers, ws)
-			results += ws.Completed
+			results += ws.Results
 			exec += ws.TotalTime
 		}
 	}
@@ -250,9 +250,9 @@ func (s Stats) WriteTo(w io.Writer) (int64, error) {
 	fmt.Fprintf(&b, "success rate %.1f%%, avg execution %v, avg completion %v, %d retried, %d requeued\n",
 		100*s.SuccessRate, s.AvgExecution.Round(time.Microsecond), s.AvgCompletion.Round(time.Microsecond), s.Retried, s.Requeued)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "worker\tskill\tcompleted\tsuccessful\tsuccess\tavg time\tin flight\t")
+	fmt.Fprintln(tw, "worker\tskill\tresults\tsuccessful\tsuccess\tavg time\tin flight\t")
 	for _, ws := range s.Workers {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f%%\t%v\t%d\t\n", ws.Name, ws.Skill, ws.Completed, ws.Successful,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f%%\t%v\t%d\t\n", ws.Name, ws.Skill, ws.Results, ws.Successful,
 			100*ws.SuccessRate(), ws.AvgTime().Round(time.Microsecond), ws.InFlight)
 	}
 	_ = tw.Flush()

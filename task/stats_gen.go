@@ -27,7 +27,7 @@ func (z WorkerStats) MarshalMsg(b []byte) (o []byte, err error) {
 		zb0001Len--
 		zb0001Mask |= 0x8
 	}
-	if z.Completed == 0 {
+	if z.Results == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x10
 	}
@@ -76,7 +76,7 @@ func (z WorkerStats) MarshalMsg(b []byte) (o []byte, err error) {
 		if (zb0001Mask & 0x10) == 0 { // if not omitted
 			// string "completed"
 			o = append(o, 0xa9, 0x63, 0x6f, 0x6d, 0x70, 0x6c, 0x65, 0x74, 0x65, 0x64)
-			o = msgp.AppendInt(o, z.Completed)
+			o = msgp.AppendInt(o, z.Results)
 		}
 		if (zb0001Mask & 0x20) == 0 { // if not omitted
 			// string "successful"
@@ -163,9 +163,9 @@ func (z *WorkerStats) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				return
 			}
 		case "completed":
-			z.Completed, bts, err = msgp.ReadIntBytes(bts)
+			z.Results, bts, err = msgp.ReadIntBytes(bts)
 			if err != nil {
-				err = msgp.WrapError(err, "Completed")
+				err = msgp.WrapError(err, "Results")
 				return
 			}
 		case "successful":

@@ -75,8 +75,18 @@ func printStatus(out io.Writer, st task.Stats, series []task.Sample) {
 	}
 }
 
+// msDur prints milliseconds as a duration, to three figures or so.
 func msDur(ms float64) string {
-	return (time.Duration(ms * float64(time.Millisecond))).Round(10 * time.Microsecond).String()
+	d := time.Duration(ms * float64(time.Millisecond))
+	switch {
+	case d >= time.Second:
+		d = d.Round(10 * time.Millisecond)
+	case d >= 10*time.Millisecond:
+		d = d.Round(100 * time.Microsecond)
+	default:
+		d = d.Round(time.Microsecond)
+	}
+	return d.String()
 }
 
 func progress(p float64, msg string) string {

@@ -73,6 +73,10 @@ func tasksCmd(c *conn) *cobra.Command {
 				return err
 			}
 			last := pages[len(pages)-1]
+			if last.Total == 0 {
+				fmt.Fprintln(out, "no task matches")
+				return nil
+			}
 			fmt.Fprintf(out, "%d of %d matching", shown, last.Total)
 			if last.Next != "" {
 				fmt.Fprintf(out, "; next page: --cursor %s (or --all)", last.Next)

@@ -41,7 +41,7 @@ func workersCmd(c *conn) *cobra.Command {
 					}
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%.0f%%\t%v\t%s\t%s\n", w.Name, state, w.Skill, w.Capacity, w.InFlight,
-					w.Completed, 100*w.SuccessRate(), w.AvgTime().Round(time.Microsecond), ago(w.LastSeen), strings.Join(w.Types, ","))
+					w.Results, 100*w.SuccessRate(), w.AvgTime().Round(time.Microsecond), ago(w.LastSeen), strings.Join(w.Types, ","))
 			}
 			return tw.Flush()
 		}),
