@@ -16,6 +16,10 @@ import "fmt"
 // MaxSubmitBatch bounds the tasks of one SubmitRequest.
 const MaxSubmitBatch = 1024
 
+// MaxTraceparent bounds a W3C traceparent on the wire (55 bytes in
+// version 00).
+const MaxTraceparent = 256
+
 // Error codes of the replies to remote producers.
 const (
 	CodeDuplicate        = "duplicate"         // another task holds the ID (with other content)
@@ -38,6 +42,9 @@ const (
 // and content is not an error: a client that lost a reply may repeat.
 type SubmitRequest struct {
 	Tasks []Task `msgpack:"tasks,limit=1024"` // MaxSubmitBatch
+	// Traces, when set, holds the W3C traceparent of each task's submit
+	// span, in order ("" for an untraced task).
+	Traces []string `msgpack:"traces,omitempty,allownil,limit=1024"`
 }
 
 // Kind implements Message.
@@ -47,6 +54,14 @@ func (SubmitRequest) Kind() string { return "ceylon.producer.submit" }
 func (r SubmitRequest) Validate() error {
 	if len(r.Tasks) == 0 || len(r.Tasks) > MaxSubmitBatch {
 		return fmt.Errorf("submit request: %w: %d tasks (1 to %d)", ErrMalformed, len(r.Tasks), MaxSubmitBatch)
+	}
+	if len(r.Traces) != 0 && len(r.Traces) != len(r.Tasks) {
+		return fmt.Errorf("submit request: %w: %d traces for %d tasks", ErrMalformed, len(r.Traces), len(r.Tasks))
+	}
+	for _, tp := range r.Traces {
+		if len(tp) > MaxTraceparent {
+			return fmt.Errorf("submit request: %w: a traceparent of %d bytes (at most %d)", ErrMalformed, len(tp), MaxTraceparent)
+		}
 	}
 	for i := range r.Tasks {
 		if err := r.Tasks[i].Validate(); err != nil {

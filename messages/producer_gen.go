@@ -568,15 +568,36 @@ func (z SubmitReply) Msgsize() (s int) {
 // MarshalMsg implements msgp.Marshaler
 func (z SubmitRequest) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
-	// map header, size 1
-	// string "tasks"
-	o = append(o, 0x81, 0xa5, 0x74, 0x61, 0x73, 0x6b, 0x73)
-	o = msgp.AppendArrayHeader(o, uint32(len(z.Tasks)))
-	for za0001 := range z.Tasks {
-		o, err = z.Tasks[za0001].MarshalMsg(o)
-		if err != nil {
-			err = msgp.WrapError(err, "Tasks", za0001)
-			return
+	// check for omitted fields
+	zb0001Len := uint32(2)
+	var zb0001Mask uint8 /* 2 bits */
+	_ = zb0001Mask
+	if z.Traces == nil {
+		zb0001Len--
+		zb0001Mask |= 0x2
+	}
+	// variable map header, size zb0001Len
+	o = append(o, 0x80|uint8(zb0001Len))
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// string "tasks"
+		o = append(o, 0xa5, 0x74, 0x61, 0x73, 0x6b, 0x73)
+		o = msgp.AppendArrayHeader(o, uint32(len(z.Tasks)))
+		for za0001 := range z.Tasks {
+			o, err = z.Tasks[za0001].MarshalMsg(o)
+			if err != nil {
+				err = msgp.WrapError(err, "Tasks", za0001)
+				return
+			}
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// string "traces"
+			o = append(o, 0xa6, 0x74, 0x72, 0x61, 0x63, 0x65, 0x73)
+			o = msgp.AppendArrayHeader(o, uint32(len(z.Traces)))
+			for za0002 := range z.Traces {
+				o = msgp.AppendString(o, z.Traces[za0002])
+			}
 		}
 	}
 	return
@@ -623,6 +644,34 @@ func (z *SubmitRequest) UnmarshalMsg(bts []byte) (o []byte, err error) {
 					return
 				}
 			}
+		case "traces":
+			if msgp.IsNil(bts) {
+				bts = bts[1:]
+				z.Traces = nil
+			} else {
+				var zb0003 uint32
+				zb0003, bts, err = msgp.ReadArrayHeaderBytes(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "Traces")
+					return
+				}
+				if zb0003 > 1024 {
+					err = msgp.ErrLimitExceeded
+					return
+				}
+				if z.Traces != nil && cap(z.Traces) >= int(zb0003) {
+					z.Traces = (z.Traces)[:zb0003]
+				} else {
+					z.Traces = make([]string, zb0003)
+				}
+				for za0002 := range z.Traces {
+					z.Traces[za0002], bts, err = msgp.ReadStringBytes(bts)
+					if err != nil {
+						err = msgp.WrapError(err, "Traces", za0002)
+						return
+					}
+				}
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -640,6 +689,10 @@ func (z SubmitRequest) Msgsize() (s int) {
 	s = 1 + 6 + msgp.ArrayHeaderSize
 	for za0001 := range z.Tasks {
 		s += z.Tasks[za0001].Msgsize()
+	}
+	s += 7 + msgp.ArrayHeaderSize
+	for za0002 := range z.Traces {
+		s += msgp.StringPrefixSize + len(z.Traces[za0002])
 	}
 	return
 }

@@ -150,6 +150,9 @@ type TaskAssignment struct {
 	// worker refuses an assignment from an older term than the manager it
 	// follows (fencing a deposed leader).
 	Epoch uint64 `msgpack:"epoch,omitempty"`
+	// Trace is the W3C traceparent of the manager's span of this attempt
+	// ("" when the task is not traced): the worker's run continues it.
+	Trace string `msgpack:"trace,omitempty"`
 }
 
 // Kind implements [Message].

@@ -360,8 +360,8 @@ func (z Task) Msgsize() (s int) {
 func (z TaskAssignment) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(6)
-	var zb0001Mask uint8 /* 6 bits */
+	zb0001Len := uint32(7)
+	var zb0001Mask uint8 /* 7 bits */
 	_ = zb0001Mask
 	if z.Timeout == 0 {
 		zb0001Len--
@@ -374,6 +374,10 @@ func (z TaskAssignment) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.Epoch == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x20
+	}
+	if z.Trace == "" {
+		zb0001Len--
+		zb0001Mask |= 0x40
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -411,6 +415,11 @@ func (z TaskAssignment) MarshalMsg(b []byte) (o []byte, err error) {
 			// string "epoch"
 			o = append(o, 0xa5, 0x65, 0x70, 0x6f, 0x63, 0x68)
 			o = msgp.AppendUint64(o, z.Epoch)
+		}
+		if (zb0001Mask & 0x40) == 0 { // if not omitted
+			// string "trace"
+			o = append(o, 0xa5, 0x74, 0x72, 0x61, 0x63, 0x65)
+			o = msgp.AppendString(o, z.Trace)
 		}
 	}
 	return
@@ -474,6 +483,12 @@ func (z *TaskAssignment) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Epoch")
 				return
 			}
+		case "trace":
+			z.Trace, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Trace")
+				return
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -488,7 +503,7 @@ func (z *TaskAssignment) UnmarshalMsg(bts []byte) (o []byte, err error) {
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z TaskAssignment) Msgsize() (s int) {
-	s = 1 + 5 + z.Task.Msgsize() + 8 + msgp.IntSize + 3 + msgp.TimeSize + 8 + msgp.Int64Size + 7 + z.Inputs.Msgsize() + 6 + msgp.Uint64Size
+	s = 1 + 5 + z.Task.Msgsize() + 8 + msgp.IntSize + 3 + msgp.TimeSize + 8 + msgp.Int64Size + 7 + z.Inputs.Msgsize() + 6 + msgp.Uint64Size + 6 + msgp.StringPrefixSize + len(z.Trace)
 	return
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/ceylon-go/ceylon/agent"
 	"github.com/ceylon-go/ceylon/messages"
 	"github.com/ceylon-go/ceylon/peer"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Client submits tasks to a workspace's task manager from any member: a
@@ -27,8 +28,9 @@ import (
 // outstanding at once; past that, calls wait (flow control), and the
 // manager's own per-peer mailbox bound pushes back on a fast producer.
 type Client struct {
-	a   *agent.Agent
-	sem chan struct{}
+	a      *agent.Agent
+	sem    chan struct{}
+	tracer trace.Tracer
 
 	mu         sync.Mutex
 	manager    peer.ID
@@ -43,7 +45,22 @@ type Client struct {
 // ClientOption configures a [Client].
 type ClientOption func(*clientConfig) error
 
-type clientConfig struct{ inFlight int }
+type clientConfig struct {
+	inFlight int
+	tracer   trace.Tracer
+}
+
+// WithClientTracerProvider sends the client's submit spans to tp
+// (default: otel's global provider).
+func WithClientTracerProvider(tp trace.TracerProvider) ClientOption {
+	return func(c *clientConfig) error {
+		if tp == nil {
+			return errors.New("task: nil tracer provider")
+		}
+		c.tracer = tracerOf(tp)
+		return nil
+	}
+}
 
 // DefaultClientInFlight is how many requests a Client has outstanding at
 // most, by default.
@@ -73,7 +90,10 @@ func NewClient(a *agent.Agent, opts ...ClientOption) (*Client, error) {
 			return nil, err
 		}
 	}
-	c := &Client{a: a, sem: make(chan struct{}, cfg.inFlight), found: make(chan struct{}), queue: make(chan asyncSubmit, 4*messages.MaxSubmitBatch)}
+	if cfg.tracer == nil {
+		cfg.tracer = tracerOf(nil)
+	}
+	c := &Client{a: a, tracer: cfg.tracer, sem: make(chan struct{}, cfg.inFlight), found: make(chan struct{}), queue: make(chan asyncSubmit, 4*messages.MaxSubmitBatch)}
 	for _, err := range []error{
 		agent.RegisterKind[messages.SubmitReply](a), agent.RegisterKind[messages.WaitReply](a),
 		agent.RegisterKind[messages.StatusReply](a), agent.RegisterKind[messages.CancelReply](a),
@@ -264,7 +284,10 @@ func notLeader(rep messages.Message) (leader string, standby bool) {
 // Submit hands one task to the manager and returns once it holds it
 // durably.
 func (c *Client) Submit(ctx context.Context, t messages.Task) error {
-	return c.SubmitAll(ctx, []messages.Task{t})
+	ctx, span := c.tracer.Start(ctx, SpanSubmit, trace.WithSpanKind(trace.SpanKindProducer), taskAttrs(t.ID, t.Type))
+	err := c.SubmitAll(ctx, []messages.Task{t})
+	endSpan(span, err)
+	return err
 }
 
 // SubmitAll hands tasks to the manager, in batches that fit one message
@@ -317,7 +340,14 @@ const batchSlack = 1 << 10
 // submitBatch sends one SubmitRequest; it returns the refusals of single
 // tasks, and an error when the request as a whole failed.
 func (c *Client) submitBatch(ctx context.Context, batch []messages.Task) ([]error, error) {
-	per, err := c.submitBatchOutcomes(ctx, batch, c.request)
+	var traces []string
+	if tp := traceparentOf(ctx); tp != "" {
+		traces = make([]string, len(batch))
+		for i := range traces {
+			traces[i] = tp
+		}
+	}
+	per, err := c.submitBatchOutcomes(ctx, batch, traces, c.request)
 	if err != nil {
 		return nil, err
 	}
@@ -332,9 +362,9 @@ func (c *Client) submitBatch(ctx context.Context, batch []messages.Task) ([]erro
 
 // submitBatchOutcomes sends one SubmitRequest and returns each task's
 // refusal (nil: accepted), in order.
-func (c *Client) submitBatchOutcomes(ctx context.Context, batch []messages.Task,
+func (c *Client) submitBatchOutcomes(ctx context.Context, batch []messages.Task, traces []string,
 	send func(context.Context, messages.Message) (messages.Message, error)) ([]error, error) {
-	rep, err := send(ctx, messages.SubmitRequest{Tasks: batch})
+	rep, err := send(ctx, messages.SubmitRequest{Tasks: batch, Traces: traces})
 	if err != nil {
 		return nil, fmt.Errorf("task: submit: %w", err)
 	}
@@ -442,7 +472,7 @@ func (c *Client) SubmitAsync(ctx context.Context, t messages.Task) (*SubmitFutur
 	c.batcher.Do(func() { go c.sendQueued() })
 	f := &SubmitFuture{id: t.ID, done: make(chan struct{})}
 	select {
-	case c.queue <- asyncSubmit{t, f}:
+	case c.queue <- asyncSubmit{t, f, traceparentOf(ctx)}:
 		return f, nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("task: submit %q: waiting for room: %w", t.ID, ctx.Err())
@@ -453,8 +483,9 @@ func (c *Client) SubmitAsync(ctx context.Context, t messages.Task) (*SubmitFutur
 
 // asyncSubmit is a task SubmitAsync queued, and its future.
 type asyncSubmit struct {
-	t messages.Task
-	f *SubmitFuture
+	t     messages.Task
+	f     *SubmitFuture
+	trace string // the submit's context's traceparent
 }
 
 // sendQueued sends what SubmitAsync queues, as many tasks per request as
@@ -509,14 +540,21 @@ func (c *Client) sendBatch(batch []asyncSubmit) {
 	go func() {
 		defer func() { <-c.sem }()
 		tasks := make([]messages.Task, len(batch))
+		var traces []string
 		for i, q := range batch {
 			tasks[i] = q.t
+			if q.trace != "" && traces == nil {
+				traces = make([]string, len(batch))
+			}
+			if traces != nil {
+				traces[i] = q.trace
+			}
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		stop := context.AfterFunc(c.a.Context(), cancel)
 		defer stop()
-		refused, err := c.submitBatchOutcomes(ctx, tasks, c.ask)
+		refused, err := c.submitBatchOutcomes(ctx, tasks, traces, c.ask)
 		for i, q := range batch {
 			switch {
 			case err != nil:

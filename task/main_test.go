@@ -13,6 +13,10 @@ func TestMain(m *testing.M) {
 		runBenchWorkers(join)
 		return
 	}
+	if join := os.Getenv(traceWorkerEnv); join != "" {
+		runTraceWorker(join)
+		return
+	}
 	if join := os.Getenv(benchProducerEnv); join != "" {
 		runBenchProducer(join)
 		return

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ceylon-go/ceylon/agent"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ceylon-go/ceylon/messages"
 	"github.com/ceylon-go/ceylon/peer"
@@ -105,6 +106,9 @@ func NewManager(a *agent.Agent, opts ...ManagerOption) (*Manager, error) {
 		if err := opt(&cfg); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.tracer == nil {
+		cfg.tracer = tracerOf(nil)
 	}
 	if cfg.replica != nil && cfg.journal == nil {
 		return nil, fmt.Errorf("%w: WithReplication needs WithJournal (the replicated state)", ErrReplicaConfig)
@@ -273,11 +277,15 @@ func (m *Manager) Submit(ctx context.Context, task messages.Task, opts ...Submit
 	for _, o := range opts {
 		o(&s)
 	}
-	return m.submit(ctx, []Submission{s})
+	ctx, span := m.cfg.tracer.Start(ctx, SpanSubmit, trace.WithSpanKind(trace.SpanKindProducer), taskAttrs(task.ID, task.Type))
+	err := m.submit(ctx, []Submission{s})
+	endSpan(span, err)
+	return err
 }
 
 // submit accepts a batch and answers once it is durable.
 func (m *Manager) submit(ctx context.Context, batch []Submission) error {
+	traced(ctx, batch)
 	_, err := agent.CallDeferred(ctx, m.agent, func(reply func(struct{}, error)) {
 		if err := m.accept(batch); err != nil {
 			reply(struct{}{}, err)
@@ -301,6 +309,9 @@ type Submission struct {
 	// until UniqueUntil (Unique).
 	UniqueKey   string
 	UniqueUntil time.Time
+	// Trace is the W3C traceparent of the submit's span; when empty, the
+	// span of the submit's context, if any, is the task's parent.
+	Trace string
 }
 
 // Unique refuses, with [ErrDuplicateUnique], any other submission with
@@ -398,6 +409,8 @@ func (m *Manager) Run(ctx context.Context, task messages.Task, opts ...SubmitOpt
 	for _, o := range opts {
 		o(&s)
 	}
+	sctx, span := m.cfg.tracer.Start(ctx, SpanSubmit, trace.WithSpanKind(trace.SpanKindProducer), taskAttrs(task.ID, task.Type))
+	s.Trace = traceparentOf(sctx)
 	// One trip into the actor: accept, and get the completion channel.
 	t, err := agent.CallDeferred(ctx, m.agent, func(reply func(*taskState, error)) {
 		if err := m.accept([]Submission{s}); err != nil {
@@ -408,6 +421,7 @@ func (m *Manager) Run(ctx context.Context, task messages.Task, opts ...SubmitOpt
 		t.done = make(chan struct{})
 		m.afterCommit(func(err error) { reply(t, err) })
 	})
+	endSpan(span, err)
 	if err != nil {
 		return messages.TaskResult{}, err
 	}

@@ -3,6 +3,8 @@ package task
 import (
 	"errors"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // SkillPolicy is how a manager matches task difficulty to worker skill.
@@ -43,6 +45,8 @@ type managerConfig struct {
 	periodic         []*periodic
 	replica          *replicaConfig
 	leadership       func(leading bool, term uint64)
+	tracer           trace.Tracer
+	traceRoots       bool // start a trace for a task submitted without one
 }
 
 func defaultManagerConfig() managerConfig {
@@ -189,6 +193,20 @@ func WithMaxLost(n int) ManagerOption {
 			return errors.New("task: max lost must be at least 1")
 		}
 		c.maxLost = n
+		return nil
+	}
+}
+
+// WithTracerProvider sends the manager's spans (its submits, each
+// attempt's queue wait and attempt) to tp, and makes it start a trace
+// for every task submitted without one. Without it the manager continues
+// the traces tasks bring, on otel's global provider. See tracing.go.
+func WithTracerProvider(tp trace.TracerProvider) ManagerOption {
+	return func(c *managerConfig) error {
+		if tp == nil {
+			return errors.New("task: nil tracer provider")
+		}
+		c.tracer, c.traceRoots = tracerOf(tp), true
 		return nil
 	}
 }

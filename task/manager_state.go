@@ -8,6 +8,7 @@ import (
 
 	"github.com/ceylon-go/ceylon/agent"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ceylon-go/ceylon/messages"
 	"github.com/ceylon-go/ceylon/peer"
@@ -32,8 +33,10 @@ type taskState struct {
 	uniqueKey       string    // Unique: the key it holds
 	progress        float64   // the running attempt's last report
 	progressMessage string
-	uniqueUntil     time.Time // and until when
-	readyAt         time.Time // when it last joined the ready queue
+	uniqueUntil     time.Time  // and until when
+	trace           string     // the submit span's W3C traceparent ("" if untraced)
+	span            trace.Span // the live attempt's span (nil if untraced)
+	readyAt         time.Time  // when it last joined the ready queue
 	assignedAt      time.Time
 	ackDeadline     time.Time // zero once acked
 	leaseEnd        time.Time // zero when the attempt has no timeout

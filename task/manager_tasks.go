@@ -63,6 +63,10 @@ func (m *Manager) accept(batch []Submission) error {
 		if t.priority == 0 {
 			t.priority = m.typePriority(s.Task.Type)
 		}
+		t.trace = s.Trace
+		if t.trace == "" && m.cfg.traceRoots {
+			t.trace = m.rootTrace(t)
+		}
 		if s.UniqueKey != "" {
 			t.uniqueKey, t.uniqueUntil = s.UniqueKey, s.UniqueUntil
 			m.unique[s.UniqueKey] = uniqueHold{task: t.task.ID, until: s.UniqueUntil}
@@ -157,6 +161,9 @@ func (m *Manager) sendAssignment(t *taskState, w *workerState, assignedAt time.T
 		t.leaseEnd = now.Add(t.policy.Timeout)
 	}
 	as := messages.TaskAssignment{Task: t.task, Attempt: t.attempt, AssignedAt: assignedAt, Timeout: t.policy.Timeout, Inputs: t.inputs, Epoch: m.epoch}
+	if t.trace != "" {
+		as.Trace = m.traceAttempt(t, w, assignedAt)
+	}
 	if err := m.agent.SendBounded(w.pid, as); err != nil {
 		if errors.Is(err, peer.ErrFrameTooLarge) {
 			// No worker can be sent this one (Submit refuses such tasks;
@@ -197,6 +204,10 @@ func (m *Manager) endAttempt(t *taskState, outcome string) {
 	}
 	if t.worker != nil {
 		t.worker.activity.ended(t, now, outcome)
+	}
+	if t.span != nil {
+		endAttemptSpan(t.span, outcome)
+		t.span = nil
 	}
 	t.ackDeadline, t.leaseEnd = time.Time{}, time.Time{}
 }

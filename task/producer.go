@@ -66,7 +66,11 @@ func (m *Manager) onSubmitRequest(ctx agent.Context, req messages.SubmitRequest)
 		if old := m.tasks[t.ID]; old != nil && reflect.DeepEqual(old.task, t) {
 			continue // a repeat (the producer lost our reply): accepted already
 		}
-		if err := m.accept([]Submission{{Task: t}}); err != nil {
+		s := Submission{Task: t}
+		if len(req.Traces) > 0 {
+			s.Trace = req.Traces[i]
+		}
+		if err := m.accept([]Submission{s}); err != nil {
 			out[i] = outcome(t.ID, err)
 		}
 	}

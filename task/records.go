@@ -37,6 +37,7 @@ type taskRecord struct {
 	NotBefore   time.Time            `msgpack:"not_before,omitempty"`
 	UniqueKey   string               `msgpack:"unique_key,omitempty"`
 	UniqueUntil time.Time            `msgpack:"unique_until,omitempty"`
+	Trace       string               `msgpack:"trace,omitempty"` // the submit span's W3C traceparent
 }
 
 // workerTable is the worker statistics of the last commit, by name.

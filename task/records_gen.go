@@ -373,8 +373,8 @@ func (z journalBatch) Msgsize() (s int) {
 func (z taskRecord) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(14)
-	var zb0001Mask uint16 /* 14 bits */
+	zb0001Len := uint32(15)
+	var zb0001Mask uint16 /* 15 bits */
 	_ = zb0001Mask
 	if z.Inputs.IsZero() {
 		zb0001Len--
@@ -415,6 +415,10 @@ func (z taskRecord) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.UniqueUntil == (time.Time{}) {
 		zb0001Len--
 		zb0001Mask |= 0x2000
+	}
+	if z.Trace == "" {
+		zb0001Len--
+		zb0001Mask |= 0x4000
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -509,6 +513,11 @@ func (z taskRecord) MarshalMsg(b []byte) (o []byte, err error) {
 			// string "unique_until"
 			o = append(o, 0xac, 0x75, 0x6e, 0x69, 0x71, 0x75, 0x65, 0x5f, 0x75, 0x6e, 0x74, 0x69, 0x6c)
 			o = msgp.AppendTimeExt(o, z.UniqueUntil)
+		}
+		if (zb0001Mask & 0x4000) == 0 { // if not omitted
+			// string "trace"
+			o = append(o, 0xa5, 0x74, 0x72, 0x61, 0x63, 0x65)
+			o = msgp.AppendString(o, z.Trace)
 		}
 	}
 	return
@@ -645,6 +654,12 @@ func (z *taskRecord) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "UniqueUntil")
 				return
 			}
+		case "trace":
+			z.Trace, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Trace")
+				return
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -669,7 +684,7 @@ func (z taskRecord) Msgsize() (s int) {
 	} else {
 		s += z.Result.Msgsize()
 	}
-	s += 9 + msgp.TimeSize + 11 + msgp.TimeSize + 11 + msgp.StringPrefixSize + len(z.UniqueKey) + 13 + msgp.TimeSize
+	s += 9 + msgp.TimeSize + 11 + msgp.TimeSize + 11 + msgp.StringPrefixSize + len(z.UniqueKey) + 13 + msgp.TimeSize + 6 + msgp.StringPrefixSize + len(z.Trace)
 	return
 }
 

@@ -89,6 +89,9 @@ func (m *Manager) SubmitAsync(ctx context.Context, task messages.Task, opts ...S
 	for _, o := range opts {
 		o(&s)
 	}
+	if s.Trace == "" {
+		s.Trace = traceparentOf(ctx)
+	}
 	select {
 	case m.pending <- struct{}{}:
 	case <-ctx.Done():

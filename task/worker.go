@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ceylon-go/ceylon/agent"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ceylon-go/ceylon/messages"
 	"github.com/ceylon-go/ceylon/peer"
@@ -88,6 +89,20 @@ type workerConfig struct {
 	stopGrace   time.Duration
 	watch       func(manager agent.AgentDetail, present bool)
 	stopAfter   time.Duration
+	tracer      trace.Tracer
+}
+
+// WithWorkerTracerProvider sends the worker's run spans to tp (default:
+// otel's global provider). A run continues the trace its assignment
+// carries; the handler's context holds the run span.
+func WithWorkerTracerProvider(tp trace.TracerProvider) WorkerOption {
+	return func(c *workerConfig) error {
+		if tp == nil {
+			return errors.New("task: nil tracer provider")
+		}
+		c.tracer = tracerOf(tp)
+		return nil
+	}
 }
 
 // WithStopGrace bounds how long Stop waits for processors that ignore
@@ -258,6 +273,9 @@ func NewWorker(a *agent.Agent, opts ...WorkerOption) (*Worker, error) {
 		if err := opt(&cfg); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.tracer == nil {
+		cfg.tracer = tracerOf(nil)
 	}
 	w := &Worker{agent: a, cfg: cfg, name: a.Name(), handlers: map[string]workerHandler{}, running: map[slotKey]*run{}, jobs: make(chan *jobRequest)}
 	agent.On(a, w.onAssignment)

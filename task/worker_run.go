@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/ceylon-go/ceylon/agent"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ceylon-go/ceylon/messages"
 	"github.com/ceylon-go/ceylon/peer"
@@ -307,7 +309,16 @@ func (w *Worker) process(req *jobRequest) {
 		})
 	}
 	start := time.Now()
-	out, err := execute(req.ctx, req.fn, job)
+	runCtx := req.ctx
+	var span trace.Span
+	if as.Trace != "" {
+		runCtx, span = w.cfg.tracer.Start(withTraceparent(req.ctx, as.Trace), SpanRun, trace.WithSpanKind(trace.SpanKindConsumer),
+			taskAttrs(as.Task.ID, as.Task.Type), trace.WithAttributes(attribute.Int("ceylon.attempt", as.Attempt), attribute.String("ceylon.worker", w.name)))
+	}
+	out, err := execute(runCtx, req.fn, job)
+	if span != nil {
+		endSpan(span, err)
+	}
 	job.progress.stop()
 	if req.ctx.Err() != nil {
 		err = withCause(err, context.Cause(req.ctx))

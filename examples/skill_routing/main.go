@@ -40,6 +40,7 @@ import (
 	"github.com/ceylon-go/ceylon/monitor"
 	"github.com/ceylon-go/ceylon/peer"
 	"github.com/ceylon-go/ceylon/task"
+	"github.com/ceylon-go/ceylon/telemetry"
 )
 
 type options struct {
@@ -134,7 +135,15 @@ Flags:
 		defer cancel()
 	}
 
-	var err error
+	// With OTEL_EXPORTER_OTLP_ENDPOINT set, every task's trace (submit,
+	// queue wait, attempts, runs) goes to that collector.
+	shutdownTracing, err := telemetry.Setup(ctx, "skill_routing-"+o.role)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "skill_routing:", err)
+		os.Exit(1)
+	}
+	exit := func(code int) { _ = shutdownTracing(context.WithoutCancel(ctx)); os.Exit(code) }
+	defer exit(0)
 	if o.role == "all" && o.timeout == 0 {
 		o.timeout = 2 * time.Minute
 		var cancel context.CancelFunc
@@ -163,10 +172,10 @@ Flags:
 		fmt.Println("stopped (interrupted)") // a requested stop is a clean exit
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
 		fmt.Fprintf(os.Stderr, "skill_routing: gave up after -timeout %v: %v\n", o.timeout, err)
-		os.Exit(1)
+		exit(1)
 	default:
 		fmt.Fprintln(os.Stderr, "skill_routing:", err)
-		os.Exit(1)
+		exit(1)
 	}
 }
 
