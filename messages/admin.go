@@ -36,9 +36,10 @@ const MaxAdminBody = 64 << 10
 
 // Error codes of admin replies, besides the producers' ones.
 const (
-	CodeBadFilter = "bad_filter" // a malformed filter, query or argument
-	CodeNotFinal  = "not_final"  // the task is not final (retry, delete)
-	CodeUnknownOp = "unknown_op" // an operation this manager does not know
+	CodeBadFilter = "bad_filter"      // a malformed filter, query or argument
+	CodeNotFinal  = "not_final"       // the task is not final (retry, delete)
+	CodeUnknownOp = "unknown_op"      // an operation this manager does not know
+	CodeTooLong   = "reply_too_large" // the answer does not fit one message: ask for less
 )
 
 // AdminRequest asks the task manager to do or tell something.

@@ -149,11 +149,11 @@ func filterOf(r *http.Request) (task.TaskFilter, error) {
 	return f, nil
 }
 
-// eventQueryOf reads an EventQuery: after, limit, wait (a Go duration,
-// "10s"), task.
+// eventQueryOf reads an EventQuery: after, feed, limit, wait (a Go
+// duration, "10s"), task.
 func eventQueryOf(r *http.Request) (task.EventQuery, error) {
 	qs := r.URL.Query()
-	q := task.EventQuery{TaskID: qs.Get("task")}
+	q := task.EventQuery{TaskID: qs.Get("task"), Feed: qs.Get("feed")}
 	if s := qs.Get("after"); s != "" {
 		n, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {

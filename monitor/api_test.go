@@ -86,6 +86,16 @@ func TestAPI(t *testing.T) {
 	if _, err := m.Run(ctx, messages.Task{ID: "bad", Type: "fail", MaxRetries: messages.NoRetry}); err != nil {
 		t.Fatal(err)
 	}
+	odd := "report 7/a%b é"
+	if _, err := m.Run(ctx, messages.Task{ID: odd, Type: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := c.TaskDetail(ctx, odd); err != nil || d.ID != odd {
+		t.Fatalf("an ID with a space, a slash, a percent sign: %+v %v", d, err)
+	}
+	if err := c.Delete(ctx, odd); err != nil {
+		t.Fatal(err)
+	}
 	p, err := c.ListTasks(ctx, task.TaskFilter{Status: "failed"})
 	if err != nil || p.Total != 1 || p.Tasks[0].ID != "bad" || !strings.Contains(p.Tasks[0].Error, "disk on fire") {
 		t.Fatalf("failed: %+v %v", p, err)

@@ -64,14 +64,17 @@ func NewClient(base string, opts ...ClientOption) (*Client, error) {
 
 // do sends a request and decodes the JSON answer into out.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, out any) error {
-	u := *c.base
-	u.Path += path
-	u.RawQuery = q.Encode()
+	// path is escaped already (url.PathEscape of IDs): it goes on the
+	// base's escaped form as it is.
+	u := c.base.String() + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
 	var body io.Reader
 	if method != http.MethodGet {
 		body = bytes.NewReader([]byte("{}"))
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
 		return err
 	}
@@ -96,6 +99,8 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, out 
 		switch {
 		case resp.StatusCode == http.StatusUnauthorized:
 			return fmt.Errorf("%w: %s", ErrUnauthorized, e.Error)
+		case resp.StatusCode == http.StatusGatewayTimeout:
+			return fmt.Errorf("monitor: %s %s: the manager did not answer in time: %w", method, path, context.DeadlineExceeded)
 		case e.Code == "forbidden":
 			return fmt.Errorf("%w: %s", ErrForbidden, e.Error)
 		case e.Code != "":
@@ -200,6 +205,9 @@ func (c *Client) Events(ctx context.Context, eq task.EventQuery) (task.EventPage
 	}
 	if eq.TaskID != "" {
 		q.Set("task", eq.TaskID)
+	}
+	if eq.Feed != "" {
+		q.Set("feed", eq.Feed)
 	}
 	var p task.EventPage
 	return p, c.do(ctx, http.MethodGet, "/api/v1/events", q, &p)

@@ -18,8 +18,8 @@ func guard(cfg config, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		page := !strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != "/stats" && r.URL.Path != "/metrics"
 		switch {
-		case cfg.token == "" && !isLoopbackHost(hostOnly(r.Host)):
-			writeJSON(w, http.StatusForbidden, apiError{Error: "monitor: a request for another host name (the monitor answers loopback names only)", Code: "forbidden"})
+		case cfg.token == "" && (!isLoopbackHost(hostOnly(r.Host)) || !isLoopbackHost(hostOnly(r.RemoteAddr))):
+			writeJSON(w, http.StatusForbidden, apiError{Error: "monitor: without a token the monitor answers loopback clients, for loopback names, only (WithToken)", Code: "forbidden"})
 			return
 		case cfg.token != "" && !page && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ceylon"`)

@@ -17,7 +17,7 @@
 //	POST   /api/v1/types/{type}/resume
 //	GET    /api/v1/workers                   []task.WorkerView
 //	GET    /api/v1/series?since=             []task.Sample
-//	GET    /api/v1/events?after=&limit=&wait=10s&task=
+//	GET    /api/v1/events?after=&feed=&limit=&wait=10s&task=
 //	                                         task.EventPage (a long poll)
 //
 // Times are RFC 3339. A refusal has an HTTP status that says what kind
@@ -66,7 +66,10 @@ type config struct{ token string }
 func WithToken(token string) Option { return func(c *config) { c.token = token } }
 
 // Handler serves the dashboard, the admin API and (when op is a
-// *task.Manager, or has a Prometheus registry) /metrics for op.
+// *task.Manager, or has a Prometheus registry) /metrics for op. Without
+// [WithToken] it answers only clients on loopback asking for a loopback
+// name; mounted behind a proxy on the same machine, that is everyone the
+// proxy lets in: give it a token.
 func Handler(op task.Operator, opts ...Option) http.Handler {
 	var cfg config
 	for _, o := range opts {

@@ -30,7 +30,7 @@ var loopback = agent.WithListenAddrs("/ip4/127.0.0.1/tcp/0")
 
 // workload starts a manager, two workers, a monitor, and a goroutine that
 // keeps submitting 2 ms tasks until the test ends.
-func workload(t *testing.T) (*task.Manager, *monitor.Server) {
+func workload(t *testing.T) (*task.Manager, *monitor.Server, []*task.Worker) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ws := agent.WithWorkspace("monitor-" + t.Name())
@@ -88,7 +88,7 @@ func workload(t *testing.T) (*task.Manager, *monitor.Server) {
 		}
 		_ = m.Stop()
 	})
-	return m, srv
+	return m, srv, workers
 }
 
 func get(t *testing.T, url string) string {
@@ -107,7 +107,7 @@ func get(t *testing.T, url string) string {
 
 func TestStatsAndMetrics(t *testing.T) {
 	t.Parallel()
-	_, srv := workload(t)
+	_, srv, _ := workload(t)
 	var s task.Stats
 	deadline := time.Now().Add(10 * time.Second)
 	for s.Succeeded < 5 {
@@ -147,7 +147,7 @@ func TestDashboardInChromium(t *testing.T) {
 	if chromium == "" {
 		t.Skip("skipping: no chromium on PATH (make test installs Debian's chromium when it can)")
 	}
-	_, srv := workload(t)
+	_, srv, _ := workload(t)
 	dump := func() string {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -2,6 +2,7 @@ package task
 
 import (
 	"cmp"
+	"container/heap"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ceylon-go/ceylon/agent"
 )
@@ -205,27 +207,37 @@ func (m *Manager) listTasks(f TaskFilter) (TaskPage, error) {
 	if err != nil {
 		return TaskPage{}, err
 	}
+	if !m.leading {
+		return TaskPage{}, m.notLeader()
+	}
 	{
 		var page TaskPage
-		var hits []*taskState
+		// The newest limit+1 of the hits below the cursor, in a min-heap
+		// by seq (O(n log limit), whatever the number of tasks): the extra
+		// one says whether there is a next page.
+		hits := &seqHeap{}
 		for _, t := range m.tasks {
 			if !match(t) {
 				continue
 			}
 			page.Total++
-			if t.seq < before {
-				hits = append(hits, t)
+			if t.seq >= before {
+				continue
+			}
+			if hits.Len() <= limit {
+				heap.Push(hits, t)
+			} else if t.seq > (*hits)[0].seq {
+				(*hits)[0] = t
+				heap.Fix(hits, 0)
 			}
 		}
-		// The newest limit+1 of the hits: the extra one says whether
-		// there is a next page.
-		slices.SortFunc(hits, func(a, b *taskState) int { return cmp.Compare(b.seq, a.seq) })
-		if len(hits) > limit {
-			hits = hits[:limit]
-			page.Next = strconv.FormatUint(hits[limit-1].seq, 10)
+		slices.SortFunc(*hits, func(a, b *taskState) int { return cmp.Compare(b.seq, a.seq) })
+		if hits.Len() > limit {
+			*hits = (*hits)[:limit]
+			page.Next = strconv.FormatUint((*hits)[limit-1].seq, 10)
 		}
-		page.Tasks = make([]TaskSummary, len(hits))
-		for i, t := range hits {
+		page.Tasks = make([]TaskSummary, hits.Len())
+		for i, t := range *hits {
 			page.Tasks[i] = t.summary()
 		}
 		return page, nil
@@ -301,7 +313,7 @@ func (t *taskState) summary() TaskSummary {
 	}
 	if t.result != nil {
 		s.RunMS = ms(t.result.ExecutionTime)
-		s.Error = t.result.ErrorMessage
+		s.Error = clip(t.result.ErrorMessage, maxSummaryError)
 	}
 	if !t.finishedAt.IsZero() {
 		s.TotalMS = ms(t.finishedAt.Sub(t.submittedAt))
@@ -313,6 +325,9 @@ func (t *taskState) summary() TaskSummary {
 // ([ErrUnknownTask] if nothing).
 func (m *Manager) TaskDetail(ctx context.Context, id string) (TaskDetail, error) {
 	return agent.Call(ctx, m.agent, func() (TaskDetail, error) {
+		if !m.leading {
+			return TaskDetail{}, m.notLeader()
+		}
 		t := m.tasks[id]
 		if t == nil {
 			return TaskDetail{}, fmt.Errorf("%w: %q", ErrUnknownTask, id)
@@ -348,7 +363,12 @@ func (t *taskState) detail() TaskDetail {
 // Workers lists every worker the manager has known in this run or kept
 // in its journal, connected ones first, then by name.
 func (m *Manager) Workers(ctx context.Context) ([]WorkerView, error) {
-	return agent.Call(ctx, m.agent, func() ([]WorkerView, error) { return m.workerViews(), nil })
+	return agent.Call(ctx, m.agent, func() ([]WorkerView, error) {
+		if !m.leading {
+			return nil, m.notLeader()
+		}
+		return m.workerViews(), nil
+	})
 }
 
 func (m *Manager) workerViews() []WorkerView {
@@ -387,4 +407,32 @@ func (m *Manager) workerViews() []WorkerView {
 		return strings.Compare(a.Name, b.Name)
 	})
 	return out
+}
+
+// seqHeap is a min-heap of tasks by submission order.
+type seqHeap []*taskState
+
+func (h seqHeap) Len() int           { return len(h) }
+func (h seqHeap) Less(i, j int) bool { return h[i].seq < h[j].seq }
+func (h seqHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *seqHeap) Push(x any)        { *h = append(*h, x.(*taskState)) }
+func (h *seqHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return t
+}
+
+// maxSummaryError bounds an error's text in a listing (the detail has all).
+const maxSummaryError = 512
+
+// clip cuts s to at most n bytes, on a rune boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

@@ -43,21 +43,20 @@ func (l *workerLog) joined(name string, pid peer.ID, now time.Time) *activity {
 	return a
 }
 
-// evict forgets the worker gone the longest (or, if none has gone, the
-// one seen least recently).
+// evict forgets the worker gone the longest. Connected workers are
+// never forgotten (so the log holds at most maxWorkerLog entries, or the
+// workers connected, if more).
 func (l *workerLog) evict() {
 	var victim string
 	var vt time.Time
 	for name, a := range l.byName {
-		t := a.lastSeen
-		if !a.leftAt.IsZero() {
-			t = a.leftAt.Add(-100 * 365 * 24 * time.Hour) // departed first
-		}
-		if victim == "" || t.Before(vt) {
-			victim, vt = name, t
+		if !a.leftAt.IsZero() && (victim == "" || a.leftAt.Before(vt)) {
+			victim, vt = name, a.leftAt
 		}
 	}
-	delete(l.byName, victim)
+	if victim != "" {
+		delete(l.byName, victim)
+	}
 }
 
 func (l *workerLog) left(name string, now time.Time) {
@@ -70,7 +69,7 @@ func (a *activity) ended(t *taskState, at time.Time, outcome string) {
 	if a == nil {
 		return
 	}
-	r := WorkerAttempt{TaskID: t.task.ID, Type: t.task.Type, Attempt: t.attempt, EndedAt: at, Outcome: outcome}
+	r := WorkerAttempt{TaskID: t.task.ID, Type: t.task.Type, Attempt: t.attempt, EndedAt: at, Outcome: clip(outcome, 256)}
 	if n := len(t.attempts); n > 0 {
 		r.RunMS = ms(at.Sub(t.attempts[n-1].AssignedAt))
 	}

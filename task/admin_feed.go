@@ -3,6 +3,8 @@ package task
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/ceylon-go/ceylon/agent"
@@ -47,6 +49,10 @@ type EventQuery struct {
 	Wait time.Duration `json:"wait_ns,omitempty"`
 	// TaskID, if set, keeps only that task's events.
 	TaskID string `json:"task_id,omitempty"`
+	// Feed is the EventPage.Feed the After came from: a cursor from
+	// another feed (another run of the manager, another leader) reads
+	// from the oldest event kept instead.
+	Feed string `json:"feed,omitempty"`
 }
 
 // EventPage is what a read of the feed returns.
@@ -60,10 +66,15 @@ type EventPage struct {
 	// Last is the newest event's sequence number (an After that reads
 	// only what comes next).
 	Last uint64 `json:"last"`
+	// Feed identifies the feed the sequence numbers belong to (pass it
+	// back in EventQuery.Feed).
+	Feed string `json:"feed"`
 }
 
 // eventFeed is the ring of recent events. Owned by the actor.
 type eventFeed struct {
+	id     string        // this feed's identity (random, per manager run)
+	due    time.Time     // the earliest end of a parked request's wait
 	buf    []EventRecord // EventFeedSize once the first event came
 	seq    uint64        // the last sequence number given
 	wake   chan struct{} // closed at the next event, when someone waits
@@ -77,10 +88,15 @@ type parkedTail struct {
 	until time.Time
 }
 
-func (f *eventFeed) add(ev Event) {
+func (f *eventFeed) init() {
 	if f.buf == nil {
 		f.buf = make([]EventRecord, EventFeedSize)
+		f.id = strconv.FormatUint(rand.Uint64(), 36)
 	}
+}
+
+func (f *eventFeed) add(ev Event) {
+	f.init()
 	f.seq++
 	f.buf[f.seq%EventFeedSize] = EventRecord{Seq: f.seq, Time: time.Now(), Type: ev.Type.String(), TaskID: ev.TaskID,
 		Attempt: ev.Attempt, Worker: ev.Worker, Error: ev.Err, Progress: ev.Progress, Message: ev.ProgressMessage}
@@ -105,8 +121,9 @@ func (q EventQuery) check() (EventQuery, error) {
 
 // read returns the events after q.After.
 func (f *eventFeed) read(q EventQuery) EventPage {
+	f.init()
 	after := q.After
-	if after > f.seq { // a cursor from an earlier run of the manager: start over
+	if after > f.seq || q.Feed != "" && q.Feed != f.id { // a cursor from another feed: start over
 		after = 0
 	}
 	from := after + 1
@@ -121,7 +138,7 @@ func (f *eventFeed) read(q EventQuery) EventPage {
 			page.Events = append(page.Events, r)
 		}
 	}
-	page.Next, page.Last = s-1, f.seq
+	page.Next, page.Last, page.Feed = s-1, f.seq, f.id
 	return page
 }
 
@@ -156,6 +173,9 @@ func (m *Manager) Events(ctx context.Context, q EventQuery) (EventPage, error) {
 			wake <-chan struct{}
 		}
 		r, err := agent.Call(ctx, m.agent, func() (result, error) {
+			if !m.leading {
+				return result{}, m.notLeader()
+			}
 			p := m.feed.read(q)
 			if len(p.Events) > 0 || q.Wait == 0 {
 				return result{page: p}, nil
@@ -165,7 +185,7 @@ func (m *Manager) Events(ctx context.Context, q EventQuery) (EventPage, error) {
 		if err != nil || r.wake == nil {
 			return r.page, err
 		}
-		q.After = r.page.Next
+		q.After, q.Feed = r.page.Next, r.page.Feed
 		left := time.Until(deadline)
 		if left <= 0 {
 			return r.page, nil

@@ -19,15 +19,25 @@ func (m *Manager) onAdminRequest(ctx agent.Context, req messages.AdminRequest) e
 	if err := req.Validate(); err != nil {
 		return ctx.Reply(messages.AdminReply{Outcome: outcome("", err)})
 	}
+	if req.Op != messages.AdminStats { // a standby's own stats say where it stands
+		if o := m.standbyOutcome(""); o != nil {
+			return ctx.Reply(messages.AdminReply{Outcome: *o})
+		}
+	}
 	reply := func(v any, err error) {
 		rep := messages.AdminReply{}
 		if err == nil && v != nil {
 			rep.Body, err = json.Marshal(v)
 		}
+		if max := m.agent.MaxMessageSize(); err == nil && max > 0 && len(rep.Body) > max-adminReplySlack {
+			err = fmt.Errorf("%w: %d bytes, a message carries %d (ask for fewer: a smaller limit)", ErrReplyTooLarge, len(rep.Body), max)
+		}
 		if err != nil {
 			rep = messages.AdminReply{Outcome: m.outcomeOf("", err)}
 		}
-		_ = ctx.Reply(rep)
+		if err := ctx.Reply(rep); err != nil {
+			m.agent.Logger().Warn("admin reply not sent", "op", req.Op, "to", ctx.Sender().Name, "err", err)
+		}
 	}
 	// durable replies once act's change is durable.
 	durable := func(act func() error) {
@@ -100,6 +110,9 @@ func (m *Manager) onAdminRequest(ctx agent.Context, req messages.AdminRequest) e
 	return nil
 }
 
+// adminReplySlack is room in a message for the reply's own framing.
+const adminReplySlack = 4 << 10
+
 // decodeArg decodes an admin request's JSON argument (an empty one leaves
 // v as it is).
 func decodeArg(body []byte, v any) error {
@@ -116,14 +129,28 @@ func decodeArg(body []byte, v any) error {
 // not wait), or parks it until the next event or its wait ends.
 func (m *Manager) tail(ctx agent.Context, q EventQuery, reply func(any, error)) {
 	p := m.feed.read(q)
-	if len(p.Events) > 0 || q.Wait == 0 || len(m.feed.parked) >= maxParkedTails {
+	switch {
+	case len(p.Events) > 0 || q.Wait == 0:
 		reply(p, nil)
 		return
+	case len(m.feed.parked) >= maxParkedTails:
+		reply(nil, fmt.Errorf("%w: %d event readers wait already", ErrBusy, maxParkedTails))
+		return
 	}
-	q.After = p.Next
-	pt := parkedTail{ctx: ctx, q: q, until: time.Now().Add(q.Wait)}
-	m.feed.parked = append(m.feed.parked, pt)
-	m.agent.After(q.Wait, func() { m.answerTails() })
+	q.After, q.Feed = p.Next, p.Feed
+	until := time.Now().Add(q.Wait)
+	m.feed.parked = append(m.feed.parked, parkedTail{ctx: ctx, q: q, until: until})
+	if m.feed.due.IsZero() || until.Before(m.feed.due) {
+		m.feed.due = until
+	}
+}
+
+// expireTails answers the parked events requests whose wait is over
+// (the sweep calls it each tick). Only called in the actor.
+func (m *Manager) expireTails(now time.Time) {
+	if len(m.feed.parked) > 0 && !now.Before(m.feed.due) {
+		m.answerTails()
+	}
 }
 
 // answerTails answers the parked events requests that have events now,
@@ -132,11 +159,15 @@ func (m *Manager) answerTails() {
 	m.feed.posted = false
 	now := time.Now()
 	kept := m.feed.parked[:0]
+	m.feed.due = time.Time{}
 	for _, pt := range m.feed.parked {
 		p := m.feed.read(pt.q)
 		if len(p.Events) == 0 && now.Before(pt.until) {
 			pt.q.After = p.Next
 			kept = append(kept, pt)
+			if m.feed.due.IsZero() || pt.until.Before(m.feed.due) {
+				m.feed.due = pt.until
+			}
 			continue
 		}
 		body, err := json.Marshal(p)

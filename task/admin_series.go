@@ -62,6 +62,7 @@ type seriesRing struct {
 	exec, lat  reservoir
 	prevFinal  int
 	prevFailed int
+	rebase     bool // the totals were reset or rebuilt: the next sample starts afresh
 }
 
 type reservoir struct {
@@ -114,8 +115,11 @@ func (m *Manager) sample(now time.Time) {
 	}
 	secs := now.Sub(s.last).Seconds()
 	final := smp.Succeeded + smp.Failed + smp.Cancelled
-	smp.Throughput = float64(final-s.prevFinal) / secs
-	smp.FailureRate = float64(smp.Failed-s.prevFailed) / secs
+	if !s.rebase && final >= s.prevFinal && smp.Failed >= s.prevFailed {
+		smp.Throughput = float64(final-s.prevFinal) / secs
+		smp.FailureRate = float64(smp.Failed-s.prevFailed) / secs
+	}
+	s.rebase = false
 	s.prevFinal, s.prevFailed = final, smp.Failed
 	e := s.exec.percentiles(0.5, 0.95, 0.99)
 	smp.ExecP50MS, smp.ExecP95MS, smp.ExecP99MS = e[0], e[1], e[2]
@@ -130,7 +134,12 @@ func (m *Manager) sample(now time.Time) {
 // Series returns the samples taken at or after since (every sample kept
 // when since is zero), oldest first.
 func (m *Manager) Series(ctx context.Context, since time.Time) ([]Sample, error) {
-	return agent.Call(ctx, m.agent, func() ([]Sample, error) { return m.seriesSince(since), nil })
+	return agent.Call(ctx, m.agent, func() ([]Sample, error) {
+		if !m.leading {
+			return nil, m.notLeader()
+		}
+		return m.seriesSince(since), nil
+	})
 }
 
 // seriesSince is Series in the actor.

@@ -31,6 +31,9 @@ var (
 	// ErrUnknownOp reports an admin request for an operation the manager
 	// does not know (a newer client).
 	ErrUnknownOp = errors.New("task: unknown admin operation")
+	// ErrReplyTooLarge reports an admin answer too large for one message
+	// to a remote operator (ask for a smaller page).
+	ErrReplyTooLarge = errors.New("task: admin reply too large for one message")
 	// ErrDuplicateUnique reports a submission whose Unique key another
 	// task holds.
 	ErrDuplicateUnique = errors.New("task: duplicate unique key")

@@ -25,6 +25,7 @@ func (m *Manager) takeLead(term uint64, st *recovered) {
 		m.dropState(fmt.Errorf("%w: the manager rebuilt its state", ErrNotLeader))
 	}
 	m.restore(st, fmt.Sprintf("lost: a new manager leads (term %d)", term), true)
+	m.series.rebase = true
 	m.startPeriodic(st.lastRuns)
 	m.leading, m.epoch = true, term
 	m.agent.Logger().Info("leading the workspace's task managers", "term", term, "tasks", len(m.tasks), "pending", m.ready.n)
@@ -62,7 +63,12 @@ func (m *Manager) standDown() {
 // dropState forgets every task and worker. Waiters are woken with err
 // (nil: they stay, when the state is rebuilt at once).
 func (m *Manager) dropState(err error) {
+	m.series.rebase = true // the totals restart: no rate from before to after
 	for _, t := range m.tasks {
+		if t.span != nil {
+			endAttemptSpan(t.span, "lost: the manager gave up the lead")
+			t.span = nil
+		}
 		if t.stopRetry != nil {
 			t.stopRetry()
 			t.stopRetry = nil

@@ -257,12 +257,13 @@ func (m *Manager) revoke(w *workerState, t *taskState, reason string) {
 
 // sweep enforces ack deadlines, leases and heartbeats.
 func (m *Manager) sweep() {
-	m.sample(time.Now())
+	now := time.Now()
+	m.sample(now)
+	m.expireTails(now)
 	if !m.leading {
 		m.updateGauges()
 		return
 	}
-	now := time.Now()
 	m.dropOrphans(now)
 	m.expire(now)
 	m.expireUnique(now)

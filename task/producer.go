@@ -172,6 +172,7 @@ var codes = []struct {
 	{ErrBadFilter, messages.CodeBadFilter},
 	{ErrNotFinal, messages.CodeNotFinal},
 	{ErrUnknownOp, messages.CodeUnknownOp},
+	{ErrReplyTooLarge, messages.CodeTooLong},
 	{agent.ErrStopped, messages.CodeStopped},
 	{ErrJournal, messages.CodeJournal},
 	{messages.ErrEmptyID, "invalid.empty_id"},

@@ -2,7 +2,7 @@ package task
 
 //msgp:tag msgpack
 //msgp:shim time.Duration as:int64 using:int64/time.Duration
-//msgp:ignore Stats RecentTask RunningTask recentRing
+//msgp:ignore Stats RecentTask RunningTask recentRing TypeStats
 
 import (
 	"context"
@@ -52,6 +52,9 @@ type Stats struct {
 	Running []RunningTask `json:"running"`
 	// Paused lists the task types not assigned (Manager.Pause).
 	Paused []string `json:"paused,omitempty"`
+	// Types counts the tasks the manager holds by type and status (at
+	// most MaxTypesShown types, the most tasks first).
+	Types []TypeStats `json:"types"`
 	// Replica is the manager's place in its replicated group (nil
 	// without WithReplication): a standby's other figures are empty, the
 	// leader's are the workspace's.
@@ -132,6 +135,23 @@ type RecentTask struct {
 // MaxRunningShown bounds [Stats.Running].
 const MaxRunningShown = 50
 
+// MaxTypesShown bounds [Stats.Types].
+const MaxTypesShown = 100
+
+// TypeStats counts the tasks of one type the manager holds now (finished
+// ones until they are forgotten: WithRetention), by status.
+type TypeStats struct {
+	Type string `json:"type"`
+	// Waiting: pending, scheduled, retrying or waiting on dependencies;
+	// Running: assigned or running.
+	Waiting   int  `json:"waiting"`
+	Running   int  `json:"running"`
+	Completed int  `json:"completed"`
+	Failed    int  `json:"failed"`
+	Cancelled int  `json:"cancelled"`
+	Paused    bool `json:"paused,omitempty"`
+}
+
 // RunningTask is an attempt in flight as [Stats] shows it.
 type RunningTask struct {
 	ID              string    `json:"id"`
@@ -193,11 +213,46 @@ func (m *Manager) stats() Stats {
 		s.Replica = &st
 	}
 	s.Running = m.running()
+	types := map[string]*TypeStats{}
 	for _, t := range m.tasks {
 		if t.status == StatusRetrying {
 			s.Retrying++
 		}
+		ts := types[t.task.Type]
+		if ts == nil {
+			ts = &TypeStats{Type: t.task.Type, Paused: m.paused[t.task.Type]}
+			types[t.task.Type] = ts
+		}
+		switch t.status {
+		case StatusAssigned, StatusRunning:
+			ts.Running++
+		case StatusCompleted:
+			ts.Completed++
+		case StatusFailed:
+			ts.Failed++
+		case StatusCancelled:
+			ts.Cancelled++
+		default:
+			ts.Waiting++
+		}
 	}
+	for typ := range m.paused {
+		if types[typ] == nil {
+			types[typ] = &TypeStats{Type: typ, Paused: true}
+		}
+	}
+	s.Types = make([]TypeStats, 0, len(types))
+	for _, ts := range types {
+		s.Types = append(s.Types, *ts)
+	}
+	slices.SortFunc(s.Types, func(a, b TypeStats) int {
+		na, nb := a.Waiting+a.Running+a.Completed+a.Failed+a.Cancelled, b.Waiting+b.Running+b.Completed+b.Failed+b.Cancelled
+		if na != nb {
+			return nb - na
+		}
+		return strings.Compare(a.Type, b.Type)
+	})
+	s.Types = s.Types[:min(len(s.Types), MaxTypesShown)]
 	if final := s.Succeeded + s.Failed + s.Cancelled; final > 0 {
 		s.SuccessRate = float64(s.Succeeded) / float64(final)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 
 	"github.com/ceylon-go/ceylon/monitor"
 	"github.com/ceylon-go/ceylon/task"
@@ -35,12 +36,13 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), strings.HasPrefix(err.Error(), "unknown command "), strings.HasPrefix(err.Error(), "unknown shorthand flag"):
 		return exitUsage
 	case errors.Is(err, task.ErrUnknownTask):
 		return exitNotFound
 	case errors.Is(err, task.ErrNotFinal), errors.Is(err, task.ErrBadFilter), errors.Is(err, task.ErrNotLeader),
-		errors.Is(err, monitor.ErrUnauthorized), errors.Is(err, monitor.ErrForbidden), errors.Is(err, task.ErrUnknownOp):
+		errors.Is(err, monitor.ErrUnauthorized), errors.Is(err, monitor.ErrForbidden), errors.Is(err, task.ErrUnknownOp),
+		errors.Is(err, task.ErrReplyTooLarge), errors.Is(err, task.ErrBusy):
 		return exitRefused
 	case errors.Is(err, errUnreachable), errors.Is(err, task.ErrNoManager), errors.Is(err, context.DeadlineExceeded),
 		errors.As(err, &ne):

@@ -39,12 +39,30 @@ Exit codes: 0 done, 1 other error, 2 bad usage, 3 no such task,
 		SilenceErrors: true,
 	}
 	f := root.PersistentFlags()
-	f.StringVar(&c.url, "url", os.Getenv("CEYLON_URL"), "the manager's monitor (host:port or URL; default $CEYLON_URL)")
-	f.StringVar(&c.token, "token", os.Getenv("CEYLON_HTTP_TOKEN"), "bearer token of the monitor (default $CEYLON_HTTP_TOKEN)")
-	f.StringVar(&c.join, "join", os.Getenv("CEYLON_JOIN"), "the manager's multiaddr(s), comma-separated, to reach it from inside the workspace (default $CEYLON_JOIN)")
-	f.StringVar(&c.bootstrap, "bootstrap", "", "entry points of the workspace (comma-separated) to find the manager by the workspace ID")
-	f.StringVar(&c.workspace, "workspace", os.Getenv("CEYLON_WORKSPACE"), "workspace ID, with --join or --bootstrap (default $CEYLON_WORKSPACE)")
-	f.StringVar(&c.secret, "secret", os.Getenv("CEYLON_SECRET"), "workspace secret (default $CEYLON_SECRET)")
+	// The environment fills what the flags leave unset, after parsing:
+	// as flag defaults, a secret or a token would show in every usage text.
+	env := []struct {
+		p         *string
+		flag, env string
+		usage     string
+	}{
+		{&c.url, "url", "CEYLON_URL", "the manager's monitor (host:port or URL)"},
+		{&c.token, "token", "CEYLON_HTTP_TOKEN", "bearer token of the monitor"},
+		{&c.join, "join", "CEYLON_JOIN", "the manager's multiaddr(s), comma-separated, to reach it from inside the workspace"},
+		{&c.bootstrap, "bootstrap", "CEYLON_BOOTSTRAP", "entry points of the workspace (comma-separated), to find the manager by the workspace ID"},
+		{&c.workspace, "workspace", "CEYLON_WORKSPACE", "workspace ID, with --join or --bootstrap"},
+		{&c.secret, "secret", "CEYLON_SECRET", "workspace secret"},
+	}
+	for _, e := range env {
+		f.StringVar(e.p, e.flag, "", e.usage+" (default $"+e.env+")")
+	}
+	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
+		for _, e := range env {
+			if !cmd.Flags().Changed(e.flag) {
+				*e.p = os.Getenv(e.env)
+			}
+		}
+	}
 	f.DurationVar(&c.timeout, "timeout", 15*time.Second, "give up reaching the manager, or on one call, after this long")
 	f.BoolVar(&c.json, "json", false, "print JSON (one document, or one line per event for tail) for scripts")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
@@ -54,6 +72,22 @@ Exit codes: 0 done, 1 other error, 2 bad usage, 3 no such task,
 	})
 	root.AddCommand(statusCmd(c), workersCmd(c), tasksCmd(c), taskCmd(c), pauseCmd(c, true), pauseCmd(c, false), tailCmd(c))
 	return root
+}
+
+// group makes cmd a command that only holds subcommands: alone, or with
+// an unknown subcommand, it is a usage error.
+func group(cmd *cobra.Command) *cobra.Command {
+	cmd.Args = func(cmd *cobra.Command, a []string) error {
+		if len(a) > 0 {
+			return usageError{err: fmt.Errorf("unknown command %q for %q (see %s --help)", a[0], cmd.CommandPath(), cmd.CommandPath())}
+		}
+		return nil
+	}
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cmd.PrintErrln(cmd.UsageString())
+		return usageError{err: fmt.Errorf("%s needs a subcommand", cmd.CommandPath()), printed: false}
+	}
+	return cmd
 }
 
 // args checks a command's positional arguments.

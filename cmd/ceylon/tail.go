@@ -33,7 +33,7 @@ func tailCmd(c *conn) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				q.After = p.Last
+				q.After, q.Feed = p.Last, p.Feed
 			}
 			fmt.Fprintf(errOut, "following the events after #%d (Ctrl-C to stop)\n", q.After)
 			enc := json.NewEncoder(out)
@@ -47,7 +47,12 @@ func tailCmd(c *conn) *cobra.Command {
 					return nil // interrupted: a normal end
 				}
 				if err != nil {
-					if errors.Is(err, context.DeadlineExceeded) {
+					if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, task.ErrBusy) {
+						select { // the manager is slow or holds many readers: ask again in a while
+						case <-time.After(time.Second):
+						case <-ctx.Done():
+							return nil
+						}
 						continue
 					}
 					return err
@@ -67,7 +72,7 @@ func tailCmd(c *conn) *cobra.Command {
 						return nil
 					}
 				}
-				q.After = p.Next
+				q.After, q.Feed = p.Next, p.Feed
 			}
 			return nil
 		}),

@@ -95,13 +95,13 @@ func tasksCmd(c *conn) *cobra.Command {
 	fl.StringVar(&f.Cursor, "cursor", "", "continue a listing (the cursor it printed)")
 	fl.IntVar(&f.Limit, "limit", task.DefaultPageSize, fmt.Sprintf("tasks per page (at most %d)", task.MaxPageSize))
 	fl.BoolVar(&all, "all", false, "every page")
-	cmd := &cobra.Command{Use: "tasks", Short: "Tasks of the manager (ls)"}
+	cmd := group(&cobra.Command{Use: "tasks", Short: "Tasks of the manager (ls)"})
 	cmd.AddCommand(ls)
 	return cmd
 }
 
 func taskCmd(c *conn) *cobra.Command {
-	cmd := &cobra.Command{Use: "task", Short: "One task: show, cancel, retry, delete"}
+	cmd := group(&cobra.Command{Use: "task", Short: "One task: show, cancel, retry, delete"})
 	show := &cobra.Command{
 		Use:   "show ID",
 		Short: "Everything the manager knows of a task, with its attempts",
