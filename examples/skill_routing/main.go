@@ -328,7 +328,7 @@ func runAdmin(ctx context.Context, o options, ready chan<- string) error {
 			return err
 		}
 		defer srv.Close()
-		fmt.Printf("dashboard: %s (metrics at /metrics, JSON at /stats)\n", srv.URL())
+		fmt.Printf("dashboard: %s (admin API at /api/v1, metrics at /metrics; or: ceylon --url %s status)\n", srv.URL(), srv.Addr())
 	}
 	if ready != nil {
 		ready <- addr
