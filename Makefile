@@ -66,6 +66,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeHello$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2000x ./peer
 	$(GO) test -run '^$$' -fuzz '^FuzzApplyEntry$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2000x ./task
 	$(GO) test -run '^$$' -fuzz '^FuzzAdminRequest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2000x ./task
+	$(GO) test -run '^$$' -fuzz '^FuzzParseGrant$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2000x ./task
 
 tidy:
 	$(GO) mod tidy

@@ -146,9 +146,12 @@ func (a *Agent) start(ctx context.Context) error {
 	// with it) before its node can hear from anyone.
 	var key crypto.PrivKey
 	var err error
-	if a.cfg.keyFile != "" {
+	switch {
+	case a.cfg.key != nil:
+		key = a.cfg.key
+	case a.cfg.keyFile != "":
 		key, err = peer.LoadOrCreateIdentity(a.cfg.keyFile)
-	} else {
+	default:
 		key, err = peer.GenerateIdentity()
 	}
 	var id peer.ID
@@ -186,7 +189,9 @@ func (a *Agent) start(ctx context.Context) error {
 			Handler: nodeHandler{a}, Server: a.cfg.mode == Admin, Logger: a.log})
 	} else {
 		var pn *peer.Node
-		pn, err = peer.New(ctx, append(popts, a.cfg.peerOptions...)...)
+		// The identity last: the agent's ID is that key's, whatever the
+		// peer options say.
+		pn, err = peer.New(ctx, append(append(popts, a.cfg.peerOptions...), peer.WithIdentity(key))...)
 		if err == nil {
 			node = pn
 			a.nodeP.Store(pn)

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/ceylon-go/ceylon/peer"
+	"github.com/libp2p/go-libp2p/core/crypto"
 )
 
 // DefaultMailboxSize bounds the network messages waiting in an agent's
@@ -30,6 +31,7 @@ type config struct {
 	workspace    string
 	listen       []string
 	keyFile      string
+	key          crypto.PrivKey
 	logger       *slog.Logger
 	mailbox      int
 	mdns         bool
@@ -105,6 +107,19 @@ func WithIdentityFile(path string) Option {
 	return func(c *config) error { c.keyFile = path; return nil }
 }
 
+// WithIdentity makes key the agent's identity (its peer ID is key's).
+// Give the identity here, not as a peer option (WithPeerOptions): the
+// agent signs its messages with the ID it derives from it.
+func WithIdentity(key crypto.PrivKey) Option {
+	return func(c *config) error {
+		if key == nil {
+			return errors.New("agent: nil identity key")
+		}
+		c.key = key
+		return nil
+	}
+}
+
 // WithLogger sets the agent's logger (default: discard).
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
@@ -151,8 +166,9 @@ func WithBootstrap(addrs ...string) Option {
 }
 
 // WithPeerOptions passes options to the agent's [peer.Node] (frame limits,
-// queue sizes, …). The agent sets the workspace, listen addresses, identity,
-// metadata and handler itself; options given here come after and win.
+// queue sizes, …). The agent sets the workspace, listen addresses,
+// metadata and handler itself; options given here come after and win,
+// except an identity: the agent's is WithIdentity's or WithIdentityFile's.
 func WithPeerOptions(opts ...peer.Option) Option {
 	return func(c *config) error { c.peerOptions = append(c.peerOptions, opts...); return nil }
 }

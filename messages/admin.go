@@ -29,6 +29,7 @@ const (
 	AdminEvents  = "events"  // a task.EventQuery; a task.EventPage
 	AdminPause   = "pause"   // an AdminTarget (Type); nothing
 	AdminResume  = "resume"  // an AdminTarget (Type); nothing
+	AdminRevoke  = "revoke"  // an AdminTarget (ID: the grant's); nothing
 )
 
 // MaxAdminBody bounds an AdminRequest's argument.

@@ -36,6 +36,8 @@ func statusOf(code string) int {
 		return http.StatusNotFound
 	case messages.CodeNotFinal:
 		return http.StatusConflict
+	case messages.CodeUnauthorized:
+		return http.StatusForbidden
 	case messages.CodeBadFilter, messages.CodeInvalid:
 		return http.StatusBadRequest
 	case messages.CodeNotLeader, messages.CodeStopped, messages.CodeBusy, messages.CodeJournal:
@@ -105,6 +107,7 @@ func api(mux *http.ServeMux, op task.Operator) {
 	mux.Handle("DELETE /api/v1/tasks/{id}", act(op.Delete))
 	mux.Handle("POST /api/v1/types/{id}/pause", act(op.Pause))
 	mux.Handle("POST /api/v1/types/{id}/resume", act(op.Resume))
+	mux.Handle("POST /api/v1/grants/{id}/revoke", act(op.Revoke))
 	mux.Handle("GET /api/v1/workers", call(func(ctx context.Context, _ *http.Request) (any, error) { return op.Workers(ctx) }))
 	mux.HandleFunc("GET /api/v1/series", func(w http.ResponseWriter, r *http.Request) {
 		since, err := timeParam(r, "since")

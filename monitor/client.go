@@ -175,6 +175,11 @@ func (c *Client) Resume(ctx context.Context, typ string) error {
 	return c.do(ctx, http.MethodPost, "/api/v1/types/"+url.PathEscape(typ)+"/resume", nil, nil)
 }
 
+// Revoke takes a grant back.
+func (c *Client) Revoke(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodPost, "/api/v1/grants/"+url.PathEscape(id)+"/revoke", nil, nil)
+}
+
 // Workers lists the workers the manager has known.
 func (c *Client) Workers(ctx context.Context) ([]task.WorkerView, error) {
 	var ws []task.WorkerView

@@ -15,6 +15,7 @@
 //	DELETE /api/v1/tasks/{id}
 //	POST   /api/v1/types/{type}/pause
 //	POST   /api/v1/types/{type}/resume
+//	POST   /api/v1/grants/{id}/revoke
 //	GET    /api/v1/workers                   []task.WorkerView
 //	GET    /api/v1/series?since=             []task.Sample
 //	GET    /api/v1/events?after=&feed=&limit=&wait=10s&task=

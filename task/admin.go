@@ -48,6 +48,8 @@ type Operator interface {
 	// Pause and Resume stop and restart the assignment of a task type.
 	Pause(ctx context.Context, typ string) error
 	Resume(ctx context.Context, typ string) error
+	// Revoke takes a grant back (see [Manager.Revoke]).
+	Revoke(ctx context.Context, grantID string) error
 }
 
 var _ Operator = (*Manager)(nil)

@@ -19,6 +19,14 @@ func (m *Manager) onAdminRequest(ctx agent.Context, req messages.AdminRequest) e
 	if err := req.Validate(); err != nil {
 		return ctx.Reply(messages.AdminReply{Outcome: outcome("", err)})
 	}
+	role := RoleViewer
+	switch req.Op {
+	case messages.AdminCancel, messages.AdminRetry, messages.AdminDelete, messages.AdminPause, messages.AdminResume, messages.AdminRevoke:
+		role = RoleOperator
+	}
+	if err := m.authorize(ctx.SenderID(), "", role); err != nil {
+		return ctx.Reply(messages.AdminReply{Outcome: outcome("", err)})
+	}
 	if req.Op != messages.AdminStats { // a standby's own stats say where it stands
 		if o := m.standbyOutcome(""); o != nil {
 			return ctx.Reply(messages.AdminReply{Outcome: *o})
@@ -50,7 +58,7 @@ func (m *Manager) onAdminRequest(ctx agent.Context, req messages.AdminRequest) e
 	var target messages.AdminTarget
 	switch req.Op {
 	case messages.AdminTask, messages.AdminCancel, messages.AdminRetry, messages.AdminDelete,
-		messages.AdminSeries, messages.AdminPause, messages.AdminResume:
+		messages.AdminSeries, messages.AdminPause, messages.AdminResume, messages.AdminRevoke:
 		if err := decodeArg(req.Body, &target); err != nil {
 			reply(nil, err)
 			return nil
@@ -82,6 +90,8 @@ func (m *Manager) onAdminRequest(ctx agent.Context, req messages.AdminRequest) e
 		durable(func() error { return m.delete(target.ID) })
 	case messages.AdminPause, messages.AdminResume:
 		durable(func() error { return m.pause(target.Type, req.Op == messages.AdminPause) })
+	case messages.AdminRevoke:
+		durable(func() error { return m.revokeGrant(target.ID) })
 	case messages.AdminSeries:
 		var since time.Time
 		if target.Since != "" {
@@ -274,4 +284,10 @@ func (c *Client) Pause(ctx context.Context, typ string) error {
 // Resume undoes Pause.
 func (c *Client) Resume(ctx context.Context, typ string) error {
 	return c.admin(ctx, messages.AdminResume, messages.AdminTarget{Type: typ}, nil)
+}
+
+// Revoke takes a grant back (see [Manager.Revoke]); it needs the
+// operator role.
+func (c *Client) Revoke(ctx context.Context, id string) error {
+	return c.admin(ctx, messages.AdminRevoke, messages.AdminTarget{ID: id}, nil)
 }

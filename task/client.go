@@ -37,6 +37,8 @@ type Client struct {
 	found      chan struct{}        // closed once a manager is known
 	admins     map[peer.ID]struct{} // the managers present that the client trusts
 	replicated bool                 // a standby has answered: follow the leader
+	grants     [][]byte             // handed to each manager before the first request
+	presented  map[peer.ID]bool     // the managers that have them
 
 	queue   chan asyncSubmit // SubmitAsync's tasks, for sendQueued
 	batcher sync.Once
@@ -48,6 +50,20 @@ type ClientOption func(*clientConfig) error
 type clientConfig struct {
 	inFlight int
 	tracer   trace.Tracer
+	grants   [][]byte
+}
+
+// WithClientGrants gives the client its grants (from IssueGrant: a
+// producer's, a viewer's, an operator's), handed to each manager before
+// the first request to it; renew them with SetGrants.
+func WithClientGrants(grants ...[]byte) ClientOption {
+	return func(c *clientConfig) error {
+		if len(grants) > messages.MaxGrantsPresented {
+			return fmt.Errorf("%w: %d grants (at most %d)", ErrBadGrant, len(grants), messages.MaxGrantsPresented)
+		}
+		c.grants = slices.Clone(grants)
+		return nil
+	}
 }
 
 // WithClientTracerProvider sends the client's submit spans to tp
@@ -93,11 +109,11 @@ func NewClient(a *agent.Agent, opts ...ClientOption) (*Client, error) {
 	if cfg.tracer == nil {
 		cfg.tracer = tracerOf(nil)
 	}
-	c := &Client{a: a, tracer: cfg.tracer, sem: make(chan struct{}, cfg.inFlight), found: make(chan struct{}), queue: make(chan asyncSubmit, 4*messages.MaxSubmitBatch)}
+	c := &Client{a: a, tracer: cfg.tracer, grants: cfg.grants, presented: map[peer.ID]bool{}, sem: make(chan struct{}, cfg.inFlight), found: make(chan struct{}), queue: make(chan asyncSubmit, 4*messages.MaxSubmitBatch)}
 	for _, err := range []error{
 		agent.RegisterKind[messages.SubmitReply](a), agent.RegisterKind[messages.WaitReply](a),
 		agent.RegisterKind[messages.StatusReply](a), agent.RegisterKind[messages.CancelReply](a),
-		agent.RegisterKind[messages.AdminReply](a),
+		agent.RegisterKind[messages.AdminReply](a), agent.RegisterKind[messages.GrantReply](a),
 	} {
 		if err != nil {
 			return nil, err
@@ -119,6 +135,7 @@ func NewClient(a *agent.Agent, opts ...ClientOption) (*Client, error) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		delete(c.admins, ctx.SenderID())
+		delete(c.presented, ctx.SenderID()) // a manager forgets grants with the connection
 		if c.manager == ctx.SenderID() {
 			c.setManager(c.anotherAdmin(ctx.SenderID()))
 		}
@@ -225,6 +242,9 @@ func (c *Client) ask(ctx context.Context, msg messages.Message) (messages.Messag
 	for {
 		mgr, err := c.Manager(ctx)
 		if err != nil {
+			return nil, err
+		}
+		if err := c.present(ctx, mgr); err != nil {
 			return nil, err
 		}
 		rep, err := c.a.Request(ctx, mgr.String(), msg)
@@ -566,4 +586,47 @@ func (c *Client) sendBatch(batch []asyncSubmit) {
 			}
 		}
 	}()
+}
+
+// present hands the client's grants to mgr if it does not have them yet.
+// Grants it refuses are logged; when it refuses every one, the request
+// would be refused too: that is the error (ErrUnauthorized, and why).
+func (c *Client) present(ctx context.Context, mgr peer.ID) error {
+	c.mu.Lock()
+	grants, done := c.grants, c.presented[mgr]
+	c.mu.Unlock()
+	if len(grants) == 0 || done {
+		return nil
+	}
+	n, err := presentGrantsCount(ctx, c.a, mgr, grants)
+	if n == 0 && err != nil {
+		return fmt.Errorf("%w: %w", ErrUnauthorized, err)
+	}
+	if err != nil {
+		c.a.Logger().Warn("task manager refused some grants", "err", err)
+	}
+	c.mu.Lock()
+	c.presented[mgr] = true
+	c.mu.Unlock()
+	return nil
+}
+
+// SetGrants replaces the client's grants (renewal) and hands them to its
+// manager now; it returns the manager's refusal of any of them.
+func (c *Client) SetGrants(ctx context.Context, grants ...[]byte) error {
+	if len(grants) > messages.MaxGrantsPresented {
+		return fmt.Errorf("%w: %d grants (at most %d)", ErrBadGrant, len(grants), messages.MaxGrantsPresented)
+	}
+	c.mu.Lock()
+	c.grants, c.presented = slices.Clone(grants), map[peer.ID]bool{}
+	c.mu.Unlock()
+	mgr, err := c.Manager(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = presentGrantsCount(ctx, c.a, mgr, grants)
+	c.mu.Lock()
+	c.presented[mgr] = true
+	c.mu.Unlock()
+	return err
 }

@@ -58,6 +58,7 @@ type Manager struct {
 	workerLog     workerLog  // workers' comings and goings, for Workers
 	feed          eventFeed  // the last events, for Events
 	series        seriesRing // counters over time, for Series
+	auth          authState  // the grants peers presented, the revocations
 	started       time.Time
 
 	pending     chan struct{} // a slot per unanswered SubmitAsync
@@ -132,6 +133,7 @@ func NewManager(a *agent.Agent, opts ...ManagerOption) (*Manager, error) {
 		unique:     map[string]uniqueHold{},
 		orphans:    map[string][]orphan{},
 		paused:     map[string]bool{},
+		auth:       authState{grants: map[peer.ID][]Grant{}, revoked: map[string]time.Time{}},
 	}
 	if cfg.replica != nil {
 		m.jmax = replicaInFlight
@@ -145,6 +147,7 @@ func NewManager(a *agent.Agent, opts ...ManagerOption) (*Manager, error) {
 	agent.On(a, m.onProgress)
 	m.handleProducers(a)
 	agent.On(a, m.onAdminRequest)
+	agent.On(a, m.onGrantPresent)
 	a.OnConnect(m.onConnect)
 	a.OnDisconnect(m.onDisconnect)
 	return m, nil

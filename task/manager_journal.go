@@ -23,6 +23,7 @@ type recovered struct {
 	recs     []*taskRecord
 	workers  map[string]WorkerStats
 	paused   []string
+	revoked  map[string]time.Time
 	lastRuns map[string]time.Time // periodic tasks' last runs
 }
 
@@ -41,6 +42,9 @@ func (m *Manager) loadRecovery() (*recovered, error) {
 		return nil, err
 	}
 	if st.paused, err = j.loadPaused(); err != nil {
+		return nil, err
+	}
+	if st.revoked, err = j.loadRevoked(); err != nil {
 		return nil, err
 	}
 	if len(m.cfg.periodic) > 0 {
@@ -62,6 +66,9 @@ func (m *Manager) restore(st *recovered, lost string, adopt bool) {
 	}
 	for _, typ := range st.paused {
 		m.paused[typ] = true
+	}
+	for id, until := range st.revoked {
+		m.auth.revoked[id] = until
 	}
 	for _, r := range st.recs {
 		t := &taskState{

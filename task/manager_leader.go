@@ -97,6 +97,7 @@ func (m *Manager) dropState(err error) {
 	m.unique = map[string]uniqueHold{}
 	m.orphans = map[string][]orphan{}
 	m.paused = map[string]bool{}
+	m.auth.revoked = map[string]time.Time{}
 	m.seq, m.remoteWaits = 0, 0
 	m.recent = recentRing{}
 	m.jbuf, m.jdelete, m.jputs, m.jafter, m.expiring = nil, nil, nil, nil, nil

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ceylon-go/ceylon/agent"
+	"github.com/ceylon-go/ceylon/peer"
 
 	"github.com/ceylon-go/ceylon/messages"
 )
@@ -22,6 +23,17 @@ func (m *Manager) onWorkerInfo(ctx agent.Context, info messages.WorkerInfo) erro
 		return err
 	}
 	from := ctx.SenderID()
+	allowed, denied := m.workerTypes(from, info.Types)
+	if len(allowed) == 0 && len(info.Types) > 0 {
+		err := m.authorize(from, "", RoleWorker)
+		if err == nil {
+			err = fmt.Errorf("%w: %s holds no worker grant for types %v", ErrUnauthorized, from, denied)
+		}
+		m.agent.Logger().Warn("worker registration refused", "worker", info.Name, "peer", from, "err", err)
+		m.refuseRegistration(from, err)
+		return nil
+	}
+	info.Types = allowed
 	w := m.workers[from]
 	if w == nil {
 		w = &workerState{pid: from, slots: map[slotKey]*slot{}}
@@ -30,14 +42,7 @@ func (m *Manager) onWorkerInfo(ctx agent.Context, info messages.WorkerInfo) erro
 	}
 	w.detail = ctx.Sender()
 	w.info = info
-	w.types = make(map[string]*messages.TypeInfo, len(info.Types))
-	for i := range info.Types {
-		w.types[info.Types[i].Name] = &info.Types[i]
-	}
-	w.caps = make(map[string]bool, len(info.Capabilities))
-	for _, c := range info.Capabilities {
-		w.caps[c] = true
-	}
+	w.setTypes()
 	w.stats.Name, w.stats.Skill, w.stats.Capabilities, w.stats.Capacity = info.Name, info.Skill, info.Capabilities, info.MaxConcurrency
 	w.alive = true
 	w.lastSeen = time.Now()
@@ -46,8 +51,28 @@ func (m *Manager) onWorkerInfo(ctx agent.Context, info messages.WorkerInfo) erro
 	m.rebuildWorkerList()
 	m.agent.Logger().Info("worker registered", "worker", info.Name, "skill", info.Skill,
 		"capabilities", info.Capabilities, "max", info.MaxConcurrency)
+	reg := messages.Registered{}
+	for _, ti := range info.Types {
+		reg.Types = append(reg.Types, ti.Name)
+	}
+	_ = m.agent.SendBounded(from, reg)
+	if len(denied) > 0 {
+		m.refuseTypes(from, denied)
+	}
 	m.markDirty()
 	return nil
+}
+
+// setTypes indexes w's types and capabilities from its info.
+func (w *workerState) setTypes() {
+	w.types = make(map[string]*messages.TypeInfo, len(w.info.Types))
+	for i := range w.info.Types {
+		w.types[w.info.Types[i].Name] = &w.info.Types[i]
+	}
+	w.caps = make(map[string]bool, len(w.info.Capabilities))
+	for _, c := range w.info.Capabilities {
+		w.caps[c] = true
+	}
 }
 
 func (m *Manager) rebuildWorkerList() {
@@ -92,6 +117,9 @@ func (m *Manager) onHeartbeat(ctx agent.Context, hb messages.Heartbeat) error {
 	}
 	w := m.heard(ctx)
 	if w == nil {
+		if m.strict() && !m.holds(ctx.SenderID(), RoleWorker, "") {
+			return nil // refused at its registration
+		}
 		// A worker we do not know thinks we are its manager: its
 		// introduction was lost, or we saw it leave and it did not.
 		return m.agent.SendBounded(ctx.SenderID(), messages.Welcome{Epoch: m.epoch})
@@ -200,6 +228,9 @@ func (m *Manager) onResult(ctx agent.Context, r messages.TaskResult) error {
 }
 
 func (m *Manager) onDisconnect(_ agent.Context, who agent.AgentDetail) {
+	if pid, err := peer.ParseID(who.ID); err == nil {
+		delete(m.auth.grants, pid) // presented again on the next connection
+	}
 	for pid, w := range m.workers {
 		if w.detail.ID != who.ID {
 			continue
@@ -260,6 +291,7 @@ func (m *Manager) sweep() {
 	now := time.Now()
 	m.sample(now)
 	m.expireTails(now)
+	m.authSweep(now)
 	if !m.leading {
 		m.updateGauges()
 		return

@@ -22,6 +22,8 @@ type managerMetrics struct {
 	finished                         *prometheus.CounterVec   // by status and type
 	execution                        *prometheus.HistogramVec // by type
 	workerResults                    *prometheus.CounterVec   // by worker and status
+	authRefused                      *prometheus.CounterVec   // by role
+	grantsRefused                    prometheus.Counter
 
 	// Owned by the actor: the series of each task type and worker seen,
 	// at most maxLabelValues of each (the rest share "other": names come
@@ -66,7 +68,10 @@ func newManagerMetrics(m *Manager) *managerMetrics {
 	mm.workerResults = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "ceylon", Name: "worker_results_total",
 		Help: "Results each worker returned, by status (completed or failed; a lease that ran out counts as failed)."},
 		[]string{"worker", "status"})
-	mm.reg.MustRegister(mm.assignLatency, mm.completionLatency, mm.workerInflight, mm.finished, mm.execution, mm.workerResults)
+	mm.authRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "ceylon", Name: "auth_refused_total",
+		Help: "Registrations, submissions and requests refused for want of a grant, by role (WithGrantsRequired)."}, []string{"role"})
+	mm.grantsRefused = counter("grants_refused_total", "Grants presented and refused (bad, expired, revoked, untrusted issuer, another subject).")
+	mm.reg.MustRegister(mm.assignLatency, mm.completionLatency, mm.workerInflight, mm.finished, mm.execution, mm.workerResults, mm.authRefused)
 	mm.types, mm.byWorker = map[string]*typeMetrics{}, map[string]*workerMetrics{}
 
 	gauge := func(name, help string, v *atomic.Int64) {

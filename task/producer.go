@@ -66,6 +66,10 @@ func (m *Manager) onSubmitRequest(ctx agent.Context, req messages.SubmitRequest)
 		if old := m.tasks[t.ID]; old != nil && reflect.DeepEqual(old.task, t) {
 			continue // a repeat (the producer lost our reply): accepted already
 		}
+		if err := m.authorize(ctx.SenderID(), t.Type, RoleProducer); err != nil {
+			out[i] = outcome(t.ID, err)
+			continue
+		}
 		s := Submission{Task: t}
 		if len(req.Traces) > 0 {
 			s.Trace = req.Traces[i]
@@ -98,6 +102,8 @@ func (m *Manager) onWaitRequest(ctx agent.Context, req messages.WaitRequest) err
 	switch {
 	case t == nil:
 		return ctx.Reply(messages.WaitReply{Outcome: outcome(req.ID, fmt.Errorf("%w: %q", ErrUnknownTask, req.ID))})
+	case m.readable(ctx, t) != nil:
+		return ctx.Reply(messages.WaitReply{Outcome: outcome(req.ID, m.readable(ctx, t))})
 	case t.settled:
 		return ctx.Reply(messages.WaitReply{Result: *t.result})
 	case m.remoteWaits >= m.cfg.maxRemoteWaits:
@@ -125,6 +131,9 @@ func (m *Manager) onStatusRequest(ctx agent.Context, req messages.StatusRequest)
 	if t == nil {
 		return ctx.Reply(messages.StatusReply{Outcome: outcome(req.ID, fmt.Errorf("%w: %q", ErrUnknownTask, req.ID))})
 	}
+	if err := m.readable(ctx, t); err != nil {
+		return ctx.Reply(messages.StatusReply{Outcome: outcome(req.ID, err)})
+	}
 	rep := messages.StatusReply{Status: t.status.String(), Attempt: t.attempt, Progress: t.progress, ProgressMessage: t.progressMessage}
 	if t.worker != nil {
 		rep.Worker = t.worker.info.Name
@@ -144,6 +153,9 @@ func (m *Manager) onCancelRequest(ctx agent.Context, req messages.CancelRequest)
 	t := m.tasks[req.ID]
 	if t == nil {
 		return ctx.Reply(messages.CancelReply{Outcome: outcome(req.ID, fmt.Errorf("%w: %q", ErrUnknownTask, req.ID))})
+	}
+	if err := m.authorize(ctx.SenderID(), t.task.Type, RoleProducer, RoleOperator); err != nil {
+		return ctx.Reply(messages.CancelReply{Outcome: outcome(req.ID, err)})
 	}
 	m.cancel(t, "cancelled by "+ctx.Sender().String())
 	m.afterCommit(func(err error) {
@@ -170,6 +182,11 @@ var codes = []struct {
 	{ErrUnresolvedDependencies, messages.CodeDependencies},
 	{ErrBusy, messages.CodeBusy},
 	{ErrBadFilter, messages.CodeBadFilter},
+	{ErrGrantExpired, "grant_expired"},
+	{ErrGrantRevoked, "grant_revoked"},
+	{ErrUntrustedIssuer, "untrusted_issuer"},
+	{ErrBadGrant, "bad_grant"},
+	{ErrUnauthorized, messages.CodeUnauthorized},
 	{ErrNotFinal, messages.CodeNotFinal},
 	{ErrUnknownOp, messages.CodeUnknownOp},
 	{ErrReplyTooLarge, messages.CodeTooLong},
@@ -224,4 +241,10 @@ func ErrorCode(err error) string { return outcome("", err).Code }
 // no code.
 func ErrorFromCode(code, message string) error {
 	return outcomeErr(messages.Outcome{Code: code, Message: message})
+}
+
+// readable is nil if the sender may read t: a producer of its type, a
+// viewer or an operator (anyone, under the open policy).
+func (m *Manager) readable(ctx agent.Context, t *taskState) error {
+	return m.authorize(ctx.SenderID(), t.task.Type, RoleProducer, RoleViewer)
 }

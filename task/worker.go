@@ -90,6 +90,8 @@ type workerConfig struct {
 	watch       func(manager agent.AgentDetail, present bool)
 	stopAfter   time.Duration
 	tracer      trace.Tracer
+	grants      [][]byte         // WithWorkerGrants, SetGrants (the actor's, once started)
+	managers    map[peer.ID]bool // WithTrustedManagers (nil: whom it joined through)
 }
 
 // WithWorkerTracerProvider sends the worker's run spans to tp (default:
@@ -222,6 +224,8 @@ type Worker struct {
 	running  map[slotKey]*run
 	queue    []queued
 	shutting bool
+	reg      *registration // the manager's answer to the last registration
+	grantErr error         // why the manager refused the grants last handed over
 	ackArmed bool
 	poolSize int
 
@@ -282,6 +286,11 @@ func NewWorker(a *agent.Agent, opts ...WorkerOption) (*Worker, error) {
 	agent.On(a, w.onCancel)
 	agent.On(a, w.onShutdown)
 	agent.On(a, w.onWelcome)
+	agent.On(a, w.onRegistered)
+	agent.On(a, w.onRefused)
+	if err := agent.RegisterKind[messages.GrantReply](a); err != nil {
+		return nil, err
+	}
 	a.OnConnect(w.onConnect)
 	a.OnDisconnect(w.onDisconnect)
 	return w, nil

@@ -37,7 +37,7 @@ func (w *Worker) adopt(ctx agent.Context, who agent.AgentDetail) {
 		return // stopping (told to, or its manager was gone too long): take no work
 	}
 	from := ctx.SenderID()
-	if who.Mode != agent.Admin || !w.agent.JoinedThrough(from) || (w.manager != "" && w.manager != from) {
+	if who.Mode != agent.Admin || !w.trusts(from) || (w.manager != "" && w.manager != from) {
 		return
 	}
 	w.manager = from
@@ -59,6 +59,38 @@ func (w *Worker) adopt(ctx agent.Context, who agent.AgentDetail) {
 // it then sends the results that leader may lack and a heartbeat listing
 // what it holds, so that the leader settles at once what it took over.
 func (w *Worker) introduce() {
+	if len(w.cfg.grants) == 0 {
+		w.introduced()
+		return
+	}
+	// The grants go first (a request: its answer comes back on its own
+	// stream), then the registration.
+	mgr, grants := w.manager, w.cfg.grants
+	go func() {
+		ctx, cancel := context.WithTimeout(w.agent.Context(), 10*time.Second)
+		defer cancel()
+		err := presentGrants(ctx, w.agent, mgr, grants)
+		if err != nil {
+			w.agent.Logger().Warn("task manager refused grants", "err", err)
+		}
+		w.agent.Post(func() {
+			w.grantErr = err
+			if w.manager == mgr {
+				w.introduced()
+			}
+		})
+	}()
+}
+
+// introduced announces the worker once its grants are handed over.
+func (w *Worker) introduced() {
+	if w.reg != nil { // a new registration: Registration waits for its answer
+		select {
+		case <-w.reg.answered:
+			w.reg = nil
+		default:
+		}
+	}
 	w.announce()
 	if w.epoch > 0 {
 		w.resendResults()
@@ -76,7 +108,7 @@ func (w *Worker) onWelcome(ctx agent.Context, wm messages.Welcome) error {
 	if wm.Epoch == 0 && w.epoch > 0 {
 		return nil // a manager without replication, after replicated ones
 	}
-	if wm.Epoch > 0 && wm.Epoch >= w.epoch && !w.shutting && ctx.Sender().Mode == agent.Admin && w.agent.JoinedThrough(from) {
+	if wm.Epoch > 0 && wm.Epoch >= w.epoch && !w.shutting && ctx.Sender().Mode == agent.Admin && w.trusts(from) {
 		w.epoch = wm.Epoch
 		if w.manager != "" && w.manager != from {
 			// The attempts held stay: the new leader has them in its

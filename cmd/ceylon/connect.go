@@ -19,6 +19,8 @@ type conn struct {
 	url, token                 string
 	join, bootstrap, workspace string
 	secret                     string
+	key                        string   // identity key file in the workspace
+	grants                     []string // grant files
 	timeout                    time.Duration
 	json                       bool
 }
@@ -60,11 +62,26 @@ func (c *conn) operator(ctx context.Context) (op task.Operator, close func(), er
 	if c.secret != "" {
 		opts = append(opts, agent.WithSecret(c.secret))
 	}
+	if c.key != "" {
+		opts = append(opts, agent.WithIdentityFile(c.key))
+	}
+	var copts []task.ClientOption
+	if len(c.grants) > 0 {
+		var grants [][]byte
+		for _, path := range c.grants {
+			g, err := task.ReadGrant(path)
+			if err != nil {
+				return nil, nil, usageError{err: err}
+			}
+			grants = append(grants, g)
+		}
+		copts = append(copts, task.WithClientGrants(grants...))
+	}
 	a, err := agent.New("ceylon", opts...)
 	if err != nil {
 		return nil, nil, usageError{err: err}
 	}
-	cl, err := task.NewClient(a)
+	cl, err := task.NewClient(a, copts...)
 	if err != nil {
 		return nil, nil, err
 	}

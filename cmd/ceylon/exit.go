@@ -42,7 +42,9 @@ func exitCode(err error) int {
 		return exitNotFound
 	case errors.Is(err, task.ErrNotFinal), errors.Is(err, task.ErrBadFilter), errors.Is(err, task.ErrNotLeader),
 		errors.Is(err, monitor.ErrUnauthorized), errors.Is(err, monitor.ErrForbidden), errors.Is(err, task.ErrUnknownOp),
-		errors.Is(err, task.ErrReplyTooLarge), errors.Is(err, task.ErrBusy):
+		errors.Is(err, task.ErrReplyTooLarge), errors.Is(err, task.ErrBusy), errors.Is(err, task.ErrUnauthorized),
+		errors.Is(err, task.ErrGrantExpired), errors.Is(err, task.ErrGrantRevoked), errors.Is(err, task.ErrUntrustedIssuer),
+		errors.Is(err, task.ErrBadGrant):
 		return exitRefused
 	case errors.Is(err, errUnreachable), errors.Is(err, task.ErrNoManager), errors.Is(err, context.DeadlineExceeded),
 		errors.As(err, &ne):

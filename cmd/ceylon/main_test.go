@@ -18,6 +18,7 @@ import (
 	"github.com/ceylon-go/ceylon/internal/testutil"
 	"github.com/ceylon-go/ceylon/messages"
 	"github.com/ceylon-go/ceylon/monitor"
+	"github.com/ceylon-go/ceylon/peer"
 	"github.com/ceylon-go/ceylon/task"
 	"go.uber.org/goleak"
 )
@@ -283,4 +284,87 @@ func TestTail(t *testing.T) {
 			t.Fatalf("tail printed %v", got)
 		}
 	}
+}
+
+// With nothing but the workspace ID and an entry point, the command finds
+// the manager by the DHT.
+func TestCommandFindsTheManagerByWorkspaceID(t *testing.T) {
+	t.Parallel()
+	ws, secret := "cli-"+t.Name(), "by-id"
+	boot, err := peer.NewBootstrap(context.Background(), peer.WithWorkspace(ws), peer.WithSecret(secret),
+		peer.WithListenAddrs("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = boot.Close() })
+	ctx := testutil.Context(t)
+	admin, err := agent.New("task_manager", agent.AsAdmin(), agent.WithListenAddrs("/ip4/127.0.0.1/tcp/0"), agent.WithWorkspace(ws),
+		agent.WithSecret(secret), agent.WithBootstrap(boot.Addrs()[0].String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := task.NewManager(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Stop() })
+	if err := m.Submit(ctx, messages.Task{ID: "x", Type: "nobody"}, task.ProcessIn(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	out := mustRun(t, 0, "--bootstrap", boot.Addrs()[0].String(), "--workspace", ws, "--secret", secret, "--json", "tasks", "ls")
+	var page task.TaskPage
+	if err := json.Unmarshal([]byte(out), &page); err != nil || page.Total != 1 || page.Tasks[0].Status != "scheduled" {
+		t.Fatalf("tasks ls by workspace ID: %+v %v\n%s", page, err, out)
+	}
+	mustRun(t, 5, "--bootstrap", boot.Addrs()[0].String(), "--workspace", ws, "--secret", "wrong", "--timeout", "3s", "status")
+}
+
+// Grants from the command: issued offline with an operator key the
+// manager trusts, shown, presented with --grant, revoked.
+func TestGrantCommands(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	opKey, cliKey := filepath.Join(dir, "op.key"), filepath.Join(dir, "cli.key")
+	opID := strings.TrimSpace(mustRun(t, 0, "id", "--key", opKey))
+	cliID := strings.TrimSpace(mustRun(t, 0, "id", "--key", cliKey))
+	issuer, err := peer.ParseID(opID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := "cli-" + t.Name()
+	ctx := testutil.Context(t)
+	admin, err := agent.New("task_manager", agent.AsAdmin(), agent.WithListenAddrs("/ip4/127.0.0.1/tcp/0"), agent.WithWorkspace(ws))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := task.NewManager(admin, task.WithGrantsRequired(issuer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Stop() })
+	if err := m.Submit(ctx, messages.Task{ID: "q", Type: "nobody"}); err != nil {
+		t.Fatal(err)
+	}
+	viewer, operator := filepath.Join(dir, "v.grant"), filepath.Join(dir, "o.grant")
+	mustRun(t, 0, "grant", "issue", "--key", opKey, "--peer", cliID, "--role", "viewer", "--id", "v1", "--out", viewer)
+	mustRun(t, 0, "grant", "issue", "--key", opKey, "--peer", cliID, "--role", "operator", "--id", "o1", "--ttl", "1h", "--out", operator)
+	if out := mustRun(t, 0, "grant", "show", viewer); !strings.Contains(out, "issuer   "+opID) || !strings.Contains(out, "[viewer]") {
+		t.Fatalf("grant show:\n%s", out)
+	}
+	p2p := []string{"--join", m.Addrs()[0], "--workspace", ws, "--key", cliKey}
+	mustRun(t, 4, append(p2p, "tasks", "ls")...) // no grant
+	if out := mustRun(t, 0, append(p2p, "--grant", viewer, "tasks", "ls")...); !strings.Contains(out, "1 of 1 matching") {
+		t.Fatalf("a viewer's list:\n%s", out)
+	}
+	mustRun(t, 4, append(p2p, "--grant", viewer, "task", "cancel", "q")...)
+	mustRun(t, 0, append(p2p, "--grant", operator, "task", "cancel", "q")...)
+	mustRun(t, 0, append(p2p, "--grant", operator, "grant", "revoke", "v1")...)
+	mustRun(t, 4, append(p2p, "--grant", viewer, "tasks", "ls")...)
+	mustRun(t, 2, "grant", "issue", "--key", opKey, "--peer", cliID, "--role", "king")
 }

@@ -70,7 +70,10 @@ Exit codes: 0 done, 1 other error, 2 bad usage, 3 no such task,
 		cmd.PrintErrln(cmd.UsageString())
 		return usageError{err: err, printed: true}
 	})
-	root.AddCommand(statusCmd(c), workersCmd(c), tasksCmd(c), taskCmd(c), pauseCmd(c, true), pauseCmd(c, false), tailCmd(c))
+	f.StringVar(&c.key, "key", "", "identity key file of this command in the workspace (a grant names its peer ID: ceylon id --key FILE)")
+	f.StringSliceVar(&c.grants, "grant", nil, "grant file(s) to present to a strict manager (ceylon grant issue)")
+	root.AddCommand(statusCmd(c), workersCmd(c), tasksCmd(c), taskCmd(c), pauseCmd(c, true), pauseCmd(c, false), tailCmd(c),
+		grantCmd(c), idCmd())
 	return root
 }
 
