@@ -64,6 +64,10 @@ type options struct {
 	journal     string
 	http        string
 	httpToken   string
+	strict      bool   // admin: grants required
+	issuers     string // admin: operator keys trusted to issue grants
+	grants      string // worker, producer: grant files
+	trust       string // worker: the only managers it follows
 	bootstrap   string
 	relays      string
 	public      bool
@@ -88,7 +92,11 @@ func main() {
 	flag.StringVar(&o.bootstrap, "bootstrap", "", "comma-separated DHT entry points (the admin, any member, or a -role bootstrap node): a worker then needs no -join, it finds the admin by the workspace ID")
 	flag.StringVar(&o.relays, "relays", "", "comma-separated static relays to use when behind a NAT (besides the bootstrap peers and reachable members)")
 	flag.BoolVar(&o.public, "public", false, "declare this machine reachable by others (it then relays for members behind NATs); without it AutoNAT decides, and it finds only public IP addresses public")
-	flag.StringVar(&o.key, "key", "", "admin: identity key file, so its address survives restarts")
+	flag.StringVar(&o.key, "key", "", "identity key file, so the agent's peer ID (and an admin's address) survives restarts; a grant names that ID")
+	flag.BoolVar(&o.strict, "strict", false, "admin: serve other agents only in the roles their grants give them (ceylon grant issue --key ADMIN.key ...)")
+	flag.StringVar(&o.issuers, "issuers", "", "admin with -strict: comma-separated peer IDs of operator keys whose grants it accepts, besides its own")
+	flag.StringVar(&o.grants, "grant", "", "worker, producer: comma-separated grant files to present to a -strict admin")
+	flag.StringVar(&o.trust, "trust", "", "worker: comma-separated peer IDs of the only task managers to follow (others declaring the role are ignored)")
 	flag.StringVar(&o.name, "name", "Worker", "worker: name")
 	flag.IntVar(&o.skill, "skill", 5, "worker: skill level 1-10")
 	flag.StringVar(&o.caps, "caps", "", "worker: comma-separated capabilities (e.g. gpu,high-memory)")
@@ -119,6 +127,8 @@ Examples:
   skill_routing -role worker -join ADDR -skill 8    # machine B: a worker
   skill_routing -role producer -join ADDR -tasks 100
   skill_routing -role admin -secret S -key k1 -replicate dir1 -replicas ID1,ID2,ID3 -join ADDR2,ADDR3
+  skill_routing -role admin -serve -strict -key admin.key     # roles need grants (ceylon grant issue --key admin.key ...)
+  skill_routing -role worker -join ADDR -key w1.key -grant w1.grant
 
 Flags:
 `)
@@ -279,6 +289,17 @@ func runAdmin(ctx context.Context, o options, ready chan<- string) error {
 		agentOpts = append(agentOpts, agent.WithIdentityFile(o.key))
 	}
 	mopts := []task.ManagerOption{}
+	if o.strict {
+		var issuers []peer.ID
+		for _, s := range splitList(o.issuers) {
+			id, err := peer.ParseID(s)
+			if err != nil {
+				return fmt.Errorf("-issuers %q: %w", s, err)
+			}
+			issuers = append(issuers, id)
+		}
+		mopts = append(mopts, task.WithGrantsRequired(issuers...))
+	}
 	if o.replicate != "" {
 		ropts, err := replicaOptions(&o)
 		if err != nil {
@@ -469,11 +490,32 @@ func runWorker(ctx context.Context, o options) error {
 	if o.secret != "" {
 		agentOpts = append(agentOpts, agent.WithSecret(o.secret))
 	}
+	if o.key != "" {
+		agentOpts = append(agentOpts, agent.WithIdentityFile(o.key))
+	}
 	a, err := agent.New(o.name, append(agentOpts, agent.WithRole("worker"))...)
 	if err != nil {
 		return err
 	}
 	wopts := []task.WorkerOption{task.WithSkill(o.skill), task.WithCapabilities(caps...), task.WithMaxConcurrency(o.concurrency)}
+	grants, err := readGrants(o.grants)
+	if err != nil {
+		return err
+	}
+	if len(grants) > 0 {
+		wopts = append(wopts, task.WithWorkerGrants(grants...))
+	}
+	if o.trust != "" {
+		var ids []peer.ID
+		for _, s := range splitList(o.trust) {
+			id, err := peer.ParseID(s)
+			if err != nil {
+				return fmt.Errorf("-trust %q: %w", s, err)
+			}
+			ids = append(ids, id)
+		}
+		wopts = append(wopts, task.WithTrustedManagers(ids...))
+	}
 	var managerGone atomic.Bool
 	if o.role == "worker" {
 		adopted := false
@@ -504,6 +546,15 @@ func runWorker(ctx context.Context, o options) error {
 	}
 	if o.role == "worker" {
 		fmt.Printf("worker %s (skill %d) joined workspace %s\n", o.name, o.skill, o.workspace)
+		go func() { // what the manager said of the registration
+			types, err := w.Registration(ctx)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				fmt.Printf("worker %s: registration refused: %v\n", o.name, err)
+			case err == nil:
+				fmt.Printf("worker %s: registered for %s\n", o.name, strings.Join(types, ", "))
+			}
+		}()
 	}
 	select {
 	case <-w.Done():
@@ -584,11 +635,18 @@ func runProducer(ctx context.Context, o options) error {
 	if o.secret != "" {
 		opts = append(opts, agent.WithSecret(o.secret))
 	}
+	if o.key != "" {
+		opts = append(opts, agent.WithIdentityFile(o.key))
+	}
 	a, err := agent.New(o.name, append(opts, agent.WithRole("producer"))...)
 	if err != nil {
 		return err
 	}
-	c, err := task.NewClient(a)
+	grants, err := readGrants(o.grants)
+	if err != nil {
+		return err
+	}
+	c, err := task.NewClient(a, task.WithClientGrants(grants...))
 	if err != nil {
 		return err
 	}
@@ -643,4 +701,28 @@ func noteSlowJoin(o options) (stop func()) {
 		fmt.Fprintf(os.Stderr, "still trying to reach %s (retrying; %s)\n", where, hint)
 	})
 	return func() { t.Stop() }
+}
+
+// readGrants reads comma-separated grant files.
+func readGrants(list string) ([][]byte, error) {
+	var out [][]byte
+	for _, path := range splitList(list) {
+		g, err := task.ReadGrant(path)
+		if err != nil {
+			return nil, fmt.Errorf("-grant: %w", err)
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+// splitList splits a comma-separated flag, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
