@@ -111,6 +111,9 @@ func (m *Manager) onGrantPresent(ctx agent.Context, gp messages.GrantPresent) er
 			err = fmt.Errorf("%w: grant %q is valid from %v to %v", ErrGrantExpired, g.ID, g.NotBefore.Format(time.RFC3339), g.Expires.Format(time.RFC3339))
 		case !m.auth.revoked[g.ID].IsZero():
 			err = fmt.Errorf("%w: %q", ErrGrantRevoked, g.ID)
+			if g.Expires.After(m.auth.revoked[g.ID]) { // a copy that lives longer stays revoked
+				m.auth.revoked[g.ID] = g.Expires
+			}
 		}
 		if err != nil {
 			outs[i] = outcome(g.ID, err)
@@ -145,9 +148,9 @@ func (m *Manager) workerTypes(pid peer.ID, offered []messages.TypeInfo) (allowed
 	return allowed, denied
 }
 
-// refuseRegistration tells a worker its registration is refused.
+// refuseRegistration tells a worker its registration is refused (the
+// caller counted the refusal).
 func (m *Manager) refuseRegistration(pid peer.ID, err error) {
-	m.metrics.authRefused.WithLabelValues(string(RoleWorker)).Inc()
 	_ = m.agent.SendBounded(pid, messages.Refused{What: "registration", Outcome: outcome("", err)})
 }
 
@@ -172,6 +175,7 @@ func (m *Manager) reauthorize(pid peer.ID) {
 		delete(m.workers, pid)
 		m.rebuildWorkerList()
 		m.metrics.workerInflight.DeleteLabelValues(w.info.Name)
+		m.metrics.authRefused.WithLabelValues(string(RoleWorker)).Inc()
 		m.refuseRegistration(pid, err)
 		return
 	}
@@ -212,10 +216,11 @@ func (m *Manager) authSweep(now time.Time) {
 	}
 }
 
-// Revoke takes grant id back: whoever holds it loses what it gave at once
-// (a worker it made one is dropped, its attempts requeued), and the
-// manager refuses it from then on. It is journaled (a restarted or a
-// standby manager keeps refusing it) and returns once that is durable.
+// Revoke takes grant id back (whoever issued it): whoever holds it loses
+// what it gave at once (a worker it made one is dropped, its attempts
+// requeued), and the manager refuses it from then on. With WithJournal it
+// is journaled (a restarted or a standby manager keeps refusing it; without
+// a journal a restart forgets it) and returns once that is durable.
 func (m *Manager) Revoke(ctx context.Context, id string) error {
 	return m.durably(ctx, func() error { return m.revokeGrant(id) })
 }
@@ -230,12 +235,20 @@ func (m *Manager) revokeGrant(id string) error {
 	case len(m.auth.revoked) >= maxRevocations && m.auth.revoked[id].IsZero():
 		return fmt.Errorf("%w: %d revocations held", ErrBusy, maxRevocations)
 	}
-	until := time.Now().Add(maxRevocationKeep)
+	// Kept for maxRevocationKeep at least, longer if a copy of the grant
+	// lives longer (and extended if a later one shows up: onGrantPresent).
+	later := func(a, b time.Time) time.Time {
+		if b.After(a) {
+			return b
+		}
+		return a
+	}
+	until := later(time.Now().Add(maxRevocationKeep), m.auth.revoked[id])
 	var holders []peer.ID
 	for pid, gs := range m.auth.grants {
 		for _, g := range gs {
 			if g.ID == id {
-				until = g.Expires
+				until = later(until, g.Expires)
 				holders = append(holders, pid)
 			}
 		}

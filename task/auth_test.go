@@ -371,3 +371,70 @@ func TestWorkerIgnoresAnUntrustedManager(t *testing.T) {
 		t.Fatalf("the trusting worker ran %d tasks, want 1 (the real one)", trusting.Load())
 	}
 }
+
+// An attempt set aside for its worker (a replicated manager does it when
+// the worker is away) goes back only to that worker: not to another agent
+// that takes its name, with a grant for other types, nor to one without a
+// grant, even one that offers no types at all.
+func TestOrphansGoOnlyToTheirWorker(t *testing.T) {
+	t.Parallel()
+	m := startManager(t, WithGrantsRequired())
+	ctx := testutil.Context(t)
+	real := newIdentity(t)
+	block := make(chan struct{})
+	defer close(block)
+	w := newWorker(t, m, "w0", real.option(), WithWorkerGrants(grant(t, m, real, "real", RoleWorker, "secret")))
+	w.Handle("secret", func(ctx context.Context, _ *Job) ([]byte, error) {
+		select {
+		case <-ctx.Done():
+		case <-block:
+		}
+		return []byte("real"), nil
+	})
+	if err := w.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Stop() })
+	if _, err := w.Registration(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Submit(ctx, messages.Task{ID: "s0", Type: "secret"}); err != nil {
+		t.Fatal(err)
+	}
+	m.awaitEvent(t, "s0 running", func(ev Event) bool { return ev.TaskID == "s0" && ev.Type == EventAcked })
+	// The manager sets the attempt aside for "w0", as a replicated one does
+	// when the worker leaves.
+	if _, err := agent.Call(ctx, m.agent, func() (struct{}, error) {
+		ws := m.workers[real.id]
+		m.setAside(ws)
+		delete(m.workers, real.id)
+		m.rebuildWorkerList()
+		return struct{}{}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	orphaned := func() int {
+		n, _ := agent.Call(ctx, m.agent, func() (int, error) { return len(m.orphans["w0"]), nil })
+		return n
+	}
+	var ran atomic.Int64
+	cheap := newIdentity(t)
+	imp := startRefusable(t, m, "w0", cheap, &ran, []string{"cheap", "secret"}, WithWorkerGrants(grant(t, m, cheap, "cheap", RoleWorker, "cheap")))
+	if types, err := imp.Registration(ctx); err != nil || !slices.Equal(types, []string{"cheap"}) {
+		t.Fatalf("the impostor with a grant for cheap: %v %v", types, err)
+	}
+	if n := orphaned(); n != 1 {
+		t.Fatalf("the impostor took the attempt: %d left aside", n)
+	}
+	bare := newIdentity(t)
+	nobody := startRefusable(t, m, "w0", bare, &ran, nil)
+	if _, err := nobody.Registration(ctx); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("a worker with no types and no grant: %v, want ErrUnauthorized", err)
+	}
+	if n := orphaned(); n != 1 {
+		t.Fatalf("the grantless impostor took the attempt: %d left aside", n)
+	}
+	if info, _ := m.Task(ctx, "s0"); info.Status != StatusRunning && info.Status != StatusAssigned {
+		t.Fatalf("s0: %v", info.Status)
+	}
+}

@@ -72,7 +72,7 @@ func migrateV1(tx *bolt.Tx) error {
 				Result: old.Result, FinishedAt: old.FinishedAt,
 			}
 			for _, a := range old.Attempts {
-				r.Attempts = append(r.Attempts, AttemptInfo(a))
+				r.Attempts = append(r.Attempts, AttemptInfo{Attempt: a.Attempt, Worker: a.Worker, AssignedAt: a.AssignedAt, EndedAt: a.EndedAt, Outcome: a.Outcome})
 			}
 			nv, err := r.MarshalMsg(nil)
 			if err != nil {

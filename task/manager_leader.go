@@ -174,10 +174,20 @@ func (m *Manager) adoptOrphans(w *workerState) {
 	delete(m.orphans, w.detail.Name)
 	now := time.Now()
 	n := 0
+	var others []orphan // not this worker's to take: they wait for theirs
 	for _, o := range os {
 		t := o.t
 		if (t.status != StatusAssigned && t.status != StatusRunning) || t.worker != nil || m.inflight[t.task.ID] != nil {
 			continue // cancelled or assigned again meanwhile
+		}
+		// Only the worker the attempt went to (the same peer ID, when the
+		// journal knows it), running its type, under its grants, takes it
+		// over: a name is only what an agent says it is.
+		last := t.attempts[len(t.attempts)-1]
+		if last.WorkerID != "" && last.WorkerID != w.detail.ID || w.types[t.task.Type] == nil ||
+			m.strict() && !m.holds(w.pid, RoleWorker, t.task.Type) {
+			others = append(others, o)
+			continue
 		}
 		t.worker = w
 		t.policy = resolvePolicy(&t.task, w.types[t.task.Type], m.cfg.defaults)
@@ -189,6 +199,9 @@ func (m *Manager) adoptOrphans(w *workerState) {
 		w.slots[slotKey{t.task.ID, t.attempt}] = &slot{t: t, sent: now, adopted: true}
 		m.inflight[t.task.ID] = t
 		n++
+	}
+	if len(others) > 0 {
+		m.orphans[w.detail.Name] = others
 	}
 	m.agent.Logger().Info("took over attempts in flight", "worker", w.detail.Name, "attempts", n)
 }

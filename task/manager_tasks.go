@@ -123,7 +123,7 @@ func (m *Manager) assign(t *taskState, w *workerState) {
 	t.assignedAt = now
 	t.policy = resolvePolicy(&t.task, w.types[t.task.Type], m.cfg.defaults)
 	t.ackDeadline, t.leaseEnd = time.Time{}, time.Time{} // set when it is sent
-	t.attempts = append(t.attempts, AttemptInfo{Attempt: t.attempt, Worker: w.detail.Name, AssignedAt: now})
+	t.attempts = append(t.attempts, AttemptInfo{Attempt: t.attempt, Worker: w.detail.Name, WorkerID: w.detail.ID, AssignedAt: now})
 	m.metrics.assignLatency.Observe(seconds(now.Sub(t.readyAt)))
 	w.slots[slotKey{t.task.ID, t.attempt}] = &slot{t: t}
 	m.inflight[t.task.ID] = t

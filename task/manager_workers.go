@@ -24,14 +24,17 @@ func (m *Manager) onWorkerInfo(ctx agent.Context, info messages.WorkerInfo) erro
 	}
 	from := ctx.SenderID()
 	allowed, denied := m.workerTypes(from, info.Types)
-	if len(allowed) == 0 && len(info.Types) > 0 {
-		err := m.authorize(from, "", RoleWorker)
-		if err == nil {
+	if m.strict() {
+		err := m.authorize(from, "", RoleWorker) // counted
+		if err == nil && len(allowed) == 0 && len(info.Types) > 0 {
 			err = fmt.Errorf("%w: %s holds no worker grant for types %v", ErrUnauthorized, from, denied)
+			m.metrics.authRefused.WithLabelValues(string(RoleWorker)).Inc()
 		}
-		m.agent.Logger().Warn("worker registration refused", "worker", info.Name, "peer", from, "err", err)
-		m.refuseRegistration(from, err)
-		return nil
+		if err != nil {
+			m.agent.Logger().Warn("worker registration refused", "worker", info.Name, "peer", from, "err", err)
+			m.refuseRegistration(from, err)
+			return nil
+		}
 	}
 	info.Types = allowed
 	w := m.workers[from]

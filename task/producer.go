@@ -63,12 +63,12 @@ func (m *Manager) onSubmitRequest(ctx agent.Context, req messages.SubmitRequest)
 	out := make([]messages.Outcome, len(req.Tasks))
 	for i, t := range req.Tasks {
 		out[i].ID = t.ID
-		if old := m.tasks[t.ID]; old != nil && reflect.DeepEqual(old.task, t) {
-			continue // a repeat (the producer lost our reply): accepted already
-		}
 		if err := m.authorize(ctx.SenderID(), t.Type, RoleProducer); err != nil {
 			out[i] = outcome(t.ID, err)
 			continue
+		}
+		if old := m.tasks[t.ID]; old != nil && reflect.DeepEqual(old.task, t) {
+			continue // a repeat (the producer lost our reply): accepted already
 		}
 		s := Submission{Task: t}
 		if len(req.Traces) > 0 {
@@ -98,12 +98,19 @@ func (m *Manager) onWaitRequest(ctx agent.Context, req messages.WaitRequest) err
 	if o := m.standbyOutcome(req.ID); o != nil {
 		return ctx.Reply(messages.WaitReply{Outcome: *o})
 	}
+	if err := m.authorize(ctx.SenderID(), "", RoleProducer, RoleViewer); err != nil { // before saying whether it exists
+		return ctx.Reply(messages.WaitReply{Outcome: outcome(req.ID, err)})
+	}
 	t := m.tasks[req.ID]
+	var waitErr error
+	if t != nil {
+		waitErr = m.readable(ctx, t)
+	}
 	switch {
 	case t == nil:
 		return ctx.Reply(messages.WaitReply{Outcome: outcome(req.ID, fmt.Errorf("%w: %q", ErrUnknownTask, req.ID))})
-	case m.readable(ctx, t) != nil:
-		return ctx.Reply(messages.WaitReply{Outcome: outcome(req.ID, m.readable(ctx, t))})
+	case waitErr != nil:
+		return ctx.Reply(messages.WaitReply{Outcome: outcome(req.ID, waitErr)})
 	case t.settled:
 		return ctx.Reply(messages.WaitReply{Result: *t.result})
 	case m.remoteWaits >= m.cfg.maxRemoteWaits:
@@ -127,6 +134,9 @@ func (m *Manager) onStatusRequest(ctx agent.Context, req messages.StatusRequest)
 	if o := m.standbyOutcome(req.ID); o != nil {
 		return ctx.Reply(messages.StatusReply{Outcome: *o})
 	}
+	if err := m.authorize(ctx.SenderID(), "", RoleProducer, RoleViewer); err != nil {
+		return ctx.Reply(messages.StatusReply{Outcome: outcome(req.ID, err)})
+	}
 	t := m.tasks[req.ID]
 	if t == nil {
 		return ctx.Reply(messages.StatusReply{Outcome: outcome(req.ID, fmt.Errorf("%w: %q", ErrUnknownTask, req.ID))})
@@ -149,6 +159,9 @@ func (m *Manager) onStatusRequest(ctx agent.Context, req messages.StatusRequest)
 func (m *Manager) onCancelRequest(ctx agent.Context, req messages.CancelRequest) error {
 	if o := m.standbyOutcome(req.ID); o != nil {
 		return ctx.Reply(messages.CancelReply{Outcome: *o})
+	}
+	if err := m.authorize(ctx.SenderID(), "", RoleOperator, RoleProducer); err != nil {
+		return ctx.Reply(messages.CancelReply{Outcome: outcome(req.ID, err)})
 	}
 	t := m.tasks[req.ID]
 	if t == nil {

@@ -84,6 +84,7 @@ func (s Status) Final() bool { return s >= StatusCompleted }
 type AttemptInfo struct {
 	Attempt    int       `msgpack:"attempt"`
 	Worker     string    `msgpack:"worker"`
+	WorkerID   string    `msgpack:"worker_id,omitempty"` // the worker's peer ID (who may take the attempt over)
 	AssignedAt time.Time `msgpack:"assigned"`
 	EndedAt    time.Time `msgpack:"ended,omitempty"`
 	// Outcome is "ok", the error text, "timeout", "lost" or "" while running.

@@ -12,16 +12,20 @@ import (
 func (z AttemptInfo) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(5)
-	var zb0001Mask uint8 /* 5 bits */
+	zb0001Len := uint32(6)
+	var zb0001Mask uint8 /* 6 bits */
 	_ = zb0001Mask
+	if z.WorkerID == "" {
+		zb0001Len--
+		zb0001Mask |= 0x4
+	}
 	if z.EndedAt == (time.Time{}) {
 		zb0001Len--
-		zb0001Mask |= 0x8
+		zb0001Mask |= 0x10
 	}
 	if z.Outcome == "" {
 		zb0001Len--
-		zb0001Mask |= 0x10
+		zb0001Mask |= 0x20
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -34,15 +38,20 @@ func (z AttemptInfo) MarshalMsg(b []byte) (o []byte, err error) {
 		// string "worker"
 		o = append(o, 0xa6, 0x77, 0x6f, 0x72, 0x6b, 0x65, 0x72)
 		o = msgp.AppendString(o, z.Worker)
+		if (zb0001Mask & 0x4) == 0 { // if not omitted
+			// string "worker_id"
+			o = append(o, 0xa9, 0x77, 0x6f, 0x72, 0x6b, 0x65, 0x72, 0x5f, 0x69, 0x64)
+			o = msgp.AppendString(o, z.WorkerID)
+		}
 		// string "assigned"
 		o = append(o, 0xa8, 0x61, 0x73, 0x73, 0x69, 0x67, 0x6e, 0x65, 0x64)
 		o = msgp.AppendTimeExt(o, z.AssignedAt)
-		if (zb0001Mask & 0x8) == 0 { // if not omitted
+		if (zb0001Mask & 0x10) == 0 { // if not omitted
 			// string "ended"
 			o = append(o, 0xa5, 0x65, 0x6e, 0x64, 0x65, 0x64)
 			o = msgp.AppendTimeExt(o, z.EndedAt)
 		}
-		if (zb0001Mask & 0x10) == 0 { // if not omitted
+		if (zb0001Mask & 0x20) == 0 { // if not omitted
 			// string "outcome"
 			o = append(o, 0xa7, 0x6f, 0x75, 0x74, 0x63, 0x6f, 0x6d, 0x65)
 			o = msgp.AppendString(o, z.Outcome)
@@ -81,6 +90,12 @@ func (z *AttemptInfo) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Worker")
 				return
 			}
+		case "worker_id":
+			z.WorkerID, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "WorkerID")
+				return
+			}
 		case "assigned":
 			z.AssignedAt, bts, err = msgp.ReadTimeBytes(bts)
 			if err != nil {
@@ -113,6 +128,6 @@ func (z *AttemptInfo) UnmarshalMsg(bts []byte) (o []byte, err error) {
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z AttemptInfo) Msgsize() (s int) {
-	s = 1 + 8 + msgp.IntSize + 7 + msgp.StringPrefixSize + len(z.Worker) + 9 + msgp.TimeSize + 6 + msgp.TimeSize + 8 + msgp.StringPrefixSize + len(z.Outcome)
+	s = 1 + 8 + msgp.IntSize + 7 + msgp.StringPrefixSize + len(z.Worker) + 10 + msgp.StringPrefixSize + len(z.WorkerID) + 9 + msgp.TimeSize + 6 + msgp.TimeSize + 8 + msgp.StringPrefixSize + len(z.Outcome)
 	return
 }

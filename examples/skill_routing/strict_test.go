@@ -88,12 +88,12 @@ func TestStrictRoles(t *testing.T) {
 	awaitLine := func(sc *bufio.Scanner, what string) string {
 		t.Helper()
 		for sc.Scan() {
-			if strings.Contains(sc.Text(), what) {
+			if line := sc.Text(); strings.Contains(line, what) {
 				go func() {
 					for sc.Scan() {
 					}
 				}()
-				return sc.Text()
+				return line
 			}
 		}
 		t.Fatalf("no line with %q", what)
