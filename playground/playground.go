@@ -10,6 +10,7 @@ import (
 
 	"github.com/ceylon-go/ceylon/agent"
 	"github.com/ceylon-go/ceylon/monitor"
+	"github.com/ceylon-go/ceylon/peer"
 	"github.com/ceylon-go/ceylon/task"
 )
 
@@ -161,7 +162,8 @@ func (p *Playground) Start(ctx context.Context, workers ...Worker) (err error) {
 	}
 	join := p.mgr.Addrs()[0]
 	for _, w := range workers {
-		wa, err := w.Agent(append([]agent.Option{agent.WithJoin(join), agent.WithListenAddrs("/ip4/127.0.0.1/tcp/0")}, p.cfg.everyAgent()...)...)
+		wa, err := w.build(append([]agent.Option{agent.WithJoin(join), agent.WithListenAddrs("/ip4/127.0.0.1/tcp/0")}, p.cfg.everyAgent()...),
+			p.localGrants(w))
 		if err != nil {
 			return err
 		}
@@ -307,4 +309,30 @@ func (p *Playground) apply(tx *task.Tx, n *node, r *Result, ev task.EventType) [
 		p.fail(n, fmt.Errorf("%w: %q: %s", ErrCancelled, n.task.ID, r.ErrorMessage), r)
 	}
 	return nil
+}
+
+// localGrants gives the playground's own workers a worker grant for
+// their types when the manager requires grants (task.WithGrantsRequired
+// among WithManagerOptions): they are the playground's, signed with its
+// manager's key.
+func (p *Playground) localGrants(w Worker) func() ([]agent.Option, []task.WorkerOption, error) {
+	if !p.mgr.GrantsRequired() {
+		return nil
+	}
+	return func() ([]agent.Option, []task.WorkerOption, error) {
+		key, err := peer.GenerateIdentity()
+		if err != nil {
+			return nil, nil, err
+		}
+		id, err := peer.IDFromKey(key)
+		if err != nil {
+			return nil, nil, err
+		}
+		g, err := p.mgr.IssueGrant(task.Grant{ID: "playground-" + w.Name + "-" + id.String(), Subject: id,
+			Roles: []task.Role{task.RoleWorker}, Expires: time.Now().Add(100 * 365 * 24 * time.Hour)})
+		if err != nil {
+			return nil, nil, err
+		}
+		return []agent.Option{agent.WithIdentity(key)}, []task.WorkerOption{task.WithWorkerGrants(g)}, nil
+	}
 }

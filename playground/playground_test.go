@@ -676,6 +676,20 @@ func TestTaskRefusedByTheManagerFailsAlone(t *testing.T) {
 	}
 }
 
+// A playground whose manager requires grants gives its own workers
+// theirs: tasks run as in an open one.
+func TestStrictPlaygroundRunsItsOwnWorkers(t *testing.T) {
+	t.Parallel()
+	p := start(t, sumWorkers(2), WithManagerOptions(task.WithGrantsRequired()))
+	ctx := testCtx(t)
+	if _, err := p.AddTasks(ctx, Task{ID: "a", Type: "sum", Input: MustEncode(1)}, Task{ID: "b", Type: "sum", Input: MustEncode(2), Dependencies: []string{"a"}}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := p.Wait(ctx, "b"); err != nil || intResult(t, r) != 3 {
+		t.Fatalf("b: %+v %v", r, err)
+	}
+}
+
 // onMemnet runs a test on an in-memory network in a synctest bubble (its
 // timers are virtual); on puts every agent of a playground on it.
 func onMemnet(t *testing.T, test func(t *testing.T, on Option)) {

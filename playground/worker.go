@@ -119,14 +119,28 @@ func Output[Out any](r Result) (Out, error) { return task.Output[Out](r) }
 //	err = wa.Start(ctx)
 //	<-wa.Done() // until the playground shuts it down
 func (w Worker) Agent(opts ...agent.Option) (*task.Worker, error) {
+	return w.build(opts, nil)
+}
+
+// build is Agent; more, if set, gives more options for the agent and the
+// worker (an identity, and grants that name it).
+func (w Worker) build(opts []agent.Option, more func() ([]agent.Option, []task.WorkerOption, error)) (*task.Worker, error) {
 	if err := w.validate(); err != nil {
 		return nil, err
+	}
+	var extra []task.WorkerOption
+	if more != nil {
+		aopts, wopts, err := more()
+		if err != nil {
+			return nil, err
+		}
+		opts, extra = append(opts, aopts...), wopts
 	}
 	a, err := agent.New(w.Name, append([]agent.Option{agent.WithRole("worker")}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
-	wopts := []task.WorkerOption{task.WithSkill(w.Skill), task.WithCapabilities(w.Capabilities...)}
+	wopts := append([]task.WorkerOption{task.WithSkill(w.Skill), task.WithCapabilities(w.Capabilities...)}, extra...)
 	if w.Concurrency > 0 {
 		wopts = append(wopts, task.WithMaxConcurrency(w.Concurrency))
 	}

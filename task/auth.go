@@ -60,6 +60,10 @@ type authState struct {
 
 func (m *Manager) strict() bool { return m.cfg.auth != nil }
 
+// GrantsRequired reports whether the manager is strict
+// ([WithGrantsRequired]).
+func (m *Manager) GrantsRequired() bool { return m.strict() }
+
 // holds reports whether pid holds a grant for role and typ now.
 func (m *Manager) holds(pid peer.ID, role Role, typ string) bool {
 	now := time.Now()
