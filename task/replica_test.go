@@ -142,6 +142,10 @@ func containsInt(s []int, v int) bool {
 type execLog struct {
 	mu   sync.Mutex
 	runs map[string]int
+	// hold, when set, keeps the runs of tasks whose IDs sort at or after
+	// holdFrom until it is closed (so they are in flight at a failover).
+	hold     chan struct{}
+	holdFrom string
 }
 
 func (l *execLog) add(id string) {
@@ -162,6 +166,13 @@ func startReplicaWorker(t *testing.T, rs *replicaSet, name string, log *execLog)
 		t.Fatal(err)
 	}
 	w.Handle("echo", func(ctx context.Context, j *Job) ([]byte, error) {
+		if log.hold != nil && j.Task.ID >= log.holdFrom {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-log.hold:
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -187,7 +198,10 @@ func TestReplicatedManagersFailOver(t *testing.T) {
 	t.Parallel()
 	rs := startReplicas(t, 3)
 	first := rs.leader()
-	log := &execLog{runs: map[string]int{}}
+	const n = 600
+	// The runs past the first 30 % wait for the failover: some are in
+	// flight when the leader dies, however fast the workers are.
+	log := &execLog{runs: map[string]int{}, hold: make(chan struct{}), holdFrom: fmt.Sprintf("t%03d", n*3/10)}
 	for i := range 2 {
 		startReplicaWorker(t, rs, fmt.Sprintf("w%d", i), log)
 	}
@@ -209,7 +223,6 @@ func TestReplicatedManagersFailOver(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = pa.Stop() })
 
-	const n = 600
 	var tasks []messages.Task
 	for i := range n {
 		tasks = append(tasks, messages.Task{ID: fmt.Sprintf("t%03d", i), Type: "echo", Input: []byte(fmt.Sprint(i))})
@@ -227,6 +240,7 @@ func TestReplicatedManagersFailOver(t *testing.T) {
 	if err := rs.mgrs[first].Agent().Stop(); err != nil {
 		t.Fatal(err)
 	}
+	close(log.hold)
 	next := rs.leader(first)
 	t.Logf("manager-%d leads %v after manager-%d's agent stopped", next, time.Since(killed).Round(time.Millisecond), first)
 	if err := c.SubmitAll(ctx, tasks[n/2:]); err != nil {
