@@ -13,7 +13,8 @@ import "github.com/tinylib/msgp/msgp"
 //go:generate go tool msgp -file producer.go -o producer_gen.go -io=false -tests=false
 //go:generate go tool msgp -file admin.go -o admin_gen.go -io=false -tests=false
 //go:generate go tool msgp -file grant.go -o grant_gen.go -io=false -tests=false
-//go:generate sed -i -E "s/^func \\(z \\*([A-Za-z]+)\\) (MarshalMsg|Msgsize)\\(/func (z \\1) \\2(/" task_gen.go control_gen.go producer_gen.go admin_gen.go grant_gen.go
+//go:generate go tool msgp -file graph.go -o graph_gen.go -io=false -tests=false
+//go:generate sed -i -E "s/^func \\(z \\*([A-Za-z]+)\\) (MarshalMsg|Msgsize)\\(/func (z \\1) \\2(/" task_gen.go control_gen.go producer_gen.go admin_gen.go grant_gen.go graph_gen.go
 
 var (
 	_ msgp.Marshaler   = Task{}

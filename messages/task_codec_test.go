@@ -170,6 +170,10 @@ func FuzzDecodeTaskMessages(f *testing.F) {
 	f.Add(enc(f, TaskResult{TaskID: "t", Attempt: 1, Worker: "w", Children: []Task{task}}))
 	f.Add(enc(f, SubmitRequest{Tasks: []Task{task}}))
 	f.Add(enc(f, SubmitReply{Outcomes: []Outcome{{ID: "t", Code: CodeDuplicate, Message: "m"}}}))
+	f.Add(enc(f, SubmitRequest{Tasks: []Task{task}, Traces: []string{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}))
+	f.Add(enc(f, AdminRequest{Op: AdminTasks, Body: []byte(`{"status":"failed"}`)}))
+	f.Add(enc(f, GrantPresent{Grants: [][]byte{{1, 2, 3}}}))
+	f.Add(enc(f, GraphSubmit{Tasks: []Task{task}}))
 	f.Add(enc(f, StatusReply{Status: "running", Result: &TaskResult{TaskID: "t"}}))
 	f.Add([]byte("\x81\xa5input\xa0"))
 	f.Add([]byte("\x81\xa5input\xc4\x00"))
@@ -181,6 +185,9 @@ func FuzzDecodeTaskMessages(f *testing.F) {
 			canonical[TaskProgress],
 			canonical[SubmitRequest], canonical[SubmitReply], canonical[WaitRequest], canonical[WaitReply],
 			canonical[StatusRequest], canonical[StatusReply], canonical[CancelRequest], canonical[CancelReply],
+			canonical[AdminRequest], canonical[AdminReply], canonical[GrantPresent], canonical[GrantReply],
+			canonical[Registered], canonical[Refused], canonical[GraphSubmit], canonical[GraphSubmitted],
+			canonical[GraphWait], canonical[GraphResult],
 		} {
 			once, ok := c(t, data)
 			if !ok {

@@ -30,6 +30,7 @@ type Playground struct {
 
 	journal *task.Journal   // nil without WithJournal
 	monitor *monitor.Server // nil without WithHTTP
+	remote  chan struct{}   // a place per remote submit or wait held (remote.go)
 
 	running atomic.Bool // between Start and Stop
 	life    sync.Mutex  // serialises Start and Stop
@@ -93,6 +94,7 @@ func New(opts ...Option) (*Playground, error) {
 		return nil, err
 	}
 	p.mgr = m
+	p.serveRemote(admin)
 	return p, nil
 }
 

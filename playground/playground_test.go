@@ -775,3 +775,58 @@ func TestWorkerValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A producer on another agent adds a DAG to the playground and waits for
+// its results; the playground's refusals and failures come back as its
+// named errors.
+func TestRemoteClient(t *testing.T) {
+	t.Parallel()
+	var addr string
+	p := start(t, sumWorkers(2), WithListening(func(addrs []string) { addr = addrs[0] }))
+	ctx := testCtx(t)
+	a, err := agent.New("producer", agent.WithListenAddrs("/ip4/127.0.0.1/tcp/0"), agent.WithWorkspace(p.Manager().Agent().Workspace()), agent.WithJoin(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClient(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Stop() })
+	ids, err := c.AddTasks(ctx,
+		Task{ID: "a", Type: "sum", Input: MustEncode(1)},
+		Task{ID: "b", Type: "sum", Input: MustEncode(2), Dependencies: []string{"a"}})
+	if err != nil || len(ids) != 2 {
+		t.Fatalf("%v %v", ids, err)
+	}
+	if r, err := c.Wait(ctx, "b"); err != nil || intResult(t, r) != 3 {
+		t.Fatalf("b: %+v %v", r, err)
+	}
+	if r, err := c.AddAndExecuteTask(ctx, Task{ID: "c", Type: "sum", Input: MustEncode(5), Dependencies: []string{"b"}}); err != nil || intResult(t, r) != 8 {
+		t.Fatalf("c: %+v %v", r, err)
+	}
+	if _, err := c.AddTasks(ctx, Task{ID: "x", Type: "sum", Dependencies: []string{"y"}}, Task{ID: "y", Type: "sum", Dependencies: []string{"x"}}); !errors.Is(err, ErrCycle) {
+		t.Fatalf("a cycle: %v", err)
+	}
+	if _, err := c.AddTasks(ctx, Task{ID: "a", Type: "sum"}); !errors.Is(err, ErrDuplicateTask) {
+		t.Fatalf("a duplicate: %v", err)
+	}
+	if _, err := c.AddTasks(ctx, Task{ID: "z", Type: "sum", Dependencies: []string{"nope"}}); !errors.Is(err, ErrUnknownDependency) {
+		t.Fatalf("an unknown dependency: %v", err)
+	}
+	if _, err := c.Wait(ctx, "nope"); !errors.Is(err, ErrUnknownTask) {
+		t.Fatalf("wait for nothing: %v", err)
+	}
+	if _, err := p.AddTasks(ctx, Task{ID: "bad", Type: "nobody"}, Task{ID: "after", Type: "sum", Input: MustEncode(1), Dependencies: []string{"bad"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Cancel(ctx, "bad"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Wait(ctx, "after"); !errors.Is(err, ErrDependencyFailed) {
+		t.Fatalf("a task after a failed one: %v", err)
+	}
+}

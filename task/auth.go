@@ -317,3 +317,11 @@ func (m *Manager) IssueGrant(g Grant) ([]byte, error) {
 	}
 	return IssueGrant(key, g)
 }
+
+// Authorize is nil if the sender of a request may act in one of roles
+// for task type typ (always, under the open policy), or the refusal
+// (counted). For handlers of layers above on the manager's agent (the
+// playground's remote producers); only call it in such a handler.
+func (m *Manager) Authorize(ctx agent.Context, typ string, roles ...Role) error {
+	return m.authorize(ctx.SenderID(), typ, roles...)
+}

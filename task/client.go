@@ -630,3 +630,13 @@ func (c *Client) SetGrants(ctx context.Context, grants ...[]byte) error {
 	c.mu.Unlock()
 	return err
 }
+
+// Request sends msg to the manager's agent and returns its reply, as the
+// client's own calls do: within the in-flight bound, after handing over
+// the client's grants, following the leader among replicated managers.
+// It is for layers above the task manager that answer on its agent (the
+// playground's remote producers); msg's reply kind must be registered on
+// the client's agent (agent.RegisterKind) before it starts.
+func (c *Client) Request(ctx context.Context, msg messages.Message) (messages.Message, error) {
+	return c.request(ctx, msg)
+}

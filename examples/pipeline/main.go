@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -40,15 +41,17 @@ type options struct {
 	work      time.Duration
 	http      string
 	journal   string
+	serve     bool
 }
 
 func main() {
 	var o options
-	flag.StringVar(&o.role, "role", "playground", "playground, or worker (joins a playground)")
+	flag.StringVar(&o.role, "role", "playground", "playground, worker (joins a playground), or producer (submits the pipeline to a playground from this process)")
+	flag.BoolVar(&o.serve, "serve", false, "playground: run no pipeline of its own; serve producers (-role producer) until interrupted")
 	flag.StringVar(&o.workspace, "workspace", "pipeline", "workspace ID")
 	flag.StringVar(&o.listen, "listen", "/ip4/127.0.0.1/tcp/0", "playground listen multiaddr")
-	flag.StringVar(&o.join, "join", "", "worker: the playground's address")
-	flag.StringVar(&o.name, "name", "remote", "worker: name")
+	flag.StringVar(&o.join, "join", "", "worker, producer: the playground's address")
+	flag.StringVar(&o.name, "name", "remote", "worker: name; producer: the prefix of its task IDs")
 	flag.IntVar(&o.chunks, "chunks", 64, "parallel processing tasks")
 	flag.IntVar(&o.size, "size", 200_000, "numbers to process (the prepared data travels in one message: keep it under the 4 MiB frame limit)")
 	flag.IntVar(&o.workers, "workers", 4, "local workers")
@@ -66,6 +69,8 @@ func main() {
 		err = runPlayground(ctx, o)
 	case "worker":
 		err = runWorker(ctx, o)
+	case "producer":
+		err = runProducer(ctx, o)
 	default:
 		err = fmt.Errorf("unknown -role %q", o.role)
 	}
@@ -99,8 +104,11 @@ func process(work time.Duration) playground.Handler {
 		if err := req.DecodeInput(&idx); err != nil {
 			return nil, err
 		}
-		var chunks [][]int64
-		if err := req.DecodeDependency("prepare", &chunks); err != nil {
+		var chunks [][]int64 // its one dependency is the preparation (a producer prefixes the IDs)
+		if len(req.Task.Dependencies) != 1 {
+			return nil, fmt.Errorf("a processing task depends on the preparation only: %w", task.ErrSkipRetry)
+		}
+		if err := req.DecodeDependency(req.Task.Dependencies[0], &chunks); err != nil {
 			return nil, err
 		}
 		if idx < 0 || idx >= len(chunks) {
@@ -123,7 +131,7 @@ func process(work time.Duration) playground.Handler {
 func aggregate(ctx context.Context, req *playground.Request) ([]byte, error) {
 	var total int64
 	for id := range req.Inputs {
-		if id == "prepare" {
+		if strings.HasSuffix(id, "prepare") {
 			continue
 		}
 		var v int64
@@ -182,18 +190,16 @@ func runPlayground(ctx context.Context, o options) error {
 		if u := p.MonitorURL(); u != "" {
 			fmt.Println("dashboard:", u)
 		}
-		tasks := []playground.Task{{
-			ID: "prepare", Name: "data preparation", Type: "prepare",
-			Input: playground.MustEncode(map[string]int{"Size": o.size, "Chunks": o.chunks}),
-		}}
-		deps := []string{"prepare"}
-		for i := range o.chunks {
-			id := fmt.Sprintf("process-%03d", i)
-			deps = append(deps, id)
-			tasks = append(tasks, playground.Task{ID: id, Name: "process chunk", Type: "process",
-				Input: playground.MustEncode(i), Dependencies: []string{"prepare"}})
+		if o.serve {
+			fmt.Printf("serving producers: -role producer -workspace %s -join %s\n", o.workspace, p.Manager().Addrs()[0])
+			<-ctx.Done()
+			rep, err := p.Stats(context.WithoutCancel(ctx))
+			if err == nil {
+				_, _ = rep.WriteTo(os.Stdout)
+			}
+			return nil
 		}
-		tasks = append(tasks, playground.Task{ID: "aggregate", Name: "aggregation", Type: "aggregate", Dependencies: deps})
+		tasks := pipeline(o, "")
 
 		fmt.Printf("pipeline: 1 preparation -> %d processing -> 1 aggregation\n", o.chunks)
 		if _, err := p.Task(ctx, "aggregate"); err == nil {
@@ -268,6 +274,64 @@ func runWorker(ctx context.Context, o options) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+	return nil
+}
+
+// pipeline is the DAG: one preparation, o.chunks processing tasks, one
+// aggregation; prefix starts every ID (a producer's name).
+func pipeline(o options, prefix string) []playground.Task {
+	tasks := []playground.Task{{
+		ID: prefix + "prepare", Name: "data preparation", Type: "prepare",
+		Input: playground.MustEncode(map[string]int{"Size": o.size, "Chunks": o.chunks}),
+	}}
+	deps := []string{prefix + "prepare"}
+	for i := range o.chunks {
+		id := fmt.Sprintf("%sprocess-%03d", prefix, i)
+		deps = append(deps, id)
+		tasks = append(tasks, playground.Task{ID: id, Name: "process chunk", Type: "process",
+			Input: playground.MustEncode(i), Dependencies: []string{prefix + "prepare"}})
+	}
+	return append(tasks, playground.Task{ID: prefix + "aggregate", Name: "aggregation", Type: "aggregate", Dependencies: deps})
+}
+
+// runProducer submits the pipeline to a playground from this process
+// (playground.Client) and checks its result.
+func runProducer(ctx context.Context, o options) error {
+	if o.join == "" {
+		return errors.New("a producer needs -join <playground address>")
+	}
+	a, err := agent.New(o.name, agent.WithJoin(o.join), agent.WithWorkspace(o.workspace), agent.WithListenAddrs("/ip4/0.0.0.0/tcp/0"),
+		agent.WithSecret(os.Getenv("CEYLON_SECRET")))
+	if err != nil {
+		return err
+	}
+	c, err := playground.NewClient(a)
+	if err != nil {
+		return err
+	}
+	if err := a.Start(ctx); err != nil {
+		return err
+	}
+	defer a.Stop()
+	prefix := o.name + "/"
+	if _, err := c.AddTasks(ctx, pipeline(o, prefix)...); err != nil {
+		return err
+	}
+	fmt.Printf("producer %s: pipeline submitted (1 -> %d -> 1 tasks)\n", o.name, o.chunks)
+	res, err := c.Wait(ctx, prefix+"aggregate")
+	if err != nil {
+		return err
+	}
+	var total int64
+	if err := playground.Decode(res.Output, &total); err != nil {
+		return err
+	}
+	n := int64(o.size)
+	want := n * (n + 1) * (2*n + 1) / 6
+	fmt.Printf("producer %s: result: sum of squares 1..%d = %d (expected %d)\n", o.name, o.size, total, want)
+	if total != want {
+		return fmt.Errorf("wrong result %d, want %d", total, want)
 	}
 	return nil
 }

@@ -1,0 +1,202 @@
+package playground
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ceylon-go/ceylon/agent"
+	"github.com/ceylon-go/ceylon/messages"
+	"github.com/ceylon-go/ceylon/task"
+)
+
+// Remote producers: any member of the workspace adds tasks with
+// dependencies to the playground and waits for their results
+// ([Client]), over direct streams to the playground's manager. A batch
+// is accepted whole or not at all, and answered once durable (with a
+// journal); a wait is answered once the task is final. Under a strict
+// manager (task.WithGrantsRequired) each task needs a producer grant for
+// its type, and a wait a producer or viewer grant.
+
+// maxRemoteCalls bounds the remote submits and waits the playground holds
+// at once; past it a call is refused with task.ErrBusy.
+const maxRemoteCalls = 16384
+
+// The playground's errors on the wire, besides the task manager's codes.
+var remoteCodes = []struct {
+	err  error
+	code string
+}{
+	{ErrDependencyFailed, "dependency_failed"},
+	{ErrChildFailed, "child_failed"},
+	{ErrTaskFailed, "task_failed"},
+	{ErrUnknownDependency, "unknown_dependency"},
+	{ErrCycle, "cycle"},
+	{ErrNotStarted, "not_started"},
+}
+
+func remoteOutcome(id string, err error) messages.Outcome {
+	if err == nil {
+		return messages.Outcome{ID: id}
+	}
+	for _, c := range remoteCodes {
+		if errors.Is(err, c.err) {
+			return messages.Outcome{ID: id, Code: c.code, Message: err.Error()}
+		}
+	}
+	return messages.Outcome{ID: id, Code: task.ErrorCode(err), Message: err.Error()}
+}
+
+func remoteErr(o messages.Outcome) error {
+	if o.Code == "" {
+		return nil
+	}
+	for _, c := range remoteCodes {
+		if c.code == o.Code {
+			return fmt.Errorf("%w (the playground said: %s)", c.err, o.Message)
+		}
+	}
+	return task.ErrorFromCode(o.Code, o.Message)
+}
+
+// serveRemote registers the handlers on the manager's agent a.
+func (p *Playground) serveRemote(a *agent.Agent) {
+	p.remote = make(chan struct{}, maxRemoteCalls)
+	agent.On(a, p.onGraphSubmit)
+	agent.On(a, p.onGraphWait)
+}
+
+// reply answers ctx from the actor (the work ran on its own goroutine).
+func (p *Playground) reply(ctx agent.Context, rep messages.Message) {
+	_ = p.mgr.Agent().Post(func() { _ = ctx.Reply(rep) })
+}
+
+// slot takes a place among the remote calls held, or says the playground
+// is busy.
+func (p *Playground) slot() error {
+	select {
+	case p.remote <- struct{}{}:
+		return nil
+	default:
+		return fmt.Errorf("%w: %d remote calls held", task.ErrBusy, maxRemoteCalls)
+	}
+}
+
+// onGraphSubmit runs in the manager's actor: it checks the request and
+// the sender's grants there, then adds the batch on a goroutine of its
+// own (AddTasks goes through the actor).
+func (p *Playground) onGraphSubmit(ctx agent.Context, req messages.GraphSubmit) error {
+	refuse := func(err error) error {
+		return ctx.Reply(messages.GraphSubmitted{Outcome: remoteOutcome("", err)})
+	}
+	if err := req.Validate(); err != nil {
+		return refuse(err)
+	}
+	for _, t := range req.Tasks {
+		if err := p.mgr.Authorize(ctx, t.Type, task.RoleProducer); err != nil {
+			return refuse(err)
+		}
+	}
+	if err := p.slot(); err != nil {
+		return refuse(err)
+	}
+	go func() {
+		defer func() { <-p.remote }()
+		cctx, cancel := context.WithTimeout(p.mgr.Agent().Context(), handoverTimeout)
+		defer cancel()
+		ids, err := p.AddTasks(cctx, req.Tasks...)
+		rep := messages.GraphSubmitted{IDs: ids}
+		if err != nil {
+			rep = messages.GraphSubmitted{Outcome: remoteOutcome("", err)}
+		}
+		p.reply(ctx, rep)
+	}()
+	return nil
+}
+
+// onGraphWait answers once the task is final, from a goroutine of its own.
+func (p *Playground) onGraphWait(ctx agent.Context, req messages.GraphWait) error {
+	if err := p.mgr.Authorize(ctx, "", task.RoleProducer, task.RoleViewer); err != nil {
+		return ctx.Reply(messages.GraphResult{Outcome: remoteOutcome(req.ID, err)})
+	}
+	if err := p.slot(); err != nil {
+		return ctx.Reply(messages.GraphResult{Outcome: remoteOutcome(req.ID, err)})
+	}
+	go func() {
+		defer func() { <-p.remote }()
+		r, err := p.Wait(p.mgr.Agent().Context(), req.ID)
+		p.reply(ctx, messages.GraphResult{Result: r, Outcome: remoteOutcome(req.ID, err)})
+	}()
+	return nil
+}
+
+// Client adds tasks with dependencies to a playground from another agent
+// of the workspace (another process, another machine), and waits for
+// their results. Build it on your agent before the agent starts; it finds
+// the playground's manager as task.Client does (the admin it joined
+// through, or the first it meets), and with task.WithClientGrants its
+// grants reach a strict manager.
+type Client struct {
+	a  *agent.Agent
+	tc *task.Client
+}
+
+// NewClient makes a a producer for its workspace's playground. a must not
+// have started yet.
+func NewClient(a *agent.Agent, opts ...task.ClientOption) (*Client, error) {
+	tc, err := task.NewClient(a, opts...)
+	if err != nil {
+		return nil, err
+	}
+	for _, err := range []error{agent.RegisterKind[messages.GraphSubmitted](a), agent.RegisterKind[messages.GraphResult](a)} {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return &Client{a: a, tc: tc}, nil
+}
+
+// Tasks is the task layer's client on the same agent: a task's state,
+// Cancel, and the admin API.
+func (c *Client) Tasks() *task.Client { return c.tc }
+
+// AddTasks adds a batch of tasks, as [Playground.AddTasks] does (whole or
+// not at all; at most messages.MaxSubmitBatch in one batch), and returns
+// their IDs once the playground holds them durably.
+func (c *Client) AddTasks(ctx context.Context, tasks ...Task) ([]string, error) {
+	rep, err := c.tc.Request(ctx, messages.GraphSubmit{Tasks: tasks})
+	if err != nil {
+		return nil, fmt.Errorf("playground: add tasks: %w", err)
+	}
+	r, ok := rep.(messages.GraphSubmitted)
+	if !ok {
+		return nil, fmt.Errorf("playground: add tasks: %w: reply of kind %s", task.ErrRemote, rep.Kind())
+	}
+	if err := remoteErr(r.Outcome); err != nil {
+		return nil, fmt.Errorf("playground: add tasks: %w", err)
+	}
+	return r.IDs, nil
+}
+
+// Wait waits for a task's result, with the error [Playground.Wait] gives
+// ([ErrDependencyFailed], [ErrTaskFailed], …; errors.Is works).
+func (c *Client) Wait(ctx context.Context, id string) (Result, error) {
+	rep, err := c.tc.Request(ctx, messages.GraphWait{ID: id})
+	if err != nil {
+		return Result{}, fmt.Errorf("playground: wait for %q: %w", id, err)
+	}
+	r, ok := rep.(messages.GraphResult)
+	if !ok {
+		return Result{}, fmt.Errorf("playground: wait for %q: %w: reply of kind %s", id, task.ErrRemote, rep.Kind())
+	}
+	return r.Result, remoteErr(r.Outcome)
+}
+
+// AddAndExecuteTask adds one task and waits for its result.
+func (c *Client) AddAndExecuteTask(ctx context.Context, t Task) (Result, error) {
+	ids, err := c.AddTasks(ctx, t)
+	if err != nil {
+		return Result{}, err
+	}
+	return c.Wait(ctx, ids[0])
+}
