@@ -13,7 +13,7 @@
 //	ceylon --join /ip4/10.0.0.5/tcp/7000/p2p/12D3… --workspace skill-routing tasks ls --status failed
 //
 // Exit codes: 0 done; 1 any other error; 2 bad usage; 3 no such task;
-// 4 refused (not final, a bad filter, an unauthorized token, not the
+// 4 refused (not final, a bad filter, an unauthorized token, no grant, not the
 // leader); 5 the manager could not be reached in time.
 package main
 

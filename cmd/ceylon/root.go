@@ -28,7 +28,7 @@ workspace ID (--workspace) and its secret (--secret) if it has one. No HTTP
 port is needed on the manager then.
 
 Exit codes: 0 done, 1 other error, 2 bad usage, 3 no such task,
-4 refused (not final, bad filter, wrong token, not the leader),
+4 refused (not final, bad filter, wrong token, no grant, not the leader),
 5 manager not reached in time.`,
 		Example: `  ceylon --url 127.0.0.1:8080 status
   ceylon --url 127.0.0.1:8080 tasks ls --status failed
