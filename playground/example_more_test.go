@@ -214,3 +214,43 @@ func ExampleHandle() {
 	}
 	// Output: HELLO, WORLD 1 worker-1
 }
+
+// A producer on another agent (another process, another machine) adds a
+// DAG to a playground and waits for the result: playground.Client.
+func ExampleNewClient() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	upper := playground.Worker{Name: "upper", Processor: "upper",
+		Handler: func(_ context.Context, r *playground.Request) ([]byte, error) {
+			out := strings.ToUpper(string(r.Task.Input))
+			for _, d := range r.Task.Dependencies {
+				out = string(r.Inputs[d]) + " " + out
+			}
+			return []byte(out), nil
+		}}
+	var addr string
+	p, _ := playground.New(playground.WithWorkspace("example-client"), playground.WithListening(func(a []string) { addr = a[0] }))
+	err := p.Play(ctx, []playground.Worker{upper}, func(ctx context.Context, p *playground.Playground) error {
+		a, _ := agent.New("producer", agent.WithListenAddrs("/ip4/127.0.0.1/tcp/0"), agent.WithWorkspace("example-client"), agent.WithJoin(addr))
+		c, err := playground.NewClient(a)
+		if err != nil {
+			return err
+		}
+		if err := a.Start(ctx); err != nil {
+			return err
+		}
+		defer a.Stop()
+		if _, err := c.AddTasks(ctx,
+			playground.Task{ID: "first", Type: "upper", Input: []byte("hello")},
+			playground.Task{ID: "second", Type: "upper", Input: []byte("world"), Dependencies: []string{"first"}}); err != nil {
+			return err
+		}
+		res, err := c.Wait(ctx, "second")
+		fmt.Println(string(res.Output))
+		return err
+	})
+	if err != nil {
+		panic(err)
+	}
+	// Output: HELLO WORLD
+}
