@@ -30,7 +30,10 @@ type Playground struct {
 
 	journal *task.Journal   // nil without WithJournal
 	monitor *monitor.Server // nil without WithHTTP
-	remote  chan struct{}   // a place per remote submit or wait held (remote.go)
+	// The remote submits and waits held, in all and by peer (remote.go).
+	// Owned by the manager's actor.
+	remoteN  int
+	remoteBy map[peer.ID]int
 
 	running atomic.Bool // between Start and Stop
 	life    sync.Mutex  // serialises Start and Stop
@@ -330,7 +333,7 @@ func (p *Playground) localGrants(w Worker) func() ([]agent.Option, []task.Worker
 		if err != nil {
 			return nil, nil, err
 		}
-		g, err := p.mgr.IssueGrant(task.Grant{ID: "playground-" + w.Name + "-" + id.String(), Subject: id,
+		g, err := p.mgr.IssueGrant(task.Grant{ID: "pg-" + id.String(), Subject: id,
 			Roles: []task.Role{task.RoleWorker}, Expires: time.Now().Add(100 * 365 * 24 * time.Hour)})
 		if err != nil {
 			return nil, nil, err

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ceylon-go/ceylon/agent"
 	"github.com/ceylon-go/ceylon/messages"
+	"github.com/ceylon-go/ceylon/peer"
 	"github.com/ceylon-go/ceylon/task"
 )
 
@@ -19,8 +20,12 @@ import (
 // its type, and a wait a producer or viewer grant.
 
 // maxRemoteCalls bounds the remote submits and waits the playground holds
-// at once; past it a call is refused with task.ErrBusy.
-const maxRemoteCalls = 16384
+// at once, maxRemoteCallsPerPeer those of one peer; past them a call is
+// refused with task.ErrBusy.
+const (
+	maxRemoteCalls        = 16384
+	maxRemoteCallsPerPeer = 1024
+)
 
 // The playground's errors on the wire, besides the task manager's codes.
 var remoteCodes = []struct {
@@ -33,6 +38,7 @@ var remoteCodes = []struct {
 	{ErrUnknownDependency, "unknown_dependency"},
 	{ErrCycle, "cycle"},
 	{ErrNotStarted, "not_started"},
+	{ErrCancelled, "cancelled"},
 }
 
 func remoteOutcome(id string, err error) messages.Outcome {
@@ -61,24 +67,40 @@ func remoteErr(o messages.Outcome) error {
 
 // serveRemote registers the handlers on the manager's agent a.
 func (p *Playground) serveRemote(a *agent.Agent) {
-	p.remote = make(chan struct{}, maxRemoteCalls)
+	p.remoteBy = map[peer.ID]int{}
 	agent.On(a, p.onGraphSubmit)
 	agent.On(a, p.onGraphWait)
 }
 
-// reply answers ctx from the actor (the work ran on its own goroutine).
+// reply answers ctx from the actor (the work ran on its own goroutine),
+// and frees the call's place.
 func (p *Playground) reply(ctx agent.Context, rep messages.Message) {
-	_ = p.mgr.Agent().Post(func() { _ = ctx.Reply(rep) })
+	from := ctx.SenderID()
+	_ = p.mgr.Agent().Post(func() {
+		p.release(from)
+		_ = ctx.Reply(rep)
+	})
 }
 
 // slot takes a place among the remote calls held, or says the playground
-// is busy.
-func (p *Playground) slot() error {
-	select {
-	case p.remote <- struct{}{}:
-		return nil
-	default:
+// (or this peer's share of it) is busy. Only called in the actor.
+func (p *Playground) slot(from peer.ID) error {
+	switch {
+	case p.remoteN >= maxRemoteCalls:
 		return fmt.Errorf("%w: %d remote calls held", task.ErrBusy, maxRemoteCalls)
+	case p.remoteBy[from] >= maxRemoteCallsPerPeer:
+		return fmt.Errorf("%w: %d remote calls held for this peer", task.ErrBusy, maxRemoteCallsPerPeer)
+	}
+	p.remoteN++
+	p.remoteBy[from]++
+	return nil
+}
+
+// release gives a call's place back. Only called in the actor.
+func (p *Playground) release(from peer.ID) {
+	p.remoteN--
+	if p.remoteBy[from]--; p.remoteBy[from] <= 0 {
+		delete(p.remoteBy, from)
 	}
 }
 
@@ -96,34 +118,42 @@ func (p *Playground) onGraphSubmit(ctx agent.Context, req messages.GraphSubmit) 
 		if err := p.mgr.Authorize(ctx, t.Type, task.RoleProducer); err != nil {
 			return refuse(err)
 		}
+		// A dependency's output reaches the task's handler: the producer
+		// must be allowed to read it.
+		for _, d := range t.Dependencies {
+			if n := p.nodes[d]; n != nil {
+				if err := p.mgr.Authorize(ctx, n.task.Type, task.RoleProducer, task.RoleViewer); err != nil {
+					return refuse(err)
+				}
+			}
+		}
 	}
-	if err := p.slot(); err != nil {
+	if err := p.slot(ctx.SenderID()); err != nil {
 		return refuse(err)
 	}
 	go func() {
-		defer func() { <-p.remote }()
 		cctx, cancel := context.WithTimeout(p.mgr.Agent().Context(), handoverTimeout)
 		defer cancel()
 		ids, err := p.AddTasks(cctx, req.Tasks...)
-		rep := messages.GraphSubmitted{IDs: ids}
-		if err != nil {
-			rep = messages.GraphSubmitted{Outcome: remoteOutcome("", err)}
-		}
-		p.reply(ctx, rep)
+		// IDs with an error: added, but not confirmed durable in time.
+		p.reply(ctx, messages.GraphSubmitted{IDs: ids, Outcome: remoteOutcome("", err)})
 	}()
 	return nil
 }
 
 // onGraphWait answers once the task is final, from a goroutine of its own.
 func (p *Playground) onGraphWait(ctx agent.Context, req messages.GraphWait) error {
-	if err := p.mgr.Authorize(ctx, "", task.RoleProducer, task.RoleViewer); err != nil {
+	typ := "" // an unknown task: any producer or viewer may hear it is unknown
+	if n := p.nodes[req.ID]; n != nil {
+		typ = n.task.Type
+	}
+	if err := p.mgr.Authorize(ctx, typ, task.RoleProducer, task.RoleViewer); err != nil {
 		return ctx.Reply(messages.GraphResult{Outcome: remoteOutcome(req.ID, err)})
 	}
-	if err := p.slot(); err != nil {
+	if err := p.slot(ctx.SenderID()); err != nil {
 		return ctx.Reply(messages.GraphResult{Outcome: remoteOutcome(req.ID, err)})
 	}
 	go func() {
-		defer func() { <-p.remote }()
 		r, err := p.Wait(p.mgr.Agent().Context(), req.ID)
 		p.reply(ctx, messages.GraphResult{Result: r, Outcome: remoteOutcome(req.ID, err)})
 	}()
@@ -173,7 +203,8 @@ func (c *Client) AddTasks(ctx context.Context, tasks ...Task) ([]string, error) 
 		return nil, fmt.Errorf("playground: add tasks: %w: reply of kind %s", task.ErrRemote, rep.Kind())
 	}
 	if err := remoteErr(r.Outcome); err != nil {
-		return nil, fmt.Errorf("playground: add tasks: %w", err)
+		// With IDs: the batch was added, not confirmed durable in time.
+		return r.IDs, fmt.Errorf("playground: add tasks: %w", err)
 	}
 	return r.IDs, nil
 }
@@ -197,6 +228,9 @@ func (c *Client) AddAndExecuteTask(ctx context.Context, t Task) (Result, error) 
 	ids, err := c.AddTasks(ctx, t)
 	if err != nil {
 		return Result{}, err
+	}
+	if len(ids) != 1 {
+		return Result{}, fmt.Errorf("playground: add task: %w: %d IDs for 1 task", task.ErrRemote, len(ids))
 	}
 	return c.Wait(ctx, ids[0])
 }

@@ -142,10 +142,11 @@ func containsInt(s []int, v int) bool {
 type execLog struct {
 	mu   sync.Mutex
 	runs map[string]int
-	// hold, when set, keeps the runs of tasks whose IDs sort at or after
-	// holdFrom until it is closed (so they are in flight at a failover).
-	hold     chan struct{}
-	holdFrom string
+	// hold, when set, keeps the runs of tasks whose IDs sort in
+	// [holdFrom, holdTo) until it is closed (so they are in flight at a
+	// failover; fewer than the workers' slots, so the rest go on).
+	hold             chan struct{}
+	holdFrom, holdTo string
 }
 
 func (l *execLog) add(id string) {
@@ -166,7 +167,7 @@ func startReplicaWorker(t *testing.T, rs *replicaSet, name string, log *execLog)
 		t.Fatal(err)
 	}
 	w.Handle("echo", func(ctx context.Context, j *Job) ([]byte, error) {
-		if log.hold != nil && j.Task.ID >= log.holdFrom {
+		if log.hold != nil && j.Task.ID >= log.holdFrom && j.Task.ID < log.holdTo {
 			select {
 			case <-ctx.Done():
 				return nil, ctx.Err()
@@ -199,9 +200,11 @@ func TestReplicatedManagersFailOver(t *testing.T) {
 	rs := startReplicas(t, 3)
 	first := rs.leader()
 	const n = 600
-	// The runs past the first 30 % wait for the failover: some are in
-	// flight when the leader dies, however fast the workers are.
-	log := &execLog{runs: map[string]int{}, hold: make(chan struct{}), holdFrom: fmt.Sprintf("t%03d", n*3/10)}
+	// Eight runs just past the first 30 % wait for the failover: they are
+	// in flight when the leader dies, however fast the workers are (the
+	// workers have 16 slots: the rest go on).
+	log := &execLog{runs: map[string]int{}, hold: make(chan struct{}),
+		holdFrom: fmt.Sprintf("t%03d", n*3/10), holdTo: fmt.Sprintf("t%03d", n*3/10+8)}
 	for i := range 2 {
 		startReplicaWorker(t, rs, fmt.Sprintf("w%d", i), log)
 	}
