@@ -15,19 +15,33 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
+// browserSlot lets one Chromium run at a time: a cold start on a busy
+// 2-core machine takes seconds, several at once far longer.
+var browserSlot = make(chan struct{}, 1)
+
+// takeBrowser waits for the browser slot; the test's end frees it.
+func takeBrowser(t *testing.T) {
+	t.Helper()
+	browserSlot <- struct{}{}
+	t.Cleanup(func() { <-browserSlot })
+}
+
 // browser starts headless Chromium for one test (skipping without it)
-// and returns a context to drive it with chromedp.
+// and returns a context to drive it with chromedp, bounded at two
+// minutes (its start included).
 func browser(t *testing.T) context.Context {
 	t.Helper()
 	chromium := findChromium()
 	if chromium == "" {
 		t.Skip("skipping: no chromium on PATH (make test installs Debian's chromium when it can)")
 	}
+	takeBrowser(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
 		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 1300), chromedp.Flag("disable-quic", true))
-	actx, cancelAlloc := chromedp.NewExecAllocator(testutil.Context(t), opts...)
+	base, cancelBase := context.WithTimeout(context.Background(), 2*time.Minute)
+	actx, cancelAlloc := chromedp.NewExecAllocator(base, opts...)
 	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
+	t.Cleanup(func() { cancel(); cancelAlloc(); cancelBase() })
 	return ctx
 }
 

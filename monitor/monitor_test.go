@@ -147,6 +147,7 @@ func TestDashboardInChromium(t *testing.T) {
 	if chromium == "" {
 		t.Skip("skipping: no chromium on PATH (make test installs Debian's chromium when it can)")
 	}
+	takeBrowser(t)
 	_, srv, _ := workload(t)
 	dump := func() string {
 		t.Helper()
