@@ -212,38 +212,36 @@ func (m *Manager) listTasks(f TaskFilter) (TaskPage, error) {
 	if !m.leading {
 		return TaskPage{}, m.notLeader()
 	}
-	{
-		var page TaskPage
-		// The newest limit+1 of the hits below the cursor, in a min-heap
-		// by seq (O(n log limit), whatever the number of tasks): the extra
-		// one says whether there is a next page.
-		hits := &seqHeap{}
-		for _, t := range m.tasks {
-			if !match(t) {
-				continue
-			}
-			page.Total++
-			if t.seq >= before {
-				continue
-			}
-			if hits.Len() <= limit {
-				heap.Push(hits, t)
-			} else if t.seq > (*hits)[0].seq {
-				(*hits)[0] = t
-				heap.Fix(hits, 0)
-			}
+	var page TaskPage
+	// The newest limit+1 of the hits below the cursor, in a min-heap
+	// by seq (O(n log limit), whatever the number of tasks): the extra
+	// one says whether there is a next page.
+	hits := &seqHeap{}
+	for _, t := range m.tasks {
+		if !match(t) {
+			continue
 		}
-		slices.SortFunc(*hits, func(a, b *taskState) int { return cmp.Compare(b.seq, a.seq) })
-		if hits.Len() > limit {
-			*hits = (*hits)[:limit]
-			page.Next = strconv.FormatUint((*hits)[limit-1].seq, 10)
+		page.Total++
+		if t.seq >= before {
+			continue
 		}
-		page.Tasks = make([]TaskSummary, hits.Len())
-		for i, t := range *hits {
-			page.Tasks[i] = t.summary()
+		if hits.Len() <= limit {
+			heap.Push(hits, t)
+		} else if t.seq > (*hits)[0].seq {
+			(*hits)[0] = t
+			heap.Fix(hits, 0)
 		}
-		return page, nil
 	}
+	slices.SortFunc(*hits, func(a, b *taskState) int { return cmp.Compare(b.seq, a.seq) })
+	if hits.Len() > limit {
+		*hits = (*hits)[:limit]
+		page.Next = strconv.FormatUint((*hits)[limit-1].seq, 10)
+	}
+	page.Tasks = make([]TaskSummary, hits.Len())
+	for i, t := range *hits {
+		page.Tasks[i] = t.summary()
+	}
+	return page, nil
 }
 
 // compile checks f and turns it into a predicate, a page size and the

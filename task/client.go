@@ -598,7 +598,7 @@ func (c *Client) present(ctx context.Context, mgr peer.ID) error {
 	if len(grants) == 0 || done {
 		return nil
 	}
-	n, err := presentGrantsCount(ctx, c.a, mgr, grants)
+	n, err := presentGrants(ctx, c.a, mgr, grants)
 	if n == 0 && err != nil {
 		return fmt.Errorf("%w: %w", ErrUnauthorized, err)
 	}
@@ -624,7 +624,7 @@ func (c *Client) SetGrants(ctx context.Context, grants ...[]byte) error {
 	if err != nil {
 		return err
 	}
-	_, err = presentGrantsCount(ctx, c.a, mgr, grants)
+	_, err = presentGrants(ctx, c.a, mgr, grants)
 	c.mu.Lock()
 	c.presented[mgr] = true
 	c.mu.Unlock()

@@ -75,7 +75,7 @@ func (w *Worker) SetGrants(ctx context.Context, grants ...[]byte) error {
 	if err != nil || mgr == "" {
 		return err
 	}
-	err = presentGrants(ctx, w.agent, mgr, grants)
+	_, err = presentGrants(ctx, w.agent, mgr, grants)
 	w.agent.Post(func() {
 		w.grantErr = err
 		w.introduced()
@@ -140,15 +140,9 @@ func (w *Worker) onRefused(ctx agent.Context, r messages.Refused) error {
 	return nil
 }
 
-// presentGrants hands grants to the manager and returns the refusals
-// (an error joining one per grant refused).
-func presentGrants(ctx context.Context, a *agent.Agent, mgr peer.ID, grants [][]byte) error {
-	_, err := presentGrantsCount(ctx, a, mgr, grants)
-	return err
-}
-
-// presentGrantsCount is presentGrants, with the number accepted.
-func presentGrantsCount(ctx context.Context, a *agent.Agent, mgr peer.ID, grants [][]byte) (int, error) {
+// presentGrants hands grants to the manager; it returns how many it
+// accepted and an error joining one per grant refused.
+func presentGrants(ctx context.Context, a *agent.Agent, mgr peer.ID, grants [][]byte) (int, error) {
 	rep, err := a.Request(ctx, mgr.String(), messages.GrantPresent{Grants: grants})
 	if err != nil {
 		return 0, fmt.Errorf("task: presenting grants: %w", err)

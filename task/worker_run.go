@@ -69,7 +69,7 @@ func (w *Worker) introduce() {
 	go func() {
 		ctx, cancel := context.WithTimeout(w.agent.Context(), 10*time.Second)
 		defer cancel()
-		err := presentGrants(ctx, w.agent, mgr, grants)
+		_, err := presentGrants(ctx, w.agent, mgr, grants)
 		if err != nil {
 			w.agent.Logger().Warn("task manager refused grants", "err", err)
 		}
