@@ -1,11 +1,13 @@
 package playground
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/ceylon-go/ceylon/messages"
 	"github.com/ceylon-go/ceylon/task"
 )
 
@@ -52,12 +54,7 @@ func (p *Playground) prepare(tasks []Task, parent *node) ([]Task, error) {
 			p.seq++
 			t.ID = fmt.Sprintf("task-%d", p.seq)
 		}
-		if t.Description == "" {
-			t.Description = t.Name
-		}
-		if t.Description == "" {
-			t.Description = t.Type
-		}
+		t = withDefaults(t)
 		if parent != nil {
 			t.Parent = parent.task.ID
 		}
@@ -84,6 +81,38 @@ func (p *Playground) prepare(tasks []Task, parent *node) ([]Task, error) {
 		return nil, fmt.Errorf("%w: %s", ErrCycle, strings.Join(cycle, " -> "))
 	}
 	return out, nil
+}
+
+// withDefaults fills in what a task may omit (not its ID).
+func withDefaults(t Task) Task {
+	if t.Description == "" {
+		t.Description = t.Name
+	}
+	if t.Description == "" {
+		t.Description = t.Type
+	}
+	return t
+}
+
+// holds reports whether the playground holds every task of the batch,
+// each as it is given (the same ID, the same definition): a batch sent
+// again. Runs in the manager's actor.
+func (p *Playground) holds(tasks []Task) bool {
+	if len(tasks) == 0 {
+		return false
+	}
+	for _, t := range tasks {
+		n := p.nodes[t.ID]
+		if n == nil || n.task.Parent != "" {
+			return false
+		}
+		a, err1 := messages.MarshalValue(withDefaults(t))
+		b, err2 := messages.MarshalValue(n.task)
+		if err1 != nil || err2 != nil || !bytes.Equal(a, b) {
+			return false
+		}
+	}
+	return true
 }
 
 // findCycle returns a dependency cycle within the batch, or nil. Tasks

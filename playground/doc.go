@@ -32,4 +32,20 @@
 // then, and receive the parent's output and every child's output in their
 // inputs. The parent's own result (output, worker, timing) is the one its
 // handler produced.
+//
+// # Replicated playgrounds
+//
+// With [WithJournal] and, among [WithManagerOptions],
+// [task.WithReplication], several playgrounds (processes, machines) keep
+// one graph: its records ride the manager's commits through the Raft log.
+// The leading one holds the graph and runs it; a standby holds none and
+// answers every call with [task.ErrNotLeader] (naming the leader when it
+// knows it). When the leader is lost, the next one rebuilds the graph from
+// its copy of the journal as it takes the lead, takes over the attempts
+// its workers are running, and goes on; waiters on the old leader hear
+// task.ErrNotLeader. A [Client] follows the leader by itself: its calls
+// block through a failover, and a batch it sends again (after a lost
+// reply, or to the next leader) is the same batch, answered as added.
+// Start does not wait for workers there: they register with whichever
+// playground leads.
 package playground

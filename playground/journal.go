@@ -66,7 +66,60 @@ func (p *Playground) journalCancel(tx *task.Tx, id, reason string) error {
 // restore rebuilds the graph from the journal, when the manager starts and
 // before it runs. It keeps the tasks that are ready to run and that the
 // manager does not know, to be handed over once the playground runs.
+// Among replicated managers it runs each time this one takes the lead,
+// in the manager's actor, and hands them over at once (r.Tx).
 func (p *Playground) restore(r *task.Recovery) error {
+	p.dropGraph(fmt.Errorf("%w: the task manager rebuilt its state", task.ErrNotLeader))
+	if err := p.rebuild(r); err != nil {
+		return err
+	}
+	if tx := r.Tx(); tx != nil {
+		p.handOver(tx)
+	}
+	return nil
+}
+
+// handOver journals the graph records made while restoring and submits
+// the restored tasks that are ready. Runs in the manager's actor.
+func (p *Playground) handOver(tx *task.Tx) {
+	for _, kv := range p.replay {
+		if err := tx.Put(bucketGraph, kv[0], kv[1]); err != nil {
+			p.cfg.logger.Error("playground: journaling restored child tasks", "err", err)
+			break
+		}
+	}
+	p.submit(tx, p.resume)
+	p.resume, p.replay = nil, nil
+}
+
+// onLeadership follows a replicated manager's lead: losing it, the graph
+// is dropped (the next leader rebuilds it from the replicated journal) and
+// whoever waits hears task.ErrNotLeader; taking it, restore has rebuilt
+// the graph already. Runs in the manager's actor.
+func (p *Playground) onLeadership(leading bool, term uint64) {
+	if !leading {
+		p.dropGraph(fmt.Errorf("%w: the task manager lost the lead (term %d)", task.ErrNotLeader, term))
+	}
+}
+
+// dropGraph forgets the graph; the waiters of tasks not final are woken
+// with err. Runs in the manager's actor.
+func (p *Playground) dropGraph(err error) {
+	for id, n := range p.nodes {
+		if n.done != nil && !n.state.final() {
+			n.err = err
+			n.result = &Result{TaskID: id, ErrorMessage: err.Error()}
+			close(n.done)
+			n.done = nil
+		}
+	}
+	p.nodes = map[string]*node{}
+	p.seq, p.gseq, p.finished, p.failed = 0, 0, 0, 0
+	p.resume, p.replay = nil, nil
+}
+
+// rebuild reads the graph back from the journal (restore).
+func (p *Playground) rebuild(r *task.Recovery) error {
 	cancelled := map[string]string{}
 	if err := r.ForEach(bucketCancelled, func(k, v []byte) error {
 		cancelled[string(k)] = string(v)

@@ -76,6 +76,7 @@ func New(opts ...Option) (*Playground, error) {
 		task.WithHook(p.onEvent),
 		task.WithForgetFinished(), // the playground keeps the results
 		task.WithRestore(p.restore),
+		task.WithLeadership(p.onLeadership), // among replicated managers
 	}, cfg.managerOpts...)
 	if cfg.journalPath != "" {
 		j, err := task.OpenJournal(cfg.journalPath, cfg.workspace)
@@ -147,19 +148,15 @@ func (p *Playground) Start(ctx context.Context, workers ...Worker) (err error) {
 		}
 	}
 	p.running.Store(true)
-	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handoverTimeout)
-	defer cancel()
-	if err := p.mgr.Update(hctx, func(tx *task.Tx) error {
-		for _, kv := range p.replay {
-			if err := tx.Put(bucketGraph, kv[0], kv[1]); err != nil {
-				return err
-			}
+	if len(p.resume) > 0 || len(p.replay) > 0 { // what a restart restored (replicated: done on taking the lead)
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handoverTimeout)
+		defer cancel()
+		if err := p.mgr.Update(hctx, func(tx *task.Tx) error {
+			p.handOver(tx)
+			return nil
+		}); err != nil {
+			return fmt.Errorf("playground: resuming: %w", err)
 		}
-		p.submit(tx, p.resume)
-		p.resume, p.replay = nil, nil
-		return nil
-	}); err != nil {
-		return fmt.Errorf("playground: resuming: %w", err)
 	}
 
 	if p.cfg.onListening != nil {
@@ -176,6 +173,11 @@ func (p *Playground) Start(ctx context.Context, workers ...Worker) (err error) {
 			return fmt.Errorf("playground: start worker %q: %w", w.Name, err)
 		}
 		p.locals = append(p.locals, wa)
+	}
+	if _, err := p.mgr.Replica(); err == nil {
+		// Replicated: workers register with whichever manager leads, which
+		// may be another one; the leader's Manager().WaitForWorkers waits.
+		return nil
 	}
 	wctx, cancel := context.WithTimeout(ctx, p.cfg.waitTimeout)
 	defer cancel()

@@ -2,8 +2,10 @@ package playground
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/ceylon-go/ceylon/agent"
 	"github.com/ceylon-go/ceylon/messages"
@@ -51,6 +53,18 @@ func remoteOutcome(id string, err error) messages.Outcome {
 		}
 	}
 	return messages.Outcome{ID: id, Code: task.ErrorCode(err), Message: err.Error()}
+}
+
+// outcome is remoteOutcome with the leading manager's ID when err is
+// task.ErrNotLeader, for the client to follow.
+func (p *Playground) outcome(id string, err error) messages.Outcome {
+	o := remoteOutcome(id, err)
+	if o.Code == messages.CodeNotLeader {
+		if st, rerr := p.mgr.Replica(); rerr == nil && st.Leader != p.mgr.Agent().ID() {
+			o.Leader = st.Leader
+		}
+	}
+	return o
 }
 
 func remoteErr(o messages.Outcome) error {
@@ -109,7 +123,7 @@ func (p *Playground) release(from peer.ID) {
 // own (AddTasks goes through the actor).
 func (p *Playground) onGraphSubmit(ctx agent.Context, req messages.GraphSubmit) error {
 	refuse := func(err error) error {
-		return ctx.Reply(messages.GraphSubmitted{Outcome: remoteOutcome("", err)})
+		return ctx.Reply(messages.GraphSubmitted{Outcome: p.outcome("", err)})
 	}
 	if err := req.Validate(); err != nil {
 		return refuse(err)
@@ -134,9 +148,9 @@ func (p *Playground) onGraphSubmit(ctx agent.Context, req messages.GraphSubmit) 
 	go func() {
 		cctx, cancel := context.WithTimeout(p.mgr.Agent().Context(), handoverTimeout)
 		defer cancel()
-		ids, err := p.AddTasks(cctx, req.Tasks...)
+		ids, err := p.addTasks(cctx, req.Tasks, true)
 		// IDs with an error: added, but not confirmed durable in time.
-		p.reply(ctx, messages.GraphSubmitted{IDs: ids, Outcome: remoteOutcome("", err)})
+		p.reply(ctx, messages.GraphSubmitted{IDs: ids, Outcome: p.outcome("", err)})
 	}()
 	return nil
 }
@@ -148,14 +162,14 @@ func (p *Playground) onGraphWait(ctx agent.Context, req messages.GraphWait) erro
 		typ = n.task.Type
 	}
 	if err := p.mgr.Authorize(ctx, typ, task.RoleProducer, task.RoleViewer); err != nil {
-		return ctx.Reply(messages.GraphResult{Outcome: remoteOutcome(req.ID, err)})
+		return ctx.Reply(messages.GraphResult{Outcome: p.outcome(req.ID, err)})
 	}
 	if err := p.slot(ctx.SenderID()); err != nil {
-		return ctx.Reply(messages.GraphResult{Outcome: remoteOutcome(req.ID, err)})
+		return ctx.Reply(messages.GraphResult{Outcome: p.outcome(req.ID, err)})
 	}
 	go func() {
 		r, err := p.Wait(p.mgr.Agent().Context(), req.ID)
-		p.reply(ctx, messages.GraphResult{Result: r, Outcome: remoteOutcome(req.ID, err)})
+		p.reply(ctx, messages.GraphResult{Result: r, Outcome: p.outcome(req.ID, err)})
 	}()
 	return nil
 }
@@ -192,8 +206,20 @@ func (c *Client) Tasks() *task.Client { return c.tc }
 
 // AddTasks adds a batch of tasks, as [Playground.AddTasks] does (whole or
 // not at all; at most messages.MaxSubmitBatch in one batch), and returns
-// their IDs once the playground holds them durably.
+// their IDs once the playground holds them durably. Tasks without an ID
+// get a random one here, so that the batch can be sent again after a
+// lost reply or to a new leader: a batch whose every task the playground
+// holds already, as given, is answered as added (another task under a
+// taken ID is still ErrDuplicateTask).
 func (c *Client) AddTasks(ctx context.Context, tasks ...Task) ([]string, error) {
+	if slices.ContainsFunc(tasks, func(t Task) bool { return t.ID == "" }) {
+		tasks = slices.Clone(tasks)
+		for i := range tasks {
+			if tasks[i].ID == "" {
+				tasks[i].ID = "task-r" + rand.Text()
+			}
+		}
+	}
 	rep, err := c.tc.Request(ctx, messages.GraphSubmit{Tasks: tasks})
 	if err != nil {
 		return nil, fmt.Errorf("playground: add tasks: %w", err)

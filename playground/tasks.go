@@ -53,6 +53,12 @@ func (p *Playground) AddAndExecuteTask(ctx context.Context, task Task, opts ...T
 // cycle. Tasks whose dependencies are done start at once; it does not wait
 // for any to finish. With a journal it returns once the batch is durable.
 func (p *Playground) AddTasks(ctx context.Context, tasks ...Task) ([]string, error) {
+	return p.addTasks(ctx, tasks, false)
+}
+
+// addTasks is AddTasks; again (a remote producer's batch, which may be
+// sent twice) answers a batch whose every task is known already as added.
+func (p *Playground) addTasks(ctx context.Context, tasks []Task, again bool) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -66,6 +72,15 @@ func (p *Playground) AddTasks(ctx context.Context, tasks ...Task) ([]string, err
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handoverTimeout)
 	defer cancel()
 	err := p.mgr.Update(hctx, func(tx *task.Tx) error {
+		if again && p.holds(tasks) {
+			mu.Lock()
+			defer mu.Unlock()
+			ids = make([]string, len(tasks)) // held already: answered once durable, as the first time
+			for i, t := range tasks {
+				ids[i] = t.ID
+			}
+			return nil
+		}
 		prepared, err := p.prepare(tasks, nil)
 		if err == nil {
 			err = p.journalNodes(tx, prepared, nil) // rides the same commit
@@ -102,9 +117,15 @@ func (p *Playground) notRunning() error {
 
 // view runs fn on the graph: in the manager's actor while it runs (tx is
 // then a read-only view of the manager), or, once the manager has stopped,
-// under p.offline with a nil tx.
+// under p.offline with a nil tx. A standby among replicated managers holds
+// no graph: it answers task.ErrNotLeader, naming the leader.
 func (p *Playground) view(ctx context.Context, fn func(tx *task.Tx) error) error {
-	err := p.mgr.View(ctx, fn)
+	err := p.mgr.View(ctx, func(tx *task.Tx) error {
+		if err := tx.Standby(); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
 	if !errors.Is(err, agent.ErrStopped) {
 		return err
 	}

@@ -292,6 +292,10 @@ func notLeader(rep messages.Message) (leader string, standby bool) {
 		outs = []messages.Outcome{r.Outcome}
 	case messages.AdminReply:
 		outs = []messages.Outcome{r.Outcome}
+	case messages.GraphSubmitted: // the playground's, on the manager's agent
+		outs = []messages.Outcome{r.Outcome}
+	case messages.GraphResult:
+		outs = []messages.Outcome{r.Outcome}
 	}
 	for _, o := range outs {
 		if o.Code == messages.CodeNotLeader {

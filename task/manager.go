@@ -114,9 +114,6 @@ func NewManager(a *agent.Agent, opts ...ManagerOption) (*Manager, error) {
 	if cfg.replica != nil && cfg.journal == nil {
 		return nil, fmt.Errorf("%w: WithReplication needs WithJournal (the replicated state)", ErrReplicaConfig)
 	}
-	if cfg.replica != nil && cfg.restore != nil {
-		return nil, fmt.Errorf("%w: WithRestore (the playground) does not replicate yet", ErrReplicaConfig)
-	}
 	m := &Manager{
 		agent:      a,
 		cfg:        cfg,
@@ -153,6 +150,19 @@ func NewManager(a *agent.Agent, opts ...ManagerOption) (*Manager, error) {
 	return m, nil
 }
 
+// forgetSettled drops the recovered final tasks under
+// WithForgetFinished: they are the layer above's now.
+func (m *Manager) forgetSettled() {
+	if !m.cfg.forget {
+		return
+	}
+	for id, t := range m.tasks {
+		if t.settled {
+			delete(m.tasks, id)
+		}
+	}
+}
+
 // Agent returns the manager's agent (addresses, stats, extra handlers).
 func (m *Manager) Agent() *agent.Agent { return m.agent }
 
@@ -180,19 +190,13 @@ func (m *Manager) Start(ctx context.Context) error {
 		m.restore(st, "lost: manager restarted", false)
 		lastRuns = st.lastRuns
 	}
-	if m.cfg.restore != nil && m.cfg.journal != nil {
+	if m.cfg.restore != nil && m.cfg.journal != nil && m.cfg.replica == nil { // replicated: when it takes the lead
 		if err := m.cfg.restore(&Recovery{m: m}); err != nil {
 			return err
 		}
 	}
 	m.startPeriodic(lastRuns)
-	if m.cfg.forget { // recovered final tasks are the layer above's now
-		for id, t := range m.tasks {
-			if t.settled {
-				delete(m.tasks, id)
-			}
-		}
-	}
+	m.forgetSettled()
 	m.started = time.Now()
 	if err := m.agent.Start(ctx); err != nil {
 		return err

@@ -28,6 +28,14 @@ func (m *Manager) takeLead(term uint64, st *recovered) {
 	m.series.rebase = true
 	m.startPeriodic(st.lastRuns)
 	m.leading, m.epoch = true, term
+	if m.cfg.restore != nil { // the layer above rebuilds its state too, and resumes in this term's first commit
+		tx := &Tx{m: m}
+		if err := m.cfg.restore(&Recovery{m: m, tx: tx}); err != nil {
+			m.agent.Logger().Error("the layer above the task manager could not rebuild its state from the journal", "term", term, "err", err)
+		}
+		tx.commit()
+	}
+	m.forgetSettled()
 	m.agent.Logger().Info("leading the workspace's task managers", "term", term, "tasks", len(m.tasks), "pending", m.ready.n)
 	// Every worker follows the highest term it hears.
 	for _, d := range m.agent.ConnectedAgents() {
@@ -40,8 +48,8 @@ func (m *Manager) takeLead(term uint64, st *recovered) {
 	}
 	m.markDirty()
 	m.workersChanged()
-	if m.cfg.leadership != nil {
-		m.cfg.leadership(true, term)
+	for _, fn := range m.cfg.leadership {
+		fn(true, term)
 	}
 }
 
@@ -55,8 +63,8 @@ func (m *Manager) standDown() {
 	m.agent.Logger().Warn("no longer leading the workspace's task managers", "term", m.epoch, "leader", m.leaderHint())
 	m.dropState(fmt.Errorf("%w (the leader is %s)", ErrNotLeader, m.leaderHint()))
 	m.leading = false
-	if m.cfg.leadership != nil {
-		m.cfg.leadership(false, m.epoch)
+	for _, fn := range m.cfg.leadership {
+		fn(false, m.epoch)
 	}
 }
 

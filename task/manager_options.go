@@ -44,7 +44,7 @@ type managerConfig struct {
 	scaleFn          func(Load)
 	periodic         []*periodic
 	replica          *replicaConfig
-	leadership       func(leading bool, term uint64)
+	leadership       []func(leading bool, term uint64)
 	auth             *authConfig // WithGrantsRequired (nil: the open policy)
 	tracer           trace.Tracer
 	traceRoots       bool // start a trace for a task submitted without one

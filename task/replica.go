@@ -121,13 +121,14 @@ func WithSnapshots(threshold uint64, interval time.Duration) ReplicaOption {
 
 // WithLeadership calls fn (in the manager's actor: keep it quick) when a
 // replicated manager takes the lead for a term (leading true: it assigns
-// and answers from now on) and when it loses it (false).
+// and answers from now on) and when it loses it (false). Given several
+// times, every fn is called, in the order given.
 func WithLeadership(fn func(leading bool, term uint64)) ManagerOption {
 	return func(c *managerConfig) error {
 		if fn == nil {
 			return errors.New("task: nil leadership callback")
 		}
-		c.leadership = fn
+		c.leadership = append(c.leadership, fn)
 		return nil
 	}
 }

@@ -55,6 +55,17 @@ func (tx *Tx) Cancel(id, reason string) error {
 	return nil
 }
 
+// Standby is nil while the manager leads (always, without replication);
+// on a standby it is an error wrapping [ErrNotLeader] that names the
+// leader when known. A layer's reads answer with it on a standby, whose
+// state is empty.
+func (tx *Tx) Standby() error {
+	if tx.m.leading {
+		return nil
+	}
+	return tx.m.notLeader()
+}
+
 // Task returns what the manager knows of a task, as [Manager.Task] does.
 func (tx *Tx) Task(id string) (Info, bool) {
 	t := tx.m.tasks[id]
@@ -118,6 +129,10 @@ func (tx *Tx) commit() {
 // between the manager's other work.
 func (m *Manager) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	_, err := agent.CallDeferred(ctx, m.agent, func(reply func(struct{}, error)) {
+		if !m.leading { // a standby changes nothing: the leader does
+			reply(struct{}{}, m.notLeader())
+			return
+		}
 		tx := &Tx{m: m}
 		if err := fn(tx); err != nil {
 			reply(struct{}{}, err)
@@ -143,8 +158,15 @@ func (m *Manager) View(ctx context.Context, fn func(tx *Tx) error) error {
 // the manager to rebuild its own state from ([WithRestore]) before the
 // manager runs.
 type Recovery struct {
-	m *Manager
+	m  *Manager
+	tx *Tx
 }
+
+// Tx is nil when the manager starts (it does not run yet: the layer hands
+// over what it must once it does). A replicated manager rebuilds its
+// state each time it takes the lead, in its actor: Tx is then live, and
+// what the layer submits or puts with it rides the term's first commit.
+func (r *Recovery) Tx() *Tx { return r.tx }
 
 // Task returns what the journal says about a task (final tasks keep their
 // result; the others are pending again).
@@ -167,6 +189,12 @@ func (r *Recovery) ForEach(bucket string, fn func(key, value []byte) error) erro
 // journal when the manager starts: it runs after the manager has read the
 // journal and before its agent starts, so no event can come for a task
 // the layer does not know yet. An error stops Start.
+//
+// With [WithReplication] it runs instead each time the manager takes the
+// lead (in its actor, after the manager's own state is rebuilt and before
+// any event of the term; [Recovery.Tx] is live): fn must then drop
+// whatever the layer held before. An error is logged, and the manager
+// leads without the layer's state.
 func WithRestore(fn func(r *Recovery) error) ManagerOption {
 	return func(c *managerConfig) error {
 		if fn == nil {

@@ -7,7 +7,9 @@
 //	go run ./examples/pipeline -chunks 64 -workers 4
 //
 // Workers in other processes can join: start the playground with
-// -remote N, then run -role worker -join <address> in each.
+// -remote N, then run -role worker -join <address> in each. With
+// -replicate, several playground processes keep one graph and survive the
+// loss of any one (replicated.go).
 package main
 
 import (
@@ -42,15 +44,23 @@ type options struct {
 	http      string
 	journal   string
 	serve     bool
+	secret    string
+	key       string
+	replicate string
+	replicas  string
 }
 
 func main() {
 	var o options
-	flag.StringVar(&o.role, "role", "playground", "playground, worker (joins a playground), or producer (submits the pipeline to a playground from this process)")
+	flag.StringVar(&o.role, "role", "playground", "playground, worker (joins a playground), producer (submits the pipeline to a playground from this process), or id (prints -key's peer ID)")
 	flag.BoolVar(&o.serve, "serve", false, "playground: run no pipeline of its own; serve producers (-role producer) until interrupted")
 	flag.StringVar(&o.workspace, "workspace", "pipeline", "workspace ID")
 	flag.StringVar(&o.listen, "listen", "/ip4/127.0.0.1/tcp/0", "playground listen multiaddr")
-	flag.StringVar(&o.join, "join", "", "worker, producer: the playground's address")
+	flag.StringVar(&o.join, "join", "", "worker, producer: the playground's address (replicated playgrounds: all of them, comma-separated); playground with -replicate: the other playgrounds' addresses")
+	flag.StringVar(&o.secret, "secret", os.Getenv("CEYLON_SECRET"), "workspace secret (default $CEYLON_SECRET; \"\": an open workspace)")
+	flag.StringVar(&o.key, "key", "", "playground, id: identity key file (created if missing); its peer ID is the playground's")
+	flag.StringVar(&o.replicate, "replicate", "", "playground: one of several that replicate the graph (Raft; log, snapshots and journal in this directory; needs -secret and -key); implies -serve")
+	flag.StringVar(&o.replicas, "replicas", "", "playground with -replicate: comma-separated peer IDs of the group's playgrounds, the same list on each (see -role id)")
 	flag.StringVar(&o.name, "name", "remote", "worker: name; producer: the prefix of its task IDs")
 	flag.IntVar(&o.chunks, "chunks", 64, "parallel processing tasks")
 	flag.IntVar(&o.size, "size", 200_000, "numbers to process (the prepared data travels in one message: keep it under the 4 MiB frame limit)")
@@ -71,6 +81,8 @@ func main() {
 		err = runWorker(ctx, o)
 	case "producer":
 		err = runProducer(ctx, o)
+	case "id":
+		err = printID(o)
 	default:
 		err = fmt.Errorf("unknown -role %q", o.role)
 	}
@@ -167,7 +179,17 @@ func runPlayground(ctx context.Context, o options) error {
 	if o.workers == 0 {
 		local = nil
 	}
-	opts := []playground.Option{}
+	opts := []playground.Option{playground.WithSecret(o.secret)}
+	if o.key != "" {
+		opts = append(opts, playground.WithIdentityFile(o.key))
+	}
+	if o.replicate != "" {
+		ropts, err := replicaOptions(o)
+		if err != nil {
+			return err
+		}
+		opts, o.serve = append(opts, ropts...), true
+	}
 	if o.http != "" {
 		opts = append(opts, playground.WithHTTP(o.http, monitor.WithToken(os.Getenv("CEYLON_HTTP_TOKEN"))))
 	}
@@ -192,12 +214,7 @@ func runPlayground(ctx context.Context, o options) error {
 		}
 		if o.serve {
 			fmt.Printf("serving producers: -role producer -workspace %s -join %s\n", o.workspace, p.Manager().Addrs()[0])
-			<-ctx.Done()
-			rep, err := p.Stats(context.WithoutCancel(ctx))
-			if err == nil {
-				_, _ = rep.WriteTo(os.Stdout)
-			}
-			return nil
+			return serve(ctx, p)
 		}
 		tasks := pipeline(o, "")
 
@@ -257,7 +274,8 @@ func runWorker(ctx context.Context, o options) error {
 	}
 	var was []*task.Worker
 	for _, w := range workers(o, o.name) {
-		wa, err := w.Agent(agent.WithJoin(o.join), agent.WithWorkspace(o.workspace), agent.WithListenAddrs("/ip4/0.0.0.0/tcp/0"))
+		wa, err := w.Agent(append(agentJoin(o.join), agent.WithWorkspace(o.workspace), agent.WithListenAddrs("/ip4/0.0.0.0/tcp/0"),
+			agent.WithSecret(o.secret))...)
 		if err != nil {
 			return err
 		}
@@ -301,8 +319,8 @@ func runProducer(ctx context.Context, o options) error {
 	if o.join == "" {
 		return errors.New("a producer needs -join <playground address>")
 	}
-	a, err := agent.New(o.name, agent.WithJoin(o.join), agent.WithWorkspace(o.workspace), agent.WithListenAddrs("/ip4/0.0.0.0/tcp/0"),
-		agent.WithSecret(os.Getenv("CEYLON_SECRET")))
+	a, err := agent.New(o.name, append(agentJoin(o.join), agent.WithWorkspace(o.workspace), agent.WithListenAddrs("/ip4/0.0.0.0/tcp/0"),
+		agent.WithSecret(o.secret))...)
 	if err != nil {
 		return err
 	}
@@ -334,4 +352,9 @@ func runProducer(ctx context.Context, o options) error {
 		return fmt.Errorf("wrong result %d, want %d", total, want)
 	}
 	return nil
+}
+
+// agentJoin joins the comma-separated addresses in join.
+func agentJoin(join string) []agent.Option {
+	return []agent.Option{agent.WithJoin(strings.Split(join, ",")...)}
 }
