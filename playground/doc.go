@@ -38,9 +38,9 @@
 // With [WithJournal] and, among [WithManagerOptions],
 // [task.WithReplication], several playgrounds (processes, machines) keep
 // one graph: its records ride the manager's commits through the Raft log.
-// The leading one holds the graph and runs it; a standby holds none and
-// answers every call with [task.ErrNotLeader] (naming the leader when it
-// knows it). When the leader is lost, the next one rebuilds the graph from
+// The leading one holds the graph and runs it; a standby holds none: its
+// AddTasks, Wait, Result, Task and Cancel answer [task.ErrNotLeader]
+// (naming the leader when it knows it), and its Progress is zero. When the leader is lost, the next one rebuilds the graph from
 // its copy of the journal as it takes the lead, takes over the attempts
 // its workers are running, and goes on; waiters on the old leader hear
 // task.ErrNotLeader. A [Client] follows the leader by itself: its calls

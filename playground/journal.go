@@ -70,7 +70,11 @@ func (p *Playground) journalCancel(tx *task.Tx, id, reason string) error {
 // in the manager's actor, and hands them over at once (r.Tx).
 func (p *Playground) restore(r *task.Recovery) error {
 	p.dropGraph(fmt.Errorf("%w: the task manager rebuilt its state", task.ErrNotLeader))
+	if r.Tx() != nil {
+		p.standby = false // it leads (with an empty graph if the journal's cannot be read)
+	}
 	if err := p.rebuild(r); err != nil {
+		p.dropGraph(err) // no part of a graph
 		return err
 	}
 	if tx := r.Tx(); tx != nil {
@@ -98,6 +102,7 @@ func (p *Playground) handOver(tx *task.Tx) {
 // the graph already. Runs in the manager's actor.
 func (p *Playground) onLeadership(leading bool, term uint64) {
 	if !leading {
+		p.standby = true
 		p.dropGraph(fmt.Errorf("%w: the task manager lost the lead (term %d)", task.ErrNotLeader, term))
 	}
 }

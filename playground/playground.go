@@ -40,6 +40,7 @@ type Playground struct {
 	offline sync.Mutex  // the graph, once the manager's actor is gone
 
 	// Owned by the manager's actor.
+	standby  bool // replicated and not leading: no graph here
 	nodes    map[string]*node
 	seq      uint64 // generated task IDs
 	gseq     uint64 // graph records in the journal
@@ -98,6 +99,8 @@ func New(opts ...Option) (*Playground, error) {
 		return nil, err
 	}
 	p.mgr = m
+	_, err = m.Replica()
+	p.standby = err == nil // until it takes the lead
 	p.serveRemote(admin)
 	return p, nil
 }
@@ -148,7 +151,7 @@ func (p *Playground) Start(ctx context.Context, workers ...Worker) (err error) {
 		}
 	}
 	p.running.Store(true)
-	if len(p.resume) > 0 || len(p.replay) > 0 { // what a restart restored (replicated: done on taking the lead)
+	if _, err := p.mgr.Replica(); err != nil { // what a restart restored (replicated: handed over on taking the lead, in the actor)
 		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handoverTimeout)
 		defer cancel()
 		if err := p.mgr.Update(hctx, func(tx *task.Tx) error {

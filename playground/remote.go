@@ -79,6 +79,9 @@ func remoteErr(o messages.Outcome) error {
 	return task.ErrorFromCode(o.Code, o.Message)
 }
 
+// errStandby is a standby's refusal of a remote call.
+var errStandby = fmt.Errorf("%w: a standby playground", task.ErrNotLeader)
+
 // serveRemote registers the handlers on the manager's agent a.
 func (p *Playground) serveRemote(a *agent.Agent) {
 	p.remoteBy = map[peer.ID]int{}
@@ -128,6 +131,9 @@ func (p *Playground) onGraphSubmit(ctx agent.Context, req messages.GraphSubmit) 
 	if err := req.Validate(); err != nil {
 		return refuse(err)
 	}
+	if p.standby { // the client follows the leader outcome names
+		return refuse(errStandby)
+	}
 	for _, t := range req.Tasks {
 		if err := p.mgr.Authorize(ctx, t.Type, task.RoleProducer); err != nil {
 			return refuse(err)
@@ -157,6 +163,9 @@ func (p *Playground) onGraphSubmit(ctx agent.Context, req messages.GraphSubmit) 
 
 // onGraphWait answers once the task is final, from a goroutine of its own.
 func (p *Playground) onGraphWait(ctx agent.Context, req messages.GraphWait) error {
+	if p.standby {
+		return ctx.Reply(messages.GraphResult{Outcome: p.outcome(req.ID, errStandby)})
+	}
 	typ := "" // an unknown task: any producer or viewer may hear it is unknown
 	if n := p.nodes[req.ID]; n != nil {
 		typ = n.task.Type

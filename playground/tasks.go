@@ -330,7 +330,7 @@ func (p *Playground) Cancel(ctx context.Context, id string) error {
 		}
 		return tx.AfterCommit(func(tx *task.Tx, err error) {
 			switch {
-			case err != nil || n.state.final():
+			case err != nil || n.state.final() || p.nodes[id] != n: // or the graph was rebuilt meanwhile
 			case n.state == stateQueued: // its dependencies finished meanwhile
 				if _, ok := tx.Task(id); ok {
 					_ = tx.Cancel(id, "cancelled by request")

@@ -173,7 +173,19 @@ func runThroughput(b *testing.B, m *Manager, done *atomic.Int64) {
 // the result) and reports the round-trip percentiles (make bench runs 1,000).
 func BenchmarkTaskRoundTrip(b *testing.B) {
 	var done atomic.Int64
-	m := startTaskBench(b, &done)
+	runRoundTrips(b, startTaskBench(b, &done))
+}
+
+// BenchmarkTaskRoundTripJournal is BenchmarkTaskRoundTrip with the
+// journal on: each round trip waits for the task's acceptance and its
+// result to be durable.
+func BenchmarkTaskRoundTripJournal(b *testing.B) {
+	j := benchJournal(b)
+	var done atomic.Int64
+	runRoundTrips(b, startTaskBench(b, &done, WithJournal(j)))
+}
+
+func runRoundTrips(b *testing.B, m *Manager) {
 	ctx := context.Background()
 	for i := range 100 { // warm up
 		if _, err := m.Run(ctx, noopTask(fmt.Sprint("warm", i))); err != nil {

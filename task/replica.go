@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ceylon-go/ceylon/agent"
+
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
@@ -374,7 +376,25 @@ func (r *replica) loop() {
 }
 
 // lead brings the manager's state up to the log and hands it the lead.
+// A manager that still leads (notifications of a lost and a new term
+// merged into one) stands down first, so that nothing it commits lands
+// between the journal read here and the state it rebuilds from it.
 func (r *replica) lead() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-r.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if _, err := agent.Call(ctx, r.m.agent, func() (struct{}, error) {
+		r.m.standDown()
+		return struct{}{}, nil
+	}); err != nil {
+		return // stopping
+	}
 	for r.raft.State() == raft.Leader {
 		err := r.raft.Barrier(4 * r.cfg.election).Error()
 		if err == nil {

@@ -123,7 +123,9 @@ func (tx *Tx) commit() {
 }
 
 // Update runs fn in the manager's actor with a [Tx], then waits until
-// everything it changed is durable (at once without a journal). If fn
+// everything it changed is durable (at once without a journal). On a
+// standby among replicated managers it fails with [ErrNotLeader] (naming
+// the leader when known) and fn does not run. If fn
 // fails, what it put is dropped (tasks it submitted stay: a submission
 // takes effect when Submit returns nil). fn must be quick; it runs
 // between the manager's other work.
@@ -154,9 +156,9 @@ func (m *Manager) View(ctx context.Context, fn func(tx *Tx) error) error {
 	return err
 }
 
-// Recovery is what a restarted manager's journal holds, for a layer above
-// the manager to rebuild its own state from ([WithRestore]) before the
-// manager runs.
+// Recovery is what a manager's journal holds, for a layer above the
+// manager to rebuild its own state from ([WithRestore]): before a
+// restarted manager runs, or, replicated, as it takes the lead.
 type Recovery struct {
 	m  *Manager
 	tx *Tx
