@@ -146,7 +146,7 @@ func (p *Playground) Start(ctx context.Context, workers ...Worker) (err error) {
 		}
 	}()
 	if p.cfg.httpAddr != "" {
-		if p.monitor, err = monitor.Start(p.cfg.httpAddr, p.mgr, p.cfg.httpOpts...); err != nil {
+		if p.monitor, err = monitor.Start(p.cfg.httpAddr, p.mgr.LeaderOperator(), p.cfg.httpOpts...); err != nil { // replicated: the leader's
 			return fmt.Errorf("playground: monitor: %w", err)
 		}
 	}

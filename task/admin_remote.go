@@ -196,8 +196,12 @@ func (m *Manager) answerTails() {
 
 var _ Operator = (*Client)(nil)
 
-// admin sends op with arg (JSON) and decodes the result into out.
-func (c *Client) admin(ctx context.Context, op string, arg, out any) error {
+// adminCaller sends an admin request and returns the reply: a Client
+// to the manager it follows, a standby manager to its leader.
+type adminCaller func(ctx context.Context, req messages.AdminRequest) (messages.Message, error)
+
+// call sends op with arg (JSON) and decodes the result into out.
+func (send adminCaller) call(ctx context.Context, op string, arg, out any) error {
 	req := messages.AdminRequest{Op: op}
 	if arg != nil {
 		b, err := json.Marshal(arg)
@@ -206,7 +210,7 @@ func (c *Client) admin(ctx context.Context, op string, arg, out any) error {
 		}
 		req.Body = b
 	}
-	rep, err := c.request(ctx, req)
+	rep, err := send(ctx, req)
 	if err != nil {
 		return fmt.Errorf("task: %s: %w", op, err)
 	}
@@ -225,69 +229,112 @@ func (c *Client) admin(ctx context.Context, op string, arg, out any) error {
 	return nil
 }
 
-// Stats is the manager's snapshot.
-func (c *Client) Stats(ctx context.Context) (Stats, error) {
+// remoteOps is the admin API over admin requests.
+type remoteOps struct{ send adminCaller }
+
+func (o remoteOps) Stats(ctx context.Context) (Stats, error) {
 	var s Stats
-	return s, c.admin(ctx, messages.AdminStats, nil, &s)
+	return s, o.send.call(ctx, messages.AdminStats, nil, &s)
 }
 
-// ListTasks lists the manager's tasks that match f (see
-// [Manager.ListTasks]).
-func (c *Client) ListTasks(ctx context.Context, f TaskFilter) (TaskPage, error) {
+func (o remoteOps) ListTasks(ctx context.Context, f TaskFilter) (TaskPage, error) {
 	var p TaskPage
-	return p, c.admin(ctx, messages.AdminTasks, f, &p)
+	return p, o.send.call(ctx, messages.AdminTasks, f, &p)
 }
 
-// TaskDetail is everything the manager knows of task id.
-func (c *Client) TaskDetail(ctx context.Context, id string) (TaskDetail, error) {
+func (o remoteOps) TaskDetail(ctx context.Context, id string) (TaskDetail, error) {
 	var d TaskDetail
-	return d, c.admin(ctx, messages.AdminTask, messages.AdminTarget{ID: id}, &d)
+	return d, o.send.call(ctx, messages.AdminTask, messages.AdminTarget{ID: id}, &d)
 }
 
-// Retry runs a failed or cancelled task again (see [Manager.Retry]).
-func (c *Client) Retry(ctx context.Context, id string) error {
-	return c.admin(ctx, messages.AdminRetry, messages.AdminTarget{ID: id}, nil)
+func (o remoteOps) Cancel(ctx context.Context, id string) error {
+	return o.send.call(ctx, messages.AdminCancel, messages.AdminTarget{ID: id}, nil)
 }
 
-// Delete forgets a final task (see [Manager.Delete]).
-func (c *Client) Delete(ctx context.Context, id string) error {
-	return c.admin(ctx, messages.AdminDelete, messages.AdminTarget{ID: id}, nil)
+func (o remoteOps) Retry(ctx context.Context, id string) error {
+	return o.send.call(ctx, messages.AdminRetry, messages.AdminTarget{ID: id}, nil)
 }
 
-// Workers lists the workers the manager has known.
-func (c *Client) Workers(ctx context.Context) ([]WorkerView, error) {
+func (o remoteOps) Delete(ctx context.Context, id string) error {
+	return o.send.call(ctx, messages.AdminDelete, messages.AdminTarget{ID: id}, nil)
+}
+
+func (o remoteOps) Workers(ctx context.Context) ([]WorkerView, error) {
 	var ws []WorkerView
-	return ws, c.admin(ctx, messages.AdminWorkers, nil, &ws)
+	return ws, o.send.call(ctx, messages.AdminWorkers, nil, &ws)
 }
 
-// Series returns the manager's samples taken at or after since.
-func (c *Client) Series(ctx context.Context, since time.Time) ([]Sample, error) {
+func (o remoteOps) Series(ctx context.Context, since time.Time) ([]Sample, error) {
 	var t messages.AdminTarget
 	if !since.IsZero() {
 		t.Since = since.Format(time.RFC3339Nano)
 	}
 	var out []Sample
-	return out, c.admin(ctx, messages.AdminSeries, t, &out)
+	return out, o.send.call(ctx, messages.AdminSeries, t, &out)
+}
+
+func (o remoteOps) Events(ctx context.Context, q EventQuery) (EventPage, error) {
+	var p EventPage
+	return p, o.send.call(ctx, messages.AdminEvents, q, &p)
+}
+
+func (o remoteOps) Pause(ctx context.Context, typ string) error {
+	return o.send.call(ctx, messages.AdminPause, messages.AdminTarget{Type: typ}, nil)
+}
+
+func (o remoteOps) Resume(ctx context.Context, typ string) error {
+	return o.send.call(ctx, messages.AdminResume, messages.AdminTarget{Type: typ}, nil)
+}
+
+func (o remoteOps) Revoke(ctx context.Context, id string) error {
+	return o.send.call(ctx, messages.AdminRevoke, messages.AdminTarget{ID: id}, nil)
+}
+
+func (c *Client) ops() remoteOps {
+	return remoteOps{send: func(ctx context.Context, req messages.AdminRequest) (messages.Message, error) {
+		return c.request(ctx, req)
+	}}
+}
+
+// Stats is the manager's snapshot.
+func (c *Client) Stats(ctx context.Context) (Stats, error) { return c.ops().Stats(ctx) }
+
+// ListTasks lists the manager's tasks that match f (see
+// [Manager.ListTasks]).
+func (c *Client) ListTasks(ctx context.Context, f TaskFilter) (TaskPage, error) {
+	return c.ops().ListTasks(ctx, f)
+}
+
+// TaskDetail is everything the manager knows of task id.
+func (c *Client) TaskDetail(ctx context.Context, id string) (TaskDetail, error) {
+	return c.ops().TaskDetail(ctx, id)
+}
+
+// Retry runs a failed or cancelled task again (see [Manager.Retry]).
+func (c *Client) Retry(ctx context.Context, id string) error { return c.ops().Retry(ctx, id) }
+
+// Delete forgets a final task (see [Manager.Delete]).
+func (c *Client) Delete(ctx context.Context, id string) error { return c.ops().Delete(ctx, id) }
+
+// Workers lists the workers the manager has known.
+func (c *Client) Workers(ctx context.Context) ([]WorkerView, error) { return c.ops().Workers(ctx) }
+
+// Series returns the manager's samples taken at or after since.
+func (c *Client) Series(ctx context.Context, since time.Time) ([]Sample, error) {
+	return c.ops().Series(ctx, since)
 }
 
 // Events reads the manager's event feed (see [Manager.Events]).
 func (c *Client) Events(ctx context.Context, q EventQuery) (EventPage, error) {
-	var p EventPage
-	return p, c.admin(ctx, messages.AdminEvents, q, &p)
+	return c.ops().Events(ctx, q)
 }
 
 // Pause stops the assignment of tasks of type typ (see [Manager.Pause]).
-func (c *Client) Pause(ctx context.Context, typ string) error {
-	return c.admin(ctx, messages.AdminPause, messages.AdminTarget{Type: typ}, nil)
-}
+func (c *Client) Pause(ctx context.Context, typ string) error { return c.ops().Pause(ctx, typ) }
 
 // Resume undoes Pause.
-func (c *Client) Resume(ctx context.Context, typ string) error {
-	return c.admin(ctx, messages.AdminResume, messages.AdminTarget{Type: typ}, nil)
-}
+func (c *Client) Resume(ctx context.Context, typ string) error { return c.ops().Resume(ctx, typ) }
 
 // Revoke takes a grant back (see [Manager.Revoke]); it needs the
 // operator role.
-func (c *Client) Revoke(ctx context.Context, id string) error {
-	return c.admin(ctx, messages.AdminRevoke, messages.AdminTarget{ID: id}, nil)
-}
+func (c *Client) Revoke(ctx context.Context, id string) error { return c.ops().Revoke(ctx, id) }

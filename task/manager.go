@@ -144,6 +144,9 @@ func NewManager(a *agent.Agent, opts ...ManagerOption) (*Manager, error) {
 	agent.On(a, m.onProgress)
 	m.handleProducers(a)
 	agent.On(a, m.onAdminRequest)
+	if err := agent.RegisterKind[messages.AdminReply](a); err != nil { // a standby's requests to its leader (LeaderOperator)
+		return nil, err
+	}
 	agent.On(a, m.onGrantPresent)
 	a.OnConnect(m.onConnect)
 	a.OnDisconnect(m.onDisconnect)

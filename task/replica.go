@@ -444,6 +444,25 @@ func (r *replica) member(id peer.ID) bool {
 	return false
 }
 
+// replicaServer reports whether pid is a server of this manager's
+// replicated group's configuration (false without replication).
+func (m *Manager) replicaServer(pid peer.ID) bool {
+	r := m.rep.Load()
+	if r == nil {
+		return false
+	}
+	f := r.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, s := range f.Configuration().Servers {
+		if string(s.ID) == pid.String() {
+			return true
+		}
+	}
+	return false
+}
+
 // leader is the leading manager's peer ID, "" when unknown.
 func (r *replica) leader() string {
 	_, id := r.raft.LeaderWithID()

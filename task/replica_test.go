@@ -17,6 +17,7 @@ import (
 	"github.com/ceylon-go/ceylon/messages"
 	"github.com/ceylon-go/ceylon/peer"
 	"github.com/libp2p/go-libp2p/p2p/net/gostream"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // A private workspace's replicas: TCP only (private networks cannot use
@@ -25,19 +26,26 @@ var replicaNet = []agent.Option{agent.WithListenAddrs("/ip4/127.0.0.1/tcp/0"), a
 
 // replicaSet is n replicating managers of one workspace.
 type replicaSet struct {
-	t    *testing.T
-	ws   string
-	dir  string
-	ids  []peer.ID
-	mgrs []*Manager
-	opts []ReplicaOption
+	t     *testing.T
+	ws    string
+	dir   string
+	ids   []peer.ID
+	mgrs  []*Manager
+	opts  []ReplicaOption
+	mopts []ManagerOption // more options for every manager
 }
 
 // startReplicas starts n managers that bootstrap one group, each with its
 // own journal and Raft directory; each joins the ones started before it.
 func startReplicas(t *testing.T, n int, opts ...ReplicaOption) *replicaSet {
 	t.Helper()
-	rs := &replicaSet{t: t, ws: "ws-" + t.Name(), dir: t.TempDir(), opts: opts}
+	return startReplicasWith(t, n, nil, opts...)
+}
+
+// startReplicasWith is startReplicas with more manager options.
+func startReplicasWith(t *testing.T, n int, mopts []ManagerOption, opts ...ReplicaOption) *replicaSet {
+	t.Helper()
+	rs := &replicaSet{t: t, ws: "ws-" + t.Name(), dir: t.TempDir(), opts: opts, mopts: mopts}
 	for i := range n {
 		k, err := peer.LoadOrCreateIdentity(rs.keyPath(i))
 		if err != nil {
@@ -81,7 +89,7 @@ func (rs *replicaSet) start(i int, bootstrap bool) *Manager {
 	if bootstrap {
 		ropts = append(ropts, ReplicaBootstrap(rs.ids...))
 	}
-	m, err := NewManager(a, WithJournal(j), WithReplication(filepath.Join(rs.dir, fmt.Sprintf("raft-%d", i)), ropts...))
+	m, err := NewManager(a, append([]ManagerOption{WithJournal(j), WithReplication(filepath.Join(rs.dir, fmt.Sprintf("raft-%d", i)), ropts...)}, rs.mopts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -542,5 +550,46 @@ func TestReplicaLeavesWhenItsJournalFails(t *testing.T) {
 	})
 	if err := rs.mgrs[lead].Submit(ctx, messages.Task{ID: "u", Type: "none"}); err != nil {
 		t.Fatalf("the group after one replica left: %v", err)
+	}
+}
+
+// A standby's LeaderOperator shows and steers the leader (under strict
+// grants too: the managers of the group need none from each other); the
+// standby's own admin API refuses.
+func TestStandbyLeaderOperator(t *testing.T) {
+	t.Parallel()
+	rs := startReplicasWith(t, 3, []ManagerOption{WithGrantsRequired()})
+	lead := rs.leader()
+	ctx := testutil.Context(t)
+	for _, id := range []string{"q1", "q2"} {
+		if err := rs.mgrs[lead].Submit(ctx, messages.Task{ID: id, Type: "nobody-runs"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sb := rs.mgrs[(lead+1)%3]
+	if _, err := sb.ListTasks(ctx, TaskFilter{}); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("the standby's own ListTasks: %v, want ErrNotLeader", err)
+	}
+	op := sb.LeaderOperator()
+	st, err := op.Stats(ctx)
+	if err != nil || st.Submitted != 2 {
+		t.Fatalf("the leader's stats through a standby: %d submitted, %v", st.Submitted, err)
+	}
+	page, err := op.ListTasks(ctx, TaskFilter{})
+	if err != nil || len(page.Tasks) != 2 {
+		t.Fatalf("the leader's tasks through a standby: %+v %v", page, err)
+	}
+	if err := op.Cancel(ctx, "q1"); err != nil {
+		t.Fatal(err)
+	}
+	d, err := op.TaskDetail(ctx, "q1")
+	if err != nil || d.Status != StatusCancelled.String() {
+		t.Fatalf("q1 through a standby after its cancel: %+v %v", d.TaskSummary, err)
+	}
+	if _, ok := op.(interface{ Metrics() *prometheus.Registry }); !ok {
+		t.Error("LeaderOperator serves no metrics (the monitor's /metrics)")
+	}
+	if _, err := rs.mgrs[lead].LeaderOperator().Stats(ctx); err != nil {
+		t.Fatalf("the leader's own: %v", err)
 	}
 }

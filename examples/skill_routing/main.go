@@ -344,7 +344,7 @@ func runAdmin(ctx context.Context, o options, ready chan<- string) error {
 	fmt.Printf("task manager listening; workers join with:\n  -workspace %s -join %s\n", o.workspace, addr)
 	fmt.Printf("or, from anywhere that reaches a bootstrap address (this one or a -role bootstrap node):\n  -workspace %s -bootstrap %s\n", o.workspace, addr)
 	if o.http != "" {
-		srv, err := monitor.Start(o.http, m, monitor.WithToken(o.httpToken))
+		srv, err := monitor.Start(o.http, m.LeaderOperator(), monitor.WithToken(o.httpToken)) // replicated: any admin shows the leader
 		if err != nil {
 			return err
 		}
