@@ -182,37 +182,23 @@ func (j *Journal) writeTasks(recs []*taskRecord, workers map[string]WorkerStats,
 
 // writeLocal writes a batch to the journal's file.
 func (j *Journal) writeLocal(recs []*taskRecord, workers map[string]WorkerStats, deletes []string, puts []journalPut) error {
+	return j.writeMany([]journalWrite{{recs, workers, deletes, puts}})
+}
+
+// journalWrite is one commit's writes.
+type journalWrite struct {
+	recs    []*taskRecord
+	workers map[string]WorkerStats
+	deletes []string
+	puts    []journalPut
+}
+
+// writeMany writes commits to the journal's file in one transaction, in
+// order.
+func (j *Journal) writeMany(ws []journalWrite) error {
 	err := j.db.Update(func(tx *bolt.Tx) error {
-		if workers != nil {
-			v, err := workerTable(workers).MarshalMsg(nil)
-			if err != nil {
-				return err
-			}
-			if err := tx.Bucket(bucketMeta).Put(keyWorkers, v); err != nil {
-				return err
-			}
-		}
-		b := tx.Bucket(bucketTasks)
-		for _, id := range deletes {
-			if err := b.Delete([]byte(id)); err != nil {
-				return err
-			}
-		}
-		for _, r := range recs {
-			v, err := r.MarshalMsg(nil)
-			if err != nil {
-				return err
-			}
-			if err := b.Put([]byte(r.Task.ID), v); err != nil {
-				return err
-			}
-		}
-		for _, p := range puts {
-			pb, err := tx.CreateBucketIfNotExists([]byte(p.bucket))
-			if err != nil {
-				return err
-			}
-			if err := pb.Put(p.key, p.value); err != nil {
+		for _, w := range ws {
+			if err := writeTx(tx, w.recs, w.workers, w.deletes, w.puts); err != nil {
 				return err
 			}
 		}
@@ -220,6 +206,44 @@ func (j *Journal) writeLocal(recs []*taskRecord, workers map[string]WorkerStats,
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrJournalWrite, err)
+	}
+	return nil
+}
+
+// writeTx writes one commit in tx.
+func writeTx(tx *bolt.Tx, recs []*taskRecord, workers map[string]WorkerStats, deletes []string, puts []journalPut) error {
+	if workers != nil {
+		v, err := workerTable(workers).MarshalMsg(nil)
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketMeta).Put(keyWorkers, v); err != nil {
+			return err
+		}
+	}
+	b := tx.Bucket(bucketTasks)
+	for _, id := range deletes {
+		if err := b.Delete([]byte(id)); err != nil {
+			return err
+		}
+	}
+	for _, r := range recs {
+		v, err := r.MarshalMsg(nil)
+		if err != nil {
+			return err
+		}
+		if err := b.Put([]byte(r.Task.ID), v); err != nil {
+			return err
+		}
+	}
+	for _, p := range puts {
+		pb, err := tx.CreateBucketIfNotExists([]byte(p.bucket))
+		if err != nil {
+			return err
+		}
+		if err := pb.Put(p.key, p.value); err != nil {
+			return err
+		}
 	}
 	return nil
 }

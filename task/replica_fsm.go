@@ -56,29 +56,89 @@ func (f *journalFSM) Apply(l *raft.Log) (res any) {
 	return nil
 }
 
+// ApplyBatch implements raft.BatchingFSM: the entries Raft hands over
+// together (committed together, or applied while catching up) are written
+// in one journal transaction, in log order. Each result is as Apply's.
+// An entry that cannot be read fails with those after it in the batch
+// (the replica leaves its group: see failed).
+func (f *journalFSM) ApplyBatch(logs []*raft.Log) (res []any) {
+	res = make([]any, len(logs))
+	fail := func(from int, err error) {
+		for i := from; i < len(logs); i++ {
+			if logs[i].Type == raft.LogCommand && res[i] == nil {
+				res[i] = err
+			}
+		}
+		if f.failed != nil {
+			f.failed(err)
+		}
+	}
+	first := -1
+	defer func() {
+		if r := recover(); r != nil {
+			fail(max(first, 0), fmt.Errorf("%w: from index %d: %v", ErrReplicaEntry, logs[max(first, 0)].Index, r))
+		}
+	}()
+	var ws []journalWrite
+	bad, badErr := -1, error(nil)
+	for i, l := range logs {
+		if l.Type != raft.LogCommand {
+			continue
+		}
+		w, err := f.j.decodeEntry(l.Data)
+		if err != nil {
+			bad, badErr = i, fmt.Errorf("index %d: %w", l.Index, err)
+			break
+		}
+		if first < 0 {
+			first = i
+		}
+		ws = append(ws, w)
+	}
+	if len(ws) > 0 {
+		if err := f.j.writeMany(ws); err != nil {
+			fail(first, fmt.Errorf("from index %d: %w", logs[first].Index, err))
+			return res
+		}
+	}
+	if bad >= 0 {
+		fail(bad, badErr)
+	}
+	return res
+}
+
 // applyEntry writes one replicated log entry to the journal's file.
 func (j *Journal) applyEntry(data []byte) error {
+	w, err := j.decodeEntry(data)
+	if err != nil {
+		return err
+	}
+	return j.writeMany([]journalWrite{w})
+}
+
+// decodeEntry reads one replicated log entry's writes.
+func (j *Journal) decodeEntry(data []byte) (journalWrite, error) {
 	if fail := j.failApply.Load(); fail != nil {
 		if err := (*fail)(); err != nil {
-			return fmt.Errorf("%w: %w", ErrJournalWrite, err)
+			return journalWrite{}, fmt.Errorf("%w: %w", ErrJournalWrite, err)
 		}
 	}
 	if len(data) == 0 || data[0] != entryBatch {
-		return fmt.Errorf("%w: kind %v", ErrReplicaEntry, data[:min(1, len(data))])
+		return journalWrite{}, fmt.Errorf("%w: kind %v", ErrReplicaEntry, data[:min(1, len(data))])
 	}
 	var b journalBatch
 	if _, err := b.UnmarshalMsg(data[1:]); err != nil {
-		return fmt.Errorf("%w: %w", ErrReplicaEntry, err)
+		return journalWrite{}, fmt.Errorf("%w: %w", ErrReplicaEntry, err)
 	}
 	for i, r := range b.Records {
 		if r == nil || r.Task.ID == "" {
-			return fmt.Errorf("%w: record %d has no task", ErrReplicaEntry, i)
+			return journalWrite{}, fmt.Errorf("%w: record %d has no task", ErrReplicaEntry, i)
 		}
 	}
 	puts := make([]journalPut, len(b.Puts))
 	for i, p := range b.Puts {
 		if err := checkBucket(p.Bucket); err != nil {
-			return fmt.Errorf("%w: %w", ErrReplicaEntry, err)
+			return journalWrite{}, fmt.Errorf("%w: %w", ErrReplicaEntry, err)
 		}
 		puts[i] = journalPut{bucket: p.Bucket, key: p.Key, value: p.Value}
 	}
@@ -86,7 +146,7 @@ func (j *Journal) applyEntry(data []byte) error {
 	if b.Workers != nil {
 		workers = b.Workers
 	}
-	return j.writeLocal(b.Records, workers, b.Deletes, puts)
+	return journalWrite{b.Records, workers, b.Deletes, puts}, nil
 }
 
 // Snapshot implements raft.FSM: a read transaction, consistent with the
