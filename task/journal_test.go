@@ -285,6 +285,51 @@ func TestRetentionForgetsFinishedTasks(t *testing.T) {
 	})
 }
 
+// Past the count of finished tasks kept, the oldest finished are
+// forgotten first, in memory and in the journal; the totals still count
+// them.
+func TestKeepFinishedBoundsMemory(t *testing.T) {
+	onMemnet(t, func(t *testing.T, _ *memnet.Network, on agent.Option) {
+		j := openJournal(t, filepath.Join(t.TempDir(), "k.db"))
+		m := startManager(t, on, WithJournal(j), WithKeepFinished(5), WithRetention(0), WithTick(10*time.Millisecond))
+		startWorker(t, m, "W", func(w *Worker) { w.Handle("job", noop) }, on)
+		for i := range 12 {
+			if r := runTask(t, m, messages.Task{ID: fmt.Sprint("t", i), Type: "job", Description: "d"}); !r.Success {
+				t.Fatal(r)
+			}
+		}
+		ctx := testutil.Context(t)
+		if _, err := m.Task(ctx, "t0"); !errors.Is(err, ErrUnknownTask) {
+			t.Fatalf("the oldest finished task: %v, want it forgotten", err)
+		}
+		if info, err := m.Task(ctx, "t11"); err != nil || info.Status != StatusCompleted {
+			t.Fatalf("the newest: %+v %v", info, err)
+		}
+		st, err := m.Stats(ctx)
+		if err != nil || st.Succeeded != 12 {
+			t.Fatalf("totals: %d succeeded, %v; want 12", st.Succeeded, err)
+		}
+		testutil.Eventually(t, "the journal to hold the 5 kept", func() bool {
+			n, err := j.Len()
+			return err == nil && n == 5
+		})
+	})
+}
+
+// With no limit of either kind, finished tasks stay.
+func TestKeepFinishedUnlimited(t *testing.T) {
+	onMemnet(t, func(t *testing.T, _ *memnet.Network, on agent.Option) {
+		m := startManager(t, on, WithKeepFinished(0), WithRetention(0))
+		startWorker(t, m, "W", func(w *Worker) { w.Handle("job", noop) }, on)
+		for i := range 3 {
+			runTask(t, m, messages.Task{ID: fmt.Sprint("u", i), Type: "job", Description: "d"})
+		}
+		if _, err := m.Task(testutil.Context(t), "u0"); err != nil {
+			t.Fatalf("no limit: %v", err)
+		}
+	})
+}
+
 // A result is reported (to Wait, to observers) only once it is durable:
 // while its commit is stuck, the submitter keeps waiting.
 func TestResultReportedOnlyOnceDurable(t *testing.T) {

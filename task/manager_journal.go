@@ -86,7 +86,7 @@ func (m *Manager) restore(st *recovered, lost string, adopt bool) {
 		switch {
 		case r.Status.Final() && r.Result != nil:
 			t.settled = true
-			if m.cfg.retention > 0 {
+			if m.cfg.retention > 0 || m.cfg.keepFinished > 0 {
 				m.expiring = append(m.expiring, t)
 			}
 			switch r.Status {

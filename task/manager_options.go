@@ -35,7 +35,8 @@ type managerConfig struct {
 	hook             Hook
 	restore          func(*Recovery) error
 	forget           bool
-	retention        time.Duration
+	retention        time.Duration // 0: no time limit
+	keepFinished     int           // 0: no count limit
 	journal          *Journal
 	maxLost          int
 	maxPending       int
@@ -59,8 +60,19 @@ func defaultManagerConfig() managerConfig {
 		maxLost:          10,
 		maxPending:       defaultMaxPendingSubmits,
 		maxRemoteWaits:   defaultMaxRemoteWaits,
+		retention:        DefaultRetention,
+		keepFinished:     DefaultKeepFinished,
 	}
 }
+
+// How long, and how many, finished tasks a manager keeps by default
+// ([WithRetention], [WithKeepFinished]): a day, as river's job cleaner,
+// and at most 100,000 (about 100 MB of no-op tasks), so a manager that
+// runs for ever, or that producers feed without pause, stays bounded.
+const (
+	DefaultRetention    = 24 * time.Hour
+	DefaultKeepFinished = 100_000
+)
 
 // WithDefaultPolicy sets the policy for tasks and handlers that do not set
 // their own (default [DefaultPolicy]).
@@ -174,13 +186,28 @@ func WithForgetFinished() ManagerOption {
 // WithRetention keeps finished tasks (and their results) for d, then
 // forgets them — in memory and in the journal — so a long-running manager
 // does not grow without end. Wait, Task and duplicate-ID checks no longer
-// know an expired task. The default keeps them for the manager's life.
+// know an expired task. The default is [DefaultRetention]; 0 keeps them
+// for as long as [WithKeepFinished] allows.
 func WithRetention(d time.Duration) ManagerOption {
 	return func(c *managerConfig) error {
-		if d <= 0 {
-			return errors.New("task: retention must be positive")
+		if d < 0 {
+			return errors.New("task: negative retention")
 		}
 		c.retention = d
+		return nil
+	}
+}
+
+// WithKeepFinished keeps at most n finished tasks: past them the oldest
+// finished are forgotten first, as retention forgets them (default
+// [DefaultKeepFinished]; 0: no count limit, for as long as the retention
+// allows).
+func WithKeepFinished(n int) ManagerOption {
+	return func(c *managerConfig) error {
+		if n < 0 {
+			return errors.New("task: negative count of finished tasks to keep")
+		}
+		c.keepFinished = n
 		return nil
 	}
 }

@@ -368,18 +368,34 @@ func (m *Manager) settle(t *taskState) {
 	switch {
 	case m.cfg.forget: // a waiter holds t itself
 		delete(m.tasks, t.task.ID)
-	case m.cfg.retention > 0:
+	case m.cfg.retention > 0 || m.cfg.keepFinished > 0:
 		m.expiring = append(m.expiring, t)
+		if k := m.cfg.keepFinished; k > 0 && len(m.expiring) > k {
+			m.expireOldest(len(m.expiring)-k, time.Time{})
+		}
 	}
 }
 
-// expire drops finished tasks older than the retention, from memory and
-// from the journal. Finished tasks are queued in the order they finished,
-// so this looks only at the oldest. Only called in the actor (sweep).
+// expire drops finished tasks older than the retention, and the oldest
+// past the count kept, from memory and from the journal. Finished tasks
+// are queued in the order they finished, so this looks only at the
+// oldest. Only called in the actor (sweep).
 func (m *Manager) expire(now time.Time) {
-	n := 0
-	for n < len(m.expiring) && now.Sub(m.expiring[n].finishedAt) > m.cfg.retention {
-		t := m.expiring[n]
+	if m.cfg.retention > 0 {
+		m.expireOldest(len(m.expiring), now)
+	}
+	if k := m.cfg.keepFinished; k > 0 && len(m.expiring) > k { // a journal restored with more
+		m.expireOldest(len(m.expiring)-k, time.Time{})
+	}
+}
+
+// expireOldest forgets up to n of the oldest finished tasks; with a
+// non-zero now, only those that finished longer than the retention ago.
+// A task retried or deleted since it was queued here is passed over.
+func (m *Manager) expireOldest(n int, now time.Time) {
+	i := 0
+	for i < n && i < len(m.expiring) && (now.IsZero() || now.Sub(m.expiring[i].finishedAt) > m.cfg.retention) {
+		t := m.expiring[i]
 		if m.tasks[t.task.ID] == t && t.settled { // not retried (Retry) meanwhile
 			delete(m.tasks, t.task.ID)
 			if m.cfg.journal != nil {
@@ -387,10 +403,10 @@ func (m *Manager) expire(now time.Time) {
 				m.queueFlush()
 			}
 		}
-		m.expiring[n] = nil
-		n++
+		m.expiring[i] = nil
+		i++
 	}
-	m.expiring = m.expiring[n:]
+	m.expiring = m.expiring[i:]
 }
 
 // cancel ends t as cancelled, telling its worker if it is running.
