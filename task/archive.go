@@ -74,6 +74,7 @@ func (m *Manager) retry(id string) error {
 	if err != nil {
 		return err
 	}
+	m.unkeep(t)
 	t.status, t.settled, t.result, t.done = StatusPending, false, nil, nil
 	t.retries, t.lost, t.finishedAt, t.submittedAt = 0, 0, time.Time{}, time.Now()
 	m.totals.submitted.Add(1)
@@ -86,9 +87,11 @@ func (m *Manager) retry(id string) error {
 
 // delete forgets a final task. Only called in the actor.
 func (m *Manager) delete(id string) error {
-	if _, err := m.final(id, false); err != nil {
+	t, err := m.final(id, false)
+	if err != nil {
 		return err
 	}
+	m.unkeep(t)
 	delete(m.tasks, id)
 	if m.cfg.journal != nil {
 		m.jdelete = append(m.jdelete, id)

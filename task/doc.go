@@ -2,7 +2,8 @@
 // [Manager] (the admin) matches each task to an eligible [Worker] by type,
 // capabilities, free capacity and skill, assigns it with an
 // acknowledgement and a lease, retries failed attempts with backoff,
-// requeues the tasks of lost workers, and keeps every result; a [Worker]
+// requeues the tasks of lost workers, and keeps the results (for a day,
+// the last 100,000: [WithRetention], [WithKeepFinished]); a [Worker]
 // runs the processors registered for each task type, outside its actor,
 // and reports heartbeats and results.
 //

@@ -316,6 +316,50 @@ func TestKeepFinishedBoundsMemory(t *testing.T) {
 	})
 }
 
+// A retried task counts once among those kept, as it last finished, and a
+// deleted one not at all: neither makes the limit forget a task too early.
+func TestKeepFinishedCountsRetriedAndDeleted(t *testing.T) {
+	onMemnet(t, func(t *testing.T, _ *memnet.Network, on agent.Option) {
+		m := startManager(t, on, WithKeepFinished(2), WithRetention(0))
+		startWorker(t, m, "W", func(w *Worker) { w.Handle("job", noop) }, on)
+		ctx := testutil.Context(t)
+		cancelled := func(id string) {
+			t.Helper()
+			if err := m.Cancel(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			testutil.Eventually(t, id+" cancelled", func() bool {
+				info, err := m.Task(ctx, id)
+				return err == nil && info.Status == StatusCancelled
+			})
+		}
+		known := func(id string) bool {
+			_, err := m.Task(ctx, id)
+			return err == nil
+		}
+		if err := m.Submit(ctx, messages.Task{ID: "a", Type: "nobody", Description: "d"}); err != nil {
+			t.Fatal(err)
+		}
+		cancelled("a")
+		runTask(t, m, messages.Task{ID: "b", Type: "job", Description: "d"})
+		if err := m.Retry(ctx, "a"); err != nil {
+			t.Fatal(err)
+		}
+		cancelled("a")
+		runTask(t, m, messages.Task{ID: "c", Type: "job", Description: "d"})
+		if !known("a") || known("b") || !known("c") {
+			t.Fatalf("kept a %v, b %v, c %v; want a and c (a finished again after b)", known("a"), known("b"), known("c"))
+		}
+		if err := m.Delete(ctx, "c"); err != nil {
+			t.Fatal(err)
+		}
+		runTask(t, m, messages.Task{ID: "d", Type: "job", Description: "d"})
+		if !known("a") || !known("d") {
+			t.Fatalf("kept a %v, d %v; want both (c was deleted)", known("a"), known("d"))
+		}
+	})
+}
+
 // With no limit of either kind, finished tasks stay.
 func TestKeepFinishedUnlimited(t *testing.T) {
 	onMemnet(t, func(t *testing.T, _ *memnet.Network, on agent.Option) {

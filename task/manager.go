@@ -19,7 +19,8 @@ import (
 // Manager is the admin agent that hands tasks to workers: it matches
 // each task to an eligible worker (type, capabilities, free capacity,
 // skill), assigns it with an ack and a lease, retries failed attempts with
-// backoff, requeues the tasks of lost workers, and keeps every result.
+// backoff, requeues the tasks of lost workers, and keeps the results
+// ([WithRetention], [WithKeepFinished]).
 //
 // All its state lives in its agent's actor; its methods are safe for
 // concurrent use.
@@ -70,10 +71,12 @@ type Manager struct {
 
 	// Group commit (owned by the actor): records and the effects that wait
 	// for them, flushed once per pass through the mailbox.
-	jbuf         []*taskState // changed since the last commit
-	jdelete      []string     // expired task IDs to delete at the next commit
-	jputs        []journalPut // records of layers above, for the next commit
-	expiring     []*taskState // finished tasks, oldest first (with retention)
+	jbuf         []*taskState    // changed since the last commit
+	jdelete      []string        // expired task IDs to delete at the next commit
+	jputs        []journalPut    // records of layers above, for the next commit
+	expiring     []finishedEntry // finished tasks, oldest first (with a retention or a count kept)
+	kept         int             // the finished tasks held that expiring counts
+	keepGen      uint64          // numbers expiring's entries
 	jafter       []func(error)
 	jflushQd     bool
 	jwriting     int            // commits being written

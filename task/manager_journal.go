@@ -86,9 +86,7 @@ func (m *Manager) restore(st *recovered, lost string, adopt bool) {
 		switch {
 		case r.Status.Final() && r.Result != nil:
 			t.settled = true
-			if m.cfg.retention > 0 || m.cfg.keepFinished > 0 {
-				m.expiring = append(m.expiring, t)
-			}
+			m.keep(t)
 			switch r.Status {
 			case StatusCompleted:
 				m.totals.succeeded.Add(1)
@@ -114,7 +112,7 @@ func (m *Manager) restore(st *recovered, lost string, adopt bool) {
 			m.ready.push(t)
 		}
 	}
-	slices.SortFunc(m.expiring, func(a, b *taskState) int { return a.finishedAt.Compare(b.finishedAt) })
+	slices.SortFunc(m.expiring, func(a, b finishedEntry) int { return a.at.Compare(b.at) })
 	if len(st.recs) > 0 {
 		m.agent.Logger().Info("resumed from journal", "tasks", len(st.recs), "pending", m.ready.n)
 	}

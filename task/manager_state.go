@@ -44,6 +44,8 @@ type taskState struct {
 	attempts        []AttemptInfo
 	result          *messages.TaskResult
 	settled         bool          // final, durable, and announced
+	kept            bool          // counted among the finished tasks kept (Manager.keep)
+	keptGen         uint64        // the number of its live entry in Manager.expiring
 	journalDirty    bool          // changed since the last commit
 	done            chan struct{} // closed when settled; created on first Wait
 	deposed         bool          // done was closed because the manager lost the lead

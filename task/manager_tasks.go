@@ -368,13 +368,48 @@ func (m *Manager) settle(t *taskState) {
 	switch {
 	case m.cfg.forget: // a waiter holds t itself
 		delete(m.tasks, t.task.ID)
-	case m.cfg.retention > 0 || m.cfg.keepFinished > 0:
-		m.expiring = append(m.expiring, t)
-		if k := m.cfg.keepFinished; k > 0 && len(m.expiring) > k {
-			m.expireOldest(len(m.expiring)-k, time.Time{})
+	default:
+		m.keep(t)
+		if k := m.cfg.keepFinished; k > 0 && m.kept > k {
+			m.expireOldest(m.kept-k, time.Time{})
 		}
 	}
 }
+
+// finishedEntry is a finished task in the expiry queue, as it finished
+// then: an entry whose task has since been retried (and finished again)
+// or deleted is stale.
+type finishedEntry struct {
+	t   *taskState
+	at  time.Time
+	gen uint64 // t.keptGen when queued
+}
+
+// keep queues finished t for expiry, if any limit is set. Only called in
+// the actor.
+func (m *Manager) keep(t *taskState) {
+	if m.cfg.forget || m.cfg.retention == 0 && m.cfg.keepFinished == 0 {
+		return
+	}
+	m.keepGen++
+	m.expiring = append(m.expiring, finishedEntry{t, t.finishedAt, m.keepGen})
+	t.kept, t.keptGen = true, m.keepGen
+	m.kept++
+}
+
+// unkeep takes t out of the finished tasks counted (it is retried or
+// deleted); its queue entry goes stale.
+func (m *Manager) unkeep(t *taskState) {
+	if t.kept {
+		t.kept = false
+		m.kept--
+	}
+}
+
+// expireBatch bounds the tasks one sweep forgets (a journal restored with
+// many more than the limit is trimmed over several sweeps, in commits of
+// a sane size).
+const expireBatch = 4096
 
 // expire drops finished tasks older than the retention, and the oldest
 // past the count kept, from memory and from the journal. Finished tasks
@@ -382,29 +417,35 @@ func (m *Manager) settle(t *taskState) {
 // oldest. Only called in the actor (sweep).
 func (m *Manager) expire(now time.Time) {
 	if m.cfg.retention > 0 {
-		m.expireOldest(len(m.expiring), now)
+		m.expireOldest(expireBatch, now)
 	}
-	if k := m.cfg.keepFinished; k > 0 && len(m.expiring) > k { // a journal restored with more
-		m.expireOldest(len(m.expiring)-k, time.Time{})
+	if k := m.cfg.keepFinished; k > 0 && m.kept > k { // a journal restored with more
+		m.expireOldest(min(m.kept-k, expireBatch), time.Time{})
 	}
 }
 
 // expireOldest forgets up to n of the oldest finished tasks; with a
 // non-zero now, only those that finished longer than the retention ago.
-// A task retried or deleted since it was queued here is passed over.
+// Stale entries are dropped on the way, not counted.
 func (m *Manager) expireOldest(n int, now time.Time) {
-	i := 0
-	for i < n && i < len(m.expiring) && (now.IsZero() || now.Sub(m.expiring[i].finishedAt) > m.cfg.retention) {
-		t := m.expiring[i]
-		if m.tasks[t.task.ID] == t && t.settled { // not retried (Retry) meanwhile
-			delete(m.tasks, t.task.ID)
-			if m.cfg.journal != nil {
-				m.jdelete = append(m.jdelete, t.task.ID)
-				m.queueFlush()
-			}
+	i, gone := 0, 0
+	for ; gone < n && i < len(m.expiring); i++ {
+		e := m.expiring[i]
+		live := e.t.kept && e.t.keptGen == e.gen && m.tasks[e.t.task.ID] == e.t
+		if live && !now.IsZero() && now.Sub(e.at) <= m.cfg.retention {
+			break // the oldest live one is within its retention: so are the rest
 		}
-		m.expiring[i] = nil
-		i++
+		m.expiring[i] = finishedEntry{}
+		if !live {
+			continue
+		}
+		m.unkeep(e.t)
+		delete(m.tasks, e.t.task.ID)
+		if m.cfg.journal != nil {
+			m.jdelete = append(m.jdelete, e.t.task.ID)
+			m.queueFlush()
+		}
+		gone++
 	}
 	m.expiring = m.expiring[i:]
 }
