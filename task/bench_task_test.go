@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -254,6 +255,8 @@ func runAsync(b *testing.B, m *Manager, done *atomic.Int64) {
 		}
 		errs <- first
 	}()
+	var ms0 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
 	b.ResetTimer()
 	start := time.Now()
 	for i := range b.N {
@@ -270,7 +273,10 @@ func runAsync(b *testing.B, m *Manager, done *atomic.Int64) {
 	awaitDone(done, b.N)
 	el := time.Since(start)
 	b.StopTimer()
+	var ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms1)
 	b.ReportMetric(float64(b.N)/el.Seconds(), "tasks/s")
+	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(b.N), "mgr-allocs/task") // the manager's process, this loop included
 }
 
 const benchProducerEnv = "CEYLON_BENCH_PRODUCER_JOIN"

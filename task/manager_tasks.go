@@ -130,6 +130,10 @@ func (m *Manager) assign(t *taskState, w *workerState) {
 
 	// The assignment goes out once it is journaled (at once without a
 	// journal), if it is still the live attempt by then.
+	if m.cfg.journal == nil {
+		m.sendAssignment(t, w, now)
+		return
+	}
 	m.journalTask(t)
 	attempt := t.attempt
 	m.afterCommit(func(err error) {
@@ -333,6 +337,12 @@ func (m *Manager) finish(t *taskState, st Status, r *messages.TaskResult) {
 	}
 	// The outcome is acted on (waiters woken, observers told, dependents
 	// released) only once it is durable.
+	if m.cfg.journal == nil { // durable at once: no closure to wait for a commit
+		if m.tasks[t.task.ID] == t {
+			m.settle(t)
+		}
+		return
+	}
 	m.journalTask(t)
 	m.afterCommit(func(err error) {
 		if m.uncommitted(err) || m.tasks[t.task.ID] != t {
