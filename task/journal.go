@@ -227,12 +227,19 @@ func writeTx(tx *bolt.Tx, recs []*taskRecord, workers map[string]WorkerStats, de
 			return err
 		}
 	}
+	// Keys and values are appended to one buffer and put as slices of it
+	// (bbolt keeps them until the commit; a slice taken before the buffer
+	// grows still holds its bytes): two allocations a batch, not a record.
+	var arena []byte
 	for _, r := range recs {
-		v, err := r.MarshalMsg(nil)
-		if err != nil {
+		start := len(arena)
+		arena = append(arena, r.Task.ID...)
+		mid := len(arena)
+		var err error
+		if arena, err = r.MarshalMsg(arena); err != nil {
 			return err
 		}
-		if err := b.Put([]byte(r.Task.ID), v); err != nil {
+		if err := b.Put(arena[start:mid:mid], arena[mid:len(arena):len(arena)]); err != nil {
 			return err
 		}
 	}

@@ -17,6 +17,10 @@ type SubmitFuture struct {
 	done chan struct{}
 	once sync.Once
 	err  error
+	// The submission on its way into the manager's actor (one object per
+	// SubmitAsync, not one per closure).
+	m   *Manager
+	sub Submission
 }
 
 // resolve answers f once; later answers are ignored.
@@ -99,26 +103,37 @@ func (m *Manager) SubmitAsync(ctx context.Context, task messages.Task, opts ...S
 	case <-m.agent.Done():
 		return nil, agent.ErrStopped
 	}
-	f := &SubmitFuture{id: task.ID, done: make(chan struct{})}
+	f := &SubmitFuture{id: task.ID, done: make(chan struct{}), m: m, sub: s}
 	m.futuresMu.Lock()
 	m.futures[f] = struct{}{}
 	m.futuresMu.Unlock()
-	resolve := func(err error) {
-		if f.resolve(err) {
-			m.futuresMu.Lock()
-			delete(m.futures, f)
-			m.futuresMu.Unlock()
-			<-m.pending
-		}
-	}
-	if err := m.agent.Post(func() {
-		if err := m.accept([]Submission{s}); err != nil {
-			resolve(err)
-			return
-		}
-		m.afterCommit(resolve)
-	}); err != nil {
-		resolve(err)
+	if err := m.agent.Post(f.accept); err != nil {
+		f.settle(err)
 	}
 	return f, nil
+}
+
+// accept hands the submission to the manager, in its actor.
+func (f *SubmitFuture) accept() {
+	m, s := f.m, f.sub
+	f.sub = Submission{} // the future outlives the submission: let its task go
+	switch err := m.accept([]Submission{s}); {
+	case err != nil:
+		f.settle(err)
+	case m.cfg.journal == nil:
+		f.settle(nil)
+	default:
+		m.afterCommit(f.settle)
+	}
+}
+
+// settle resolves f once and gives its place back.
+func (f *SubmitFuture) settle(err error) {
+	if f.resolve(err) {
+		m := f.m
+		m.futuresMu.Lock()
+		delete(m.futures, f)
+		m.futuresMu.Unlock()
+		<-m.pending
+	}
 }
