@@ -227,10 +227,14 @@ func writeTx(tx *bolt.Tx, recs []*taskRecord, workers map[string]WorkerStats, de
 			return err
 		}
 	}
-	// Keys and values are appended to one buffer and put as slices of it
-	// (bbolt keeps them until the commit; a slice taken before the buffer
-	// grows still holds its bytes): two allocations a batch, not a record.
-	var arena []byte
+	// Keys and values are appended to one buffer, sized up front, and put
+	// as slices of it (bbolt keeps values until the commit): one
+	// allocation a batch, not one a record.
+	size := 0
+	for _, r := range recs {
+		size += len(r.Task.ID) + r.Msgsize() // an upper bound: the buffer never grows
+	}
+	arena := make([]byte, 0, size)
 	for _, r := range recs {
 		start := len(arena)
 		arena = append(arena, r.Task.ID...)

@@ -360,6 +360,27 @@ func TestKeepFinishedCountsRetriedAndDeleted(t *testing.T) {
 	})
 }
 
+// Deleting every task once read keeps the expiry queue small: its stale
+// entries are compacted away.
+func TestKeepFinishedCompactsDeleted(t *testing.T) {
+	onMemnet(t, func(t *testing.T, _ *memnet.Network, on agent.Option) {
+		m := startManager(t, on, WithKeepFinished(10), WithRetention(0))
+		startWorker(t, m, "W", func(w *Worker) { w.Handle("job", noop) }, on)
+		ctx := testutil.Context(t)
+		for i := range 200 {
+			id := fmt.Sprint("t", i)
+			runTask(t, m, messages.Task{ID: id, Type: "job", Description: "d"})
+			if err := m.Delete(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n, err := agent.Call(ctx, m.Agent(), func() (int, error) { return len(m.expiring), nil })
+		if err != nil || n > 64 {
+			t.Fatalf("%d entries in the expiry queue after 200 deleted tasks, want at most 64 (%v)", n, err)
+		}
+	})
+}
+
 // With no limit of either kind, finished tasks stay.
 func TestKeepFinishedUnlimited(t *testing.T) {
 	onMemnet(t, func(t *testing.T, _ *memnet.Network, on agent.Option) {

@@ -408,12 +408,31 @@ func (m *Manager) keep(t *taskState) {
 }
 
 // unkeep takes t out of the finished tasks counted (it is retried or
-// deleted); its queue entry goes stale.
+// deleted); its queue entry goes stale. Once stale entries outnumber the
+// live ones the queue is compacted, so deleting what one reads keeps it
+// small.
 func (m *Manager) unkeep(t *taskState) {
-	if t.kept {
-		t.kept = false
-		m.kept--
+	if !t.kept {
+		return
 	}
+	t.kept = false
+	m.kept--
+	if len(m.expiring) <= 2*m.kept+64 {
+		return
+	}
+	live := m.expiring[:0]
+	for _, e := range m.expiring {
+		if m.liveEntry(e) {
+			live = append(live, e)
+		}
+	}
+	clear(m.expiring[len(live):])
+	m.expiring = live
+}
+
+// liveEntry reports whether e stands for a finished task still held.
+func (m *Manager) liveEntry(e finishedEntry) bool {
+	return e.t.kept && e.t.keptGen == e.gen && m.tasks[e.t.task.ID] == e.t
 }
 
 // expireBatch bounds the tasks one sweep forgets (a journal restored with
@@ -441,7 +460,7 @@ func (m *Manager) expireOldest(n int, now time.Time) {
 	i, gone := 0, 0
 	for ; gone < n && i < len(m.expiring); i++ {
 		e := m.expiring[i]
-		live := e.t.kept && e.t.keptGen == e.gen && m.tasks[e.t.task.ID] == e.t
+		live := m.liveEntry(e)
 		if live && !now.IsZero() && now.Sub(e.at) <= m.cfg.retention {
 			break // the oldest live one is within its retention: so are the rest
 		}
