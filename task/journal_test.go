@@ -381,6 +381,30 @@ func TestKeepFinishedCompactsDeleted(t *testing.T) {
 	})
 }
 
+// Many finished tasks expiring in one sweep are all forgotten (the queue
+// is walked while its count drops: nothing compacts it under the walk).
+func TestRetentionExpiresManyAtOnce(t *testing.T) {
+	onMemnet(t, func(t *testing.T, _ *memnet.Network, on agent.Option) {
+		m := startManager(t, on, WithRetention(time.Second), WithKeepFinished(0), WithTick(10*time.Millisecond))
+		startWorker(t, m, "W", func(w *Worker) { w.Handle("job", noop) }, on)
+		ctx := testutil.Context(t)
+		subs := make([]Submission, 300)
+		for i := range subs {
+			subs[i] = Submission{Task: messages.Task{ID: fmt.Sprint("t", i), Type: "job", Description: "d"}}
+		}
+		if err := m.SubmitAll(ctx, subs); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.Wait(ctx, "t299"); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Eventually(t, "all 300 forgotten", func() bool {
+			n, err := agent.Call(ctx, m.Agent(), func() (int, error) { return len(m.tasks) + len(m.expiring) + m.kept, nil })
+			return err == nil && n == 0
+		})
+	})
+}
+
 // With no limit of either kind, finished tasks stay.
 func TestKeepFinishedUnlimited(t *testing.T) {
 	onMemnet(t, func(t *testing.T, _ *memnet.Network, on agent.Option) {

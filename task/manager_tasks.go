@@ -432,7 +432,7 @@ func (m *Manager) unkeep(t *taskState) {
 
 // liveEntry reports whether e stands for a finished task still held.
 func (m *Manager) liveEntry(e finishedEntry) bool {
-	return e.t.kept && e.t.keptGen == e.gen && m.tasks[e.t.task.ID] == e.t
+	return e.t != nil && e.t.kept && e.t.keptGen == e.gen && m.tasks[e.t.task.ID] == e.t
 }
 
 // expireBatch bounds the tasks one sweep forgets (a journal restored with
@@ -468,7 +468,8 @@ func (m *Manager) expireOldest(n int, now time.Time) {
 		if !live {
 			continue
 		}
-		m.unkeep(e.t)
+		e.t.kept = false // not unkeep: no compaction while this walks the queue
+		m.kept--
 		delete(m.tasks, e.t.task.ID)
 		if m.cfg.journal != nil {
 			m.jdelete = append(m.jdelete, e.t.task.ID)
