@@ -178,7 +178,10 @@ func WithHook(h Hook) ManagerOption {
 // WithForgetFinished makes the manager drop a task's record as soon as it
 // is final (after its observers and hook have seen it), so its memory is
 // freed; Wait, Task and duplicate-ID checks then no longer know it. Use it
-// when something else keeps the results, as the playground does.
+// when something else keeps the results, as the playground does. The
+// journal keeps the final records (the layer above rebuilds its outcomes
+// from them at a restart): neither the retention nor the count kept
+// applies to them.
 func WithForgetFinished() ManagerOption {
 	return func(c *managerConfig) error { c.forget = true; return nil }
 }

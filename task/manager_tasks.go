@@ -374,15 +374,17 @@ func (m *Manager) settle(t *taskState) {
 	case StatusCancelled:
 		ev = EventCancelled
 	}
-	m.emit(Event{Type: ev, TaskID: t.task.ID, Attempt: t.attempt, Worker: r.Worker, Result: r, Err: r.ErrorMessage, Attempts: t.attempts})
-	switch {
-	case m.cfg.forget: // a waiter holds t itself
-		delete(m.tasks, t.task.ID)
-	default:
+	if !m.cfg.forget {
+		// Queued before the hook runs: a task it settles in turn (a
+		// cancel) finished after this one, and queues after it.
 		m.keep(t)
 		if k := m.cfg.keepFinished; k > 0 && m.kept > k {
-			m.expireOldest(m.kept-k, time.Time{})
+			m.expireOldest(min(m.kept-k, expireBatch), time.Time{}) // the sweep trims the rest
 		}
+	}
+	m.emit(Event{Type: ev, TaskID: t.task.ID, Attempt: t.attempt, Worker: r.Worker, Result: r, Err: r.ErrorMessage, Attempts: t.attempts})
+	if m.cfg.forget { // a waiter holds t itself
+		delete(m.tasks, t.task.ID)
 	}
 }
 
