@@ -1,0 +1,19 @@
+// Package brokerbench measures NATS JetStream on the workload of the task
+// layer's benchmarks (task.BenchmarkRemoteProducer*), on the same machine
+// and in the same process layout, so that `make bench` prints the broker's
+// row beside the project's in one run.
+//
+// It is a module of its own, so that the broker and its client are no
+// dependency of ceylon-go: `cd internal/brokerbench && go test -bench .`.
+//
+// The workload: a producer in the benchmark's process publishes no-op
+// tasks of 64 bytes to a work-queue stream (file storage) on a nats-server
+// in a second process, from one goroutine with asynchronous publishes;
+// four workers in a third process, one connection each, consume from one
+// durable pull consumer with at most 64 messages in flight each (256 in
+// all, the slots of the task benchmarks' four workers), and for each task
+// publish its completion to the producer and acknowledge it. Throughput is
+// tasks per second until the producer has heard every completion; the
+// round trip is one task at a time, from the publish (acknowledged by the
+// stream, so stored) to the completion heard.
+package brokerbench
