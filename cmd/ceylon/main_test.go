@@ -23,16 +23,16 @@ import (
 	"go.uber.org/goleak"
 )
 
-var bin string // the ceylon command, built once
+var bin string // the ceylon command: this test binary under the command's name
 
 func TestMain(m *testing.M) {
+	testutil.RunAsCommand("ceylon", main)
 	dir, err := os.MkdirTemp("", "ceylon-cli")
 	if err != nil {
 		panic(err)
 	}
-	bin = filepath.Join(dir, "ceylon")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		panic(fmt.Sprintf("go build: %v\n%s", err, out))
+	if bin, err = testutil.CommandLink(dir, "ceylon"); err != nil {
+		panic(err)
 	}
 	code := m.Run()
 	_ = os.RemoveAll(dir)

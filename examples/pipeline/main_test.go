@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ceylon-go/ceylon/internal/testutil"
 )
 
 var buildOnce = sync.OnceValues(func() (string, error) {
@@ -19,11 +21,7 @@ var buildOnce = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "pipeline")
-	if out, err := exec.Command("go", "build", "-race", "-o", bin, ".").CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build: %v\n%s", err, out)
-	}
-	return bin, nil
+	return testutil.CommandLink(dir, "pipeline")
 })
 
 func build(t *testing.T) string {
@@ -36,6 +34,7 @@ func build(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) {
+	testutil.RunAsCommand("pipeline", main)
 	code := m.Run()
 	if bin, err := buildOnce(); err == nil {
 		_ = os.RemoveAll(filepath.Dir(bin))

@@ -3,19 +3,19 @@ package main
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ceylon-go/ceylon/internal/testutil"
 )
 
-// build compiles the example once per test.
-// build builds the example (with the race detector) once for all the
+// build returns the example's command: this test binary under the
+// example's name (see testutil.RunAsCommand), made once for all the
 // package's tests.
 func build(t *testing.T) string {
 	t.Helper()
@@ -32,17 +32,14 @@ var buildOnce = sync.OnceValues(func() (string, error) {
 		return "", err
 	}
 	binDir = dir
-	bin := filepath.Join(dir, "skill_routing")
-	if out, err := exec.Command("go", "build", "-race", "-o", bin, ".").CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build: %v\n%s", err, out)
-	}
-	return bin, nil
+	return testutil.CommandLink(dir, "skill_routing")
 })
 
-// binDir holds the built example; TestMain removes it.
+// binDir holds the example's command; TestMain removes it.
 var binDir string
 
 func TestMain(m *testing.M) {
+	testutil.RunAsCommand("skill_routing", main)
 	code := m.Run()
 	if binDir != "" {
 		_ = os.RemoveAll(binDir)
