@@ -695,6 +695,7 @@ func TestStrictPlaygroundRunsItsOwnWorkers(t *testing.T) {
 func onMemnet(t *testing.T, test func(t *testing.T, on Option)) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
+		testutil.SettleActors(t)
 		net := memnet.New()
 		test(t, WithAgentOptions(agent.WithNetwork(net.Factory())))
 	})

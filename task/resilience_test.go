@@ -175,6 +175,7 @@ func TestWorkerIgnoresImpostorManager(t *testing.T) {
 func onMemnet(t *testing.T, test func(t *testing.T, net *memnet.Network, on agent.Option)) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
+		testutil.SettleActors(t)
 		net := memnet.New()
 		test(t, net, agent.WithNetwork(net.Factory()))
 	})

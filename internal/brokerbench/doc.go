@@ -10,10 +10,11 @@
 // tasks of 64 bytes to a work-queue stream (file storage) on a nats-server
 // in a second process, from one goroutine with asynchronous publishes;
 // four workers in a third process, one connection each, consume from one
-// durable pull consumer with at most 64 messages in flight each (256 in
-// all, the slots of the task benchmarks' four workers), and for each task
+// durable pull consumer with at most 256 messages in flight each (the
+// task benchmarks' workers run 256 at once each), and for each task
 // publish its completion to the producer and acknowledge it. Throughput is
-// tasks per second until the producer has heard every completion; the
-// round trip is one task at a time, from the publish (acknowledged by the
-// stream, so stored) to the completion heard.
+// tasks per second until the producer has heard every completion (the
+// task benchmarks stop when the manager, the broker's counterpart, has
+// them: one hop less); the round trip is one task at a time, from the
+// publish (acknowledged by the stream, so stored) to the completion heard.
 package brokerbench

@@ -33,8 +33,8 @@ const (
 	doneSubj = "done"
 	durable  = "workers"
 	workers  = 4
-	slots    = 64 // messages in flight per worker
-	payload  = 64 // bytes per task
+	slots    = 256 // messages in flight per worker: the task benchmarks' WithMaxConcurrency
+	payload  = 64  // bytes per task
 )
 
 func TestMain(m *testing.M) {
@@ -158,7 +158,9 @@ func runJetStream(b *testing.B, syncAlways bool) {
 		b.Fatal(err)
 	}
 	b.Cleanup(nc.Close)
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	var pubErr atomic.Pointer[error] // the first publish the stream refused
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096),
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, _ *nats.Msg, err error) { pubErr.CompareAndSwap(nil, &err) }))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -209,7 +211,14 @@ func runJetStream(b *testing.B, syncAlways bool) {
 	case <-time.After(time.Minute):
 		b.Fatal("publishes not acknowledged after a minute")
 	}
+	if err := pubErr.Load(); err != nil {
+		b.Fatal(*err)
+	}
+	deadline := time.Now().Add(time.Minute)
 	for done.Load() < int64(b.N) {
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d tasks completed after a minute", done.Load(), b.N)
+		}
 		time.Sleep(100 * time.Microsecond)
 	}
 	el := time.Since(start)
@@ -223,7 +232,12 @@ func runJetStream(b *testing.B, syncAlways bool) {
 		if _, err := js.Publish(ctx, subject, task(id)); err != nil {
 			b.Fatal(err)
 		}
-		for got := <-last; got != id; got = <-last {
+		for got := uint64(0); got != id; {
+			select {
+			case got = <-last:
+			case <-time.After(10 * time.Second):
+				b.Fatalf("task %d: no completion after 10 s", id)
+			}
 		}
 		lat[i] = time.Since(t0)
 	}

@@ -169,12 +169,16 @@ func runChild() {
 			}
 			b, _ := json.Marshal(r)
 			fmt.Println(string(b))
-		case "profile": // the first child profiles the throughput run
+		case "idle", "profile": // the first child profiles the idle workspace, then the throughput run
 			if stopProfile != nil {
 				stopProfile()
 			}
 			if dir := os.Getenv(envProfile); dir != "" && idx == "0" {
-				stopProfile = profile(filepath.Join(dir, "child0.cpu"))
+				name := "child0.cpu"
+				if in.Text() == "idle" {
+					name = "child0-idle.cpu"
+				}
+				stopProfile = profile(filepath.Join(dir, name))
 			}
 		case "heap": // the first child writes a heap profile
 			if dir := os.Getenv(envProfile); dir != "" && idx == "0" {
@@ -422,6 +426,7 @@ func runScale(b *testing.B, n int) {
 	}
 	if os.Getenv(envProfile) != "" {
 		_, _ = io.WriteString(children[0].in, "heap\n")
+		_, _ = io.WriteString(children[0].in, "idle\n")
 	}
 	// Idle: connections, memory, and what idling costs.
 	idle0, idleMgr0, idleT := childrenCPU(children), cpuTime(), time.Now()

@@ -1,7 +1,12 @@
 // Package testutil holds helpers the packages' tests share.
 package testutil
 
-import "go.uber.org/goleak"
+import (
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
 
 // LeakOptions are the goleak options every package uses: they ignore the
 // goroutines of the process-wide protoactor ActorSystem (its dead-letter
@@ -13,4 +18,15 @@ func LeakOptions() []goleak.Option {
 		goleak.IgnoreAnyFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"),
 		goleak.IgnoreAnyFunction("github.com/asynkron/protoactor-go/actor.NewThrottle.func4.1"),
 	}
+}
+
+// SettleActors, called first in a testing/synctest bubble that starts
+// agents, lets the bubble end without a deadlock: a message that finds
+// its actor stopped (a late timer of an agent being stopped) starts
+// protoactor's dead-letter throttle, a goroutine that waits a second
+// before it ends, and a bubble must not end while one of its goroutines
+// waits. The cleanup it registers runs after every other one and waits
+// that out in the bubble's virtual time, which costs nothing.
+func SettleActors(t testing.TB) {
+	t.Cleanup(func() { time.Sleep(2 * time.Second) })
 }
