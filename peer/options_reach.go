@@ -20,6 +20,7 @@ type reachConfig struct {
 	autoRelay    bool
 	holePunching bool
 	natPortMap   bool
+	natService   *bool // WithAutoNATService, if given
 }
 
 func defaultReach() reachConfig {
@@ -42,6 +43,17 @@ func (c *config) dhtServer() bool {
 		return c.dhtServerOn
 	}
 	return c.reachability != ReachabilityPrivate
+}
+
+// autoNATService reports whether the node answers AutoNAT probes: as told
+// (WithAutoNATService), or by default if it is a roster server (a task
+// manager) or a bootstrap node, the nodes the others join or find the
+// workspace through.
+func (c *config) autoNATService(bootstrap bool) bool {
+	if c.natService != nil {
+		return *c.natService
+	}
+	return c.server || bootstrap
 }
 
 // findsServers reports whether the node looks up the workspace's roster
@@ -138,6 +150,19 @@ func WithAutoRelay(on bool) Option {
 // peers it reaches over a relay (default true).
 func WithHolePunching(on bool) Option {
 	return func(c *config) error { c.holePunching = on; return nil }
+}
+
+// WithAutoNATService sets whether the node answers other nodes' AutoNAT
+// probes (v1 and v2: it dials back the addresses a node asks about, so
+// that node learns whether it is reachable or behind a NAT). Each service
+// runs a dial-back host of its own, which in a workspace of a thousand
+// agents costs every agent memory, goroutines and CPU for probes nobody
+// needs answered by it; so by default only roster servers (task managers)
+// and bootstrap nodes answer, the nodes everyone else joins or finds the
+// workspace through. Every node asks (AutoNAT v1's client) whatever this
+// says.
+func WithAutoNATService(on bool) Option {
+	return func(c *config) error { c.natService = &on; return nil }
 }
 
 // WithNATPortMap asks the local router for a port mapping (UPnP, NAT-PMP)
