@@ -429,8 +429,13 @@ func runScale(b *testing.B, n int) {
 		_, _ = io.WriteString(children[0].in, "idle\n")
 	}
 	// Idle: connections, memory, and what idling costs.
+	stopIdleProfile := func() {}
+	if dir := os.Getenv(envProfile); dir != "" {
+		stopIdleProfile = profile(filepath.Join(dir, fmt.Sprintf("manager-idle-%d.cpu", n)))
+	}
 	idle0, idleMgr0, idleT := childrenCPU(children), cpuTime(), time.Now()
 	time.Sleep(3 * time.Second)
+	stopIdleProfile()
 	idleCores := (childrenCPU(children) - idle0 + cpuTime() - idleMgr0).Seconds() / time.Since(idleT).Seconds()
 	rs := all()
 	var conns []int
