@@ -112,6 +112,7 @@ type serving struct {
 	beatVersion    uint64 // version the beats are about
 	busyBeats      int    // beats still due, one a rosterBeat, after a change
 	lastBeat       time.Time
+	lastDelta      time.Time     // when the last delta went out
 	history        []rosterDelta // the last deltas, for followers that missed some
 	snap           []byte        // encoded reply at snapVersion
 	snapVersion    uint64

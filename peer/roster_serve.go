@@ -18,7 +18,18 @@ func (r *roster) armFlush() {
 		return
 	}
 	s.flushArmed = true
-	time.AfterFunc(r.n.cfg.rosterFlush, r.flush)
+	time.AfterFunc(r.flushDelay(), r.flush)
+}
+
+// flushDelay is how long changes gather before they go out as a delta:
+// rosterFlush (250 ms by default) in a workspace of up to 250 members,
+// one more rosterFlush for every 250 more, four at most (1 s). Every
+// member receives every delta and checks its signature, so a delta costs
+// the workspace in proportion to its size: while a thousand agents join,
+// four deltas a second took a third of the machine's CPU on signatures
+// alone.
+func (r *roster) flushDelay() time.Duration {
+	return r.n.cfg.rosterFlush * time.Duration(min(1+len(r.entries)/250, 4))
 }
 
 // deltaBudget bounds the encoded size of one delta, well below the
@@ -64,6 +75,7 @@ func (r *roster) flush() {
 		cut()
 	}
 	s.pending = map[ID]*record{}
+	s.lastDelta = time.Now()
 	r.mu.Unlock()
 	for _, b := range out {
 		r.n.publishControl(msgDelta, b)
@@ -82,7 +94,8 @@ func recordSize(r *record) int {
 
 // beatLoop publishes the server's version every rosterBeat for a while
 // after a change (so followers that missed a delta, or joined the mesh
-// late, fetch what they lack within a beat or two) and every
+// late, fetch what they lack within a beat or two; while deltas keep
+// going out, they say as much, and the beats wait) and every
 // rosterBeatEvery otherwise, until the node closes. It runs in its own
 // goroutine.
 func (r *roster) beatLoop() {
@@ -102,6 +115,11 @@ func (r *roster) beatLoop() {
 			s.beatVersion, s.busyBeats = s.version, rosterBusyBeats
 		}
 		due := s.busyBeats > 0 || now.Sub(s.lastBeat) >= rosterBeatEvery
+		if s.busyBeats > 0 && now.Sub(s.lastDelta) < r.n.cfg.rosterBeat {
+			// Deltas are going out (each carries the version): the
+			// beats that follow a change start once they stop.
+			due = false
+		}
 		var b []byte
 		if due && !r.closed {
 			s.lastBeat = now
