@@ -28,8 +28,9 @@ type Bootstrap struct {
 // NewBootstrap starts a bootstrap node. It takes the [Node] options that
 // apply: WithWorkspace, WithSecret, WithListenAddrs, WithIdentity or
 // WithIdentityFile, WithLimits, WithLogger, WithBootstrap (other entry
-// points), WithReachability (declare it public on a private network) and
-// WithRelayService; it answers DHT queries from the start.
+// points), WithReachability (declare it public on a private network),
+// WithRelayService and WithAutoNATv2 (on by default); it answers DHT
+// queries from the start.
 func NewBootstrap(ctx context.Context, opts ...Option) (*Bootstrap, error) {
 	cfg, err := newConfig(opts)
 	if err != nil {

@@ -86,9 +86,9 @@ func tcpOnly(addrs []string) []string {
 }
 
 // reachOptions are the host's NAT traversal: the relay transport (to dial
-// and be dialed over circuits), AutoNAT (every node's v1 client; the v1
-// service with rate limits and v2 on the nodes that answer probes, see
-// WithAutoNATService), a relay service for the workspace's members once the node is
+// and be dialed over circuits), AutoNAT (v1, client and service with rate
+// limits, on every node; v2 on managers and bootstrap nodes, see
+// WithAutoNATv2), a relay service for the workspace's members once the node is
 // publicly reachable, the relayed addresses of the reservations the node
 // holds while it is not (relays.go), DCUtR hole punching, and port
 // mapping on request.
@@ -99,12 +99,12 @@ func reachOptions(cfg *config, n *Node) []libp2p.Option {
 		// listen on real sockets, and nothing there is behind a NAT.
 		return opts
 	}
-	if cfg.autoNATService(n.plain) {
-		opts = append(opts,
-			libp2p.EnableNATService(),
-			libp2p.AutoNATServiceRateLimit(60, 6, time.Minute),
-			libp2p.EnableAutoNATv2(),
-		)
+	opts = append(opts,
+		libp2p.EnableNATService(),
+		libp2p.AutoNATServiceRateLimit(60, 6, time.Minute),
+	)
+	if cfg.autoNATv2On(n.plain) {
+		opts = append(opts, libp2p.EnableAutoNATv2())
 	}
 	switch cfg.reachability {
 	case ReachabilityPublic:

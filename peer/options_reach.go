@@ -20,7 +20,7 @@ type reachConfig struct {
 	autoRelay    bool
 	holePunching bool
 	natPortMap   bool
-	natService   *bool // WithAutoNATService, if given
+	autoNATv2    *bool // WithAutoNATv2, if given
 }
 
 func defaultReach() reachConfig {
@@ -45,13 +45,13 @@ func (c *config) dhtServer() bool {
 	return c.reachability != ReachabilityPrivate
 }
 
-// autoNATService reports whether the node answers AutoNAT probes: as told
-// (WithAutoNATService), or by default if it is a roster server (a task
+// autoNATv2On reports whether the node runs AutoNAT v2: as told
+// (WithAutoNATv2), or by default if it is a roster server (a task
 // manager) or a bootstrap node, the nodes the others join or find the
 // workspace through.
-func (c *config) autoNATService(bootstrap bool) bool {
-	if c.natService != nil {
-		return *c.natService
+func (c *config) autoNATv2On(bootstrap bool) bool {
+	if c.autoNATv2 != nil {
+		return *c.autoNATv2
 	}
 	return c.server || bootstrap
 }
@@ -152,17 +152,20 @@ func WithHolePunching(on bool) Option {
 	return func(c *config) error { c.holePunching = on; return nil }
 }
 
-// WithAutoNATService sets whether the node answers other nodes' AutoNAT
-// probes (v1 and v2: it dials back the addresses a node asks about, so
-// that node learns whether it is reachable or behind a NAT). Each service
-// runs a dial-back host of its own, which in a workspace of a thousand
-// agents costs every agent memory, goroutines and CPU for probes nobody
-// needs answered by it; so by default only roster servers (task managers)
-// and bootstrap nodes answer, the nodes everyone else joins or finds the
-// workspace through. Every node asks (AutoNAT v1's client) whatever this
-// says.
-func WithAutoNATService(on bool) Option {
-	return func(c *config) error { c.natService = &on; return nil }
+// WithAutoNATv2 sets whether the node runs AutoNAT v2, which checks each
+// of a node's addresses on its own (so that it announces only those found
+// reachable) and answers other nodes' v2 checks from a dial-back host of
+// its own. That host costs every agent of a thousand memory, goroutines
+// and CPU, so by default only roster servers (task managers) and bootstrap
+// nodes run v2. Every node runs AutoNAT v1 whatever this says: it asks its
+// peers whether it is reachable (which decides whether it relays for
+// others or reserves relay slots) and answers their questions, so a
+// manager whose workers are its only peers still learns that it is
+// public. Without v2, a node behind a NAT may also announce the public
+// address its NAT showed its peers; a peer dialing it then tries the relay
+// after libp2p's short delay.
+func WithAutoNATv2(on bool) Option {
+	return func(c *config) error { c.autoNATv2 = &on; return nil }
 }
 
 // WithNATPortMap asks the local router for a port mapping (UPnP, NAT-PMP)

@@ -149,7 +149,8 @@ func (r *roster) applyReply(s ID, rep *rosterReply) {
 func (r *roster) deltaLocked(s ID, v *serverView, d *rosterDelta) bool {
 	switch {
 	case d.Epoch == v.epoch && d.To <= v.version:
-		return true // seen
+		v.heard = time.Now() // seen: the server is still heard
+		return true
 	case d.Epoch != v.epoch || d.From != v.version:
 		return false
 	}
