@@ -60,6 +60,9 @@ func runRole(role, arg string) error {
 	ip, boot, name := parts[0], parts[1], parts[2]
 	ctx := context.Background()
 	stdin := bufio.NewScanner(os.Stdin)
+	if strings.HasPrefix(role, "lone-") {
+		return runLone(role, ip, boot, stdin)
+	}
 	switch role {
 	case "bootstrap":
 		b, err := peer.NewBootstrap(ctx, peer.WithWorkspace(workspace), peer.WithSecret(secret),
