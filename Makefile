@@ -38,7 +38,8 @@ bench:
 	$(GO) test -run '^$$' -bench 'TaskThroughput|TaskSubmit' -benchtime 20000x ./task # with and without the journal; Submit and SubmitAsync from one goroutine
 	$(GO) test -run '^$$' -bench 'TaskRoundTrip' -benchtime 1000x ./task
 	$(GO) test -run '^$$' -bench 'RemoteProducer' -benchtime 20000x ./task # producer in a third process, with and without the journal
-	cd internal/brokerbench && $(GO) test -run '^$$' -bench . -benchtime 20000x # NATS JetStream on the same workload and layout (a module of its own)
+	cd internal/brokerbench && $(GO) test -run '^$$' -bench JetStream -benchtime 20000x # NATS JetStream on the same workload and layout (a module of its own)
+	cd internal/brokerbench && $(GO) test -run '^$$' -bench CommitFloor -benchtime 2000x # one synced commit: append+fdatasync, bbolt, pebble
 	$(GO) test -run '^$$' -bench 'JoinByWorkspaceID' -benchtime 20x ./task
 	$(GO) test -run '^$$' -bench 'RelayedWorker' -benchtime 20000x ./internal/nattest # needs root (namespaces); skips otherwise
 	$(GO) test -run '^$$' -bench 'DAG|PendingMemory' -benchtime 100000x -timeout 30m ./playground
