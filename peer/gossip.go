@@ -28,15 +28,18 @@ const (
 // its heartbeat, every second, later on a loaded machine).
 const meshWait = 5 * time.Second
 
-// gossipParams are GossipSub's defaults with less gossip: every second,
-// each node tells Dlazy peers outside its mesh the IDs of the messages it
-// saw in the last HistoryGossip heartbeats (IHAVE), so that one the mesh
-// lost can be asked for. With the defaults (6 peers, 3 heartbeats) a
-// thousand idle agents sent each other some six thousand such messages a
-// second after every roster delta or beat, and the workspace's idle CPU
-// was a third of its task throughput's; 2 peers and the last heartbeat
-// keep a repair path (the roster repairs itself besides: beats and
-// fetches) at a ninth of that. Measured with make bench-scale at 1,000
+// gossipParams are GossipSub's defaults with less gossip: at each
+// heartbeat (every second) in which it saw messages, a node tells
+// max(Dlazy, a quarter of its topic peers outside its mesh) of those peers
+// their IDs (IHAVE), so that one the mesh lost can be asked for; it
+// advertises the messages of the last HistoryGossip heartbeats. With the
+// defaults (6 peers, 3 heartbeats) a thousand agents sent each other some
+// six thousand such messages a second after every roster delta or beat;
+// 2 peers and the last heartbeat cut that by up to nine times (three times
+// while messages come every second). A node that missed a message now
+// hears of it about twice, once, instead of three times over 3 s: the
+// roster repairs itself besides (beats and fetches), and broadcasts were
+// best-effort already. Measured with make bench-scale at 1,000
 // workers, same hour: 59-63 % -> 67-69 % of ideal, the workers' CPU per
 // task 209 -> 168-182 µs, broadcasts at everyone in 438-857 ms.
 func gossipParams() pubsub.GossipSubParams {

@@ -99,10 +99,14 @@ func reachOptions(cfg *config, n *Node) []libp2p.Option {
 		// listen on real sockets, and nothing there is behind a NAT.
 		return opts
 	}
-	opts = append(opts,
-		libp2p.EnableNATService(),
-		libp2p.AutoNATServiceRateLimit(60, 6, time.Minute),
-	)
+	if cfg.reachability != ReachabilityPrivate {
+		// (AutoNAT runs no service on a node declared private: its
+		// dial-back host would only be built.)
+		opts = append(opts,
+			libp2p.EnableNATService(),
+			libp2p.AutoNATServiceRateLimit(60, 6, time.Minute),
+		)
+	}
 	if cfg.autoNATv2On(n.plain) {
 		opts = append(opts, libp2p.EnableAutoNATv2())
 	}

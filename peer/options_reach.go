@@ -153,17 +153,23 @@ func WithHolePunching(on bool) Option {
 }
 
 // WithAutoNATv2 sets whether the node runs AutoNAT v2, which checks each
-// of a node's addresses on its own (so that it announces only those found
-// reachable) and answers other nodes' v2 checks from a dial-back host of
-// its own. That host costs every agent of a thousand memory, goroutines
-// and CPU, so by default only roster servers (task managers) and bootstrap
-// nodes run v2. Every node runs AutoNAT v1 whatever this says: it asks its
-// peers whether it is reachable (which decides whether it relays for
-// others or reserves relay slots) and answers their questions, so a
-// manager whose workers are its only peers still learns that it is
-// public. Without v2, a node behind a NAT may also announce the public
-// address its NAT showed its peers; a peer dialing it then tries the relay
-// after libp2p's short delay.
+// of the node's addresses on its own with peers that run v2 too (and
+// stops announcing those found unreachable), and answers their checks
+// from a dial-back host of its own. That host costs every one of a
+// thousand agents memory, goroutines and CPU, so by default only roster
+// servers (task managers) and bootstrap nodes run v2, for one another.
+//
+// Every node runs AutoNAT v1 whatever this says (its service, too, dials
+// back from a host of its own, unless the node is declared behind a NAT
+// with WithReachability): it asks its peers whether it is reachable,
+// which decides whether it relays for others or reserves relay slots, and
+// answers theirs while it does not find itself behind a NAT. So a manager
+// with one publicly reachable worker learns that it is public; one whose
+// workers are all behind NATs may not (they stop answering once they know
+// where they are), and should be declared public with WithReachability.
+// Without v2, a node behind a NAT may also announce the public address its
+// NAT showed its peers; a peer dialing it then tries the relay after
+// libp2p's short delay.
 func WithAutoNATv2(on bool) Option {
 	return func(c *config) error { c.autoNATv2 = &on; return nil }
 }

@@ -225,14 +225,15 @@ func (l *LineLog) Write(p []byte) (int, error) {
 }
 
 // Wait waits until ok holds for the lines so far, for at most within,
-// and reports whether it did.
+// and reports whether it did. ok runs without the log's lock (on the
+// lines so far, which Write only ever appends to), so it may end the test.
 func (l *LineLog) Wait(within time.Duration, ok func(lines []string) bool) bool {
 	deadline := time.After(within)
 	for {
 		l.mu.Lock()
-		done, ch := ok(l.lines), l.changed
+		lines, ch := l.lines[:len(l.lines):len(l.lines)], l.changed
 		l.mu.Unlock()
-		if done {
+		if ok(lines) {
 			return true
 		}
 		select {
