@@ -338,7 +338,7 @@ func (m *Manager) sweep() {
 // workers costs per assignment what its free workers cost, not all of them.
 func (m *Manager) schedule() {
 	m.dirty = false
-	defer m.updateGauges()
+	defer m.updateQueueGauges()
 	if m.ready.n == 0 {
 		return
 	}
