@@ -182,6 +182,7 @@ func (m *Manager) reauthorize(pid peer.ID) {
 		delete(m.workers, pid)
 		m.rebuildWorkerList()
 		m.metrics.workerInflight.DeleteLabelValues(w.info.Name)
+		m.updateGauges()
 		m.metrics.authRefused.WithLabelValues(string(RoleWorker)).Inc()
 		m.refuseRegistration(pid, err)
 		return

@@ -62,6 +62,7 @@ func (m *Manager) onWorkerInfo(ctx agent.Context, info messages.WorkerInfo) erro
 	if len(denied) > 0 {
 		m.refuseTypes(from, denied)
 	}
+	m.updateGauges() // a worker joined: its series, the workers' count
 	m.markDirty()
 	return nil
 }

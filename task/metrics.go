@@ -159,8 +159,8 @@ func (m *Manager) updateQueueGauges() {
 }
 
 // updateGauges refreshes every gauge, the workers' too: a walk over the
-// workers, which the sweep (every tick) and the changes of membership
-// make, not each scheduling pass (with a thousand workers busy, one walk
+// workers, which the sweep (every tick), a worker's registration and its
+// departure make, not each scheduling pass (with a thousand workers busy, one walk
 // per pass took 6 % of the manager's CPU).
 func (m *Manager) updateGauges() {
 	mm := m.metrics

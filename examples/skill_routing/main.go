@@ -91,7 +91,7 @@ func main() {
 	flag.StringVar(&o.rmStandby, "remove-standby", "", "admin with -replicate: once leading, remove the admin with this peer ID from the group")
 	flag.StringVar(&o.bootstrap, "bootstrap", "", "comma-separated DHT entry points (the admin, any member, or a -role bootstrap node): a worker then needs no -join, it finds the admin by the workspace ID")
 	flag.StringVar(&o.relays, "relays", "", "comma-separated static relays to use when behind a NAT (besides the bootstrap peers and reachable members)")
-	flag.BoolVar(&o.public, "public", false, "declare this machine reachable by others (it then relays for members behind NATs); without it AutoNAT decides, and it finds only public IP addresses public")
+	flag.BoolVar(&o.public, "public", false, "declare this machine reachable by others (it then relays for members behind NATs); without it AutoNAT decides: it finds only public IP addresses public, and only from peers that are public too")
 	flag.StringVar(&o.key, "key", "", "identity key file, so the agent's peer ID (and an admin's address) survives restarts; a grant names that ID")
 	flag.BoolVar(&o.strict, "strict", false, "admin: serve other agents only in the roles their grants give them (ceylon grant issue --key ADMIN.key ...)")
 	flag.StringVar(&o.issuers, "issuers", "", "admin with -strict: comma-separated peer IDs of operator keys whose grants it accepts, besides its own")

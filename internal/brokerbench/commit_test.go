@@ -14,7 +14,7 @@ import (
 
 // The floor under a durable acknowledgement on this machine's disk: one
 // commit of ten 200-byte records, synced, as the task journal's group
-// commit makes under light load. An append and fdatasync of 4 KiB (what a
+// commit makes under light load. An append and fsync of 4 KiB (what a
 // write-ahead log does), a bbolt transaction (what the journal does: its
 // data pages, a sync, its meta page, a sync) and a pebble batch committed
 // with Sync (one WAL append and sync). A task's round trip with the
@@ -36,8 +36,8 @@ func reportCommits(b *testing.B, commit func(i int)) {
 
 var record = make([]byte, 200)
 
-// BenchmarkCommitFloorAppendSync: 4 KiB appended to a file, then
-// fdatasync (make bench runs 2,000).
+// BenchmarkCommitFloorAppendSync: 4 KiB appended to a file, then fsync
+// (os.File.Sync; make bench runs 2,000).
 func BenchmarkCommitFloorAppendSync(b *testing.B) {
 	f, err := os.Create(filepath.Join(b.TempDir(), "log"))
 	if err != nil {

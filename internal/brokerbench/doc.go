@@ -19,7 +19,7 @@
 // publish (acknowledged by the stream, so stored) to the completion heard.
 //
 // The CommitFloor benchmarks time one synced commit of ten records on
-// this machine's disk: a plain append and fdatasync, a bbolt transaction
+// this machine's disk: a plain append and fsync, a bbolt transaction
 // (the task journal's engine: two syncs per commit) and a pebble batch (a
 // write-ahead log: one), the floor under every durable acknowledgement.
 package brokerbench

@@ -133,6 +133,9 @@ func TestLoneManagerRelaysForNATedWorkers(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("w1 -> w2: %s", sent)
 		}
+		if sent != "" {
+			time.Sleep(250 * time.Millisecond) // a poll interval: the roster's next delta
+		}
 		mark := len(w1.log.Lines())
 		w1.send(t, "SEND "+w2id)
 		w1.log.Await(t, "w1's send to w2", 20*time.Second, func(l []string) bool {
