@@ -8,12 +8,17 @@ import (
 // WithJournal makes the manager durable: every change of a task's state —
 // accepted, assigned, failed and waiting to retry, requeued, final — is
 // written to j (in group commits, one per pass through the manager's
-// mailbox) before the manager acts on it: before Submit returns, before
-// the assignment is sent, before waiters and observers hear of a result. A
-// manager started on a journal resumes: finished tasks keep their results;
-// the others (including those in flight when it stopped) are queued again
-// with their attempt history and spent retries; worker statistics carry
-// on.
+// mailbox), and what others are told waits for it: Submit returns, and
+// waiters and observers hear of a result, once it is durable. An
+// assignment alone goes out at once, its record riding the next commit:
+// a result is taken for it only after that commit (the log is ordered),
+// and a worker drops the attempts of a manager it lost, so an attempt
+// sent but not yet journaled when the manager stopped is run again after
+// a restart, never reported twice (it is missing from the attempt
+// history, and from the retries spent). A manager started on a journal
+// resumes: finished tasks keep their results; the others (including those
+// in flight when it stopped) are queued again with their attempt history
+// and spent retries; worker statistics carry on.
 func WithJournal(j *Journal) ManagerOption {
 	return func(c *managerConfig) error { c.journal = j; return nil }
 }

@@ -125,32 +125,19 @@ func (m *Manager) assign(t *taskState, w *workerState) {
 	t.ackDeadline, t.leaseEnd = time.Time{}, time.Time{} // set when it is sent
 	t.attempts = append(t.attempts, AttemptInfo{Attempt: t.attempt, Worker: w.detail.Name, WorkerID: w.detail.ID, AssignedAt: now})
 	m.metrics.assignLatency.Observe(seconds(now.Sub(t.readyAt)))
-	w.slots[slotKey{t.task.ID, t.attempt}] = &slot{t: t}
+	w.slots[slotKey{t.task.ID, t.attempt}] = &slot{t: t, epoch: m.epoch}
 	m.inflight[t.task.ID] = t
 
-	// The assignment goes out once it is journaled (at once without a
-	// journal), if it is still the live attempt by then.
-	if m.cfg.journal == nil {
-		m.sendAssignment(t, w, now)
-		return
-	}
+	// The assignment goes out at once; with a journal, its record rides
+	// the next commit, which is not waited for: a worker's result is
+	// reported only once committed (after the task's acceptance, in the
+	// same ordered log), and an attempt sent but never journaled is
+	// fenced when the manager stops or loses the lead (workers drop the
+	// attempts of a manager they lost; among replicated managers a
+	// result or an attempt of an older term does not count for one of
+	// the same number assigned in a newer term).
 	m.journalTask(t)
-	attempt := t.attempt
-	m.afterCommit(func(err error) {
-		if m.uncommitted(err) {
-			return // not in the replicated log: the next leader assigns it
-		}
-		if m.current(t.task.ID, attempt) == t && t.worker == w {
-			m.sendAssignment(t, w, now)
-			return
-		}
-		// Cancelled (or its worker lost) before it went out: nobody will
-		// report on this attempt, so its slot is free now.
-		if _, held := w.slots[slotKey{t.task.ID, attempt}]; held {
-			delete(w.slots, slotKey{t.task.ID, attempt})
-			m.markDirty()
-		}
-	})
+	m.sendAssignment(t, w, now)
 }
 
 // sendAssignment sends the live attempt of t to w; its ack deadline and

@@ -209,7 +209,13 @@ func (m *Manager) onResult(ctx agent.Context, r messages.TaskResult) error {
 	}
 	invalid := r.Validate()
 	key := slotKey{r.TaskID, r.Attempt}
-	_, held := w.slots[key]
+	s, held := w.slots[key]
+	if held && r.Epoch < s.epoch {
+		// An attempt of the same number a previous leader sent and never
+		// committed: the worker runs ours now.
+		m.totals.late.Add(1)
+		return nil
+	}
 	delete(w.slots, key)
 	if held {
 		m.markDirty() // a slot is free

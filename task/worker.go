@@ -222,6 +222,7 @@ type Worker struct {
 	lostMgr  *agent.AgentDetail // the manager we lost, until it is back
 	stopLost func() bool        // the WithStopWithoutManager timer
 	running  map[slotKey]*run
+	dropped  map[*run]struct{} // cancelled and dropped: they still hold a processor, and report to nobody
 	queue    []queued
 	shutting bool
 	reg      *registration // the manager's answer to the last registration
@@ -281,7 +282,7 @@ func NewWorker(a *agent.Agent, opts ...WorkerOption) (*Worker, error) {
 	if cfg.tracer == nil {
 		cfg.tracer = tracerOf(nil)
 	}
-	w := &Worker{agent: a, cfg: cfg, name: a.Name(), handlers: map[string]workerHandler{}, running: map[slotKey]*run{}, jobs: make(chan *jobRequest)}
+	w := &Worker{agent: a, cfg: cfg, name: a.Name(), handlers: map[string]workerHandler{}, running: map[slotKey]*run{}, dropped: map[*run]struct{}{}, jobs: make(chan *jobRequest)}
 	agent.On(a, w.onAssignment)
 	agent.On(a, w.onCancel)
 	agent.On(a, w.onShutdown)

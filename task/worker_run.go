@@ -192,10 +192,25 @@ func (w *Worker) onDisconnect(ctx agent.Context, who agent.AgentDetail) {
 // dropAttempts cancels every attempt held, queued or running.
 func (w *Worker) dropAttempts(cause error) {
 	w.queue = nil
-	for _, r := range w.running {
-		r.cancel(cause)
+	for k, r := range w.running {
+		w.drop(k, r, cause)
 	}
 }
+
+// drop cancels a running attempt and forgets it: its processor still
+// holds a goroutine (and counts against MaxConcurrency) until it returns,
+// but its outcome is reported to nobody, and an assignment of the same
+// task and attempt number (a manager that restarted before it journaled
+// this one, or a new leader that never had it) runs afresh.
+func (w *Worker) drop(k slotKey, r *run, cause error) {
+	delete(w.running, k)
+	w.dropped[r] = struct{}{}
+	r.cancel(cause)
+}
+
+// busy is how many processors are taken: the attempts held and the
+// dropped ones still running.
+func (w *Worker) busy() int { return len(w.running) + len(w.dropped) }
 
 func (w *Worker) onShutdown(ctx agent.Context, s messages.Shutdown) error {
 	if !w.fromManager(ctx) {
@@ -244,14 +259,20 @@ func (w *Worker) onAssignment(ctx agent.Context, as messages.TaskAssignment) err
 	}
 	w.epoch = as.Epoch // our manager's term, if its welcome did not say (we announced first)
 	key := slotKey{as.Task.ID, as.Attempt}
-	if w.running[key] != nil {
-		return nil // duplicate
+	if r := w.running[key]; r != nil {
+		if r.as.Epoch >= as.Epoch {
+			return nil // duplicate
+		}
+		// A newer leader assigns an attempt of this number, so it never
+		// had ours (sent by a previous leader before it committed it):
+		// ours is stale.
+		w.drop(key, r, fmt.Errorf("%w: attempt %d of %q assigned again in term %d", ErrStaleAssignment, as.Attempt, as.Task.ID, as.Epoch))
 	}
 	if w.shutting {
 		w.report(from, &as, nil, errors.New("worker is shutting down"), 0, nil)
 		return nil
 	}
-	if len(w.running) >= w.cfg.max {
+	if w.busy() >= w.cfg.max {
 		// More than we run at once (the manager thought a slot was free):
 		// accept it now and run it when one is; the ack keeps its lease
 		// from being taken back meanwhile.
@@ -363,6 +384,11 @@ func (w *Worker) process(req *jobRequest) {
 	w.agent.Post(func() {
 		key := slotKey{as.Task.ID, as.Attempt}
 		if w.running[key] != r {
+			if _, ok := w.dropped[r]; ok {
+				delete(w.dropped, r)
+				r.cancel(nil)
+				w.next() // its processor is free
+			}
 			return
 		}
 		delete(w.running, key)
@@ -453,7 +479,7 @@ func (w *Worker) report(to peer.ID, as *messages.TaskAssignment, out []byte, err
 
 // next starts queued assignments while there is room.
 func (w *Worker) next() {
-	for len(w.queue) > 0 && len(w.running) < w.cfg.max {
+	for len(w.queue) > 0 && w.busy() < w.cfg.max {
 		q := w.queue[0]
 		w.queue = w.queue[1:]
 		w.start(q.as, q.from)
