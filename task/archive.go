@@ -94,7 +94,7 @@ func (m *Manager) delete(id string) error {
 	m.unkeep(t)
 	delete(m.tasks, id)
 	if m.cfg.journal != nil {
-		m.jdelete = append(m.jdelete, id)
+		m.jdelete = append(m.jdelete, journalDelete{id: id, seq: t.seq})
 		m.queueFlush()
 	}
 	return nil

@@ -6,6 +6,9 @@ package task
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -141,14 +144,31 @@ func BenchmarkTaskThroughputJournal(b *testing.B) {
 	b.ReportMetric(perCommit, "records/commit")
 }
 
+// BenchmarkTaskThroughputJournalRandomIDs is BenchmarkTaskThroughputJournal
+// with task IDs in no order (like UUIDs): the journal's records are keyed
+// by sequence number, so its commits append whatever the IDs are.
+func BenchmarkTaskThroughputJournalRandomIDs(b *testing.B) {
+	j := benchJournal(b)
+	var done atomic.Int64
+	m := startTaskBench(b, &done, WithJournal(j))
+	runThroughputIDs(b, m, &done, func(i int) string {
+		h := sha256.Sum256(binary.BigEndian.AppendUint64(nil, uint64(i)))
+		return hex.EncodeToString(h[:16])
+	})
+}
+
 func runThroughput(b *testing.B, m *Manager, done *atomic.Int64) {
+	runThroughputIDs(b, m, done, func(i int) string { return fmt.Sprint(i) })
+}
+
+func runThroughputIDs(b *testing.B, m *Manager, done *atomic.Int64, idOf func(int) string) {
 	ctx := context.Background()
 	const batch = 1000
 	subs := make([]Submission, 0, batch)
 	b.ResetTimer()
 	start := time.Now()
 	for i := range b.N {
-		subs = append(subs, Submission{Task: noopTask(fmt.Sprint(i))})
+		subs = append(subs, Submission{Task: noopTask(idOf(i))})
 		if len(subs) == batch || i == b.N-1 {
 			if err := m.SubmitAll(ctx, subs); err != nil {
 				b.Fatal(err)
@@ -156,8 +176,7 @@ func runThroughput(b *testing.B, m *Manager, done *atomic.Int64) {
 			subs = subs[:0]
 		}
 	}
-	last := fmt.Sprint(b.N - 1)
-	if _, err := m.Wait(ctx, last); err != nil {
+	if _, err := m.Wait(ctx, idOf(b.N-1)); err != nil {
 		b.Fatal(err)
 	}
 	awaitDone(done, b.N)

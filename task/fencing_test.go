@@ -44,7 +44,9 @@ func TestAssignmentGoesOutBeforeItsCommit(t *testing.T) {
 	ctx := testutil.Context(t)
 	holding.Store(true)
 	updated := make(chan error, 1)
-	go func() { updated <- m.Update(ctx, func(tx *Tx) error { return tx.Put("layer", []byte("k"), []byte("v")) }) }()
+	go func() {
+		updated <- m.Update(ctx, func(tx *Tx) error { return tx.Put("layer", []byte("k"), []byte("v")) })
+	}()
 	<-entered // the disk is stuck from now on
 
 	f, err := m.SubmitAsync(ctx, messages.Task{ID: "x", Type: "job", Description: "runs before it is durable"})

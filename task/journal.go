@@ -2,6 +2,7 @@ package task
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -32,9 +33,13 @@ var (
 )
 
 // journalVersion is written into every journal and checked on open.
-// Version 2 keys every record by stable names and stores statuses by
-// name; version 1 journals are migrated when opened (journal_v1.go).
-const journalVersion = "ceylon-journal/2"
+// Version 3 keys task records by their sequence number (so a commit
+// appends to the B+tree's last pages whatever the task IDs look like:
+// random IDs made version 2 rewrite about four times the pages); version
+// 2 keys every record by stable names and stores statuses by name.
+// Journals of versions 1 and 2 are migrated when opened (journal_v1.go,
+// journal_v2.go).
+const journalVersion = "ceylon-journal/3"
 
 var (
 	bucketMeta  = []byte("meta")
@@ -112,7 +117,7 @@ func OpenJournal(path, workspace string) (j *Journal, err error) {
 				if err := meta.Put(keyWorkspc, []byte(workspace)); err != nil {
 					return err
 				}
-			} else if !bytes.Equal(v, []byte(journalVersion)) && !bytes.Equal(v, []byte(journalVersionV1)) {
+			} else if !knownVersion(v) {
 				return fmt.Errorf("%w: %s was written by %q, this is %q", ErrJournalVersion, path, v, journalVersion)
 			} else if ws := meta.Get(keyWorkspc); !bytes.Equal(ws, []byte(workspace)) {
 				return fmt.Errorf("%w: %s belongs to workspace %q, not %q", ErrJournalVersion, path, ws, workspace)
@@ -120,10 +125,7 @@ func OpenJournal(path, workspace string) (j *Journal, err error) {
 			if _, err := tx.CreateBucketIfNotExists(bucketTasks); err != nil {
 				return err
 			}
-			if bytes.Equal(meta.Get(keyVersion), []byte(journalVersionV1)) {
-				return migrateV1(tx)
-			}
-			return nil
+			return upgrade(tx)
 		})
 	}
 	if err != nil {
@@ -168,7 +170,7 @@ func (j *Journal) forEach(bucket string, fn func(key, value []byte) error) (err 
 
 // writeTasks stores task records, with the records of layers above the
 // manager that go with them, in one durable write.
-func (j *Journal) writeTasks(recs []*taskRecord, workers map[string]WorkerStats, deletes []string, puts []journalPut) error {
+func (j *Journal) writeTasks(recs []*taskRecord, workers map[string]WorkerStats, deletes []journalDelete, puts []journalPut) error {
 	if j.beforeWrite != nil {
 		j.beforeWrite()
 	}
@@ -181,7 +183,7 @@ func (j *Journal) writeTasks(recs []*taskRecord, workers map[string]WorkerStats,
 }
 
 // writeLocal writes a batch to the journal's file.
-func (j *Journal) writeLocal(recs []*taskRecord, workers map[string]WorkerStats, deletes []string, puts []journalPut) error {
+func (j *Journal) writeLocal(recs []*taskRecord, workers map[string]WorkerStats, deletes []journalDelete, puts []journalPut) error {
 	return j.writeMany([]journalWrite{{recs, workers, deletes, puts}})
 }
 
@@ -189,9 +191,21 @@ func (j *Journal) writeLocal(recs []*taskRecord, workers map[string]WorkerStats,
 type journalWrite struct {
 	recs    []*taskRecord
 	workers map[string]WorkerStats
-	deletes []string
+	deletes []journalDelete
 	puts    []journalPut
 }
+
+// journalDelete names a task record to delete: by its sequence number,
+// the record's key. A replicated log entry of version 2 names only the
+// task's ID (seq 0): that record is looked for.
+type journalDelete struct {
+	id  string
+	seq uint64
+}
+
+// seqKey is the key of the task record with sequence number seq: big
+// endian, so keys sort in submission order.
+func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), seq) }
 
 // writeMany writes commits to the journal's file in one transaction, in
 // order.
@@ -211,7 +225,7 @@ func (j *Journal) writeMany(ws []journalWrite) error {
 }
 
 // writeTx writes one commit in tx.
-func writeTx(tx *bolt.Tx, recs []*taskRecord, workers map[string]WorkerStats, deletes []string, puts []journalPut) error {
+func writeTx(tx *bolt.Tx, recs []*taskRecord, workers map[string]WorkerStats, deletes []journalDelete, puts []journalPut) error {
 	if workers != nil {
 		v, err := workerTable(workers).MarshalMsg(nil)
 		if err != nil {
@@ -222,8 +236,14 @@ func writeTx(tx *bolt.Tx, recs []*taskRecord, workers map[string]WorkerStats, de
 		}
 	}
 	b := tx.Bucket(bucketTasks)
-	for _, id := range deletes {
-		if err := b.Delete([]byte(id)); err != nil {
+	for _, d := range deletes {
+		k := seqKey(d.seq)
+		if d.seq == 0 {
+			if k = findTask(b, d.id); k == nil {
+				continue
+			}
+		}
+		if err := b.Delete(k); err != nil {
 			return err
 		}
 	}
@@ -232,12 +252,12 @@ func writeTx(tx *bolt.Tx, recs []*taskRecord, workers map[string]WorkerStats, de
 	// allocation a batch, not one a record.
 	size := 0
 	for _, r := range recs {
-		size += len(r.Task.ID) + r.Msgsize() // an upper bound: the buffer never grows
+		size += 8 + r.Msgsize() // an upper bound: the buffer never grows
 	}
 	arena := make([]byte, 0, size)
 	for _, r := range recs {
 		start := len(arena)
-		arena = append(arena, r.Task.ID...)
+		arena = binary.BigEndian.AppendUint64(arena, r.Seq)
 		mid := len(arena)
 		var err error
 		if arena, err = r.MarshalMsg(arena); err != nil {
@@ -280,7 +300,7 @@ func (j *Journal) loadTasks() (recs []*taskRecord, err error) {
 		return tx.Bucket(bucketTasks).ForEach(func(k, v []byte) error {
 			r := new(taskRecord)
 			if err := messages.Unmarshal(v, r); err != nil {
-				return fmt.Errorf("%w: %s: task %q: %w", ErrJournalCorrupt, j.path, k, err)
+				return fmt.Errorf("%w: %s: task record %x: %w", ErrJournalCorrupt, j.path, k, err)
 			}
 			recs = append(recs, r)
 			return nil

@@ -52,8 +52,8 @@ type (
 // statusesV1 are version 1's status numbers.
 var statusesV1 = [...]Status{StatusPending, StatusWaiting, StatusAssigned, StatusRunning, StatusRetrying, StatusCompleted, StatusFailed, StatusCancelled}
 
-// migrateV1 rewrites every version 1 record of tx's journal in the current
-// format.
+// migrateV1 rewrites every version 1 record of tx's journal in the
+// version 2 format (upgrade then takes it on to the current one).
 func migrateV1(tx *bolt.Tx) error {
 	tasks := tx.Bucket(bucketTasks)
 	if tasks != nil {
@@ -109,5 +109,5 @@ func migrateV1(tx *bolt.Tx) error {
 			return err
 		}
 	}
-	return meta.Put(keyVersion, []byte(journalVersion))
+	return meta.Put(keyVersion, []byte(journalVersionV2))
 }

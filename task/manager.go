@@ -72,7 +72,7 @@ type Manager struct {
 	// Group commit (owned by the actor): records and the effects that wait
 	// for them, flushed once per pass through the mailbox.
 	jbuf         []*taskState    // changed since the last commit
-	jdelete      []string        // expired task IDs to delete at the next commit
+	jdelete      []journalDelete // expired tasks to delete at the next commit
 	jputs        []journalPut    // records of layers above, for the next commit
 	expiring     []finishedEntry // finished tasks, oldest first (with a retention or a count kept)
 	kept         int             // the finished tasks held that expiring counts

@@ -461,7 +461,7 @@ func (m *Manager) expireOldest(n int, now time.Time) {
 		m.kept--
 		delete(m.tasks, e.t.task.ID)
 		if m.cfg.journal != nil {
-			m.jdelete = append(m.jdelete, e.t.task.ID)
+			m.jdelete = append(m.jdelete, journalDelete{id: e.t.task.ID, seq: e.t.seq})
 			m.queueFlush()
 		}
 		gone++

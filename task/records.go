@@ -50,7 +50,10 @@ type journalBatch struct {
 	Records []*taskRecord `msgpack:"records,omitempty,allownil"`
 	Workers workerTable   `msgpack:"workers,omitempty"`
 	Deletes []string      `msgpack:"deletes,omitempty,allownil"`
-	Puts    []batchPut    `msgpack:"puts,omitempty,allownil"`
+	// DeleteSeqs are the sequence numbers of the Deletes (version 3; an
+	// entry of version 2 has none, and its deletes are found by ID).
+	DeleteSeqs []uint64   `msgpack:"delseqs,omitempty,allownil"`
+	Puts       []batchPut `msgpack:"puts,omitempty,allownil"`
 }
 
 // batchPut is a record of a layer above the manager in a journalBatch.

@@ -83,8 +83,8 @@ func (z batchPut) Msgsize() (s int) {
 func (z journalBatch) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(4)
-	var zb0001Mask uint8 /* 4 bits */
+	zb0001Len := uint32(5)
+	var zb0001Mask uint8 /* 5 bits */
 	_ = zb0001Mask
 	if z.Records == nil {
 		zb0001Len--
@@ -98,9 +98,13 @@ func (z journalBatch) MarshalMsg(b []byte) (o []byte, err error) {
 		zb0001Len--
 		zb0001Mask |= 0x4
 	}
-	if z.Puts == nil {
+	if z.DeleteSeqs == nil {
 		zb0001Len--
 		zb0001Mask |= 0x8
+	}
+	if z.Puts == nil {
+		zb0001Len--
+		zb0001Mask |= 0x10
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -145,20 +149,28 @@ func (z journalBatch) MarshalMsg(b []byte) (o []byte, err error) {
 			}
 		}
 		if (zb0001Mask & 0x8) == 0 { // if not omitted
+			// string "delseqs"
+			o = append(o, 0xa7, 0x64, 0x65, 0x6c, 0x73, 0x65, 0x71, 0x73)
+			o = msgp.AppendArrayHeader(o, uint32(len(z.DeleteSeqs)))
+			for za0005 := range z.DeleteSeqs {
+				o = msgp.AppendUint64(o, z.DeleteSeqs[za0005])
+			}
+		}
+		if (zb0001Mask & 0x10) == 0 { // if not omitted
 			// string "puts"
 			o = append(o, 0xa4, 0x70, 0x75, 0x74, 0x73)
 			o = msgp.AppendArrayHeader(o, uint32(len(z.Puts)))
-			for za0005 := range z.Puts {
+			for za0006 := range z.Puts {
 				// map header, size 3
 				// string "b"
 				o = append(o, 0x83, 0xa1, 0x62)
-				o = msgp.AppendString(o, z.Puts[za0005].Bucket)
+				o = msgp.AppendString(o, z.Puts[za0006].Bucket)
 				// string "k"
 				o = append(o, 0xa1, 0x6b)
-				o = msgp.AppendBytes(o, z.Puts[za0005].Key)
+				o = msgp.AppendBytes(o, z.Puts[za0006].Key)
 				// string "v"
 				o = append(o, 0xa1, 0x76)
-				o = msgp.AppendBytes(o, z.Puts[za0005].Value)
+				o = msgp.AppendBytes(o, z.Puts[za0006].Value)
 			}
 		}
 	}
@@ -270,59 +282,83 @@ func (z *journalBatch) UnmarshalMsg(bts []byte) (o []byte, err error) {
 					}
 				}
 			}
+		case "delseqs":
+			if msgp.IsNil(bts) {
+				bts = bts[1:]
+				z.DeleteSeqs = nil
+			} else {
+				var zb0005 uint32
+				zb0005, bts, err = msgp.ReadArrayHeaderBytes(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "DeleteSeqs")
+					return
+				}
+				if z.DeleteSeqs != nil && cap(z.DeleteSeqs) >= int(zb0005) {
+					z.DeleteSeqs = (z.DeleteSeqs)[:zb0005]
+				} else {
+					z.DeleteSeqs = make([]uint64, zb0005)
+				}
+				for za0005 := range z.DeleteSeqs {
+					z.DeleteSeqs[za0005], bts, err = msgp.ReadUint64Bytes(bts)
+					if err != nil {
+						err = msgp.WrapError(err, "DeleteSeqs", za0005)
+						return
+					}
+				}
+			}
 		case "puts":
 			if msgp.IsNil(bts) {
 				bts = bts[1:]
 				z.Puts = nil
 			} else {
-				var zb0005 uint32
-				zb0005, bts, err = msgp.ReadArrayHeaderBytes(bts)
+				var zb0006 uint32
+				zb0006, bts, err = msgp.ReadArrayHeaderBytes(bts)
 				if err != nil {
 					err = msgp.WrapError(err, "Puts")
 					return
 				}
-				if z.Puts != nil && cap(z.Puts) >= int(zb0005) {
-					z.Puts = (z.Puts)[:zb0005]
+				if z.Puts != nil && cap(z.Puts) >= int(zb0006) {
+					z.Puts = (z.Puts)[:zb0006]
 				} else {
-					z.Puts = make([]batchPut, zb0005)
+					z.Puts = make([]batchPut, zb0006)
 				}
-				for za0005 := range z.Puts {
-					var zb0006 uint32
-					zb0006, bts, err = msgp.ReadMapHeaderBytes(bts)
+				for za0006 := range z.Puts {
+					var zb0007 uint32
+					zb0007, bts, err = msgp.ReadMapHeaderBytes(bts)
 					if err != nil {
-						err = msgp.WrapError(err, "Puts", za0005)
+						err = msgp.WrapError(err, "Puts", za0006)
 						return
 					}
-					for zb0006 > 0 {
-						zb0006--
+					for zb0007 > 0 {
+						zb0007--
 						field, bts, err = msgp.ReadMapKeyZC(bts)
 						if err != nil {
-							err = msgp.WrapError(err, "Puts", za0005)
+							err = msgp.WrapError(err, "Puts", za0006)
 							return
 						}
 						switch msgp.UnsafeString(field) {
 						case "b":
-							z.Puts[za0005].Bucket, bts, err = msgp.ReadStringBytes(bts)
+							z.Puts[za0006].Bucket, bts, err = msgp.ReadStringBytes(bts)
 							if err != nil {
-								err = msgp.WrapError(err, "Puts", za0005, "Bucket")
+								err = msgp.WrapError(err, "Puts", za0006, "Bucket")
 								return
 							}
 						case "k":
-							z.Puts[za0005].Key, bts, err = msgp.ReadBytesBytes(bts, z.Puts[za0005].Key)
+							z.Puts[za0006].Key, bts, err = msgp.ReadBytesBytes(bts, z.Puts[za0006].Key)
 							if err != nil {
-								err = msgp.WrapError(err, "Puts", za0005, "Key")
+								err = msgp.WrapError(err, "Puts", za0006, "Key")
 								return
 							}
 						case "v":
-							z.Puts[za0005].Value, bts, err = msgp.ReadBytesBytes(bts, z.Puts[za0005].Value)
+							z.Puts[za0006].Value, bts, err = msgp.ReadBytesBytes(bts, z.Puts[za0006].Value)
 							if err != nil {
-								err = msgp.WrapError(err, "Puts", za0005, "Value")
+								err = msgp.WrapError(err, "Puts", za0006, "Value")
 								return
 							}
 						default:
 							bts, err = msgp.Skip(bts)
 							if err != nil {
-								err = msgp.WrapError(err, "Puts", za0005)
+								err = msgp.WrapError(err, "Puts", za0006)
 								return
 							}
 						}
@@ -362,9 +398,9 @@ func (z journalBatch) Msgsize() (s int) {
 	for za0004 := range z.Deletes {
 		s += msgp.StringPrefixSize + len(z.Deletes[za0004])
 	}
-	s += 5 + msgp.ArrayHeaderSize
-	for za0005 := range z.Puts {
-		s += 1 + 2 + msgp.StringPrefixSize + len(z.Puts[za0005].Bucket) + 2 + msgp.BytesPrefixSize + len(z.Puts[za0005].Key) + 2 + msgp.BytesPrefixSize + len(z.Puts[za0005].Value)
+	s += 8 + msgp.ArrayHeaderSize + (len(z.DeleteSeqs) * (msgp.Uint64Size)) + 5 + msgp.ArrayHeaderSize
+	for za0006 := range z.Puts {
+		s += 1 + 2 + msgp.StringPrefixSize + len(z.Puts[za0006].Bucket) + 2 + msgp.BytesPrefixSize + len(z.Puts[za0006].Key) + 2 + msgp.BytesPrefixSize + len(z.Puts[za0006].Value)
 	}
 	return
 }

@@ -264,10 +264,14 @@ type pendingCommit struct {
 // commit hands a batch to the log. Called in the actor, so batches enter
 // the log in the order they were made; at most replicaInFlight are
 // pending (jwriting), so the channel never blocks.
-func (r *replica) commit(recs []*taskRecord, workers map[string]WorkerStats, deletes []string, puts []journalPut, after []func(error)) {
+func (r *replica) commit(recs []*taskRecord, workers map[string]WorkerStats, deletes []journalDelete, puts []journalPut, after []func(error)) {
 	pc := pendingCommit{records: len(recs), start: time.Now(), after: after}
 	if len(recs) > 0 || len(deletes) > 0 || len(puts) > 0 {
-		b := journalBatch{Records: recs, Workers: workers, Deletes: deletes}
+		b := journalBatch{Records: recs, Workers: workers}
+		for _, d := range deletes {
+			b.Deletes = append(b.Deletes, d.id)
+			b.DeleteSeqs = append(b.DeleteSeqs, d.seq)
+		}
 		for _, p := range puts {
 			b.Puts = append(b.Puts, batchPut{Bucket: p.bucket, Key: p.key, Value: p.value})
 		}

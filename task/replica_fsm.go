@@ -131,8 +131,8 @@ func (j *Journal) decodeEntry(data []byte) (journalWrite, error) {
 		return journalWrite{}, fmt.Errorf("%w: %w", ErrReplicaEntry, err)
 	}
 	for i, r := range b.Records {
-		if r == nil || r.Task.ID == "" {
-			return journalWrite{}, fmt.Errorf("%w: record %d has no task", ErrReplicaEntry, i)
+		if r == nil || r.Task.ID == "" || r.Seq == 0 {
+			return journalWrite{}, fmt.Errorf("%w: record %d has no task or no sequence number", ErrReplicaEntry, i)
 		}
 	}
 	puts := make([]journalPut, len(b.Puts))
@@ -146,7 +146,14 @@ func (j *Journal) decodeEntry(data []byte) (journalWrite, error) {
 	if b.Workers != nil {
 		workers = b.Workers
 	}
-	return journalWrite{b.Records, workers, b.Deletes, puts}, nil
+	deletes := make([]journalDelete, len(b.Deletes))
+	for i, id := range b.Deletes {
+		deletes[i].id = id
+		if len(b.DeleteSeqs) == len(b.Deletes) {
+			deletes[i].seq = b.DeleteSeqs[i]
+		}
+	}
+	return journalWrite{b.Records, workers, deletes, puts}, nil
 }
 
 // Snapshot implements raft.FSM: a read transaction, consistent with the
@@ -207,13 +214,21 @@ func (j *Journal) replaceWith(src *bolt.DB) error {
 					return err
 				}
 			}
-			return stx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			if err := stx.ForEach(func(name []byte, b *bolt.Bucket) error {
 				nb, err := tx.CreateBucket(name)
 				if err != nil {
 					return err
 				}
 				return copyBucket(nb, b)
-			})
+			}); err != nil {
+				return err
+			}
+			// A snapshot of an older version (a leader not yet upgraded)
+			// is migrated as its file would be when opened.
+			if !knownVersion(tx.Bucket(bucketMeta).Get(keyVersion)) {
+				return fmt.Errorf("%w: snapshot of version %q", ErrJournalVersion, tx.Bucket(bucketMeta).Get(keyVersion))
+			}
+			return upgrade(tx)
 		})
 	})
 }

@@ -21,8 +21,9 @@ func TestApplyBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer j.Close()
+	seqs := map[string]uint64{"a": 1, "b": 2, "c": 3, "d": 4}
 	entry := func(id string, st Status) []byte {
-		b, err := journalBatch{Records: []*taskRecord{{Seq: 1, Task: messages.Task{ID: id, Type: "echo"}, SubmittedAt: time.Unix(1, 0), Status: st}}}.MarshalMsg([]byte{entryBatch})
+		b, err := journalBatch{Records: []*taskRecord{{Seq: seqs[id], Task: messages.Task{ID: id, Type: "echo"}, SubmittedAt: time.Unix(1, 0), Status: st}}}.MarshalMsg([]byte{entryBatch})
 		if err != nil {
 			t.Fatal(err)
 		}
