@@ -236,3 +236,154 @@ func within(t *testing.T, c chan error) error {
 		return nil
 	}
 }
+
+// leadAs makes m lead for a term, resuming from recs, as a replica taking
+// the lead does.
+func leadAs(t *testing.T, m *testManager, term uint64, recs ...*taskRecord) {
+	t.Helper()
+	if _, err := agent.Call(testutil.Context(t), m.agent, func() (struct{}, error) {
+		m.takeLead(term, &recovered{recs: recs})
+		return struct{}{}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	synctest.Wait()
+}
+
+var fencedX = messages.Task{ID: "x", Type: "job", Description: "d", MaxRetries: messages.NoRetry}
+
+func pendingX() *taskRecord {
+	return &taskRecord{Seq: 1, Task: fencedX, Status: StatusPending, SubmittedAt: time.Now()}
+}
+
+// Term 5 sends (x,1), which fails at once, and is lost before committing
+// either; a later leader (term 6, here skipped) assigned (x,1) again and
+// committed that; term 7 takes (x,1) over from the journal. The worker
+// sends term 7 the results it kept, term 5's failure among them: it must
+// not count for the attempt term 6 assigned.
+func TestAnAdoptedAttemptTakesOnlyItsEpochsResult(t *testing.T) {
+	onMemnet(t, func(t *testing.T, _ *memnet.Network, on agent.Option) {
+		m := startManager(t, on)
+		release := make(chan struct{})
+		defer close(release)
+		var calls atomic.Int32
+		w := startWorker(t, m, "W", func(w *Worker) {
+			w.Handle("job", func(ctx context.Context, _ *Job) ([]byte, error) {
+				if calls.Add(1) == 1 {
+					return nil, errors.New("term 5's run failed")
+				}
+				select {
+				case <-release:
+					return []byte("a later run"), nil
+				case <-ctx.Done():
+					return nil, context.Cause(ctx)
+				}
+			})
+		}, on)
+		ctx := testutil.Context(t)
+		leadAs(t, m, 5)
+		if err := m.Submit(ctx, fencedX); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if calls.Load() != 1 {
+			t.Fatalf("%d calls, want term 5's", calls.Load())
+		}
+		leadAs(t, m, 7, &taskRecord{Seq: 1, Task: fencedX, Status: StatusAssigned, Attempt: 1, SubmittedAt: time.Now(),
+			Attempts: []AttemptInfo{{Attempt: 1, Worker: "W", WorkerID: w.Agent().ID(), AssignedAt: time.Now(), Epoch: leaderEpoch(6, 0)}}})
+		if info, _ := m.Task(ctx, "x"); info.Status.Final() {
+			t.Fatalf("term 7 took term 5's result: %v %+v", info.Status, info.Result)
+		}
+	})
+}
+
+// A leader that rebuilds its state in the same term (a resync after a
+// failed commit) and assigns again an attempt it had sent but not
+// committed: the worker runs the new one, and the old run (cancelled as
+// not wanted) does not count for it.
+func TestARebuiltLeaderFencesItsOwnLostAttempts(t *testing.T) {
+	onMemnet(t, func(t *testing.T, _ *memnet.Network, on agent.Option) {
+		m := startManager(t, on)
+		release := make(chan struct{})
+		startWorker(t, m, "W", func(w *Worker) {
+			w.Handle("job", func(ctx context.Context, _ *Job) ([]byte, error) {
+				select {
+				case <-release:
+					return []byte("ok"), nil
+				case <-ctx.Done():
+					return nil, context.Cause(ctx)
+				}
+			})
+		}, on)
+		ctx := testutil.Context(t)
+		leadAs(t, m, 5)
+		if err := m.Submit(ctx, fencedX); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		leadAs(t, m, 5, pendingX()) // the same term
+		close(release)
+		synctest.Wait()
+		if info, _ := m.Task(ctx, "x"); info.Status != StatusCompleted {
+			t.Fatalf("x: %v %+v", info.Status, info.Result)
+		}
+	})
+}
+
+// An older epoch's attempt waiting in the worker's queue is replaced by
+// the same attempt of a newer epoch: it never runs beside it, and the
+// worker's actor never blocks on a processor it thinks it has.
+func TestAQueuedAttemptOfAnOlderEpochIsReplaced(t *testing.T) {
+	onMemnet(t, func(t *testing.T, _ *memnet.Network, on agent.Option) {
+		fm := startFakeManager(t, on)
+		a, err := agent.New("W", on, agent.WithWorkspace("ws-"+t.Name()), agent.WithJoin(fm.a.Addrs()[0]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := NewWorker(a, WithMaxConcurrency(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		releaseA := make(chan struct{})
+		var xNow, xMax, xRuns atomic.Int32
+		w.Handle("job", func(ctx context.Context, job *Job) ([]byte, error) {
+			if job.Task.ID != "x" {
+				<-releaseA
+				return nil, nil
+			}
+			xRuns.Add(1)
+			n := xNow.Add(1)
+			defer xNow.Add(-1)
+			xMax.Store(max(xMax.Load(), n))
+			<-ctx.Done()
+			return nil, ctx.Err()
+		})
+		if err := w.Start(testutil.Context(t)); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = w.Stop() })
+		synctest.Wait()
+		send := func(id string, epoch uint64) {
+			as := messages.TaskAssignment{Task: messages.Task{ID: id, Type: "job", Description: "d"}, Attempt: 1, AssignedAt: time.Now(), Epoch: epoch}
+			if err := fm.a.Send(testutil.Context(t), w.Agent().ID(), as); err != nil {
+				t.Fatal(err)
+			}
+			synctest.Wait()
+		}
+		send("a1", 1)
+		send("a2", 1)
+		send("x", 2) // queued: both processors are busy
+		send("x", 3) // replaces it
+		close(releaseA)
+		synctest.Wait()
+		if xMax.Load() != 1 || xRuns.Load() != 1 {
+			t.Errorf("(x,1) ran %d times, at most %d at once; want once", xRuns.Load(), xMax.Load())
+		}
+		send("b", 3)
+		ctx, cancel := context.WithTimeout(testutil.Context(t), 10*time.Second)
+		defer cancel()
+		if _, err := agent.Call(ctx, w.Agent(), func() (int, error) { return w.busy(), nil }); err != nil {
+			t.Errorf("worker actor stuck: %v", err)
+		}
+	})
+}

@@ -35,7 +35,9 @@ type Manager struct {
 	// Owned by the actor.
 	leading       bool                // assigns and answers (always, without replication)
 	orphans       map[string][]orphan // attempts in flight whose worker is away, by worker name, until it comes back
-	epoch         uint64              // the leadership term (0 without replication)
+	epoch         uint64              // the leadership epoch (0 without replication): see leaderEpoch
+	leadTerm      uint64              // the Raft term of the last lead taken
+	leadGen       uint64              // how many times the lead was taken again in that term (a resync)
 	remoteWaits   int                 // remote producers' waits held (see producer.go)
 	remoteSubmits uint64              // tasks submitted by remote producers
 	tasks         map[string]*taskState

@@ -11,11 +11,13 @@ import (
 // mailbox), and what others are told waits for it: Submit returns, and
 // waiters and observers hear of a result, once it is durable. An
 // assignment alone goes out at once, its record riding the next commit:
-// a result is taken for it only after that commit (the log is ordered),
+// a result of it is reported only after that commit (the log is ordered),
 // and a worker drops the attempts of a manager it lost, so an attempt
 // sent but not yet journaled when the manager stopped is run again after
 // a restart, never reported twice (it is missing from the attempt
-// history, and from the retries spent). A manager started on a journal
+// history, and from the retries spent). Replicated managers
+// (WithReplication) send an assignment only once committed, so that the
+// next leader takes it over instead of running it again. A manager started on a journal
 // resumes: finished tasks keep their results; the others (including those
 // in flight when it stopped) are queued again with their attempt history
 // and spent retries; worker statistics carry on.

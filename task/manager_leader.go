@@ -18,6 +18,20 @@ import (
 // runs in the manager's actor. Without replication a manager always leads,
 // with term 0.
 
+// epochGenBits is how many low bits of a leadership epoch count the
+// leads taken within one Raft term.
+const epochGenBits = 20
+
+// leaderEpoch is what assignments, results and welcomes carry among
+// replicated managers: the Raft term, and in its low bits how many times
+// this manager rebuilt its state within the term (a resync). Workers
+// follow the highest; an attempt is fenced by the epoch it was assigned
+// in, so one sent before a rebuild and lost in it is not taken for one of
+// the same number sent after.
+func leaderEpoch(term, gen uint64) uint64 {
+	return term<<epochGenBits | min(gen, 1<<epochGenBits-1)
+}
+
 // takeLead makes the manager the leader for a term, with the journal's
 // state as of the moment every earlier entry was applied.
 func (m *Manager) takeLead(term uint64, st *recovered) {
@@ -27,7 +41,12 @@ func (m *Manager) takeLead(term uint64, st *recovered) {
 	m.restore(st, fmt.Sprintf("lost: a new manager leads (term %d)", term), true)
 	m.series.rebase = true
 	m.startPeriodic(st.lastRuns)
-	m.leading, m.epoch = true, term
+	if term == m.leadTerm {
+		m.leadGen++ // rebuilt in the same term: attempts it sent and lost in the rebuild are fenced too
+	} else {
+		m.leadTerm, m.leadGen = term, 0
+	}
+	m.leading, m.epoch = true, leaderEpoch(term, m.leadGen)
 	if m.cfg.restore != nil { // the layer above rebuilds its state too, and resumes in this term's first commit
 		tx := &Tx{m: m}
 		if err := m.cfg.restore(&Recovery{m: m, tx: tx}); err != nil {
@@ -43,7 +62,7 @@ func (m *Manager) takeLead(term uint64, st *recovered) {
 			continue
 		}
 		if pid, err := peer.ParseID(d.ID); err == nil {
-			_ = m.agent.SendBounded(pid, messages.Welcome{Epoch: term})
+			_ = m.agent.SendBounded(pid, messages.Welcome{Epoch: m.epoch})
 		}
 	}
 	m.markDirty()
@@ -60,11 +79,11 @@ func (m *Manager) standDown() {
 	if !m.leading {
 		return
 	}
-	m.agent.Logger().Warn("no longer leading the workspace's task managers", "term", m.epoch, "leader", m.leaderHint())
+	m.agent.Logger().Warn("no longer leading the workspace's task managers", "term", m.leadTerm, "leader", m.leaderHint())
 	m.dropState(fmt.Errorf("%w (the leader is %s)", ErrNotLeader, m.leaderHint()))
 	m.leading = false
 	for _, fn := range m.cfg.leadership {
-		fn(false, m.epoch)
+		fn(false, m.leadTerm)
 	}
 }
 
@@ -151,7 +170,7 @@ func (m *Manager) Leading(ctx context.Context) (leading bool, term uint64, err e
 		on    bool
 		epoch uint64
 	}
-	l, err := agent.Call(ctx, m.agent, func() (lead, error) { return lead{m.leading, m.epoch}, nil })
+	l, err := agent.Call(ctx, m.agent, func() (lead, error) { return lead{m.leading, m.leadTerm}, nil })
 	return l.on, l.epoch, err
 }
 
@@ -204,7 +223,7 @@ func (m *Manager) adoptOrphans(w *workerState) {
 		if t.policy.Timeout > 0 {
 			t.leaseEnd = t.assignedAt.Add(t.policy.Timeout)
 		}
-		w.slots[slotKey{t.task.ID, t.attempt}] = &slot{t: t, sent: now, adopted: true}
+		w.slots[slotKey{t.task.ID, t.attempt}] = &slot{t: t, sent: now, adopted: true, epoch: last.Epoch}
 		m.inflight[t.task.ID] = t
 		n++
 	}

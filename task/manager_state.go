@@ -79,7 +79,7 @@ type slot struct {
 	t       *taskState
 	sent    time.Time // when the assignment went out (zero until then)
 	adopted bool      // taken over from a previous leader, not yet confirmed by the worker
-	epoch   uint64    // the term it was assigned in (0: a previous leader's, taken over)
+	epoch   uint64    // the epoch it was assigned in (0: any; without replication, or journaled before epochs were)
 }
 
 // workerState is the manager's record of one worker. Owned by the

@@ -123,21 +123,41 @@ func (m *Manager) assign(t *taskState, w *workerState) {
 	t.assignedAt = now
 	t.policy = resolvePolicy(&t.task, w.types[t.task.Type], m.cfg.defaults)
 	t.ackDeadline, t.leaseEnd = time.Time{}, time.Time{} // set when it is sent
-	t.attempts = append(t.attempts, AttemptInfo{Attempt: t.attempt, Worker: w.detail.Name, WorkerID: w.detail.ID, AssignedAt: now})
+	t.attempts = append(t.attempts, AttemptInfo{Attempt: t.attempt, Worker: w.detail.Name, WorkerID: w.detail.ID, AssignedAt: now, Epoch: m.epoch})
 	m.metrics.assignLatency.Observe(seconds(now.Sub(t.readyAt)))
 	w.slots[slotKey{t.task.ID, t.attempt}] = &slot{t: t, epoch: m.epoch}
 	m.inflight[t.task.ID] = t
 
-	// The assignment goes out at once; with a journal, its record rides
-	// the next commit, which is not waited for: a worker's result is
+	// The assignment goes out at once; with a local journal, its record
+	// rides the next commit, which is not waited for: its result is
 	// reported only once committed (after the task's acceptance, in the
-	// same ordered log), and an attempt sent but never journaled is
-	// fenced when the manager stops or loses the lead (workers drop the
-	// attempts of a manager they lost; among replicated managers a
-	// result or an attempt of an older term does not count for one of
-	// the same number assigned in a newer term).
+	// same ordered log), and a worker drops the attempts of a manager it
+	// lost, so one sent but never journaled runs again after a restart,
+	// as every attempt in flight does.
 	m.journalTask(t)
-	m.sendAssignment(t, w, now)
+	if m.cfg.replica == nil {
+		m.sendAssignment(t, w, now)
+		return
+	}
+	// Among replicated managers it goes out once committed: the next
+	// leader knows every attempt sent and takes it over from the worker
+	// (sent before, a failover would run it again).
+	attempt := t.attempt
+	m.afterCommit(func(err error) {
+		if m.uncommitted(err) {
+			return // not in the replicated log: the next leader assigns it
+		}
+		if m.current(t.task.ID, attempt) == t && t.worker == w {
+			m.sendAssignment(t, w, now)
+			return
+		}
+		// Cancelled (or its worker lost) before it went out: nobody will
+		// report on this attempt, so its slot is free now.
+		if _, held := w.slots[slotKey{t.task.ID, attempt}]; held {
+			delete(w.slots, slotKey{t.task.ID, attempt})
+			m.markDirty()
+		}
+	})
 }
 
 // sendAssignment sends the live attempt of t to w; its ack deadline and

@@ -210,8 +210,9 @@ func (m *Manager) onResult(ctx agent.Context, r messages.TaskResult) error {
 	invalid := r.Validate()
 	key := slotKey{r.TaskID, r.Attempt}
 	s, held := w.slots[key]
-	if held && r.Epoch < s.epoch {
-		// An attempt of the same number a previous leader sent and never
+	if held && s.epoch != 0 && r.Epoch != s.epoch {
+		// A run of an attempt of the same number sent in another epoch
+		// (by a previous leader, or before a rebuild) and never
 		// committed: the worker runs ours now.
 		m.totals.late.Add(1)
 		return nil

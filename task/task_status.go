@@ -89,6 +89,10 @@ type AttemptInfo struct {
 	EndedAt    time.Time `msgpack:"ended,omitempty"`
 	// Outcome is "ok", the error text, "timeout", "lost" or "" while running.
 	Outcome string `msgpack:"outcome,omitempty"`
+	// Epoch is the leadership epoch the attempt was assigned in, among
+	// replicated managers (0 otherwise): only results of that epoch count
+	// for it.
+	Epoch uint64 `msgpack:"epoch,omitempty"`
 }
 
 // Info is a snapshot of a task's state.

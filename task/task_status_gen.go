@@ -12,8 +12,8 @@ import (
 func (z AttemptInfo) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(6)
-	var zb0001Mask uint8 /* 6 bits */
+	zb0001Len := uint32(7)
+	var zb0001Mask uint8 /* 7 bits */
 	_ = zb0001Mask
 	if z.WorkerID == "" {
 		zb0001Len--
@@ -26,6 +26,10 @@ func (z AttemptInfo) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.Outcome == "" {
 		zb0001Len--
 		zb0001Mask |= 0x20
+	}
+	if z.Epoch == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x40
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -55,6 +59,11 @@ func (z AttemptInfo) MarshalMsg(b []byte) (o []byte, err error) {
 			// string "outcome"
 			o = append(o, 0xa7, 0x6f, 0x75, 0x74, 0x63, 0x6f, 0x6d, 0x65)
 			o = msgp.AppendString(o, z.Outcome)
+		}
+		if (zb0001Mask & 0x40) == 0 { // if not omitted
+			// string "epoch"
+			o = append(o, 0xa5, 0x65, 0x70, 0x6f, 0x63, 0x68)
+			o = msgp.AppendUint64(o, z.Epoch)
 		}
 	}
 	return
@@ -114,6 +123,12 @@ func (z *AttemptInfo) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Outcome")
 				return
 			}
+		case "epoch":
+			z.Epoch, bts, err = msgp.ReadUint64Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Epoch")
+				return
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -128,6 +143,6 @@ func (z *AttemptInfo) UnmarshalMsg(bts []byte) (o []byte, err error) {
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z AttemptInfo) Msgsize() (s int) {
-	s = 1 + 8 + msgp.IntSize + 7 + msgp.StringPrefixSize + len(z.Worker) + 10 + msgp.StringPrefixSize + len(z.WorkerID) + 9 + msgp.TimeSize + 6 + msgp.TimeSize + 8 + msgp.StringPrefixSize + len(z.Outcome)
+	s = 1 + 8 + msgp.IntSize + 7 + msgp.StringPrefixSize + len(z.Worker) + 10 + msgp.StringPrefixSize + len(z.WorkerID) + 9 + msgp.TimeSize + 6 + msgp.TimeSize + 8 + msgp.StringPrefixSize + len(z.Outcome) + 6 + msgp.Uint64Size
 	return
 }

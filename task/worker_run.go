@@ -265,8 +265,21 @@ func (w *Worker) onAssignment(ctx agent.Context, as messages.TaskAssignment) err
 		}
 		// A newer leader assigns an attempt of this number, so it never
 		// had ours (sent by a previous leader before it committed it):
-		// ours is stale.
-		w.drop(key, r, fmt.Errorf("%w: attempt %d of %q assigned again in term %d", ErrStaleAssignment, as.Attempt, as.Task.ID, as.Epoch))
+		// ours is stale, and so is a result of it kept for a next leader.
+		w.drop(key, r, fmt.Errorf("%w: attempt %d of %q assigned again in epoch %d", ErrStaleAssignment, as.Attempt, as.Task.ID, as.Epoch))
+		w.forgetKept(key, as.Epoch)
+	}
+	for i, q := range w.queue {
+		if q.as.Task.ID != as.Task.ID || q.as.Attempt != as.Attempt {
+			continue
+		}
+		if q.as.Epoch >= as.Epoch {
+			return nil // duplicate
+		}
+		w.queue[i] = queued{as: as, from: from} // the stale one never starts
+		w.forgetKept(key, as.Epoch)
+		_ = w.agent.SendBounded(from, messages.TaskAck{TaskID: as.Task.ID, Attempt: as.Attempt})
+		return nil
 	}
 	if w.shutting {
 		w.report(from, &as, nil, errors.New("worker is shutting down"), 0, nil)
@@ -299,6 +312,9 @@ func (w *Worker) start(as messages.TaskAssignment, from peer.ID) {
 		runCtx, stopTimer = context.WithTimeout(ctx, as.Timeout+w.cfg.cancelGrace)
 	}
 	r := &run{cancel: cancel, from: from, started: time.Now(), as: as}
+	if old := w.running[slotKey{as.Task.ID, as.Attempt}]; old != nil { // never held twice
+		w.drop(slotKey{as.Task.ID, as.Attempt}, old, fmt.Errorf("%w: attempt %d of %q started again", ErrStaleAssignment, as.Attempt, as.Task.ID))
+	}
 	w.running[slotKey{as.Task.ID, as.Attempt}] = r
 	w.armAcks()
 	req := &jobRequest{run: r, fn: h.fn, ctx: runCtx, stopTimer: stopTimer}
@@ -510,14 +526,15 @@ const (
 
 // sentResult is a result kept for the next leader.
 type sentResult struct {
-	r         messages.TaskResult
+	r         messages.TaskResult // as sent: its epoch is its assignment's
 	at        time.Time
 	delivered bool
+	sentIn    uint64 // the epoch of the leader it was last delivered to
 }
 
 // remember keeps a result for the next leader. Only called in the actor.
 func (w *Worker) remember(r messages.TaskResult, delivered bool) {
-	w.kept = append(w.kept, sentResult{r: r, at: time.Now(), delivered: delivered})
+	w.kept = append(w.kept, sentResult{r: r, at: time.Now(), delivered: delivered, sentIn: w.epoch})
 	w.keptSize += len(r.Output)
 	n := 0
 	for len(w.kept)-n > keptResults || (w.keptSize > keptBytes && len(w.kept)-n > 1) {
@@ -527,6 +544,21 @@ func (w *Worker) remember(r messages.TaskResult, delivered bool) {
 	if n > 0 {
 		w.kept = append(w.kept[:0], w.kept[n:]...)
 	}
+}
+
+// forgetKept drops the kept results of attempt k from epochs before
+// epoch: that attempt number was assigned again, so they are stale. Only
+// called in the actor.
+func (w *Worker) forgetKept(k slotKey, epoch uint64) {
+	kept := w.kept[:0]
+	for _, s := range w.kept {
+		if s.r.TaskID == k.task && s.r.Attempt == k.attempt && s.r.Epoch < epoch {
+			w.keptSize -= len(s.r.Output)
+			continue
+		}
+		kept = append(kept, s)
+	}
+	w.kept = kept
 }
 
 // resendResults sends the kept results of earlier terms (and those never
@@ -542,10 +574,10 @@ func (w *Worker) resendResults() {
 			w.keptSize -= len(k.r.Output)
 			continue
 		}
-		if !k.delivered || k.r.Epoch < w.epoch {
+		if !k.delivered || k.sentIn < w.epoch {
 			k.delivered = w.agent.SendBounded(w.manager, k.r) == nil
 			if k.delivered {
-				k.r.Epoch = w.epoch // sent to this term's leader
+				k.sentIn = w.epoch // sent to this epoch's leader
 			}
 		}
 		kept = append(kept, k)
