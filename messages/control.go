@@ -113,8 +113,9 @@ func (Heartbeat) Kind() string { return "ceylon.heartbeat" }
 // manager sends it to a worker that joins, and to one whose heartbeats it
 // hears without knowing it (after the manager saw it leave, or restarted).
 // Among several managers that replicate the workspace's tasks, the one
-// elected leader sends it to every worker with its term (Epoch): a worker
-// follows the manager with the highest term it has heard.
+// elected leader sends it to every worker with its epoch (the Raft term,
+// with its rebuilds within the term in the low 20 bits): a worker follows
+// the manager with the highest epoch it has heard.
 type Welcome struct {
 	Epoch uint64 `msgpack:"epoch,omitempty"`
 }

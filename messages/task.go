@@ -145,9 +145,10 @@ type TaskAssignment struct {
 	Timeout time.Duration `msgpack:"timeout,omitempty"`
 	// Inputs holds the outputs of the task's dependencies, keyed by task ID.
 	Inputs Inputs `msgpack:"inputs,omitempty,omitzero"`
-	// Epoch is the assigning manager's leadership term when several
-	// managers replicate the workspace's tasks (0 with one manager): a
-	// worker refuses an assignment from an older term than the manager it
+	// Epoch is the assigning manager's leadership epoch when several
+	// managers replicate the workspace's tasks (0 with one manager; the
+	// Raft term, with the leader's rebuilds within it in the low 20 bits):
+	// a worker refuses an assignment from an older epoch than the manager it
 	// follows (fencing a deposed leader).
 	Epoch uint64 `msgpack:"epoch,omitempty"`
 	// Trace is the W3C traceparent of the manager's span of this attempt
@@ -189,7 +190,7 @@ type TaskResult struct {
 	// Final marks a failure that retrying cannot fix (the processor
 	// returned an error wrapping the task package's ErrSkipRetry).
 	Final bool `msgpack:"final,omitempty"`
-	// Epoch is the term of the assignment this result answers (0 with one
+	// Epoch is the epoch of the assignment this result answers (0 with one
 	// manager).
 	Epoch uint64 `msgpack:"epoch,omitempty"`
 }

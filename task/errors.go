@@ -59,8 +59,10 @@ var (
 	// manager cancels the attempt (its lease ran out, or the task was
 	// cancelled).
 	ErrCancelledByManager = errors.New("task: attempt cancelled by the task manager")
-	// ErrStaleAssignment reports an assignment from a deposed leader: its
-	// term is older than the one of the manager the worker follows.
+	// ErrStaleAssignment reports an assignment from a deposed leader (its
+	// epoch is older than the one of the manager the worker follows), and
+	// is the cause of a run a newer epoch's assignment of the same attempt
+	// replaced.
 	ErrStaleAssignment = errors.New("task: assignment from a deposed manager")
 	// ErrManagerLost is the cause of a processor's context when the worker
 	// loses its manager (the manager requeues the task elsewhere).

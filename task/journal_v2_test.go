@@ -115,3 +115,33 @@ func equal(a, b []string) bool {
 	}
 	return true
 }
+
+// A manager that forgets finished tasks takes their IDs again: each use
+// has its own record (keyed by its sequence number), and a restart keeps
+// only the last, deleting the others.
+func TestAReusedIDKeepsOneRecord(t *testing.T) {
+	t.Parallel()
+	j := openJournal(t, filepath.Join(t.TempDir(), "f.db"))
+	m := startManager(t, WithJournal(j), WithForgetFinished())
+	startWorker(t, m, "W", func(w *Worker) { w.Handle("job", noop) })
+	ctx := testutil.Context(t)
+	for range 3 {
+		if _, err := m.Run(ctx, messages.Task{ID: "a", Type: "job", Description: "d"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	m2 := startManager(t, WithJournal(j), WithForgetFinished())
+	st, err := m2.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m2.Update(ctx, func(*Tx) error { return nil }); err != nil { // the deletes are durable
+		t.Fatal(err)
+	}
+	if n, _ := j.Len(); n != 1 || st.Submitted != 1 || st.Succeeded != 1 {
+		t.Fatalf("%d task records for one ID, %d submitted, %d succeeded; want 1, 1, 1", n, st.Submitted, st.Succeeded)
+	}
+}

@@ -77,7 +77,20 @@ func (m *Manager) restore(st *recovered, lost string, adopt bool) {
 	for id, until := range st.revoked {
 		m.auth.revoked[id] = until
 	}
+	// A task ID used again after its task was forgotten (WithForgetFinished)
+	// has a record per use, each under its own sequence number: the last
+	// one stands, the others go at the next commit.
+	last := make(map[string]uint64, len(st.recs))
 	for _, r := range st.recs {
+		last[r.Task.ID] = max(last[r.Task.ID], r.Seq)
+	}
+	for _, r := range st.recs {
+		if r.Seq != last[r.Task.ID] {
+			if m.cfg.journal != nil {
+				m.jdelete = append(m.jdelete, journalDelete{id: r.Task.ID, seq: r.Seq})
+			}
+			continue
+		}
 		t := &taskState{
 			task: r.Task, inputs: r.Inputs, seq: r.Seq, status: r.Status, attempt: r.Attempt,
 			retries: r.Retries, lost: r.Lost, attempts: r.Attempts,

@@ -56,7 +56,7 @@ func (m *Manager) takeLead(term uint64, st *recovered) {
 	}
 	m.forgetSettled()
 	m.agent.Logger().Info("leading the workspace's task managers", "term", term, "tasks", len(m.tasks), "pending", m.ready.n)
-	// Every worker follows the highest term it hears.
+	// Every worker follows the highest epoch it hears.
 	for _, d := range m.agent.ConnectedAgents() {
 		if d.Mode != agent.Client {
 			continue

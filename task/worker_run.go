@@ -101,7 +101,7 @@ func (w *Worker) introduced() {
 // onWelcome answers a manager's request to introduce ourselves: it adopts
 // the manager as onConnect would, and announces. Among replicated
 // managers (a term above 0), the worker follows the sender of a welcome
-// of the highest term it has heard, with the attempts it holds (the
+// of the highest epoch it has heard, with the attempts it holds (the
 // leader takes them over).
 func (w *Worker) onWelcome(ctx agent.Context, wm messages.Welcome) error {
 	from := ctx.SenderID()
@@ -255,7 +255,7 @@ func (w *Worker) onAssignment(ctx agent.Context, as messages.TaskAssignment) err
 		return err
 	}
 	if as.Epoch < w.epoch {
-		return fmt.Errorf("%w: assignment of %q from term %d, the leader's is %d", ErrStaleAssignment, as.Task.ID, as.Epoch, w.epoch)
+		return fmt.Errorf("%w: assignment of %q from epoch %d, the leader's is %d", ErrStaleAssignment, as.Task.ID, as.Epoch, w.epoch)
 	}
 	w.epoch = as.Epoch // our manager's term, if its welcome did not say (we announced first)
 	key := slotKey{as.Task.ID, as.Attempt}
