@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -210,29 +211,54 @@ func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(make([]byt
 // writeMany writes commits to the journal's file in one transaction, in
 // order.
 func (j *Journal) writeMany(ws []journalWrite) error {
+	// Keys and values are appended to one buffer, sized up front, and put
+	// as slices of it (bbolt keeps them until the commit): one buffer a
+	// commit, reused by the next.
+	size := 0
+	for _, w := range ws {
+		for _, r := range w.recs {
+			size += 8 + r.Msgsize() // an upper bound: the buffer never grows
+		}
+	}
+	ap := arenas.Get().(*[]byte)
+	if cap(*ap) < size {
+		*ap = make([]byte, 0, size)
+	}
+	arena := (*ap)[:0]
 	err := j.db.Update(func(tx *bolt.Tx) error {
 		for _, w := range ws {
-			if err := writeTx(tx, w.recs, w.workers, w.deletes, w.puts); err != nil {
+			var err error
+			if arena, err = writeTx(tx, arena, w.recs, w.workers, w.deletes, w.puts); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	if cap(*ap) <= maxPooledArena { // bbolt is done with it
+		arenas.Put(ap)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrJournalWrite, err)
 	}
 	return nil
 }
 
-// writeTx writes one commit in tx.
-func writeTx(tx *bolt.Tx, recs []*taskRecord, workers map[string]WorkerStats, deletes []journalDelete, puts []journalPut) error {
+// arenas are the buffers of commits' records; one of more than
+// maxPooledArena bytes (a commit of a huge batch) is left to the GC.
+var arenas = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledArena = 8 << 20
+
+// writeTx writes one commit in tx, its records' keys and values appended
+// to arena (which has room for them); it returns arena.
+func writeTx(tx *bolt.Tx, arena []byte, recs []*taskRecord, workers map[string]WorkerStats, deletes []journalDelete, puts []journalPut) ([]byte, error) {
 	if workers != nil {
 		v, err := workerTable(workers).MarshalMsg(nil)
 		if err != nil {
-			return err
+			return arena, err
 		}
 		if err := tx.Bucket(bucketMeta).Put(keyWorkers, v); err != nil {
-			return err
+			return arena, err
 		}
 	}
 	b := tx.Bucket(bucketTasks)
@@ -244,39 +270,31 @@ func writeTx(tx *bolt.Tx, recs []*taskRecord, workers map[string]WorkerStats, de
 			}
 		}
 		if err := b.Delete(k); err != nil {
-			return err
+			return arena, err
 		}
 	}
-	// Keys and values are appended to one buffer, sized up front, and put
-	// as slices of it (bbolt keeps values until the commit): one
-	// allocation a batch, not one a record.
-	size := 0
-	for _, r := range recs {
-		size += 8 + r.Msgsize() // an upper bound: the buffer never grows
-	}
-	arena := make([]byte, 0, size)
 	for _, r := range recs {
 		start := len(arena)
 		arena = binary.BigEndian.AppendUint64(arena, r.Seq)
 		mid := len(arena)
 		var err error
 		if arena, err = r.MarshalMsg(arena); err != nil {
-			return err
+			return arena, err
 		}
 		if err := b.Put(arena[start:mid:mid], arena[mid:len(arena):len(arena)]); err != nil {
-			return err
+			return arena, err
 		}
 	}
 	for _, p := range puts {
 		pb, err := tx.CreateBucketIfNotExists([]byte(p.bucket))
 		if err != nil {
-			return err
+			return arena, err
 		}
 		if err := pb.Put(p.key, p.value); err != nil {
-			return err
+			return arena, err
 		}
 	}
-	return nil
+	return arena, nil
 }
 
 // Len counts the task records in the journal.
