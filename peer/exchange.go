@@ -92,8 +92,11 @@ func (n *Node) exchange(ctx context.Context, p ID, want bool) error {
 	}
 	n.stats.rosterRefused.Add(uint64(bad))
 	n.roster.link(p, rep.Self)
-	if want && rep.Self.Server && rep.Epoch != 0 {
+	switch {
+	case want && rep.Self.Server && rep.Epoch != 0:
 		n.roster.applyReply(p, &rep)
+	case want && rep.Self.Server:
+		n.roster.snapshotRefused(p)
 	}
 	return nil
 }

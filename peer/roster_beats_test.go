@@ -118,3 +118,59 @@ func TestSimBeatsWaitForDeltas(t *testing.T) {
 		}
 	})
 }
+
+// A member whose first roster exchange with its server came back without
+// the roster (the server had served it moments before, and that answer
+// was lost) still follows the server: the next delta or beat makes it
+// fetch a snapshot. It used to ignore both, for ever.
+func TestSimFollowerWithoutASnapshotCatchesUp(t *testing.T) {
+	skipUnderRace(t)
+	synctest.Test(t, func(t *testing.T) {
+		net := newSimNet(t)
+		srv, ms := star(t, net, 3, func(int) Handler { return NopHandler{} })
+		a := ms[0]
+		time.Sleep(15 * time.Second)
+		a.roster.mu.Lock()
+		delete(a.roster.views, srv.ID()) // as if its snapshot never came
+		a.roster.mu.Unlock()
+		m := net.node(NopHandler{}, WithOverlayDegree(0))
+		net.join(m, srv)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := a.WaitPresent(ctx, m.ID()); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// A server that answers an exchange without its roster (it served this
+// node a snapshot less than minSnapshotGap before) is asked again shortly.
+func TestSimRefusedSnapshotIsFetchedAgain(t *testing.T) {
+	skipUnderRace(t)
+	synctest.Test(t, func(t *testing.T) {
+		net := newSimNet(t)
+		srv, ms := star(t, net, 3, func(int) Handler { return NopHandler{} })
+		a := ms[0]
+		time.Sleep(15 * time.Second)
+		a.roster.mu.Lock()
+		delete(a.roster.views, srv.ID())
+		a.roster.trusted[srv.ID()] = true
+		a.roster.mu.Unlock()
+		srv.roster.mu.Lock()
+		srv.roster.srv.served[a.ID()] = time.Now() // the next snapshot is refused
+		srv.roster.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := a.exchange(ctx, srv.ID(), true); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		a.roster.mu.Lock()
+		v := a.roster.views[srv.ID()]
+		got := v != nil && v.epoch != 0
+		a.roster.mu.Unlock()
+		if !got {
+			t.Fatal("no snapshot from the server a second after it refused one")
+		}
+	})
+}

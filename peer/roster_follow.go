@@ -108,8 +108,8 @@ func (r *roster) applySnapshot(s ID, rep *rosterReply) {
 func (r *roster) applyDelta(s ID, d *rosterDelta) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	v := r.views[s]
-	if v == nil || !r.trusted[s] || r.closed {
+	v := r.view(s) // a trusted server whose snapshot never came: it is followed from now on
+	if v == nil {
 		return
 	}
 	if !r.deltaLocked(s, v, d) {
@@ -118,6 +118,21 @@ func (r *roster) applyDelta(s ID, d *rosterDelta) {
 	}
 	if len(v.orphans) > 0 {
 		r.fetch(s, v) // orphans it still lists are adopted again
+	}
+}
+
+// snapshotRefused follows s, a trusted server that answered an exchange
+// without its roster (it had served this node one moments before, whose
+// answer was lost: a reset stream, a timeout): a snapshot is fetched
+// after the fetch gap. Without it the node would wait for a delta or beat
+// that gossip may not bring it, and never ask again. It takes r.mu.
+func (r *roster) snapshotRefused(s ID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if v := r.view(s); v != nil && v.epoch == 0 {
+		v.full = true
+		v.lastFetch = time.Now() // the server serves again after minSnapshotGap
+		r.fetch(s, v)
 	}
 }
 
@@ -183,8 +198,8 @@ func (r *roster) deltaLocked(s ID, v *serverView, d *rosterDelta) bool {
 func (r *roster) applyBeat(s ID, b *rosterBeat) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	v := r.views[s]
-	if v == nil || !r.trusted[s] || r.closed {
+	v := r.view(s)
+	if v == nil {
 		return
 	}
 	v.heard = time.Now()
