@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/ceylon-go/ceylon/agent"
@@ -49,7 +50,7 @@ func TestJournalV2IsMigrated(t *testing.T) {
 		}
 		return ids
 	}
-	if got := keys(); !equal(got, []string{"zeta", "alpha", "beta", "waiting"}) {
+	if got := keys(); !slices.Equal(got, []string{"zeta", "alpha", "beta", "waiting"}) {
 		t.Fatalf("records in key order: %v, want submission order", got)
 	}
 	m := startManager(t, WithJournal(j), agent.WithWorkspace("ws-v2"))
@@ -77,7 +78,7 @@ func TestJournalV2IsMigrated(t *testing.T) {
 	if err := m.Update(ctx, func(*Tx) error { return nil }); err != nil { // everything before is durable
 		t.Fatal(err)
 	}
-	if got := keys(); !equal(got, []string{"zeta", "beta", "waiting", "new"}) {
+	if got := keys(); !slices.Equal(got, []string{"zeta", "beta", "waiting", "new"}) {
 		t.Fatalf("records after a delete and a new task: %v", got)
 	}
 }
@@ -104,17 +105,6 @@ func TestVersion2DeleteByID(t *testing.T) {
 	}
 }
 
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
 
 // A manager that forgets finished tasks takes their IDs again: each use
 // has its own record (keyed by its sequence number), and a restart keeps
