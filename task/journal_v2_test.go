@@ -105,7 +105,6 @@ func TestVersion2DeleteByID(t *testing.T) {
 	}
 }
 
-
 // A manager that forgets finished tasks takes their IDs again: each use
 // has its own record (keyed by its sequence number), and a restart keeps
 // only the last, deleting the others.
