@@ -31,6 +31,8 @@ func FuzzApplyEntry(f *testing.F) {
 	f.Add(bad)
 	nilRec, _ := journalBatch{Records: []*taskRecord{nil}}.MarshalMsg([]byte{entryBatch})
 	f.Add(nilRec)
+	bySeq, _ := journalBatch{Deletes: []string{"a", "b"}, DeleteSeqs: []uint64{1, 9}}.MarshalMsg([]byte{entryBatch}) // format 3's deletes
+	f.Add(bySeq)
 	j, err := OpenJournal(filepath.Join(f.TempDir(), "j.db"), "ws")
 	if err != nil {
 		f.Fatal(err)
