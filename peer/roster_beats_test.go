@@ -164,13 +164,16 @@ func TestSimRefusedSnapshotIsFetchedAgain(t *testing.T) {
 		if err := a.exchange(ctx, srv.ID(), true); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Second)
-		a.roster.mu.Lock()
-		v := a.roster.views[srv.ID()]
-		got := v != nil && v.epoch != 0
-		a.roster.mu.Unlock()
-		if !got {
-			t.Fatal("no snapshot from the server a second after it refused one")
+		snapshot := func() bool {
+			a.roster.mu.Lock()
+			defer a.roster.mu.Unlock()
+			v := a.roster.views[srv.ID()]
+			return v != nil && v.epoch != 0
+		}
+		for deadline := time.Now().Add(time.Second); !snapshot(); time.Sleep(10 * time.Millisecond) { // virtual time
+			if time.Now().After(deadline) {
+				t.Fatal("no snapshot from the server a second after it refused one")
+			}
 		}
 	})
 }

@@ -272,12 +272,7 @@ func TestAnAdoptedAttemptTakesOnlyItsEpochsResult(t *testing.T) {
 				if calls.Add(1) == 1 {
 					return nil, errors.New("term 5's run failed")
 				}
-				select {
-				case <-release:
-					return []byte("a later run"), nil
-				case <-ctx.Done():
-					return nil, context.Cause(ctx)
-				}
+				return untilReleased(release, "a later run")(ctx, nil)
 			})
 		}, on)
 		ctx := testutil.Context(t)
@@ -306,14 +301,7 @@ func TestARebuiltLeaderFencesItsOwnLostAttempts(t *testing.T) {
 		m := startManager(t, on)
 		release := make(chan struct{})
 		startWorker(t, m, "W", func(w *Worker) {
-			w.Handle("job", func(ctx context.Context, _ *Job) ([]byte, error) {
-				select {
-				case <-release:
-					return []byte("ok"), nil
-				case <-ctx.Done():
-					return nil, context.Cause(ctx)
-				}
-			})
+			w.Handle("job", untilReleased(release, "ok"))
 		}, on)
 		ctx := testutil.Context(t)
 		leadAs(t, m, 5)
@@ -386,4 +374,17 @@ func TestAQueuedAttemptOfAnOlderEpochIsReplaced(t *testing.T) {
 			t.Errorf("worker actor stuck: %v", err)
 		}
 	})
+}
+
+// untilReleased is a processor that answers out once release is closed,
+// or fails with its context's cause.
+func untilReleased(release chan struct{}, out string) HandlerFunc {
+	return func(ctx context.Context, _ *Job) ([]byte, error) {
+		select {
+		case <-release:
+			return []byte(out), nil
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+	}
 }
