@@ -87,8 +87,8 @@ func tcpOnly(addrs []string) []string {
 
 // reachOptions are the host's NAT traversal: the relay transport (to dial
 // and be dialed over circuits), AutoNAT (v1, client and service with rate
-// limits, on every node; v2 on managers and bootstrap nodes, see
-// WithAutoNATv2), a relay service for the workspace's members once the node is
+// limits, on every node that listens beyond loopback; v2 on such
+// managers and bootstrap nodes, see WithAutoNATv2), a relay service for the workspace's members once the node is
 // publicly reachable, the relayed addresses of the reservations the node
 // holds while it is not (relays.go), DCUtR hole punching, and port
 // mapping on request.
@@ -99,9 +99,10 @@ func reachOptions(cfg *config, n *Node) []libp2p.Option {
 		// listen on real sockets, and nothing there is behind a NAT.
 		return opts
 	}
-	if cfg.reachability != ReachabilityPrivate {
-		// (AutoNAT runs no service on a node declared private: its
-		// dial-back host would only be built.)
+	if cfg.reachability != ReachabilityPrivate && !cfg.loopbackOnly() {
+		// (AutoNAT runs no service on a node declared private, or one
+		// listening on loopback only: its dial-back host would only be
+		// built.)
 		opts = append(opts,
 			libp2p.EnableNATService(),
 			libp2p.AutoNATServiceRateLimit(60, 6, time.Minute),

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // Options for discovery by workspace ID and for reaching nodes behind
@@ -48,12 +50,30 @@ func (c *config) dhtServer() bool {
 // autoNATv2On reports whether the node runs AutoNAT v2: as told
 // (WithAutoNATv2), or by default if it is a roster server (a task
 // manager) or a bootstrap node, the nodes the others join or find the
-// workspace through.
+// workspace through, unless it listens on loopback only.
 func (c *config) autoNATv2On(bootstrap bool) bool {
 	if c.autoNATv2 != nil {
 		return *c.autoNATv2
 	}
-	return c.server || bootstrap
+	return (c.server || bootstrap) && !c.loopbackOnly()
+}
+
+// loopbackOnly reports whether every address the node listens on is a
+// loopback address: such a node (agents embedded in one program, or on
+// one machine) has nothing for AutoNAT to find out, and AutoNAT dials
+// back public addresses only, so it serves nobody either; its dial-back
+// hosts (a second libp2p host each, built at start) are not made.
+func (c *config) loopbackOnly() bool {
+	if len(c.listen) == 0 {
+		return false
+	}
+	for _, s := range c.listen {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil || !manet.IsIPLoopback(a) {
+			return false
+		}
+	}
+	return true
 }
 
 // findsServers reports whether the node looks up the workspace's roster
@@ -157,11 +177,12 @@ func WithHolePunching(on bool) Option {
 // stops announcing those found unreachable), and answers their checks
 // from a dial-back host of its own. That host costs every one of a
 // thousand agents memory, goroutines and CPU, so by default only roster
-// servers (task managers) and bootstrap nodes run v2, for one another.
+// servers (task managers) and bootstrap nodes run v2, for one another,
+// and none that listens on loopback only (WithListenAddrs).
 //
 // Every node runs AutoNAT v1 whatever this says (its service, too, dials
 // back from a host of its own, unless the node is declared behind a NAT
-// with WithReachability): it asks its peers whether it is reachable,
+// with WithReachability or listens on loopback only): it asks its peers whether it is reachable,
 // which decides whether it relays for others or reserves relay slots, and
 // answers theirs while it does not find itself behind a NAT. So a manager
 // with one publicly reachable worker learns that it is public; one whose

@@ -86,6 +86,18 @@ func readRet(t *testing.T, m *testManager) retState {
 	return st
 }
 
+// keptCount reads only m.kept: what the waits poll (readRet walks every
+// task, and a wait polls every 5 ms of the bubble's clock, hundreds of
+// times between two of the manager's sweeps).
+func keptCount(t *testing.T, m *testManager) int {
+	t.Helper()
+	n, err := agent.Call(testutil.Context(t), m.Agent(), func() (int, error) { return m.kept, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func checkRet(t *testing.T, m *testManager, k int, step string) retState {
 	t.Helper()
 	s := readRet(t, m)
@@ -370,7 +382,7 @@ func TestRetentionModelRestoreOverK(t *testing.T) {
 		writeFinished(t, j, "r", 9000, time.Now().Add(-time.Hour), time.Millisecond)
 		m := startManager(t, on, WithJournal(j), WithKeepFinished(10), WithRetention(0), WithTick(time.Second))
 		s := readRet(t, m)
-		testutil.Eventually(t, "trimmed to 10", func() bool { return readRet(t, m).kept == 10 })
+		testutil.Eventually(t, "trimmed to 10", func() bool { return keptCount(t, m) == 10 })
 		s = checkRet(t, m, 10, "trimmed")
 		want := []string{}
 		for i := 8990; i < 9000; i++ {
@@ -415,7 +427,7 @@ func TestRetentionModelRestoreRetention(t *testing.T) {
 		writeFinished(t, j, "old", 5000, now.Add(-3*time.Hour), 0)
 		writeFinished(t, j, "new", 5, now.Add(-30*time.Minute), time.Minute) // expire at +30..34 min
 		m := startManager(t, on, WithJournal(j), WithRetention(time.Hour), WithKeepFinished(0), WithTick(time.Second))
-		testutil.Eventually(t, "old gone", func() bool { return readRet(t, m).kept == 5 })
+		testutil.Eventually(t, "old gone", func() bool { return keptCount(t, m) == 5 })
 		checkRet(t, m, 0, "old gone")
 		testutil.Eventually(t, "journal to 5", func() bool { n, _ := j.Len(); return n == 5 })
 		time.Sleep(29 * time.Minute)
