@@ -2,10 +2,12 @@ package monitor_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,33 +17,63 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// browserSlot lets one Chromium run at a time: a cold start on a busy
-// 2-core machine takes seconds, several at once far longer.
-var browserSlot = make(chan struct{}, 1)
-
-// takeBrowser waits for the browser slot; the test's end frees it.
-func takeBrowser(t *testing.T) {
-	t.Helper()
-	browserSlot <- struct{}{}
-	t.Cleanup(func() { <-browserSlot })
+// chromiumShared is the one headless Chromium the package's tests open
+// their tabs in: a cold start takes seconds on a busy 2-core machine, and
+// a tab a fraction of one. TestMain closes it.
+var chromiumShared struct {
+	once  sync.Once
+	ctx   context.Context // the browser's first tab: tests open theirs beside it
+	err   error
+	close func()
 }
 
-// browser starts headless Chromium for one test (skipping without it)
-// and returns a context to drive it with chromedp, bounded at two
-// minutes (its start included).
+// sharedBrowser starts the shared Chromium the first time it is called.
+func sharedBrowser(chromium string) (context.Context, error) {
+	b := &chromiumShared
+	b.once.Do(func() {
+		opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
+			chromedp.WindowSize(1400, 1300), chromedp.Flag("disable-quic", true))
+		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+		ctx, cancel := chromedp.NewContext(actx)
+		b.ctx, b.close = ctx, func() { cancel(); cancelAlloc() }
+		started := make(chan error, 1)
+		go func() { started <- chromedp.Do(ctx) }()
+		select {
+		case b.err = <-started:
+		case <-time.After(2 * time.Minute):
+			b.err = errors.New("chromium did not start in 2 minutes")
+		}
+	})
+	return b.ctx, b.err
+}
+
+// closeBrowser ends the shared Chromium, if a test started it.
+func closeBrowser() {
+	if b := &chromiumShared; b.close != nil {
+		b.close()
+	}
+}
+
+// browser opens a tab of the shared headless Chromium for one test
+// (skipping without Chromium) and returns a context to drive it with
+// chromedp, bounded at two minutes. The test's end closes the tab.
 func browser(t *testing.T) context.Context {
 	t.Helper()
 	chromium := findChromium()
 	if chromium == "" {
 		t.Skip("skipping: no chromium on PATH (make test installs Debian's chromium when it can)")
 	}
-	takeBrowser(t)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 1300), chromedp.Flag("disable-quic", true))
-	base, cancelBase := context.WithTimeout(context.Background(), 2*time.Minute)
-	actx, cancelAlloc := chromedp.NewExecAllocator(base, opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); cancelAlloc(); cancelBase() })
+	bctx, err := sharedBrowser(chromium)
+	if err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	tab, closeTab := chromedp.NewContext(bctx)
+	t.Cleanup(closeTab)
+	if err := chromedp.Do(tab, chromedp.EmulateViewport(1400, 1300)); err != nil { // opens the tab
+		t.Fatalf("chromium tab: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(tab, 2*time.Minute)
+	t.Cleanup(cancel)
 	return ctx
 }
 
