@@ -17,8 +17,12 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 run:
 	$(GO) run ./examples/skill_routing
 
+# Three test binaries at once on two cores: much of the tests' time is
+# spent waiting (for processes, namespaces, browsers, timeouts), and with
+# go test's default of one per core the machine idled a quarter of the
+# run.
 test: lint
-	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+	$(GO) test -race -p 3 -count=1 -timeout 30m $(PKGS)
 	# The tests on a simulated network (testing/synctest) once more without
 	# the race detector, which they trip a Go runtime bug with (peer/race_test.go).
 	$(GO) test -count=1 -run '^TestSim' ./peer

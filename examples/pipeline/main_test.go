@@ -43,6 +43,7 @@ func TestMain(m *testing.M) {
 }
 
 func TestPipelineRuns(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	bin := build(t)
@@ -65,6 +66,7 @@ func TestPipelineRuns(t *testing.T) {
 // A producer in a process of its own submits the pipeline to a playground
 // that serves producers (-serve) and gets the right result.
 func TestProducerProcess(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	bin := build(t)
@@ -172,6 +174,7 @@ func (l *lines) String() string {
 // the leading playground is SIGKILLed while the DAG runs; another takes
 // over from the replicated journal and the producer gets the right result.
 func TestReplicatedPlaygroundsSurviveTheLeadersLoss(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	bin := build(t)
