@@ -88,8 +88,8 @@ func tcpOnly(addrs []string) []string {
 // reachOptions are the host's NAT traversal: the relay transport (to dial
 // and be dialed over circuits), AutoNAT (v1, client and service with rate
 // limits, on every node that listens beyond loopback; v2 on such
-// managers and bootstrap nodes, see WithAutoNATv2), a relay service for the workspace's members once the node is
-// publicly reachable, the relayed addresses of the reservations the node
+// managers and bootstrap nodes, see WithAutoNATv2), a relay service for
+// the workspace's members once the node is publicly reachable, the relayed addresses of the reservations the node
 // holds while it is not (relays.go), DCUtR hole punching, and port
 // mapping on request.
 func reachOptions(cfg *config, n *Node) []libp2p.Option {
