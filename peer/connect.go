@@ -20,11 +20,11 @@ import (
 var connectBackoff = backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second, Factor: 2, Jitter: 0.2}
 
 // rejoinBackoff paces the redials of a peer joined on purpose (an admin)
-// once it was lost: 50 ms doubling to 200 ms, so a restarted admin has its
-// members back within half a second of listening again (with the short
-// attempts of redialTimeout). Such peers are few (the admins a node
+// once it was lost: 50 ms doubling to 150 ms (180 ms with jitter), so a
+// restarted admin has its members back within half a second of listening
+// again (with the short attempts of redialTimeout). Such peers are few (the admins a node
 // joined), and a refused or unanswered dial costs a packet or two.
-var rejoinBackoff = backoff.Policy{Base: 50 * time.Millisecond, Max: 200 * time.Millisecond, Factor: 2, Jitter: 0.2}
+var rejoinBackoff = backoff.Policy{Base: 50 * time.Millisecond, Max: 150 * time.Millisecond, Factor: 2, Jitter: 0.2}
 
 // rejoinFastFor is how long a lost peer is redialed at rejoinBackoff's
 // pace (a restart takes seconds); after it, connectBackoff's, so a peer
@@ -120,8 +120,69 @@ func (n *Node) joinInfo(ctx context.Context, ai peer.AddrInfo) error {
 // keeper is a peer joined with Join.
 type keeper struct {
 	ai      peer.AddrInfo
-	running bool // a redial loop runs (guarded by n.mu)
-	again   bool // something happened meanwhile: run once more (n.mu)
+	running bool          // a redial loop runs (guarded by n.mu)
+	again   bool          // something happened meanwhile: run once more (n.mu)
+	settled chan struct{} // closed when the running loop ends (n.mu; nil: none waits)
+}
+
+// ownDial marks the context of a dial made by dialAndExchange, which
+// awaitRejoin lets through.
+type ownDial struct{}
+
+// awaitRejoin holds a stream about to be opened to p (a send, a roster
+// fetch), while p is a peer joined with Join that was lost, until the
+// node's redial loop has reached p again (it starts one if the loss was
+// not noticed yet), or ctx ends (lim fires). A stream to a peer with no
+// connection would dial it, and libp2p's swarm joins every dial to a peer
+// to the one in flight: a send or fetch with a deadline of seconds,
+// dialing a peer that is down over QUIC (where such a dial hangs rather
+// than fails), would carry the redial loop's short attempts along, and a
+// restarted admin would see its members back only when that dial's next
+// retransmission reached it, up to seconds later.
+func (n *Node) awaitRejoin(ctx context.Context, lim *limit, p ID) error {
+	if ctx.Value(ownDial{}) != nil {
+		return nil
+	}
+	n.mu.Lock()
+	k := n.keep[p]
+	if k == nil || n.closed || n.connected(p) {
+		n.mu.Unlock()
+		return nil
+	}
+	if !k.running {
+		n.mu.Unlock()
+		n.rejoin(p)
+		n.mu.Lock()
+	}
+	if !k.running || n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	if k.settled == nil {
+		k.settled = make(chan struct{})
+	}
+	ch := k.settled
+	n.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-lim.c():
+		return ErrTimeout
+	case <-n.ctx.Done():
+		return ErrClosed
+	}
+}
+
+// rejoinEnded marks k's redial loop as ended and releases the streams
+// awaitRejoin holds. The caller holds n.mu.
+func (k *keeper) rejoinEnded() {
+	k.running = false
+	if k.settled != nil {
+		close(k.settled)
+		k.settled = nil
+	}
 }
 
 func (n *Node) connect(ctx context.Context, ai peer.AddrInfo) error {
@@ -179,6 +240,7 @@ func (n *Node) connectError(p ID, ctxErr, last error) error {
 // would otherwise refuse redials for seconds after a failure) and presents
 // this node to it.
 func (n *Node) dialAndExchange(ctx context.Context, ai peer.AddrInfo) error {
+	ctx = context.WithValue(ctx, ownDial{}, true)
 	if sw, ok := n.host.Network().(*swarm.Swarm); ok {
 		sw.Backoff().Clear(ai.ID)
 	}
@@ -198,11 +260,12 @@ func (n *Node) dialAndExchange(ctx context.Context, ai peer.AddrInfo) error {
 // to a peer that is down may hang (QUIC, a host that drops packets)
 // rather than be refused, and a peer back up is only found by the next
 // attempt, so attempts are short: eight round trips as last measured plus
-// 250 ms. After 20 short attempts (some 10 s down), every eighth attempt
-// gets the full handshake timeout, in case the link itself got slower.
-func (n *Node) redialTimeout(p ID, attempt int, lost bool) time.Duration {
+// 250 ms. Once the peer has been unreachable for rejoinFastFor, every
+// eighth attempt gets the full handshake timeout, in case the link itself
+// got slower.
+func (n *Node) redialTimeout(p ID, attempt int, lost bool, failingFor time.Duration) time.Duration {
 	full := n.cfg.handshakeTimeout
-	if !lost || (attempt > 20 && attempt%8 == 0) {
+	if !lost || (failingFor > rejoinFastFor && attempt%8 == 0) {
 		return full
 	}
 	return min(full, 8*n.host.Peerstore().LatencyEWMA(p)+250*time.Millisecond)
@@ -233,7 +296,11 @@ func (n *Node) rejoin(p ID) {
 		var failingSince time.Time
 		for attempt := 1; ; attempt++ {
 			lost := !n.connected(p)
-			ctx, cancel := context.WithTimeout(n.ctx, n.redialTimeout(p, attempt, lost))
+			var failingFor time.Duration
+			if !failingSince.IsZero() {
+				failingFor = time.Since(failingSince)
+			}
+			ctx, cancel := context.WithTimeout(n.ctx, n.redialTimeout(p, attempt, lost, failingFor))
 			err := n.dialAndExchange(ctx, k.ai)
 			cancel()
 			if err == nil {
@@ -241,7 +308,7 @@ func (n *Node) rejoin(p ID) {
 				done := (n.connected(p) && !k.again) || n.closed
 				k.again = false
 				if done {
-					k.running = false
+					k.rejoinEnded()
 				}
 				n.mu.Unlock()
 				if done {

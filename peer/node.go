@@ -247,7 +247,9 @@ func (n *Node) connected(p ID) bool {
 // returns once the frame is queued, not when it is delivered: frames still
 // queued when the peer's connection dies are lost, and later sends fail
 // until the peer is reachable again. It blocks while p's queue is full
-// (back-pressure) until ctx ends.
+// (back-pressure) until ctx ends. To a peer joined with [Node.Join] that
+// was lost, it waits (until ctx ends) for the node's own redials to reach
+// the peer rather than dialing it alongside them.
 func (n *Node) Send(ctx context.Context, p ID, data []byte) error {
 	return n.send(ctx, nil, p, data)
 }
@@ -308,6 +310,9 @@ func (n *Node) MaxFrameSize() int { return n.cfg.maxFrame - 1 }
 func (n *Node) outFor(ctx context.Context, lim *limit, p ID) (*outStream, error) {
 	if p == n.ID() {
 		return nil, ErrSelf
+	}
+	if err := n.awaitRejoin(ctx, lim, p); err != nil {
+		return nil, fmt.Errorf("peer: open stream to %s: %w", p, err)
 	}
 	n.mu.Lock()
 	if n.closed {

@@ -205,3 +205,58 @@ func TestSimRejoinWithinHalfASecondOfARestart(t *testing.T) {
 		})
 	}
 }
+
+// A send with a long deadline to a restarting admin does not slow its
+// members' return: the send waits for the member's own short redials
+// instead of dialing alongside them (libp2p's swarm would join the
+// redials to its dial, which over QUIC hangs until a retransmission
+// reaches the admin), and goes through once the admin is back.
+func TestSimSendToALostAdminWaitsForTheRejoin(t *testing.T) {
+	t.Parallel()
+	skipUnderRace(t)
+	// (Outage lengths between the retransmissions of a QUIC dial begun
+	// as the admin went down: 0.2, 0.6, 1.4, 3.0, 6.2 s.)
+	for _, down := range []time.Duration{1500 * time.Millisecond, 3500 * time.Millisecond} {
+		synctest.Test(t, func(t *testing.T) {
+			net := newSimNet(t)
+			key, _ := GenerateIdentity()
+			srv := net.nodeAt(200, key, NopHandler{}, WithServer(true))
+			m := net.node(NopHandler{})
+			net.join(m, srv)
+			_ = srv.Close()
+			for m.connected(srv.ID()) {
+				time.Sleep(time.Millisecond)
+			}
+			sent := make(chan error, 1)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				sent <- m.Send(ctx, srv.ID(), []byte("during the outage"))
+			}()
+			time.Sleep(down)
+			rec := newRecorder()
+			srv2 := net.nodeAt(200, key, rec, WithServer(true))
+			start := time.Now()
+			for !srv2.Present(m.ID()) || !m.connected(srv2.ID()) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			if el := time.Since(start); el > 500*time.Millisecond {
+				t.Fatalf("down %v, a send waiting: the member was back %v after the restart", down, el)
+			}
+			if err := <-sent; err != nil {
+				t.Fatalf("down %v: the send made during the outage failed: %v", down, err)
+			}
+			for deadline := time.Now().Add(time.Second); ; time.Sleep(5 * time.Millisecond) {
+				rec.mu.Lock()
+				got := len(rec.direct[m.ID()])
+				rec.mu.Unlock()
+				if got > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("down %v: the frame sent during the outage never arrived", down)
+				}
+			}
+		})
+	}
+}
