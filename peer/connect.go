@@ -120,69 +120,26 @@ func (n *Node) joinInfo(ctx context.Context, ai peer.AddrInfo) error {
 // keeper is a peer joined with Join.
 type keeper struct {
 	ai      peer.AddrInfo
-	running bool          // a redial loop runs (guarded by n.mu)
-	again   bool          // something happened meanwhile: run once more (n.mu)
-	settled chan struct{} // closed when the running loop ends (n.mu; nil: none waits)
+	running bool // a redial loop runs (guarded by n.mu)
+	again   bool // something happened meanwhile: run once more (n.mu)
 }
 
-// ownDial marks the context of a dial made by dialAndExchange, which
-// awaitRejoin lets through.
-type ownDial struct{}
-
-// awaitRejoin holds a stream about to be opened to p (a send, a roster
-// fetch), while p is a peer joined with Join that was lost, until the
-// node's redial loop has reached p again (it starts one if the loss was
-// not noticed yet), or ctx ends (lim fires). A stream to a peer with no
-// connection would dial it, and libp2p's swarm joins every dial to a peer
-// to the one in flight: a send or fetch with a deadline of seconds,
-// dialing a peer that is down over QUIC (where such a dial hangs rather
-// than fails), would carry the redial loop's short attempts along, and a
-// restarted admin would see its members back only when that dial's next
-// retransmission reached it, up to seconds later.
-func (n *Node) awaitRejoin(ctx context.Context, lim *limit, p ID) error {
-	if ctx.Value(ownDial{}) != nil {
-		return nil
-	}
+// dialTimeout bounds a dial that a stream to p (a send, a roster fetch)
+// may start. To a peer joined with Join that was lost, it is one of the
+// redial loop's short attempts: libp2p's swarm joins every dial to a
+// peer to the one in flight, and a dial with a deadline of seconds to a
+// peer that is down over QUIC (where it hangs rather than fails) would
+// carry the loop's attempts along with it, so that a restarted admin
+// would see its members back only when that dial's next retransmission
+// reached it, seconds later.
+func (n *Node) dialTimeout(p ID) time.Duration {
 	n.mu.Lock()
-	k := n.keep[p]
-	if k == nil || n.closed || n.connected(p) {
-		n.mu.Unlock()
-		return nil
-	}
-	if !k.running {
-		n.mu.Unlock()
-		n.rejoin(p)
-		n.mu.Lock()
-	}
-	if !k.running || n.closed {
-		n.mu.Unlock()
-		return nil
-	}
-	if k.settled == nil {
-		k.settled = make(chan struct{})
-	}
-	ch := k.settled
+	kept := n.keep[p] != nil
 	n.mu.Unlock()
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-lim.c():
-		return ErrTimeout
-	case <-n.ctx.Done():
-		return ErrClosed
+	if !kept || n.connected(p) {
+		return n.cfg.handshakeTimeout
 	}
-}
-
-// rejoinEnded marks k's redial loop as ended and releases the streams
-// awaitRejoin holds. The caller holds n.mu.
-func (k *keeper) rejoinEnded() {
-	k.running = false
-	if k.settled != nil {
-		close(k.settled)
-		k.settled = nil
-	}
+	return n.redialTimeout(p, 1, true, 0)
 }
 
 func (n *Node) connect(ctx context.Context, ai peer.AddrInfo) error {
@@ -240,7 +197,6 @@ func (n *Node) connectError(p ID, ctxErr, last error) error {
 // would otherwise refuse redials for seconds after a failure) and presents
 // this node to it.
 func (n *Node) dialAndExchange(ctx context.Context, ai peer.AddrInfo) error {
-	ctx = context.WithValue(ctx, ownDial{}, true)
 	if sw, ok := n.host.Network().(*swarm.Swarm); ok {
 		sw.Backoff().Clear(ai.ID)
 	}
@@ -308,7 +264,7 @@ func (n *Node) rejoin(p ID) {
 				done := (n.connected(p) && !k.again) || n.closed
 				k.again = false
 				if done {
-					k.rejoinEnded()
+					k.running = false
 				}
 				n.mu.Unlock()
 				if done {

@@ -56,9 +56,6 @@ func (n *Node) rosterHello(p ID, want bool) hello {
 // its answer; with want, it applies p's snapshot when p is a roster server
 // this node follows.
 func (n *Node) exchange(ctx context.Context, p ID, want bool) error {
-	if err := n.awaitRejoin(ctx, nil, p); err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrNotPresent, p, err)
-	}
 	s, err := n.host.NewStream(ctx, p, RosterProtocolID)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrNotPresent, p, err)

@@ -247,9 +247,7 @@ func (n *Node) connected(p ID) bool {
 // returns once the frame is queued, not when it is delivered: frames still
 // queued when the peer's connection dies are lost, and later sends fail
 // until the peer is reachable again. It blocks while p's queue is full
-// (back-pressure) until ctx ends. To a peer joined with [Node.Join] that
-// was lost, it waits (until ctx ends) for the node's own redials to reach
-// the peer rather than dialing it alongside them.
+// (back-pressure) until ctx ends.
 func (n *Node) Send(ctx context.Context, p ID, data []byte) error {
 	return n.send(ctx, nil, p, data)
 }
@@ -311,9 +309,6 @@ func (n *Node) outFor(ctx context.Context, lim *limit, p ID) (*outStream, error)
 	if p == n.ID() {
 		return nil, ErrSelf
 	}
-	if err := n.awaitRejoin(ctx, lim, p); err != nil {
-		return nil, fmt.Errorf("peer: open stream to %s: %w", p, err)
-	}
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()
@@ -351,7 +346,7 @@ func (n *Node) outFor(ctx context.Context, lim *limit, p ID) (*outStream, error)
 // is this node's hello. Its result is shared by every waiter on op.
 func (n *Node) open(p ID, op *opening) {
 	defer n.wg.Done()
-	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.handshakeTimeout)
+	ctx, cancel := context.WithTimeout(n.ctx, n.dialTimeout(p))
 	defer cancel()
 	o, err := n.openStream(ctx, p)
 	n.mu.Lock()

@@ -272,7 +272,7 @@ func (r *roster) fetch(s ID, v *serverView) {
 		}
 		var err error
 		if n.ctx.Err() == nil {
-			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.handshakeTimeout)
+			ctx, cancel := context.WithTimeout(n.ctx, n.dialTimeout(s))
 			err = n.exchange(ctx, s, true)
 			cancel()
 		}
