@@ -71,6 +71,20 @@ func (a *Agent) Broadcast(ctx context.Context, msg messages.Message) error {
 // handler there to answer with [Context.Reply]. The reply's kind must be
 // registered with this agent (a handler for it, or [RegisterKind]).
 func (a *Agent) Request(ctx context.Context, to string, msg messages.Message) (messages.Message, error) {
+	p, err := a.StartRequest(ctx, to, msg)
+	if err != nil {
+		return nil, err
+	}
+	return p.Wait(ctx)
+}
+
+// StartRequest is the first half of [Agent.Request]: it sends msg and
+// returns once msg is queued for the network, without waiting for the
+// answer, which [PendingReply.Wait] then waits for. Requests started one
+// after another from one goroutine reach their agent in that order, and
+// any number may be in flight at once (a producer pipelining its
+// submissions, like a JetStream async publish).
+func (a *Agent) StartRequest(ctx context.Context, to string, msg messages.Message) (*PendingReply, error) {
 	if err := a.started(); err != nil {
 		return nil, err
 	}
@@ -84,14 +98,32 @@ func (a *Agent) Request(ctx context.Context, to string, msg messages.Message) (m
 		a.replies.cancel(id)
 		return nil, err
 	}
+	return &PendingReply{a: a, id: id, ch: ch}, nil
+}
+
+// PendingReply is the answer to a request sent with [Agent.StartRequest],
+// still to come. Wait for it, or Cancel it, once.
+type PendingReply struct {
+	a  *Agent
+	id uint64
+	ch chan replyResult
+}
+
+// Wait waits for the answer, as [Agent.Request] does: it fails when ctx
+// ends (the answer is then dropped when it comes), when the peer's
+// connection is lost, or when the agent stops.
+func (p *PendingReply) Wait(ctx context.Context) (messages.Message, error) {
 	select {
-	case r := <-ch:
+	case r := <-p.ch:
 		return r.msg, r.err
 	case <-ctx.Done():
-		a.replies.cancel(id)
+		p.Cancel()
 		return nil, ctx.Err()
 	}
 }
+
+// Cancel forgets a request whose answer nobody will wait for.
+func (p *PendingReply) Cancel() { p.a.replies.cancel(p.id) }
 
 func (a *Agent) send(ctx context.Context, pid peer.ID, msg messages.Message, replyTo uint64) error {
 	return a.sendID(ctx, pid, msg, a.seq.Add(1), replyTo, 0)

@@ -238,16 +238,55 @@ func (c *Client) request(ctx context.Context, msg messages.Message) (messages.Me
 // request again to the leader (or the next manager), until ctx ends.
 // Every request can be repeated: a task submitted twice is accepted once.
 func (c *Client) ask(ctx context.Context, msg messages.Message) (messages.Message, error) {
+	return c.askStarted(ctx, msg, nil)
+}
+
+// sentRequest is a request already sent to mgr, its answer to come.
+type sentRequest struct {
+	mgr   peer.ID
+	reply *agent.PendingReply
+}
+
+// start sends msg to the manager as ask's first attempt does, and returns
+// once it is queued: what is started in order reaches the manager in
+// that order.
+func (c *Client) start(ctx context.Context, msg messages.Message) (*sentRequest, error) {
+	mgr, err := c.Manager(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.present(ctx, mgr); err != nil {
+		return nil, err
+	}
+	p, err := c.a.StartRequest(ctx, mgr.String(), msg)
+	if err != nil {
+		return nil, err
+	}
+	return &sentRequest{mgr: mgr, reply: p}, nil
+}
+
+// askStarted is ask whose first attempt, when first is not nil, is a
+// request already sent.
+func (c *Client) askStarted(ctx context.Context, msg messages.Message, first *sentRequest) (messages.Message, error) {
 	pause := 10 * time.Millisecond
 	for {
-		mgr, err := c.Manager(ctx)
-		if err != nil {
-			return nil, err
+		var mgr peer.ID
+		var rep messages.Message
+		var err error
+		if first != nil {
+			mgr = first.mgr
+			rep, err = first.reply.Wait(ctx)
+			first = nil
+		} else {
+			mgr, err = c.Manager(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if err := c.present(ctx, mgr); err != nil {
+				return nil, err
+			}
+			rep, err = c.a.Request(ctx, mgr.String(), msg)
 		}
-		if err := c.present(ctx, mgr); err != nil {
-			return nil, err
-		}
-		rep, err := c.a.Request(ctx, mgr.String(), msg)
 		switch leader, standby := notLeader(rep); {
 		case err == nil && !standby:
 			return rep, nil
@@ -561,24 +600,31 @@ func (c *Client) sendBatch(batch []asyncSubmit) {
 		}
 		return
 	}
+	tasks := make([]messages.Task, len(batch))
+	var traces []string
+	for i, q := range batch {
+		tasks[i] = q.t
+		if q.trace != "" && traces == nil {
+			traces = make([]string, len(batch))
+		}
+		if traces != nil {
+			traces[i] = q.trace
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := context.AfterFunc(c.a.Context(), cancel)
+	// The request is sent here, in the order SubmitAsync queued its
+	// tasks, and answered in the background: batches in flight at once
+	// reach the manager in order (a task ID submitted twice is the first
+	// one's), though only a failover's resends may overtake.
+	first, _ := c.start(ctx, messages.SubmitRequest{Tasks: tasks, Traces: traces})
 	go func() {
 		defer func() { <-c.sem }()
-		tasks := make([]messages.Task, len(batch))
-		var traces []string
-		for i, q := range batch {
-			tasks[i] = q.t
-			if q.trace != "" && traces == nil {
-				traces = make([]string, len(batch))
-			}
-			if traces != nil {
-				traces[i] = q.trace
-			}
-		}
-		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		stop := context.AfterFunc(c.a.Context(), cancel)
 		defer stop()
-		refused, err := c.submitBatchOutcomes(ctx, tasks, traces, c.ask)
+		refused, err := c.submitBatchOutcomes(ctx, tasks, traces, func(ctx context.Context, msg messages.Message) (messages.Message, error) {
+			return c.askStarted(ctx, msg, first)
+		})
 		for i, q := range batch {
 			switch {
 			case err != nil:

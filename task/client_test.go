@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -170,5 +171,50 @@ func TestRemoteProducerAsync(t *testing.T) {
 	defer cancel()
 	if err := c.Submit(short, messages.Task{ID: "late", Type: "job", Description: "no manager"}); err == nil {
 		t.Fatal("a submit to a stopped manager succeeded")
+	}
+}
+
+// Async submissions from one goroutine reach the manager in order, even
+// with many requests in flight: of two submissions of one task ID with
+// different contents, the first is the task and the second is refused as
+// a duplicate, every time.
+func TestRemoteProducerAsyncKeepsOrder(t *testing.T) {
+	t.Parallel()
+	m := startManager(t)
+	startWorker(t, m, "W", func(w *Worker) { w.Handle("job", noop) }, WithMaxConcurrency(16))
+	c := startClient(t, m)
+	ctx := testutil.Context(t)
+	const pairs = 400
+	var first, second []*SubmitFuture
+	for i := range pairs {
+		id := fmt.Sprint("k", i)
+		f, err := c.SubmitAsync(ctx, messages.Task{ID: id, Type: "job", Description: "first"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runtime.Gosched() // let the sender take it alone: many small requests in flight
+		g, err := c.SubmitAsync(ctx, messages.Task{ID: id, Type: "job", Description: "second"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runtime.Gosched()
+		first, second = append(first, f), append(second, g)
+	}
+	overtaken := 0
+	for i := range pairs {
+		if err := first[i].Wait(ctx); err != nil {
+			if !errors.Is(err, ErrDuplicateTask) {
+				t.Fatalf("%s: %v", first[i].TaskID(), err)
+			}
+			overtaken++
+		}
+		if err := second[i].Wait(ctx); err == nil {
+			overtaken++
+		} else if !errors.Is(err, ErrDuplicateTask) {
+			t.Fatalf("%s, second: %v", second[i].TaskID(), err)
+		}
+	}
+	if overtaken > 0 {
+		t.Fatalf("%d of %d submissions were overtaken by a later one", overtaken, 2*pairs)
 	}
 }
