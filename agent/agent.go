@@ -198,7 +198,7 @@ func (a *Agent) start(ctx context.Context) error {
 		}
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("agent %s: start node: %w", a.name, err)
 	}
 	a.node = node
 	a.netP.Store(&netHolder{node})

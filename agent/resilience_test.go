@@ -171,7 +171,9 @@ func TestSecretWorkspace(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		// Room for the node to come up on a loaded machine (under the race
+		// detector that alone took over 500 ms); the join fails in the rest.
+		short, cancel := context.WithTimeout(ctx, 2*time.Second)
 		err = intruder.Start(short)
 		cancel()
 		if err == nil || !strings.Contains(err.Error(), "secret") {

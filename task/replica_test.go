@@ -427,7 +427,9 @@ func TestReplicaHandsOverOnStop(t *testing.T) {
 // closed unread, so it cannot send an AppendEntries with a higher term.
 func TestReplicaRefusesNonMembers(t *testing.T) {
 	t.Parallel()
-	rs := startReplicas(t, 3)
+	// A lease of 1 s: a 250 ms one can lapse on a loaded machine, and the
+	// re-election would look like the intruder's doing.
+	rs := startReplicas(t, 3, WithElectionTimeout(2*time.Second))
 	lead := rs.leader()
 	a, err := agent.New("intruder", append([]agent.Option{agent.WithWorkspace(rs.ws), agent.WithJoin(rs.addrs(-1)...)}, replicaNet...)...)
 	if err != nil {
