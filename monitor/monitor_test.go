@@ -20,19 +20,12 @@ import (
 	"github.com/ceylon-go/ceylon/monitor"
 	"github.com/ceylon-go/ceylon/task"
 	"github.com/chromedp/chromedp"
-	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
 	closeBrowser()
-	if code == 0 {
-		if err := goleak.Find(testutil.LeakOptions()...); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(testutil.CheckLeaks(code))
 }
 
 var loopback = agent.WithListenAddrs("/ip4/127.0.0.1/tcp/0")

@@ -20,7 +20,6 @@ import (
 	"github.com/ceylon-go/ceylon/monitor"
 	"github.com/ceylon-go/ceylon/peer"
 	"github.com/ceylon-go/ceylon/task"
-	"go.uber.org/goleak"
 )
 
 var bin string // the ceylon command: this test binary under the command's name
@@ -36,13 +35,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	_ = os.RemoveAll(dir)
-	if code == 0 {
-		if err := goleak.Find(testutil.LeakOptions()...); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(testutil.CheckLeaks(code))
 }
 
 // workspace starts a manager (with a monitor) and one worker of one slot

@@ -2,6 +2,8 @@
 package testutil
 
 import (
+	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -18,6 +20,21 @@ func LeakOptions() []goleak.Option {
 		goleak.IgnoreAnyFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"),
 		goleak.IgnoreAnyFunction("github.com/asynkron/protoactor-go/actor.NewThrottle.func4.1"),
 	}
+}
+
+// CheckLeaks ends a TestMain that has cleaning up of its own to do after
+// m.Run and before goleak looks (goleak.VerifyTestMain looks right after
+// m.Run): given m.Run's exit code, it returns 1 when the tests passed but
+// goroutines are left over (it prints them), else the code.
+func CheckLeaks(code int) int {
+	if code != 0 {
+		return code
+	}
+	if err := goleak.Find(LeakOptions()...); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return code
 }
 
 // SettleActors, called first in a testing/synctest bubble that starts
