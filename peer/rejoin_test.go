@@ -172,6 +172,22 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// adminGone starts a member joined to an admin on a simulated network,
+// and closes the admin once the member knows it; restart brings the admin
+// back at the same address with the same identity.
+func adminGone(t *testing.T) (m *Node, admin ID, restart func(Handler) *Node) {
+	net := newSimNet(t)
+	key, _ := GenerateIdentity()
+	srv := net.nodeAt(200, key, NopHandler{}, WithServer(true))
+	m = net.node(NopHandler{})
+	net.join(m, srv)
+	_ = srv.Close()
+	for m.connected(srv.ID()) {
+		time.Sleep(time.Millisecond)
+	}
+	return m, srv.ID(), func(h Handler) *Node { return net.nodeAt(200, key, h, WithServer(true)) }
+}
+
 // A restarted admin has the members that joined it back within half a
 // second of listening again after a restart of seconds, over QUIC, whose
 // dials to a peer that is down hang rather than fail (the redials of a
@@ -183,14 +199,9 @@ func TestSimRejoinWithinHalfASecondOfARestart(t *testing.T) {
 	skipUnderRace(t)
 	for _, down := range []time.Duration{0, time.Second, 2 * time.Second, 3 * time.Second, 4 * time.Second, 5 * time.Second, 6 * time.Second, 7 * time.Second, 8 * time.Second, 9 * time.Second, time.Minute} {
 		synctest.Test(t, func(t *testing.T) {
-			net := newSimNet(t)
-			key, _ := GenerateIdentity()
-			srv := net.nodeAt(200, key, NopHandler{}, WithServer(true))
-			m := net.node(NopHandler{})
-			net.join(m, srv)
-			_ = srv.Close()
+			m, _, restart := adminGone(t)
 			time.Sleep(down)
-			srv2 := net.nodeAt(200, key, NopHandler{}, WithServer(true))
+			srv2 := restart(NopHandler{})
 			start := time.Now()
 			for !srv2.Present(m.ID()) || !m.connected(srv2.ID()) {
 				time.Sleep(5 * time.Millisecond)
@@ -219,15 +230,7 @@ func TestSimSendsToALostAdminDoNotDelayTheRejoin(t *testing.T) {
 	// as the admin went down: 0.2, 0.6, 1.4, 3.0, 6.2 s.)
 	for _, down := range []time.Duration{1500 * time.Millisecond, 3500 * time.Millisecond} {
 		synctest.Test(t, func(t *testing.T) {
-			net := newSimNet(t)
-			key, _ := GenerateIdentity()
-			srv := net.nodeAt(200, key, NopHandler{}, WithServer(true))
-			m := net.node(NopHandler{})
-			net.join(m, srv)
-			_ = srv.Close()
-			for m.connected(srv.ID()) {
-				time.Sleep(time.Millisecond)
-			}
+			m, admin, restart := adminGone(t)
 			stop := make(chan struct{})
 			sent := make(chan struct{})
 			go func() { // a heartbeat to the admin, each beat with a minute to go
@@ -239,7 +242,7 @@ func TestSimSendsToALostAdminDoNotDelayTheRejoin(t *testing.T) {
 					default:
 					}
 					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-					err := m.Send(ctx, srv.ID(), []byte("beat"))
+					err := m.Send(ctx, admin, []byte("beat"))
 					cancel()
 					if err != nil {
 						time.Sleep(20 * time.Millisecond)
@@ -248,7 +251,7 @@ func TestSimSendsToALostAdminDoNotDelayTheRejoin(t *testing.T) {
 			}()
 			time.Sleep(down)
 			rec := newRecorder()
-			srv2 := net.nodeAt(200, key, rec, WithServer(true))
+			srv2 := restart(rec)
 			start := time.Now()
 			for !srv2.Present(m.ID()) || !m.connected(srv2.ID()) {
 				time.Sleep(5 * time.Millisecond)
