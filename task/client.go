@@ -241,15 +241,18 @@ func (c *Client) ask(ctx context.Context, msg messages.Message) (messages.Messag
 	return c.askStarted(ctx, msg, nil)
 }
 
-// sentRequest is a request already sent to mgr, its answer to come.
+// sentRequest is ask's first attempt at a request, made by start: sent
+// to mgr, its answer to come, or failed to send (err).
 type sentRequest struct {
 	mgr   peer.ID
 	reply *agent.PendingReply
+	err   error
 }
 
-// start sends msg to the manager as ask's first attempt does, and returns
-// once it is queued: what is started in order reaches the manager in
-// that order.
+// start makes ask's first attempt at msg and returns once msg is queued
+// (or failed to be): what is started in order reaches the manager in that
+// order. It fails, as ask would at once, when there is no manager to ask
+// or it refused the client's grants.
 func (c *Client) start(ctx context.Context, msg messages.Message) (*sentRequest, error) {
 	mgr, err := c.Manager(ctx)
 	if err != nil {
@@ -259,10 +262,7 @@ func (c *Client) start(ctx context.Context, msg messages.Message) (*sentRequest,
 		return nil, err
 	}
 	p, err := c.a.StartRequest(ctx, mgr.String(), msg)
-	if err != nil {
-		return nil, err
-	}
-	return &sentRequest{mgr: mgr, reply: p}, nil
+	return &sentRequest{mgr: mgr, reply: p, err: err}, nil
 }
 
 // askStarted is ask whose first attempt, when first is not nil, is a
@@ -274,8 +274,10 @@ func (c *Client) askStarted(ctx context.Context, msg messages.Message, first *se
 		var rep messages.Message
 		var err error
 		if first != nil {
-			mgr = first.mgr
-			rep, err = first.reply.Wait(ctx)
+			mgr, err = first.mgr, first.err
+			if err == nil {
+				rep, err = first.reply.Wait(ctx)
+			}
 			first = nil
 		} else {
 			mgr, err = c.Manager(ctx)
@@ -616,13 +618,17 @@ func (c *Client) sendBatch(batch []asyncSubmit) {
 	// The request is sent here, in the order SubmitAsync queued its
 	// tasks, and answered in the background: batches in flight at once
 	// reach the manager in order (a task ID submitted twice is the first
-	// one's), though only a failover's resends may overtake.
-	first, _ := c.start(ctx, messages.SubmitRequest{Tasks: tasks, Traces: traces})
+	// one's). Only a resend may overtake: among replicated managers, a
+	// failed attempt is made again in the background, after a pause.
+	first, startErr := c.start(ctx, messages.SubmitRequest{Tasks: tasks, Traces: traces})
 	go func() {
 		defer func() { <-c.sem }()
 		defer cancel()
 		defer stop()
 		refused, err := c.submitBatchOutcomes(ctx, tasks, traces, func(ctx context.Context, msg messages.Message) (messages.Message, error) {
+			if startErr != nil {
+				return nil, startErr
+			}
 			return c.askStarted(ctx, msg, first)
 		})
 		for i, q := range batch {
