@@ -387,3 +387,38 @@ func TestEmptySecretIsOpen(t *testing.T) {
 	admin := startAdmin(t, "admin", nil, WithSecret(""))
 	startClient(t, "guest", admin, nil)
 }
+
+// A pending reply answers Wait again with what it returned the first
+// time, and a cancelled one fails instead of waiting for ever.
+func TestPendingReplyWaitAgainAndCancel(t *testing.T) {
+	t.Parallel()
+	admin := startAdmin(t, "admin", func(a *Agent) {
+		On(a, func(ctx Context, m echo) error { return ctx.Reply(echo{Text: "re: " + m.Text}) })
+	})
+	client := startClient(t, "client", admin, func(a *Agent) {
+		if err := RegisterKind[echo](a); err != nil {
+			t.Fatal(err)
+		}
+	})
+	ctx := testutil.Context(t)
+	p, err := client.StartRequest(ctx, admin.ID(), echo{Text: "ping"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := p.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := p.Wait(ctx)
+	if err != nil || again != first || first.(echo).Text != "re: ping" {
+		t.Fatalf("second Wait: %v %v, first %v", again, err, first)
+	}
+	q, err := client.StartRequest(ctx, admin.ID(), note{Text: "unanswered"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Cancel()
+	if _, err := q.Wait(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait after Cancel: %v", err)
+	}
+}

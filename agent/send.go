@@ -102,28 +102,41 @@ func (a *Agent) StartRequest(ctx context.Context, to string, msg messages.Messag
 }
 
 // PendingReply is the answer to a request sent with [Agent.StartRequest],
-// still to come. Wait for it, or Cancel it, once.
+// still to come. It is for one goroutine at a time.
 type PendingReply struct {
-	a  *Agent
-	id uint64
-	ch chan replyResult
+	a    *Agent
+	id   uint64
+	ch   chan replyResult
+	done bool // res holds the answer (or why there is none)
+	res  replyResult
 }
 
 // Wait waits for the answer, as [Agent.Request] does: it fails when ctx
 // ends (the answer is then dropped when it comes), when the peer's
-// connection is lost, or when the agent stops.
+// connection is lost, or when the agent stops. Once it has returned, it
+// returns the same again.
 func (p *PendingReply) Wait(ctx context.Context) (messages.Message, error) {
+	if p.done {
+		return p.res.msg, p.res.err
+	}
 	select {
 	case r := <-p.ch:
-		return r.msg, r.err
+		p.done, p.res = true, r
 	case <-ctx.Done():
-		p.Cancel()
-		return nil, ctx.Err()
+		p.a.replies.cancel(p.id)
+		p.done, p.res = true, replyResult{err: ctx.Err()}
 	}
+	return p.res.msg, p.res.err
 }
 
-// Cancel forgets a request whose answer nobody will wait for.
-func (p *PendingReply) Cancel() { p.a.replies.cancel(p.id) }
+// Cancel forgets a request whose answer nobody will wait for; a Wait
+// after it fails with context.Canceled.
+func (p *PendingReply) Cancel() {
+	p.a.replies.cancel(p.id)
+	if !p.done {
+		p.done, p.res = true, replyResult{err: context.Canceled}
+	}
+}
 
 func (a *Agent) send(ctx context.Context, pid peer.ID, msg messages.Message, replyTo uint64) error {
 	return a.sendID(ctx, pid, msg, a.seq.Add(1), replyTo, 0)
