@@ -162,16 +162,24 @@ func TestStoppedAgentSeenDisconnectedQuickly(t *testing.T) {
 	}
 }
 
-func TestRequestReply(t *testing.T) {
-	t.Parallel()
-	admin := startAdmin(t, "admin", func(a *Agent) {
+// echoPair starts an admin that answers every echo with "re: " and its
+// text, and a client of it that decodes the answers.
+func echoPair(t *testing.T) (admin, client *Agent) {
+	t.Helper()
+	admin = startAdmin(t, "admin", func(a *Agent) {
 		On(a, func(ctx Context, m echo) error { return ctx.Reply(echo{Text: "re: " + m.Text}) })
 	})
-	client := startClient(t, "client", admin, func(a *Agent) {
+	client = startClient(t, "client", admin, func(a *Agent) {
 		if err := RegisterKind[echo](a); err != nil {
 			t.Fatal(err)
 		}
 	})
+	return admin, client
+}
+
+func TestRequestReply(t *testing.T) {
+	t.Parallel()
+	admin, client := echoPair(t)
 	ctx := testutil.Context(t)
 	for i := range 100 {
 		r, err := client.Request(ctx, admin.ID(), echo{Text: fmt.Sprint(i)})
@@ -392,14 +400,7 @@ func TestEmptySecretIsOpen(t *testing.T) {
 // time, and a cancelled one fails instead of waiting for ever.
 func TestPendingReplyWaitAgainAndCancel(t *testing.T) {
 	t.Parallel()
-	admin := startAdmin(t, "admin", func(a *Agent) {
-		On(a, func(ctx Context, m echo) error { return ctx.Reply(echo{Text: "re: " + m.Text}) })
-	})
-	client := startClient(t, "client", admin, func(a *Agent) {
-		if err := RegisterKind[echo](a); err != nil {
-			t.Fatal(err)
-		}
-	})
+	admin, client := echoPair(t)
 	ctx := testutil.Context(t)
 	p, err := client.StartRequest(ctx, admin.ID(), echo{Text: "ping"})
 	if err != nil {
