@@ -91,7 +91,9 @@ func TestJournalV1IsMigrated(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = j2.Close() })
-	m := startManager(t, WithJournal(j2), agent.WithWorkspace("ws-v1"))
+	// Its finished tasks ended on a fixed day, long past the default
+	// retention (a day).
+	m := startManager(t, WithJournal(j2), WithRetention(0), agent.WithWorkspace("ws-v1"))
 	ctx := testutil.Context(t)
 	if r, err := m.Wait(ctx, "done"); err != nil || !r.Success || string(r.Output) != "out" {
 		t.Fatalf("done after the migration: %+v %v", r, err)

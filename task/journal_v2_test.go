@@ -53,7 +53,9 @@ func TestJournalV2IsMigrated(t *testing.T) {
 	if got := keys(); !slices.Equal(got, []string{"zeta", "alpha", "beta", "waiting"}) {
 		t.Fatalf("records in key order: %v, want submission order", got)
 	}
-	m := startManager(t, WithJournal(j), agent.WithWorkspace("ws-v2"))
+	// The test data was written on a fixed day: the default retention
+	// (a day) would expire its finished tasks as soon as the manager starts.
+	m := startManager(t, WithJournal(j), WithRetention(0), agent.WithWorkspace("ws-v2"))
 	ctx := testutil.Context(t)
 	for _, id := range []string{"zeta", "alpha", "beta"} {
 		if r, err := m.Wait(ctx, id); err != nil || !r.Success {
