@@ -142,6 +142,24 @@ func (n *Node) dialTimeout(p ID) time.Duration {
 	return n.redialTimeout(p, 1, true, 0)
 }
 
+// dialLost dials p within dialTimeout when it is a peer joined with Join
+// that is not connected, so that a stream opened next needs no dial of
+// its own. Only the dial is bounded so: what the stream then does on the
+// connection (identify, the hello, a roster snapshot) keeps the caller's
+// deadline, which a loaded machine may need (a send right after a
+// reconnection used to fail when identify took longer than the short
+// attempt). Any other peer is dialed by the stream, within ctx.
+func (n *Node) dialLost(ctx context.Context, p ID) error {
+	d := n.dialTimeout(p)
+	if dl, ok := ctx.Deadline(); d >= n.cfg.handshakeTimeout || ok && time.Until(dl) <= d {
+		return nil
+	}
+	dctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	_, err := n.host.Network().DialPeer(dctx, p)
+	return err
+}
+
 func (n *Node) connect(ctx context.Context, ai peer.AddrInfo) error {
 	n.roster.trust(ai.ID)
 	for attempt := 1; ; attempt++ {

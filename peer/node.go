@@ -346,7 +346,7 @@ func (n *Node) outFor(ctx context.Context, lim *limit, p ID) (*outStream, error)
 // is this node's hello. Its result is shared by every waiter on op.
 func (n *Node) open(p ID, op *opening) {
 	defer n.wg.Done()
-	ctx, cancel := context.WithTimeout(n.ctx, n.dialTimeout(p))
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.handshakeTimeout)
 	defer cancel()
 	o, err := n.openStream(ctx, p)
 	n.mu.Lock()
@@ -384,7 +384,11 @@ func (n *Node) openStream(ctx context.Context, p ID) (*outStream, error) {
 		}
 		n.dialDue(p, addrs)
 	}
-	s, err := n.host.NewStream(ctx, p, ProtocolID)
+	err := n.dialLost(ctx, p)
+	var s network.Stream
+	if err == nil {
+		s, err = n.host.NewStream(ctx, p, ProtocolID)
+	}
 	if dialed {
 		n.dialDone(p, err)
 	}

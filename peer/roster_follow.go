@@ -272,8 +272,10 @@ func (r *roster) fetch(s ID, v *serverView) {
 		}
 		var err error
 		if n.ctx.Err() == nil {
-			ctx, cancel := context.WithTimeout(n.ctx, n.dialTimeout(s))
-			err = n.exchange(ctx, s, true)
+			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.handshakeTimeout)
+			if err = n.dialLost(ctx, s); err == nil {
+				err = n.exchange(ctx, s, true)
+			}
 			cancel()
 		}
 		r.mu.Lock()
