@@ -22,7 +22,6 @@ import (
 	"github.com/ceylon-go/ceylon/internal/testutil"
 	"github.com/ceylon-go/ceylon/messages"
 	"github.com/ceylon-go/ceylon/task"
-	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
@@ -34,7 +33,8 @@ func TestMain(m *testing.M) {
 		runBenchWorkers(join)
 		return
 	}
-	goleak.VerifyTestMain(m, testutil.LeakOptions()...)
+	races := testutil.CatchChildRaces()
+	os.Exit(races.Check(testutil.CheckLeaks(m.Run())))
 }
 
 func testCtx(t testing.TB) context.Context {

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/ceylon-go/ceylon/internal/testutil"
-	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
@@ -21,5 +20,6 @@ func TestMain(m *testing.M) {
 		runBenchProducer(join)
 		return
 	}
-	goleak.VerifyTestMain(m, testutil.LeakOptions()...)
+	races := testutil.CatchChildRaces()
+	os.Exit(races.Check(testutil.CheckLeaks(m.Run())))
 }

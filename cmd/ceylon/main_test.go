@@ -33,7 +33,8 @@ func TestMain(m *testing.M) {
 	if bin, err = testutil.CommandLink(dir, "ceylon"); err != nil {
 		panic(err)
 	}
-	code := m.Run()
+	races := testutil.CatchChildRaces()
+	code := races.Check(m.Run())
 	_ = os.RemoveAll(dir)
 	os.Exit(testutil.CheckLeaks(code))
 }

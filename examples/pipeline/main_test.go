@@ -35,7 +35,8 @@ func build(t *testing.T) string {
 
 func TestMain(m *testing.M) {
 	testutil.RunAsCommand("pipeline", main)
-	code := m.Run()
+	races := testutil.CatchChildRaces()
+	code := races.Check(m.Run())
 	if bin, err := buildOnce(); err == nil {
 		_ = os.RemoveAll(filepath.Dir(bin))
 	}

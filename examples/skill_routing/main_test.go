@@ -40,7 +40,8 @@ var binDir string
 
 func TestMain(m *testing.M) {
 	testutil.RunAsCommand("skill_routing", main)
-	code := m.Run()
+	races := testutil.CatchChildRaces()
+	code := races.Check(m.Run())
 	if binDir != "" {
 		_ = os.RemoveAll(binDir)
 	}

@@ -22,6 +22,7 @@ import (
 	gometrics "github.com/armon/go-metrics"
 
 	"github.com/ceylon-go/ceylon/agent"
+	"github.com/ceylon-go/ceylon/internal/testutil"
 	"github.com/ceylon-go/ceylon/messages"
 	"github.com/ceylon-go/ceylon/peer"
 	"github.com/ceylon-go/ceylon/task"
@@ -41,7 +42,8 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	races := testutil.CatchChildRaces()
+	os.Exit(races.Check(m.Run()))
 }
 
 // runRole runs one process. args: the listen address, then the role's.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/ceylon-go/ceylon/agent"
 	"github.com/ceylon-go/ceylon/internal/netns"
+	"github.com/ceylon-go/ceylon/internal/testutil"
 	"github.com/ceylon-go/ceylon/messages"
 	"github.com/ceylon-go/ceylon/peer"
 	"github.com/ceylon-go/ceylon/task"
@@ -42,7 +43,8 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	races := testutil.CatchChildRaces()
+	os.Exit(races.Check(m.Run()))
 }
 
 // Ping is what the two NATed workers send each other directly.
