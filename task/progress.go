@@ -53,6 +53,13 @@ func (s *progressSender) report(p messages.TaskProgress) {
 		}
 		return
 	}
+	// Sent now, p supersedes a report still pending: a timer about to
+	// flush it would otherwise send the older one after p.
+	s.pending = nil
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
 	s.last = time.Now()
 	s.send(p)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ceylon-go/ceylon/internal/testutil"
@@ -73,4 +74,29 @@ func TestProgress(t *testing.T) {
 	if r, err := m.Wait(ctx, "p"); err != nil || !r.Success {
 		t.Fatalf("result: %+v %v", r, err)
 	}
+}
+
+// A report sent at once (its window passed) supersedes one still pending:
+// the timer that was to flush the older one, due at about the same time,
+// does not send it after the newer (the skill-routing example printed
+// "step 6 of 7" before "step 5 of 7").
+func TestProgressNeverGoesBack(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		var sent []string
+		s := &progressSender{send: func(p messages.TaskProgress) { sent = append(sent, p.Message) }}
+		s.report(messages.TaskProgress{Message: "1"}) // at once
+		s.report(messages.TaskProgress{Message: "5"}) // within the window: pending
+		// The window passes, and report 6 takes the lock before the
+		// timer's flush does.
+		s.mu.Lock()
+		s.last = s.last.Add(-progressEvery)
+		s.mu.Unlock()
+		s.report(messages.TaskProgress{Message: "6"})
+		time.Sleep(2 * progressEvery)
+		synctest.Wait()
+		if got := strings.Join(sent, " "); got != "1 6" {
+			t.Fatalf("sent %q, want \"1 6\"", got)
+		}
+	})
 }
