@@ -324,7 +324,10 @@ func TestReplicatedManagersFailOver(t *testing.T) {
 // task, and the log behind the snapshot is gone.
 func TestReplicaCatchesUpFromSnapshot(t *testing.T) {
 	t.Parallel()
-	rs := startReplicas(t, 3, WithSnapshots(8, 20*time.Millisecond))
+	// The leader must stay the leader throughout: on a loaded machine the
+	// default lease (250 ms) lapsed now and then, and the submissions
+	// failed with ErrNotLeader.
+	rs := startReplicas(t, 3, WithSnapshots(8, 20*time.Millisecond), WithElectionTimeout(2*time.Second))
 	lead := rs.leader()
 	log := &execLog{runs: map[string]int{}}
 	startReplicaWorker(t, rs, "w0", log)
