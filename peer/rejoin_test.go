@@ -233,6 +233,7 @@ func TestSimSendsToALostAdminDoNotDelayTheRejoin(t *testing.T) {
 			m, admin, restart := adminGone(t)
 			stop := make(chan struct{})
 			sent := make(chan struct{})
+			defer func() { close(stop); <-sent }()
 			go func() { // a heartbeat to the admin, each beat with a minute to go
 				defer close(sent)
 				for {
@@ -258,8 +259,6 @@ func TestSimSendsToALostAdminDoNotDelayTheRejoin(t *testing.T) {
 			}
 			el := time.Since(start)
 			if el > 500*time.Millisecond {
-				close(stop)
-				<-sent
 				t.Fatalf("down %v, sends going on: the member was back %v after the restart", down, el)
 			}
 			// The beats go on until one arrives: stopped as soon as the
@@ -273,13 +272,9 @@ func TestSimSendsToALostAdminDoNotDelayTheRejoin(t *testing.T) {
 					break
 				}
 				if time.Now().After(deadline) {
-					close(stop)
-					<-sent
 					t.Fatalf("down %v: no beat arrived within a second of the member's return", down)
 				}
 			}
-			close(stop)
-			<-sent
 		})
 	}
 }
