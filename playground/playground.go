@@ -189,15 +189,11 @@ func (p *Playground) Start(ctx context.Context, workers ...Worker) (err error) {
 		names = append(names, w.Name)
 	}
 	names = append(names, p.cfg.remoteNames...)
-	if len(names) > 0 {
-		if err := p.mgr.WaitForWorkerNames(wctx, names...); err != nil {
-			return fmt.Errorf("playground: %w", err)
-		}
+	if err := p.mgr.WaitForWorkerNames(wctx, names...); err != nil {
+		return fmt.Errorf("playground: %w", err)
 	}
-	if n := len(workers) + p.cfg.remoteCount; n > 0 { // nothing to wait for: no call into a busy manager, which a short wait timeout could fail
-		if err := p.mgr.WaitForWorkers(wctx, n); err != nil {
-			return fmt.Errorf("playground: %w", err)
-		}
+	if err := p.mgr.WaitForWorkers(wctx, len(workers)+p.cfg.remoteCount); err != nil {
+		return fmt.Errorf("playground: %w", err)
 	}
 	return nil
 }

@@ -491,3 +491,24 @@ func TestResultFromAnotherWorkerIsRefused(t *testing.T) {
 		t.Fatalf("result: %+v %v", r, err)
 	}
 }
+
+// Waiting for no workers returns at once without asking the manager's
+// actor, so a context that has already ended (or a short one, on a busy
+// manager) does not fail it: the playground's Start with no workers
+// failed so under load, with a 50 ms wait timeout.
+func TestWaitForNoWorkers(t *testing.T) {
+	onMemnet(t, func(t *testing.T, _ *memnet.Network, on agent.Option) {
+		m := startManager(t, on)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := m.WaitForWorkers(ctx, 0); err != nil {
+			t.Fatalf("WaitForWorkers(0): %v", err)
+		}
+		if err := m.WaitForWorkerNames(ctx); err != nil {
+			t.Fatalf("WaitForWorkerNames(): %v", err)
+		}
+		if err := m.WaitForWorkers(ctx, 1); !errors.Is(err, context.Canceled) {
+			t.Fatalf("WaitForWorkers(1) with an ended context: %v", err)
+		}
+	})
+}
