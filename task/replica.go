@@ -148,6 +148,7 @@ type replica struct {
 	changed  chan struct{} // a leadership change to look at (watch)
 	resync   chan struct{}
 	commits  chan pendingCommit // handed to the log, in order
+	link     *leaderLink        // set once Raft runs
 	stop     chan struct{}
 	wg       sync.WaitGroup
 }
@@ -221,6 +222,7 @@ func (m *Manager) startReplica() error {
 		return fmt.Errorf("task: replica: %w", err)
 	}
 	rp.Store(r)
+	r.link = watchLeaderLink(r, n.Host().Network(), conf)
 	if cfg.boot {
 		has, err := raft.HasExistingState(store, store, snaps)
 		if err == nil && !has {
@@ -511,6 +513,9 @@ func (r *replica) close() {
 		return
 	default:
 		close(r.stop)
+	}
+	if r.link != nil {
+		r.link.close()
 	}
 	if r.raft != nil {
 		_ = r.raft.Shutdown().Error() // pending commits fail

@@ -598,3 +598,31 @@ func TestStandbyLeaderOperator(t *testing.T) {
 		t.Fatalf("the leader's own: %v", err)
 	}
 }
+
+// When every connection to the leader closes (its process died), its
+// followers wait only the leader lease before they stand for election,
+// and go back to the heartbeat timeout configured a few election
+// timeouts later.
+func TestFollowersStandSoonerWhenTheLeaderGoes(t *testing.T) {
+	t.Parallel()
+	rs := startReplicas(t, 3)
+	first := rs.leader()
+	hb := func(i int) time.Duration { return rs.mgrs[i].rep.Load().raft.ReloadableConfig().HeartbeatTimeout }
+	normal, lease := rs.mgrs[first].cfg.replica.election, rs.mgrs[first].cfg.replica.election/2
+	others := []int{(first + 1) % 3, (first + 2) % 3}
+	for _, i := range others {
+		if d := hb(i); d != normal {
+			t.Fatalf("manager-%d: heartbeat timeout %v before, want %v", i, d, normal)
+		}
+	}
+	if err := rs.mgrs[first].Agent().Stop(); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, "a follower's heartbeat timeout down to the lease", func() bool {
+		return hb(others[0]) == lease || hb(others[1]) == lease
+	})
+	rs.leader(first)
+	testutil.Eventually(t, "the heartbeat timeouts back to normal", func() bool {
+		return hb(others[0]) == normal && hb(others[1]) == normal
+	})
+}
