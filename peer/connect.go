@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ceylon-go/ceylon/internal/backoff"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
@@ -124,40 +125,37 @@ type keeper struct {
 	again   bool // something happened meanwhile: run once more (n.mu)
 }
 
-// dialTimeout bounds a dial that a stream to p (a send, a roster fetch)
-// may start. To a peer joined with Join that was lost, it is one of the
-// redial loop's short attempts: libp2p's swarm joins every dial to a
-// peer to the one in flight, and a dial with a deadline of seconds to a
-// peer that is down over QUIC (where it hangs rather than fails) would
-// carry the loop's attempts along with it, so that a restarted admin
-// would see its members back only when that dial's next retransmission
-// reached it, seconds later.
-func (n *Node) dialTimeout(p ID) time.Duration {
+// dialLost prepares a stream to p (a send, a roster fetch) and returns
+// the context to open it with. To a peer joined with Join that was lost,
+// the dial is one of the redial loop's short attempts: libp2p's swarm
+// joins every dial to a peer to the one in flight, and a dial with a
+// deadline of seconds to a peer that is down over QUIC (where it hangs
+// rather than fails) would carry the loop's attempts along with it, so
+// that a restarted admin would see its members back only when that
+// dial's next retransmission reached it, seconds later. Only the dial is
+// bounded so: what the stream then does on the connection (identify, the
+// hello, a roster snapshot) keeps the caller's deadline, which a loaded
+// machine may need (a send right after a reconnection used to fail when
+// identify took longer than the short attempt). To a joined peer the
+// stream dials nothing more (WithNoDial): a connection that closes in
+// between fails the stream at once, and the redial loop reaches the peer
+// again. Any other peer is dialed by the stream, within ctx.
+func (n *Node) dialLost(ctx context.Context, p ID) (context.Context, error) {
 	n.mu.Lock()
 	kept := n.keep[p] != nil
 	n.mu.Unlock()
-	if !kept || n.connected(p) {
-		return n.cfg.handshakeTimeout
+	if !kept {
+		return ctx, nil
 	}
-	return n.redialTimeout(p, 1, true, 0)
-}
-
-// dialLost dials p within dialTimeout when it is a peer joined with Join
-// that is not connected, so that a stream opened next needs no dial of
-// its own. Only the dial is bounded so: what the stream then does on the
-// connection (identify, the hello, a roster snapshot) keeps the caller's
-// deadline, which a loaded machine may need (a send right after a
-// reconnection used to fail when identify took longer than the short
-// attempt). Any other peer is dialed by the stream, within ctx.
-func (n *Node) dialLost(ctx context.Context, p ID) error {
-	d := n.dialTimeout(p)
-	if dl, ok := ctx.Deadline(); d >= n.cfg.handshakeTimeout || ok && time.Until(dl) <= d {
-		return nil
+	if !n.connected(p) {
+		dctx, cancel := context.WithTimeout(ctx, n.redialTimeout(p, 1, true, 0))
+		_, err := n.host.Network().DialPeer(dctx, p)
+		cancel()
+		if err != nil {
+			return ctx, err
+		}
 	}
-	dctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	_, err := n.host.Network().DialPeer(dctx, p)
-	return err
+	return network.WithNoDial(ctx, "a joined peer: dialed within a redial attempt"), nil
 }
 
 func (n *Node) connect(ctx context.Context, ai peer.AddrInfo) error {

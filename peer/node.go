@@ -384,10 +384,10 @@ func (n *Node) openStream(ctx context.Context, p ID) (*outStream, error) {
 		}
 		n.dialDue(p, addrs)
 	}
-	err := n.dialLost(ctx, p)
+	sctx, err := n.dialLost(ctx, p)
 	var s network.Stream
 	if err == nil {
-		s, err = n.host.NewStream(ctx, p, ProtocolID)
+		s, err = n.host.NewStream(sctx, p, ProtocolID)
 	}
 	if dialed {
 		n.dialDone(p, err)

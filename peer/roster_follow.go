@@ -273,8 +273,9 @@ func (r *roster) fetch(s ID, v *serverView) {
 		var err error
 		if n.ctx.Err() == nil {
 			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.handshakeTimeout)
-			if err = n.dialLost(ctx, s); err == nil {
-				err = n.exchange(ctx, s, true)
+			var sctx context.Context
+			if sctx, err = n.dialLost(ctx, s); err == nil {
+				err = n.exchange(sctx, s, true)
 			}
 			cancel()
 		}
