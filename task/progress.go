@@ -37,6 +37,7 @@ type progressSender struct {
 	last    time.Time
 	pending *messages.TaskProgress
 	timer   *time.Timer
+	gen     uint64 // numbers the timer armed last: an older one's flush, late for the lock, does nothing
 	stopped bool
 }
 
@@ -49,24 +50,27 @@ func (s *progressSender) report(p messages.TaskProgress) {
 	if wait := progressEvery - time.Since(s.last); wait > 0 {
 		s.pending = &p
 		if s.timer == nil {
-			s.timer = time.AfterFunc(wait, s.flush)
+			s.gen++
+			gen := s.gen
+			s.timer = time.AfterFunc(wait, func() { s.flush(gen) })
 		}
 		return
 	}
 	// Sent now, p supersedes a report still pending: a timer about to
 	// flush it would otherwise send the older one after p.
 	s.pending = nil
-	if s.timer != nil {
-		s.timer.Stop()
-		s.timer = nil
-	}
+	s.disarm()
 	s.last = time.Now()
 	s.send(p)
 }
 
-func (s *progressSender) flush() {
+// flush sends the pending report when the timer armed as gen fires.
+func (s *progressSender) flush(gen uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if gen != s.gen {
+		return // disarmed while it waited for the lock
+	}
 	s.timer = nil
 	if s.pending != nil && !s.stopped {
 		s.last = time.Now()
@@ -75,14 +79,28 @@ func (s *progressSender) flush() {
 	}
 }
 
-// stop ends the job's reporting (its result says the rest).
-func (s *progressSender) stop() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.stopped = true
+// disarm stops the pending flush, if any (s.mu held).
+func (s *progressSender) disarm() {
 	if s.timer != nil {
 		s.timer.Stop()
 		s.timer = nil
+	}
+	s.gen++
+}
+
+// stop ends the job's reporting, sending a report still held back by the
+// rate limit (the handler's last one goes out, before its result).
+func (s *progressSender) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return
+	}
+	s.stopped = true
+	s.disarm()
+	if s.pending != nil && s.send != nil {
+		s.send(*s.pending)
+		s.pending = nil
 	}
 }
 

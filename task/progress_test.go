@@ -100,3 +100,43 @@ func TestProgressNeverGoesBack(t *testing.T) {
 		}
 	})
 }
+
+// A timer disarmed while its flush waited for the lock sends nothing: the
+// rate limit holds for the report pending after it, and the handler's
+// last report, held back when it returns, still goes out.
+func TestProgressStaleFlushAndLastReport(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		var sent []string
+		var at []time.Time
+		s := &progressSender{send: func(p messages.TaskProgress) { sent = append(sent, p.Message); at = append(at, time.Now()) }}
+		got := func() string { // sends run under s.mu, some on the timer's goroutine
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return strings.Join(sent, " ")
+		}
+		s.report(messages.TaskProgress{Message: "1"})
+		s.report(messages.TaskProgress{Message: "5"}) // pending, a timer armed
+		stale := s.gen
+		s.mu.Lock()
+		s.last = s.last.Add(-progressEvery)
+		s.mu.Unlock()
+		s.report(messages.TaskProgress{Message: "6"}) // at once: the timer is disarmed
+		s.report(messages.TaskProgress{Message: "7"}) // pending, a new timer armed
+		s.flush(stale)                                // the old timer's flush, late for the lock
+		if got := got(); got != "1 6" {
+			t.Fatalf("after the stale flush: sent %q, want \"1 6\"", got)
+		}
+		time.Sleep(2 * progressEvery)
+		synctest.Wait()
+		if got := got(); got != "1 6 7" || at[2].Sub(at[1]) < progressEvery {
+			t.Fatalf("sent %q at %v, want \"1 6 7\", 7 no sooner than %v after 6", got, at, progressEvery)
+		}
+		s.report(messages.TaskProgress{Message: "last"}) // within the window: held back
+		s.stop()
+		s.stop()
+		if got := got(); got != "1 6 7 last" {
+			t.Fatalf("after stop: sent %q, want the last report too", got)
+		}
+	})
+}
