@@ -35,6 +35,7 @@ func TestChildRacesAreCaught(t *testing.T) {
 	if !raceEnabled {
 		t.Skip("needs -race")
 	}
+	t.Setenv("GORACE", os.Getenv("GORACE")) // restored after: CatchChildRaces sets it
 	run := func(env string) int {
 		t.Helper()
 		c := CatchChildRaces()
