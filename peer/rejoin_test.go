@@ -278,3 +278,45 @@ func TestSimSendsToALostAdminDoNotDelayTheRejoin(t *testing.T) {
 		})
 	}
 }
+
+// A send to a joined admin whose connection just closed waits for the
+// redial's short attempt only for the dial: identify and the hello on the
+// new connection have the send's own deadline. Here the link got slower
+// than the round trip measured before (90 ms one way, against 1 ms): the
+// dial fits in the short attempt (8 round trips as measured, plus
+// 250 ms), the dial and identify together do not, and the send used to
+// fail with "identify failed to complete" or a timeout.
+func TestSimSendRightAfterAReconnectionOnASlowerLink(t *testing.T) {
+	t.Parallel()
+	skipUnderRace(t)
+	synctest.Test(t, func(t *testing.T) {
+		net := newSimNet(t)
+		rec := newRecorder()
+		srv := net.node(rec, WithServer(true))
+		m := net.node(NopHandler{})
+		net.join(m, srv)
+		net.setLatency(90 * time.Millisecond)
+		if err := srv.Host().Network().ClosePeer(m.ID()); err != nil {
+			t.Fatal(err)
+		}
+		for m.connected(srv.ID()) {
+			time.Sleep(time.Millisecond)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := m.Send(ctx, srv.ID(), []byte("right after")); err != nil {
+			t.Fatalf("send right after the connection closed: %v", err)
+		}
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			rec.mu.Lock()
+			got := len(rec.direct[m.ID()])
+			rec.mu.Unlock()
+			if got > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the send did not arrive")
+			}
+		}
+	})
+}

@@ -3,6 +3,7 @@ package peer
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,18 +16,22 @@ import (
 
 // simNet is a simulated network for many-peer tests under testing/synctest:
 // every node listens on QUIC at its own simulated public address, links
-// have a fixed latency, and time is the bubble's.
+// have one latency (1 ms unless setLatency changes it), and time is the
+// bubble's.
 type simNet struct {
-	t      *testing.T
-	router *simnet.Simnet
-	next   int
-	nodes  []*Node
+	t       *testing.T
+	router  *simnet.Simnet
+	latency atomic.Int64 // one way, of every link (setLatency)
+	next    int
+	nodes   []*Node
 }
 
 func newSimNet(t *testing.T) *simNet {
-	r := &simnet.Simnet{LatencyFunc: simnet.StaticLatency(time.Millisecond)}
+	s := &simNet{t: t}
+	s.latency.Store(int64(time.Millisecond))
+	r := &simnet.Simnet{LatencyFunc: func(*simnet.Packet) time.Duration { return time.Duration(s.latency.Load()) }}
 	r.Start()
-	s := &simNet{t: t, router: r}
+	s.router = r
 	t.Cleanup(func() {
 		for _, n := range s.nodes {
 			_ = n.Close()
@@ -35,6 +40,9 @@ func newSimNet(t *testing.T) *simNet {
 	})
 	return s
 }
+
+// setLatency sets every link's one-way latency from now on.
+func (s *simNet) setLatency(d time.Duration) { s.latency.Store(int64(d)) }
 
 var simLink = simnet.NodeBiDiLinkSettings{
 	Downlink: simnet.LinkSettings{BitsPerSecond: 100 * simlibp2p.OneMbps},
