@@ -71,7 +71,13 @@ func (r *recorder) HandleBroadcast(_ context.Context, from ID, data []byte) {
 // await waits until cond (called with r.mu held) holds.
 func (r *recorder) await(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
+	r.awaitWithin(t, what, 10*time.Second, cond)
+}
+
+// awaitWithin is await with a deadline of d.
+func (r *recorder) awaitWithin(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.After(d)
 	for {
 		r.mu.Lock()
 		ok, ch := cond(), r.changed

@@ -264,17 +264,8 @@ func TestSimSendsToALostAdminDoNotDelayTheRejoin(t *testing.T) {
 			// The beats go on until one arrives: stopped as soon as the
 			// member was back, the loop could end in the pause after a send
 			// that failed before it (1 run in 30).
-			for deadline := time.Now().Add(time.Second); ; time.Sleep(5 * time.Millisecond) {
-				rec.mu.Lock()
-				got := len(rec.direct[m.ID()])
-				rec.mu.Unlock()
-				if got > 0 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("down %v: no beat arrived within a second of the member's return", down)
-				}
-			}
+			rec.awaitWithin(t, fmt.Sprintf("down %v: a beat within a second of the member's return", down), time.Second,
+				func() bool { return len(rec.direct[m.ID()]) > 0 })
 		})
 	}
 }
@@ -307,16 +298,6 @@ func TestSimSendRightAfterAReconnectionOnASlowerLink(t *testing.T) {
 		if err := m.Send(ctx, srv.ID(), []byte("right after")); err != nil {
 			t.Fatalf("send right after the connection closed: %v", err)
 		}
-		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-			rec.mu.Lock()
-			got := len(rec.direct[m.ID()])
-			rec.mu.Unlock()
-			if got > 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("the send did not arrive")
-			}
-		}
+		rec.awaitWithin(t, "the send's arrival", 5*time.Second, func() bool { return len(rec.direct[m.ID()]) > 0 })
 	})
 }
