@@ -94,7 +94,7 @@ func (m *Manager) restore(st *recovered, lost string, adopt bool) {
 		t := &taskState{
 			task: r.Task, inputs: r.Inputs, seq: r.Seq, status: r.Status, attempt: r.Attempt,
 			retries: r.Retries, lost: r.Lost, attempts: r.Attempts,
-			submittedAt: r.SubmittedAt, finishedAt: r.FinishedAt, result: r.Result, heapIndex: -1,
+			submittedAt: r.SubmittedAt, finishedAt: r.FinishedAt, result: r.Result, queueIndex: -1,
 			priority: r.Task.Priority, notBefore: r.NotBefore, uniqueKey: r.UniqueKey, uniqueUntil: r.UniqueUntil, trace: r.Trace,
 		}
 		m.seq = max(m.seq, r.Seq)

@@ -1,7 +1,6 @@
 package task
 
 import (
-	"container/heap"
 	"slices"
 	"strings"
 	"time"
@@ -51,8 +50,9 @@ type taskState struct {
 	deposed         bool          // done was closed because the manager lost the lead
 	remote          []remoteWait  // remote producers waiting for it
 	stopRetry       func() bool
-	class           *classQueue
-	heapIndex       int
+	class           *classQueue // the ready queue holding it, if any
+	queueIndex      int         // where in it (see classQueue)
+	inFIFO          bool        // in the queue's FIFO rather than its heap
 }
 
 func (t *taskState) info() Info {
@@ -141,98 +141,4 @@ func classKeyOf(t *messages.Task) (classKey, []string) {
 	slices.Sort(caps)
 	caps = slices.Compact(caps)
 	return classKey{typ: t.Type, caps: strings.Join(caps, ","), difficulty: t.Difficulty}, caps
-}
-
-// classQueue is a heap of ready tasks of one class.
-type classQueue struct {
-	key   classKey
-	caps  []string
-	tasks []*taskState
-}
-
-func (q *classQueue) Len() int { return len(q.tasks) }
-func (q *classQueue) Less(i, j int) bool {
-	a, b := q.tasks[i], q.tasks[j]
-	if a.priority != b.priority {
-		return a.priority > b.priority
-	}
-	return a.seq < b.seq
-}
-func (q *classQueue) Swap(i, j int) {
-	q.tasks[i], q.tasks[j] = q.tasks[j], q.tasks[i]
-	q.tasks[i].heapIndex = i
-	q.tasks[j].heapIndex = j
-}
-func (q *classQueue) Push(x any) {
-	t := x.(*taskState)
-	t.heapIndex = len(q.tasks)
-	q.tasks = append(q.tasks, t)
-}
-func (q *classQueue) Pop() any {
-	n := len(q.tasks) - 1
-	t := q.tasks[n]
-	q.tasks[n] = nil
-	q.tasks = q.tasks[:n]
-	t.heapIndex = -1
-	return t
-}
-
-func (q *classQueue) head() *taskState { return q.tasks[0] }
-
-// before orders class heads across classes: priority, then difficulty
-// (hardest first), then submission.
-func before(a, b *taskState) bool {
-	if a.priority != b.priority {
-		return a.priority > b.priority
-	}
-	if a.task.Difficulty != b.task.Difficulty {
-		return a.task.Difficulty > b.task.Difficulty
-	}
-	return a.seq < b.seq
-}
-
-// readyQueues holds the tasks waiting for a worker, by class.
-type readyQueues struct {
-	classes map[classKey]*classQueue
-	n       int
-}
-
-func (r *readyQueues) push(t *taskState) {
-	if r.classes == nil {
-		r.classes = map[classKey]*classQueue{}
-	}
-	k, caps := classKeyOf(&t.task)
-	q := r.classes[k]
-	if q == nil {
-		q = &classQueue{key: k, caps: caps}
-		r.classes[k] = q
-	}
-	t.class = q
-	t.readyAt = time.Now()
-	heap.Push(q, t)
-	r.n++
-}
-
-func (r *readyQueues) pop(q *classQueue) *taskState {
-	t := heap.Pop(q).(*taskState)
-	t.class = nil
-	r.n--
-	if q.Len() == 0 {
-		delete(r.classes, q.key)
-	}
-	return t
-}
-
-// remove takes t out of its queue (a cancel).
-func (r *readyQueues) remove(t *taskState) {
-	q := t.class
-	if q == nil || t.heapIndex < 0 {
-		return
-	}
-	heap.Remove(q, t.heapIndex)
-	t.class = nil
-	r.n--
-	if q.Len() == 0 {
-		delete(r.classes, q.key)
-	}
 }

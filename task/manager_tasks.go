@@ -58,7 +58,7 @@ func (m *Manager) accept(batch []Submission) error {
 		m.seq++
 		t := &taskState{
 			task: s.Task, inputs: s.Inputs, seq: m.seq, status: StatusPending,
-			submittedAt: now, heapIndex: -1, priority: s.Task.Priority,
+			submittedAt: now, queueIndex: -1, priority: s.Task.Priority,
 		}
 		if t.priority == 0 {
 			t.priority = m.typePriority(s.Task.Type)
