@@ -89,12 +89,13 @@ func WithMaxPendingSubmits(n int) ManagerOption {
 // from one goroutine are accepted in the order they were made. ctx bounds
 // only the wait for room ([WithMaxPendingSubmits]).
 func (m *Manager) SubmitAsync(ctx context.Context, task messages.Task, opts ...SubmitOption) (*SubmitFuture, error) {
-	s := Submission{Task: task}
+	// The submission is built in its future (one allocation for both).
+	f := &SubmitFuture{id: task.ID, m: m, sub: Submission{Task: task}}
 	for _, o := range opts {
-		o(&s)
+		o(&f.sub)
 	}
-	if s.Trace == "" {
-		s.Trace = traceparentOf(ctx)
+	if f.sub.Trace == "" {
+		f.sub.Trace = traceparentOf(ctx)
 	}
 	select {
 	case m.pending <- struct{}{}:
@@ -103,7 +104,7 @@ func (m *Manager) SubmitAsync(ctx context.Context, task messages.Task, opts ...S
 	case <-m.agent.Done():
 		return nil, agent.ErrStopped
 	}
-	f := &SubmitFuture{id: task.ID, done: make(chan struct{}), m: m, sub: s}
+	f.done = make(chan struct{})
 	m.futuresMu.Lock()
 	m.futures[f] = struct{}{}
 	m.futuresMu.Unlock()
