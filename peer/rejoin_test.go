@@ -278,10 +278,7 @@ func TestSimSendsToALostAdminDoNotDelayTheRejoin(t *testing.T) {
 // 250 ms), the dial and identify together do not, and the send used to
 // fail with "identify failed to complete" or a timeout.
 func TestSimSendRightAfterAReconnectionOnASlowerLink(t *testing.T) {
-	t.Parallel()
-	skipUnderRace(t)
-	synctest.Test(t, func(t *testing.T) {
-		net := newSimNet(t)
+	onSimNet(t, func(t *testing.T, net *simNet) {
 		rec := newRecorder()
 		srv := net.node(rec, WithServer(true))
 		m := net.node(NopHandler{})

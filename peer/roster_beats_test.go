@@ -3,7 +3,6 @@ package peer
 import (
 	"context"
 	"testing"
-	"testing/synctest"
 	"time"
 )
 
@@ -29,9 +28,7 @@ func TestRosterFlushDelayGrowsWithTheWorkspace(t *testing.T) {
 // A follower that misses the last delta of a change hears of it from the
 // beats that follow, well before its silence poll.
 func TestSimMissedLastDeltaCaughtByBeat(t *testing.T) {
-	skipUnderRace(t)
-	synctest.Test(t, func(t *testing.T) {
-		net := newSimNet(t)
+	onSimNet(t, func(t *testing.T, net *simNet) {
 		srv, ms := star(t, net, 3, func(int) Handler { return NopHandler{} })
 		a := ms[0]
 		time.Sleep(15 * time.Second) // busy beats over
@@ -77,9 +74,7 @@ func TestSimMissedLastDeltaCaughtByBeat(t *testing.T) {
 // While members keep joining, the server publishes deltas and no beats;
 // the beats start once the deltas stop.
 func TestSimBeatsWaitForDeltas(t *testing.T) {
-	skipUnderRace(t)
-	synctest.Test(t, func(t *testing.T) {
-		net := newSimNet(t)
+	onSimNet(t, func(t *testing.T, net *simNet) {
 		srv, ms := star(t, net, 3, func(int) Handler { return NopHandler{} })
 		time.Sleep(15 * time.Second)
 		state := func() (time.Time, time.Time, uint64) {
@@ -124,9 +119,7 @@ func TestSimBeatsWaitForDeltas(t *testing.T) {
 // was lost) still follows the server: the next delta or beat makes it
 // fetch a snapshot. It used to ignore both, for ever.
 func TestSimFollowerWithoutASnapshotCatchesUp(t *testing.T) {
-	skipUnderRace(t)
-	synctest.Test(t, func(t *testing.T) {
-		net := newSimNet(t)
+	onSimNet(t, func(t *testing.T, net *simNet) {
 		srv, ms := star(t, net, 3, func(int) Handler { return NopHandler{} })
 		a := ms[0]
 		time.Sleep(15 * time.Second)
@@ -146,9 +139,7 @@ func TestSimFollowerWithoutASnapshotCatchesUp(t *testing.T) {
 // A server that answers an exchange without its roster (it served this
 // node a snapshot less than minSnapshotGap before) is asked again shortly.
 func TestSimRefusedSnapshotIsFetchedAgain(t *testing.T) {
-	skipUnderRace(t)
-	synctest.Test(t, func(t *testing.T) {
-		net := newSimNet(t)
+	onSimNet(t, func(t *testing.T, net *simNet) {
 		srv, ms := star(t, net, 3, func(int) Handler { return NopHandler{} })
 		a := ms[0]
 		time.Sleep(15 * time.Second)

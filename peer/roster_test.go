@@ -3,7 +3,6 @@ package peer
 import (
 	"context"
 	"testing"
-	"testing/synctest"
 	"time"
 )
 
@@ -12,10 +11,7 @@ import (
 // each one's connections bounded, and a broadcast reaches everyone over
 // the GossipSub mesh that forms among them.
 func TestSimRosterConvergesAroundAServer(t *testing.T) {
-	t.Parallel()
-	skipUnderRace(t)
-	synctest.Test(t, func(t *testing.T) {
-		net := newSimNet(t)
+	onSimNet(t, func(t *testing.T, net *simNet) {
 		srv := net.node(NopHandler{}, WithServer(true))
 		const n = 40
 		got := make(chan ID, n)
@@ -145,10 +141,7 @@ func star(t *testing.T, net *simNet, n int, h func(i int) Handler, opts ...Optio
 // connected to it: the server saw its link go (after the leave grace) and
 // told everyone.
 func TestSimCrashSeenWithoutAConnection(t *testing.T) {
-	t.Parallel()
-	skipUnderRace(t)
-	synctest.Test(t, func(t *testing.T) {
-		net := newSimNet(t)
+	onSimNet(t, func(t *testing.T, net *simNet) {
 		ev := newEvents()
 		_, ms := star(t, net, 3, func(i int) Handler {
 			if i == 0 {
@@ -178,10 +171,7 @@ func TestSimCrashSeenWithoutAConnection(t *testing.T) {
 // A member that leaves says so: others see it at once, not after the
 // leave grace.
 func TestSimGoodbyeSeenAtOnce(t *testing.T) {
-	t.Parallel()
-	skipUnderRace(t)
-	synctest.Test(t, func(t *testing.T) {
-		net := newSimNet(t)
+	onSimNet(t, func(t *testing.T, net *simNet) {
 		ev := newEvents()
 		_, ms := star(t, net, 3, func(i int) Handler {
 			if i == 0 {
@@ -205,10 +195,7 @@ func TestSimGoodbyeSeenAtOnce(t *testing.T) {
 // seen to leave and join again, even when it is back within the leave
 // grace, so whoever kept state about it starts over.
 func TestSimRestartIsALeaveAndAJoin(t *testing.T) {
-	t.Parallel()
-	skipUnderRace(t)
-	synctest.Test(t, func(t *testing.T) {
-		net := newSimNet(t)
+	onSimNet(t, func(t *testing.T, net *simNet) {
 		ev := newEvents()
 		key, _ := GenerateIdentity()
 		srv := net.node(NopHandler{}, WithServer(true))
@@ -237,10 +224,7 @@ func TestSimRestartIsALeaveAndAJoin(t *testing.T) {
 // when it comes back (same identity) and its members rejoin it, nobody saw
 // them leave.
 func TestSimServerRestartKeepsTheRoster(t *testing.T) {
-	t.Parallel()
-	skipUnderRace(t)
-	synctest.Test(t, func(t *testing.T) {
-		net := newSimNet(t)
+	onSimNet(t, func(t *testing.T, net *simNet) {
 		ev := newEvents()
 		key, _ := GenerateIdentity()
 		srv := net.nodeAt(200, key, NopHandler{}, WithServer(true))
@@ -294,10 +278,7 @@ func TestSimServerRestartKeepsTheRoster(t *testing.T) {
 
 // A roster cannot grow past its bound, whatever servers say.
 func TestSimRosterBound(t *testing.T) {
-	t.Parallel()
-	skipUnderRace(t)
-	synctest.Test(t, func(t *testing.T) {
-		net := newSimNet(t)
+	onSimNet(t, func(t *testing.T, net *simNet) {
 		srv := net.node(NopHandler{}, WithServer(true))
 		a := net.node(NopHandler{}, WithOverlayDegree(0), WithMaxMembers(5))
 		net.join(a, srv)
@@ -319,10 +300,7 @@ func TestSimRosterBound(t *testing.T) {
 // is trimmed back, keeps the roster (it does not come from connections)
 // and reaches any member on demand.
 func TestSimTrimmedNodeKeepsTheRosterAndDialsOnDemand(t *testing.T) {
-	t.Parallel()
-	skipUnderRace(t)
-	synctest.Test(t, func(t *testing.T) {
-		net := newSimNet(t)
+	onSimNet(t, func(t *testing.T, net *simNet) {
 		lim := DefaultLimits()
 		lim.ConnsLow, lim.ConnsHigh, lim.GracePeriod = 8, 12, time.Second
 		got := make(chan string, 16)
@@ -387,10 +365,7 @@ func TestSimTrimmedNodeKeepsTheRosterAndDialsOnDemand(t *testing.T) {
 // A direct stream idle for the idle timeout is closed (and its
 // connection may be trimmed); the next Send opens a new one.
 func TestSimIdleStreamsAreRetired(t *testing.T) {
-	t.Parallel()
-	skipUnderRace(t)
-	synctest.Test(t, func(t *testing.T) {
-		net := newSimNet(t)
+	onSimNet(t, func(t *testing.T, net *simNet) {
 		got := make(chan string, 16)
 		srv := net.node(directRecorder{got}, WithServer(true))
 		a := net.node(NopHandler{}, WithIdleTimeout(time.Second), WithOverlayDegree(0))

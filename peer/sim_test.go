@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -24,6 +25,16 @@ type simNet struct {
 	latency atomic.Int64 // one way, of every link (setLatency)
 	next    int
 	nodes   []*Node
+}
+
+// onSimNet runs body in a synctest bubble on a new simulated network, in
+// parallel with the package's other tests, and not under the race detector
+// (see race_test.go).
+func onSimNet(t *testing.T, body func(t *testing.T, net *simNet)) {
+	t.Helper()
+	t.Parallel()
+	skipUnderRace(t)
+	synctest.Test(t, func(t *testing.T) { body(t, newSimNet(t)) })
 }
 
 func newSimNet(t *testing.T) *simNet {
