@@ -263,7 +263,9 @@ func (m *Manager) attemptFailed(t *taskState, reason string, final bool, r *mess
 		m.journalTask(t)
 		m.emit(Event{Type: EventRetrying, TaskID: t.task.ID, Attempt: t.attempt, Worker: t.lastWorker, Err: reason, Delay: delay})
 		t.stopRetry = m.agent.After(delay, func() {
-			if t.status == StatusRetrying {
+			// (A timer already posted when the manager rebuilt its state
+			// finds its task dropped: the rebuilt one is queued already.)
+			if t.status == StatusRetrying && m.tasks[t.task.ID] == t {
 				t.stopRetry = nil
 				t.status = StatusPending
 				m.ready.push(t)

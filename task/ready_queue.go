@@ -43,7 +43,7 @@ func (r *readyQueues) remove(t *taskState) {
 	}
 	q.remove(t)
 	r.n--
-	if q.Len() == 0 {
+	if q.Len() == 0 && r.classes[q.key] == q {
 		delete(r.classes, q.key)
 	}
 }
@@ -51,20 +51,23 @@ func (r *readyQueues) remove(t *taskState) {
 // classQueue holds the ready tasks of one class, in order (inClass). They
 // nearly always come in that order (new submissions, of one priority), so
 // those go to the back of a FIFO, in constant time; one that comes out of
-// order (a retry, a task whose dependencies just finished, a higher
-// priority) goes to a heap beside it. The head is the first of the two
+// order (a retry, a task whose dependencies just finished) or with another
+// priority than the FIFO's goes to a heap beside it. The head is the first of the two
 // heads. A queued task's queueIndex is its place in the FIFO (inFIFO) or
 // in the heap.
 type classQueue struct {
 	key  classKey
 	caps []string
 	n    int
-	// fifo[first:] holds tasks in order; a task removed from the middle
-	// (a cancel) leaves a nil, skipped when the front reaches it.
-	fifo  []*taskState
-	first int
-	last  *taskState // the last one appended (it may have left since): the FIFO's order ends with it
-	late  lateHeap
+	// fifo[first:] holds tasks in order, all of the priority lastPrio; a
+	// task removed from the middle (a cancel) leaves a nil (one of holes),
+	// skipped when the front reaches it.
+	fifo     []*taskState
+	first    int
+	holes    int
+	lastPrio int    // the priority of the FIFO's tasks
+	lastSeq  uint64 // the submission of the last one appended (it may have left since)
+	late     lateHeap
 }
 
 // inClass orders the tasks of one class: priority, then submission.
@@ -104,10 +107,10 @@ func (q *classQueue) head() *taskState {
 func (q *classQueue) push(t *taskState) {
 	t.class = q
 	q.n++
-	if q.first == len(q.fifo) || inClass(q.last, t) {
+	if q.first == len(q.fifo) || t.priority == q.lastPrio && t.seq > q.lastSeq {
 		t.inFIFO, t.queueIndex = true, len(q.fifo)
 		q.fifo = append(q.fifo, t)
-		q.last = t
+		q.lastPrio, q.lastSeq = t.priority, t.seq
 		return
 	}
 	t.inFIFO = false
@@ -124,23 +127,28 @@ func (q *classQueue) remove(t *taskState) {
 	i := t.queueIndex
 	t.queueIndex, t.inFIFO = -1, false
 	q.fifo[i] = nil
+	q.holes++
 	for q.first < len(q.fifo) && q.fifo[q.first] == nil {
 		q.first++
+		q.holes--
 	}
-	switch {
+	switch gone := q.first + q.holes; {
 	case q.first == len(q.fifo): // empty: start again at the front
-		q.fifo, q.first, q.last = q.fifo[:0], 0, nil
-	case q.first >= 1024 && q.first >= len(q.fifo)/2:
-		// Half of it is gone: move the rest to the front, so the slice
-		// does not grow with every task the class ever had.
-		n := copy(q.fifo, q.fifo[q.first:])
-		clear(q.fifo[n:])
-		q.fifo, q.first = q.fifo[:n], 0
-		for j, u := range q.fifo {
+		q.fifo, q.first, q.holes = q.fifo[:0], 0, 0
+	case gone >= 1024 && gone > len(q.fifo)/2:
+		// Half of it is gone, at the front or in holes behind a head that
+		// stays (a paused type): move the rest up, so that the slice
+		// holds what is queued, not every task the class ever had.
+		n := 0
+		for _, u := range q.fifo[q.first:] {
 			if u != nil {
-				u.queueIndex = j
+				u.queueIndex = n
+				q.fifo[n] = u
+				n++
 			}
 		}
+		clear(q.fifo[n:])
+		q.fifo, q.first, q.holes = q.fifo[:n], 0, 0
 	}
 }
 

@@ -2,8 +2,10 @@ package task
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
+	"weak"
 
 	"github.com/ceylon-go/ceylon/messages"
 )
@@ -87,5 +89,62 @@ func TestReadyQueueCompacts(t *testing.T) {
 	q := r.classes[classKey{typ: "x"}]
 	if cap(q.fifo) > 4096 || q.Len() != 1 {
 		t.Fatalf("after 100,000 tasks through a queue of one: %d queued, FIFO of %d slots", q.Len(), cap(q.fifo))
+	}
+}
+
+// TestReadyQueueHoldsNoTaskItLost checks that a task cancelled out of the
+// queue is not kept alive by it, and that the holes cancels leave behind
+// a head that stays (a paused type) do not pile up.
+func TestReadyQueueHoldsNoTaskItLost(t *testing.T) {
+	var r readyQueues
+	seq := uint64(1)
+	r.push(&taskState{task: messages.Task{Type: "x"}, seq: seq, queueIndex: -1}) // it stays
+	big := &taskState{task: messages.Task{Type: "x"}, seq: 2, queueIndex: -1, inputs: map[string][]byte{"blob": make([]byte, 16<<20)}}
+	r.push(big)
+	r.remove(big)
+	gone := weak.Make(big)
+	big = nil
+	runtime.GC()
+	runtime.GC()
+	if gone.Value() != nil {
+		t.Error("a cancelled task is still reachable from its queue")
+	}
+	seq = 2
+	for range 100_000 {
+		seq++
+		ts := &taskState{task: messages.Task{Type: "x"}, seq: seq, queueIndex: -1}
+		r.push(ts)
+		r.remove(ts)
+	}
+	if q := r.classes[classKey{typ: "x"}]; q.Len() != 1 || cap(q.fifo) > 4096 {
+		t.Fatalf("after 100,000 tasks cancelled behind a head that stays: %d queued, FIFO of %d slots", q.Len(), cap(q.fifo))
+	}
+}
+
+// TestReadyQueueOtherPriorities checks that a task of another priority
+// than the rest does not send those after it to the heap.
+func TestReadyQueueOtherPriorities(t *testing.T) {
+	var r readyQueues
+	seq := uint64(0)
+	push := func(prio int) {
+		seq++
+		r.push(&taskState{task: messages.Task{Type: "x"}, seq: seq, priority: prio, queueIndex: -1})
+	}
+	push(5)
+	push(1) // a low one, behind
+	for range 1000 {
+		push(5)
+	}
+	q := r.classes[classKey{typ: "x"}]
+	if len(q.late) != 1 {
+		t.Fatalf("%d tasks in the heap, want only the one of another priority", len(q.late))
+	}
+	for range 1001 {
+		if got := r.pop(q); got.priority != 5 {
+			t.Fatalf("popped priority %d before the priority-5 tasks", got.priority)
+		}
+	}
+	if got := r.pop(q); got.priority != 1 {
+		t.Fatalf("last popped priority %d, want 1", got.priority)
 	}
 }
