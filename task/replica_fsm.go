@@ -137,7 +137,7 @@ func (j *Journal) decodeEntry(data []byte) (journalWrite, error) {
 	}
 	puts := make([]journalPut, len(b.Puts))
 	for i, p := range b.Puts {
-		if err := checkBucket(p.Bucket); err != nil {
+		if err := checkEntryPut(p); err != nil {
 			return journalWrite{}, fmt.Errorf("%w: %w", ErrReplicaEntry, err)
 		}
 		puts[i] = journalPut{bucket: p.Bucket, key: p.Key, value: p.Value}
@@ -154,6 +154,22 @@ func (j *Journal) decodeEntry(data []byte) (journalWrite, error) {
 		}
 	}
 	return journalWrite{b.Records, workers, deletes, puts}, nil
+}
+
+// checkEntryPut refuses a put of a replicated entry that no manager
+// makes: the manager's own records of the meta bucket (paused types,
+// revoked grants, periodic tasks' last runs) and the records of layers
+// above it (their own buckets) are the only ones.
+func checkEntryPut(p batchPut) error {
+	if p.Bucket == string(bucketMeta) {
+		for _, k := range [][]byte{keyPaused, keyRevoked, keyPeriodic} {
+			if bytes.Equal(p.Key, k) {
+				return nil
+			}
+		}
+		return fmt.Errorf("task: journal record %q of bucket %q is not the manager's to put", p.Key, p.Bucket)
+	}
+	return checkBucket(p.Bucket)
 }
 
 // Snapshot implements raft.FSM: a read transaction, consistent with the

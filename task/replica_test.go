@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -625,4 +626,62 @@ func TestFollowersStandSoonerWhenTheLeaderGoes(t *testing.T) {
 	testutil.Eventually(t, "the heartbeat timeouts back to normal", func() bool {
 		return hb(others[0]) == normal && hb(others[1]) == normal
 	})
+}
+
+// A type paused on the leader is paused on every replica, and stays so
+// when the lead passes on. (Pausing once made every replica refuse the
+// entry, as a write to the manager's meta bucket, and leave its group.)
+func TestReplicatedPauseSurvivesFailover(t *testing.T) {
+	t.Parallel()
+	rs := startReplicas(t, 3)
+	first := rs.leader()
+	ctx := testutil.Context(t)
+	if err := rs.mgrs[first].Pause(ctx, "held"); err != nil {
+		t.Fatalf("pause on the leader: %v", err)
+	}
+	for i, m := range rs.mgrs {
+		testutil.Eventually(t, fmt.Sprintf("manager-%d's journal with the pause", i), func() bool {
+			paused, err := m.cfg.journal.loadPaused()
+			return err == nil && slices.Equal(paused, []string{"held"})
+		})
+		if m.rep.Load().left.Load() {
+			t.Fatalf("manager-%d left its group", i)
+		}
+	}
+	if err := rs.mgrs[first].Stop(); err != nil {
+		t.Fatal(err)
+	}
+	next := rs.leader(first)
+	paused, err := rs.mgrs[next].Paused(ctx)
+	if err != nil || !slices.Equal(paused, []string{"held"}) {
+		t.Fatalf("paused at the next leader, manager-%d: %v %v", next, paused, err)
+	}
+}
+
+// A replicated entry may put only the manager's own meta records and
+// layers' buckets.
+func TestReplicatedEntryPuts(t *testing.T) {
+	j := openJournal(t, filepath.Join(t.TempDir(), "j.db"))
+	for _, c := range []struct {
+		put batchPut
+		ok  bool
+	}{
+		{batchPut{Bucket: "meta", Key: keyPaused, Value: []byte{0x90}}, true},
+		{batchPut{Bucket: "meta", Key: keyRevoked, Value: []byte{0x80}}, true},
+		{batchPut{Bucket: "meta", Key: keyPeriodic, Value: []byte{0x80}}, true},
+		{batchPut{Bucket: "playground/graph", Key: []byte("k"), Value: []byte("v")}, true},
+		{batchPut{Bucket: "meta", Key: keyVersion, Value: []byte("ceylon-journal/0")}, false},
+		{batchPut{Bucket: "meta", Key: keyWorkspc, Value: []byte("another")}, false},
+		{batchPut{Bucket: "tasks", Key: []byte("k"), Value: []byte("v")}, false},
+		{batchPut{Bucket: "", Key: []byte("k"), Value: []byte("v")}, false},
+	} {
+		data, err := journalBatch{Puts: []batchPut{c.put}}.MarshalMsg([]byte{entryBatch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = j.decodeEntry(data)
+		if got := err == nil; got != c.ok || !c.ok && !errors.Is(err, ErrReplicaEntry) {
+			t.Errorf("put to %s/%s: %v, want accepted %v", c.put.Bucket, c.put.Key, err, c.ok)
+		}
+	}
 }
