@@ -205,6 +205,23 @@ func BenchmarkTaskRoundTripJournal(b *testing.B) {
 	runRoundTrips(b, startTaskBench(b, &done, WithJournal(j)))
 }
 
+// BenchmarkTaskRoundTripJournalManyWorkers is BenchmarkTaskRoundTripJournal
+// with the statistics of 1,000 workers that came and went in the journal:
+// what a commit costs in a large workspace.
+func BenchmarkTaskRoundTripJournalManyWorkers(b *testing.B) {
+	j := benchJournal(b)
+	gone := map[string]WorkerStats{}
+	for i := range 1000 {
+		name := fmt.Sprintf("worker-%04d", i)
+		gone[name] = WorkerStats{Name: name, Capacity: 4, Results: 1234, Successful: 1200, TotalTime: 123456789}
+	}
+	if err := j.writeTasks(nil, gone, nil, nil); err != nil {
+		b.Fatal(err)
+	}
+	var done atomic.Int64
+	runRoundTrips(b, startTaskBench(b, &done, WithJournal(j)))
+}
+
 func runRoundTrips(b *testing.B, m *Manager) {
 	ctx := context.Background()
 	for i := range 100 { // warm up

@@ -25,7 +25,7 @@ func TestAssignmentGoesOutBeforeItsCommit(t *testing.T) {
 	j := openJournal(t, filepath.Join(t.TempDir(), "early.db"))
 	var holding atomic.Bool
 	entered, hold := make(chan struct{}, 1), make(chan struct{})
-	j.beforeWrite = func() {
+	j.beforeWrite = func(int, int) {
 		if holding.CompareAndSwap(true, false) {
 			entered <- struct{}{}
 			<-hold

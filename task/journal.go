@@ -34,20 +34,23 @@ var (
 )
 
 // journalVersion is written into every journal and checked on open.
-// Version 3 keys task records by their sequence number (so a commit
-// appends to the B+tree's last pages whatever the task IDs look like:
-// random IDs made version 2 rewrite about four times the pages); version
-// 2 keys every record by stable names and stores statuses by name.
-// Journals of versions 1 and 2 are migrated when opened (journal_v1.go,
-// journal_v2.go).
-const journalVersion = "ceylon-journal/3"
+// Version 4 keeps each worker's statistics under its name (a commit writes
+// those of the workers that changed: version 3 wrote every worker's, the
+// whole table, in every commit); version 3 keys task records by their
+// sequence number (so a commit appends to the B+tree's last pages whatever
+// the task IDs look like: random IDs made version 2 rewrite about four
+// times the pages); version 2 keys every record by stable names and
+// stores statuses by name. Journals of versions 1 to 3 are migrated when
+// opened (journal_v1.go, journal_v2.go, journal_v3.go).
+const journalVersion = "ceylon-journal/4"
 
 var (
-	bucketMeta  = []byte("meta")
-	bucketTasks = []byte("tasks")
-	keyVersion  = []byte("version")
-	keyWorkspc  = []byte("workspace")
-	keyWorkers  = []byte("workers")
+	bucketMeta    = []byte("meta")
+	bucketTasks   = []byte("tasks")
+	bucketWorkers = []byte("workers") // each worker's statistics, by name
+	keyVersion    = []byte("version")
+	keyWorkspc    = []byte("workspace")
+	keyWorkers    = []byte("workers") // of meta: the whole table, in versions 1 to 3
 )
 
 // Journal is an embedded bbolt file where a Manager records every task
@@ -60,8 +63,9 @@ type Journal struct {
 	db   *bolt.DB
 	path string
 	// beforeWrite, when set (tests), runs before every write of task
-	// records: a slow or stuck disk; failWrite makes the write fail.
-	beforeWrite func()
+	// records, told how many records and worker statistics it holds: a
+	// slow or stuck disk; failWrite makes the write fail.
+	beforeWrite func(records, workers int)
 	failWrite   func() error
 	failApply   atomic.Pointer[func() error] // the same for replicated entries (set while Raft runs)
 }
@@ -126,7 +130,11 @@ func OpenJournal(path, workspace string) (j *Journal, err error) {
 			if _, err := tx.CreateBucketIfNotExists(bucketTasks); err != nil {
 				return err
 			}
-			return upgrade(tx)
+			if err := upgrade(tx); err != nil {
+				return err
+			}
+			_, err = tx.CreateBucketIfNotExists(bucketWorkers)
+			return err
 		})
 	}
 	if err != nil {
@@ -147,7 +155,7 @@ func (j *Journal) Path() string { return j.path }
 
 // checkBucket refuses the manager's own buckets to layers above it.
 func checkBucket(bucket string) error {
-	if bucket == "" || bucket == string(bucketMeta) || bucket == string(bucketTasks) {
+	if bucket == "" || bucket == string(bucketMeta) || bucket == string(bucketTasks) || bucket == string(bucketWorkers) {
 		return fmt.Errorf("task: journal bucket %q is reserved", bucket)
 	}
 	return nil
@@ -173,7 +181,7 @@ func (j *Journal) forEach(bucket string, fn func(key, value []byte) error) (err 
 // manager that go with them, in one durable write.
 func (j *Journal) writeTasks(recs []*taskRecord, workers map[string]WorkerStats, deletes []journalDelete, puts []journalPut) error {
 	if j.beforeWrite != nil {
-		j.beforeWrite()
+		j.beforeWrite(len(recs), len(workers))
 	}
 	if j.failWrite != nil {
 		if err := j.failWrite(); err != nil {
@@ -252,13 +260,19 @@ const maxPooledArena = 8 << 20
 // writeTx writes one commit in tx, its records' keys and values appended
 // to arena (which has room for them); it returns arena.
 func writeTx(tx *bolt.Tx, arena []byte, recs []*taskRecord, workers map[string]WorkerStats, deletes []journalDelete, puts []journalPut) ([]byte, error) {
-	if workers != nil {
-		v, err := workerTable(workers).MarshalMsg(nil)
+	if len(workers) > 0 {
+		wb, err := tx.CreateBucketIfNotExists(bucketWorkers)
 		if err != nil {
 			return arena, err
 		}
-		if err := tx.Bucket(bucketMeta).Put(keyWorkers, v); err != nil {
-			return arena, err
+		for name, st := range workers {
+			v, err := st.MarshalMsg(nil)
+			if err != nil {
+				return arena, err
+			}
+			if err := wb.Put([]byte(name), v); err != nil {
+				return arena, err
+			}
 		}
 	}
 	b := tx.Bucket(bucketTasks)
@@ -328,17 +342,15 @@ func (j *Journal) loadTasks() (recs []*taskRecord, err error) {
 	return recs, err
 }
 
-// loadWorkers reads the worker statistics of the last commit.
+// loadWorkers reads every worker's statistics as last committed.
 func (j *Journal) loadWorkers() (map[string]WorkerStats, error) {
-	var out workerTable
-	err := j.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketMeta).Get(keyWorkers)
-		if v == nil {
-			return nil
+	out := map[string]WorkerStats{}
+	err := j.forEach(string(bucketWorkers), func(k, v []byte) error {
+		var st WorkerStats
+		if err := messages.Unmarshal(v, &st); err != nil {
+			return fmt.Errorf("%w: %s: statistics of worker %q: %w", ErrJournalCorrupt, j.path, k, err)
 		}
-		if err := messages.Unmarshal(v, &out); err != nil {
-			return fmt.Errorf("%w: %s: worker statistics: %w", ErrJournalCorrupt, j.path, err)
-		}
+		out[string(k)] = st
 		return nil
 	})
 	return out, err

@@ -428,7 +428,7 @@ func TestResultReportedOnlyOnceDurable(t *testing.T) {
 	entered, gate := make(chan struct{}, 1), make(chan struct{})
 	var open sync.Once
 	release := func() { open.Do(func() { close(gate) }) }
-	j.beforeWrite = func() {
+	j.beforeWrite = func(int, int) {
 		if stuck.Load() {
 			select {
 			case entered <- struct{}{}:

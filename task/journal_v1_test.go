@@ -13,15 +13,17 @@ import (
 	"github.com/ceylon-go/ceylon/messages"
 )
 
-// copyFile copies the committed test journal to a scratch place.
-func copyFile(t *testing.T, from, to string) {
+// openTestdata opens a copy of a committed test journal, for workspace;
+// it is closed after the test.
+func openTestdata(t *testing.T, name, workspace string) *Journal {
 	t.Helper()
-	in, err := os.Open(from)
+	in, err := os.Open(filepath.Join("testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer in.Close()
-	out, err := os.Create(to)
+	path := filepath.Join(t.TempDir(), name)
+	out, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,6 +33,12 @@ func copyFile(t *testing.T, from, to string) {
 	if err := out.Close(); err != nil {
 		t.Fatal(err)
 	}
+	j, err := OpenJournal(path, workspace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = j.Close() })
+	return j
 }
 
 // A journal written by version 1 (testdata/journal-v1.db: six tasks, one
@@ -39,12 +47,7 @@ func copyFile(t *testing.T, from, to string) {
 // it.
 func TestJournalV1IsMigrated(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "v1.db")
-	copyFile(t, "testdata/journal-v1.db", path)
-	j, err := OpenJournal(path, "ws-v1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := openTestdata(t, "journal-v1.db", "ws-v1")
 	recs, err := j.loadTasks()
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +89,7 @@ func TestJournalV1IsMigrated(t *testing.T) {
 	}
 
 	// Reopened, it is a current journal; a manager resumes on it.
-	j2, err := OpenJournal(path, "ws-v1")
+	j2, err := OpenJournal(j.Path(), "ws-v1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,14 +11,15 @@ import (
 )
 
 // journalVersionV2 is the second journal format: the current records,
-// keyed by task ID. A journal of that version is migrated to the current
-// one (keyed by sequence number) when it is opened, and so is a
+// keyed by task ID. A journal of that version is migrated to the third
+// (keyed by sequence number), and on, when it is opened, and so is a
 // replicated snapshot of one.
 const journalVersionV2 = "ceylon-journal/2"
 
 // knownVersion reports whether v is a journal version this code reads.
 func knownVersion(v []byte) bool {
-	return bytes.Equal(v, []byte(journalVersion)) || bytes.Equal(v, []byte(journalVersionV2)) || bytes.Equal(v, []byte(journalVersionV1))
+	return bytes.Equal(v, []byte(journalVersion)) || bytes.Equal(v, []byte(journalVersionV3)) ||
+		bytes.Equal(v, []byte(journalVersionV2)) || bytes.Equal(v, []byte(journalVersionV1))
 }
 
 // upgrade migrates tx's journal, of any known version, to the current one.
@@ -31,6 +32,11 @@ func upgrade(tx *bolt.Tx) error {
 	}
 	if bytes.Equal(meta.Get(keyVersion), []byte(journalVersionV2)) {
 		if err := migrateV2(tx); err != nil {
+			return err
+		}
+	}
+	if bytes.Equal(meta.Get(keyVersion), []byte(journalVersionV3)) {
+		if err := migrateV3(tx); err != nil {
 			return err
 		}
 	}
@@ -95,7 +101,7 @@ func migrateV2(tx *bolt.Tx) error {
 			}
 		}
 	}
-	return tx.Bucket(bucketMeta).Put(keyVersion, []byte(journalVersion))
+	return tx.Bucket(bucketMeta).Put(keyVersion, []byte(journalVersionV3))
 }
 
 var errFound = errors.New("found")

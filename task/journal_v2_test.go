@@ -20,13 +20,7 @@ import (
 // and adding records by the new keys.
 func TestJournalV2IsMigrated(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "v2.db")
-	copyFile(t, "testdata/journal-v2.db", path)
-	j, err := OpenJournal(path, "ws-v2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = j.Close() })
+	j := openTestdata(t, "journal-v2.db", "ws-v2")
 	keys := func() (ids []string) {
 		t.Helper()
 		err := j.db.View(func(tx *bolt.Tx) error {

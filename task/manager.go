@@ -80,6 +80,7 @@ type Manager struct {
 	kept         int             // the finished tasks held that expiring counts
 	keepGen      uint64          // numbers expiring's entries
 	jafter       []func(error)
+	jworkers     map[string]*workerState // workers whose statistics changed since the last commit, by name
 	jflushQd     bool
 	jwriting     int            // commits being written
 	jmax         int            // at most (1, or replicaInFlight with replication)

@@ -164,6 +164,18 @@ func record(t *taskState) *taskRecord {
 	}
 }
 
+// statsChanged notes that w's statistics changed: they go in the next
+// commit of task records. Only called in the actor.
+func (m *Manager) statsChanged(w *workerState) {
+	if m.cfg.journal == nil {
+		return
+	}
+	if m.jworkers == nil {
+		m.jworkers = map[string]*workerState{}
+	}
+	m.jworkers[w.stats.Name] = w
+}
+
 // afterCommit runs fn once everything journaled so far is durable (at once
 // without a journal). Only called in the actor.
 func (m *Manager) afterCommit(fn func(error)) {
@@ -209,18 +221,18 @@ func (m *Manager) flushJournal() {
 		t.journalDirty = false
 		recs[i] = record(t)
 	}
-	// Worker statistics change with results: they go in the same commit.
+	// Worker statistics change with results: those of the workers that
+	// changed go in the same commit (a workspace of a thousand workers
+	// does not write a thousand for every result).
 	var workers map[string]WorkerStats
-	if len(recs) > 0 {
-		workers = make(map[string]WorkerStats, len(m.history)+len(m.workerList))
-		for name, st := range m.history {
-			workers[name] = st
-		}
-		for _, w := range m.workerList {
+	if len(recs) > 0 && len(m.jworkers) > 0 {
+		workers = make(map[string]WorkerStats, len(m.jworkers))
+		for name, w := range m.jworkers {
 			st := w.stats
 			st.InFlight, st.Connected = 0, false
-			workers[w.info.Name] = st
+			workers[name] = st
 		}
+		clear(m.jworkers)
 	}
 	m.jwriting++
 	m.jwg.Add(1)

@@ -127,7 +127,7 @@ func (m *Manager) dropState(err error) {
 	m.auth.revoked = map[string]time.Time{}
 	m.seq, m.remoteWaits = 0, 0
 	m.recent = recentRing{}
-	m.jbuf, m.jdelete, m.jputs, m.jafter, m.expiring, m.kept = nil, nil, nil, nil, nil, 0
+	m.jbuf, m.jdelete, m.jputs, m.jafter, m.jworkers, m.expiring, m.kept = nil, nil, nil, nil, nil, nil, 0
 	for _, c := range []interface{ Store(int64) }{
 		&m.totals.submitted, &m.totals.succeeded, &m.totals.failed, &m.totals.cancelled,
 		&m.totals.retried, &m.totals.requeued, &m.totals.late,

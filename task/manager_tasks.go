@@ -247,6 +247,7 @@ func (m *Manager) recordStats(w *workerState, ok bool, exec time.Duration) {
 		wm.failed.Inc()
 	}
 	w.stats.TotalTime += exec
+	m.statsChanged(w)
 }
 
 // attemptFailed retries t if its policy allows, or fails it for good.

@@ -47,6 +47,7 @@ func (m *Manager) onWorkerInfo(ctx agent.Context, info messages.WorkerInfo) erro
 	w.info = info
 	w.setTypes()
 	w.stats.Name, w.stats.Skill, w.stats.Capabilities, w.stats.Capacity = info.Name, info.Skill, info.Capabilities, info.MaxConcurrency
+	m.statsChanged(w)
 	w.alive = true
 	w.lastSeen = time.Now()
 	w.activity = m.workerLog.joined(info.Name, from, w.lastSeen)

@@ -40,7 +40,9 @@ type taskRecord struct {
 	Trace       string               `msgpack:"trace,omitempty"` // the submit span's W3C traceparent
 }
 
-// workerTable is the worker statistics of the last commit, by name.
+// workerTable is worker statistics by name: in a commit, those of the
+// workers that changed (a replicated entry of version 3 has every
+// worker's); in a journal of version 3, every worker's.
 type workerTable map[string]WorkerStats
 
 // journalBatch is one commit of the journal as a replicated log entry:

@@ -22,7 +22,7 @@ func TestSlowCommitDoesNotStallTheManager(t *testing.T) {
 	var commits atomic.Int64
 	var holding atomic.Bool
 	entered, hold := make(chan struct{}, 1), make(chan struct{})
-	j.beforeWrite = func() {
+	j.beforeWrite = func(int, int) {
 		if holding.CompareAndSwap(true, false) {
 			entered <- struct{}{}
 			<-hold // the disk is stuck until the test lets go

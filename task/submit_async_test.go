@@ -127,7 +127,7 @@ type stuck struct {
 func stuckJournal(t *testing.T) (*Journal, *stuck) {
 	j := openJournal(t, filepath.Join(t.TempDir(), "stuck.db"))
 	s := &stuck{entered: make(chan struct{}, 1), release: make(chan struct{})}
-	j.beforeWrite = func() {
+	j.beforeWrite = func(int, int) {
 		if s.next {
 			s.next = false
 			s.entered <- struct{}{}
