@@ -22,8 +22,10 @@ import (
 // actor.
 
 // WithGrantsRequired makes the manager strict: it serves other agents only
-// in the roles their grants give them, grants signed by its own key or by
-// one of issuers (operator keys, by peer ID). A refused registration,
+// in the roles their grants give them, grants signed by its own key, by
+// one of issuers (operator keys, by peer ID) or, among replicated
+// managers, by another manager of its group (so a grant one leader issued
+// holds at the next). A refused registration,
 // submission or admin request gets [ErrUnauthorized] (or why the grant
 // was no good: [ErrGrantExpired], [ErrGrantRevoked], [ErrUntrustedIssuer],
 // [ErrBadGrant]) and is counted (ceylon_auth_refused_total).
@@ -110,7 +112,7 @@ func (m *Manager) onGrantPresent(ctx agent.Context, gp messages.GrantPresent) er
 		g, issuer, err := ParseGrant(b)
 		switch {
 		case err != nil:
-		case issuer != m.agent.Node().ID() && (m.cfg.auth == nil || !m.cfg.auth.issuers[issuer]):
+		case issuer != m.agent.Node().ID() && (m.cfg.auth == nil || !m.cfg.auth.issuers[issuer]) && !m.replicaServer(issuer):
 			err = fmt.Errorf("%w: %s", ErrUntrustedIssuer, issuer)
 		case g.Subject != from:
 			err = fmt.Errorf("%w: grant %q is for %s, not for %s who presented it", ErrUnauthorized, g.ID, g.Subject, from)

@@ -465,3 +465,65 @@ func TestResultReportedOnlyOnceDurable(t *testing.T) {
 		t.Fatalf("after the commit: %+v %v", r, err)
 	}
 }
+
+// A Cancel that returned is durable: Delete may follow at once, and a
+// restarted manager has the task cancelled.
+func TestCancelIsDurableWhenItReturns(t *testing.T) {
+	t.Parallel()
+	j := openJournal(t, filepath.Join(t.TempDir(), "j.db"))
+	m := startManager(t, WithJournal(j))
+	ctx := testutil.Context(t)
+	for i := range 20 {
+		id := fmt.Sprint("d", i)
+		if err := m.Submit(ctx, messages.Task{ID: id, Type: "nobody-runs"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Cancel(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			continue
+		}
+		if err := m.Delete(ctx, id); err != nil {
+			t.Fatalf("delete right after the cancel: %v", err)
+		}
+	}
+	recs, err := j.loadTasks()
+	if err != nil || len(recs) != 10 {
+		t.Fatalf("%d records, want the 10 cancelled and kept: %v", len(recs), err)
+	}
+	for _, r := range recs {
+		if r.Status != StatusCancelled {
+			t.Fatalf("%s is %v in the journal, want cancelled", r.Task.ID, r.Status)
+		}
+	}
+}
+
+// A task's priority from its type (HandlerOptions.Priority) is journaled
+// with it: a restarted manager (or the next leader) queues it as before.
+func TestTypePriorityIsJournaled(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "j.db")
+	j := openJournal(t, path)
+	m := startManager(t, WithJournal(j))
+	startWorker(t, m, "W", func(w *Worker) {
+		w.HandleWith("hi", noop, HandlerOptions{Priority: 10})
+	})
+	ctx := testutil.Context(t)
+	if err := m.Pause(ctx, "hi"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Submit(ctx, messages.Task{ID: "h", Type: "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	_ = j.Close()
+	j2 := openJournal(t, path)
+	m2 := startManager(t, WithJournal(j2))
+	p, err := agent.Call(ctx, m2.agent, func() (int, error) { return m2.tasks["h"].priority, nil })
+	if err != nil || p != 10 {
+		t.Fatalf("the task's priority after a restart: %d %v, want its type's, 10", p, err)
+	}
+}

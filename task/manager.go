@@ -473,13 +473,12 @@ func (m *Manager) Tasks(ctx context.Context) ([]Info, error) {
 }
 
 // Cancel stops a task: a queued task is dropped, a running one is told to
-// stop. The task ends [StatusCancelled]. Cancelling a final task does
-// nothing.
+// stop. The task ends [StatusCancelled], durably (with a journal) when
+// Cancel returns, as Pause, Retry and Delete are: a manager that dies
+// right after does not run it again, and Delete may follow at once.
+// Cancelling a final task does nothing.
 func (m *Manager) Cancel(ctx context.Context, id string) error {
-	_, err := agent.Call(ctx, m.agent, func() (struct{}, error) {
-		return struct{}{}, m.cancelTask(id, "cancelled by request")
-	})
-	return err
+	return m.durably(ctx, func() error { return m.cancelTask(id, "cancelled by request") })
 }
 
 // cancelTask cancels task id. Only called in the actor.

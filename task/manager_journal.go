@@ -1,6 +1,7 @@
 package task
 
 import (
+	"cmp"
 	"slices"
 	"time"
 )
@@ -95,7 +96,7 @@ func (m *Manager) restore(st *recovered, lost string, adopt bool) {
 			task: r.Task, inputs: r.Inputs, seq: r.Seq, status: r.Status, attempt: r.Attempt,
 			retries: r.Retries, lost: r.Lost, attempts: r.Attempts,
 			submittedAt: r.SubmittedAt, finishedAt: r.FinishedAt, result: r.Result, queueIndex: -1,
-			priority: r.Task.Priority, notBefore: r.NotBefore, uniqueKey: r.UniqueKey, uniqueUntil: r.UniqueUntil, trace: r.Trace,
+			priority: cmp.Or(r.Priority, r.Task.Priority), notBefore: r.NotBefore, uniqueKey: r.UniqueKey, uniqueUntil: r.UniqueUntil, trace: r.Trace,
 		}
 		m.seq = max(m.seq, r.Seq)
 		if r.UniqueKey != "" && time.Now().Before(r.UniqueUntil) {
@@ -160,7 +161,7 @@ func record(t *taskState) *taskRecord {
 		Seq: t.seq, Task: t.task, Inputs: t.inputs, SubmittedAt: t.submittedAt,
 		Status: t.status, Attempt: t.attempt, Retries: t.retries, Lost: t.lost,
 		Attempts: slices.Clone(t.attempts), Result: t.result, FinishedAt: t.finishedAt,
-		NotBefore: t.notBefore, UniqueKey: t.uniqueKey, UniqueUntil: t.uniqueUntil, Trace: t.trace,
+		NotBefore: t.notBefore, UniqueKey: t.uniqueKey, UniqueUntil: t.uniqueUntil, Trace: t.trace, Priority: t.priority,
 	}
 }
 

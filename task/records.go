@@ -38,6 +38,7 @@ type taskRecord struct {
 	UniqueKey   string               `msgpack:"unique_key,omitempty"`
 	UniqueUntil time.Time            `msgpack:"unique_until,omitempty"`
 	Trace       string               `msgpack:"trace,omitempty"` // the submit span's W3C traceparent
+	Priority    int                  `msgpack:"prio,omitempty"`  // the task's, or its type's when it has none (HandlerOptions.Priority)
 }
 
 // workerTable is worker statistics by name: in a commit, those of the

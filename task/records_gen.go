@@ -409,8 +409,8 @@ func (z journalBatch) Msgsize() (s int) {
 func (z taskRecord) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(15)
-	var zb0001Mask uint16 /* 15 bits */
+	zb0001Len := uint32(16)
+	var zb0001Mask uint16 /* 16 bits */
 	_ = zb0001Mask
 	if z.Inputs.IsZero() {
 		zb0001Len--
@@ -456,8 +456,12 @@ func (z taskRecord) MarshalMsg(b []byte) (o []byte, err error) {
 		zb0001Len--
 		zb0001Mask |= 0x4000
 	}
+	if z.Priority == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x8000
+	}
 	// variable map header, size zb0001Len
-	o = append(o, 0x80|uint8(zb0001Len))
+	o = msgp.AppendMapHeader(o, zb0001Len)
 
 	// skip if no fields are to be emitted
 	if zb0001Len != 0 {
@@ -554,6 +558,11 @@ func (z taskRecord) MarshalMsg(b []byte) (o []byte, err error) {
 			// string "trace"
 			o = append(o, 0xa5, 0x74, 0x72, 0x61, 0x63, 0x65)
 			o = msgp.AppendString(o, z.Trace)
+		}
+		if (zb0001Mask & 0x8000) == 0 { // if not omitted
+			// string "prio"
+			o = append(o, 0xa4, 0x70, 0x72, 0x69, 0x6f)
+			o = msgp.AppendInt(o, z.Priority)
 		}
 	}
 	return
@@ -696,6 +705,12 @@ func (z *taskRecord) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Trace")
 				return
 			}
+		case "prio":
+			z.Priority, bts, err = msgp.ReadIntBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Priority")
+				return
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -710,7 +725,7 @@ func (z *taskRecord) UnmarshalMsg(bts []byte) (o []byte, err error) {
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z taskRecord) Msgsize() (s int) {
-	s = 1 + 4 + msgp.Uint64Size + 5 + z.Task.Msgsize() + 7 + z.Inputs.Msgsize() + 10 + msgp.TimeSize + 7 + z.Status.Msgsize() + 8 + msgp.IntSize + 8 + msgp.IntSize + 5 + msgp.IntSize + 9 + msgp.ArrayHeaderSize
+	s = 3 + 4 + msgp.Uint64Size + 5 + z.Task.Msgsize() + 7 + z.Inputs.Msgsize() + 10 + msgp.TimeSize + 7 + z.Status.Msgsize() + 8 + msgp.IntSize + 8 + msgp.IntSize + 5 + msgp.IntSize + 9 + msgp.ArrayHeaderSize
 	for za0001 := range z.Attempts {
 		s += z.Attempts[za0001].Msgsize()
 	}
@@ -720,7 +735,7 @@ func (z taskRecord) Msgsize() (s int) {
 	} else {
 		s += z.Result.Msgsize()
 	}
-	s += 9 + msgp.TimeSize + 11 + msgp.TimeSize + 11 + msgp.StringPrefixSize + len(z.UniqueKey) + 13 + msgp.TimeSize + 6 + msgp.StringPrefixSize + len(z.Trace)
+	s += 9 + msgp.TimeSize + 11 + msgp.TimeSize + 11 + msgp.StringPrefixSize + len(z.UniqueKey) + 13 + msgp.TimeSize + 6 + msgp.StringPrefixSize + len(z.Trace) + 5 + msgp.IntSize
 	return
 }
 

@@ -685,3 +685,74 @@ func TestReplicatedEntryPuts(t *testing.T) {
 		}
 	}
 }
+
+// A Cancel that returned is in the log: the next leader has the task
+// cancelled, even when the leader's process dies right after (no
+// hand-over). Cancel used to return before its commit.
+func TestReplicatedCancelSurvivesTheLeader(t *testing.T) {
+	t.Parallel()
+	rs := startReplicas(t, 3)
+	first := rs.leader()
+	ctx := testutil.Context(t)
+	m := rs.mgrs[first]
+	const n = 30
+	for i := range n {
+		if err := m.Submit(ctx, messages.Task{ID: fmt.Sprint("k", i), Type: "nobody-runs"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		if err := m.Cancel(ctx, fmt.Sprint("k", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = m.Agent().Stop() // the process dies: no hand-over
+	next := rs.leader(first)
+	for i := range n {
+		if in, err := rs.mgrs[next].Task(ctx, fmt.Sprint("k", i)); err != nil || in.Status != StatusCancelled {
+			t.Fatalf("k%d, cancelled at the first leader, at the next: %v %v", i, in.Status, err)
+		}
+	}
+}
+
+// Under WithGrantsRequired, a grant signed by one manager of the group
+// holds at the others: at a standby the client meets first, and at the
+// next leader.
+func TestReplicatedGrantsOfAnyManager(t *testing.T) {
+	t.Parallel()
+	rs := startReplicasWith(t, 3, []ManagerOption{WithGrantsRequired()})
+	first := rs.leader()
+	ctx := testutil.Context(t)
+	keyPath := filepath.Join(t.TempDir(), "producer.key")
+	k, err := peer.LoadOrCreateIdentity(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := peer.IDFromKey(k)
+	g, err := rs.mgrs[first].IssueGrant(Grant{ID: "lg", Subject: pid, Roles: []Role{RoleProducer}, Expires: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pa, err := agent.New("producer", append([]agent.Option{agent.WithWorkspace(rs.ws), agent.WithIdentityFile(keyPath), agent.WithJoin(rs.addrs(-1)...)}, replicaNet...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClient(pa, WithClientGrants(g))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pa.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pa.Stop() })
+	if err := c.Submit(ctx, messages.Task{ID: "p1", Type: "nobody-runs"}); err != nil {
+		t.Fatalf("submit with the leader's grant: %v", err)
+	}
+	if err := rs.mgrs[first].Stop(); err != nil {
+		t.Fatal(err)
+	}
+	rs.leader(first)
+	if err := c.Submit(ctx, messages.Task{ID: "p2", Type: "nobody-runs"}); err != nil {
+		t.Fatalf("submit at the next leader with the first leader's grant: %v", err)
+	}
+}
