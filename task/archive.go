@@ -93,6 +93,7 @@ func (m *Manager) delete(id string) error {
 	}
 	m.unkeep(t)
 	delete(m.tasks, id)
+	m.recordGone(t)
 	if m.cfg.journal != nil {
 		m.jdelete = append(m.jdelete, journalDelete{id: id, seq: t.seq})
 		m.queueFlush()

@@ -30,6 +30,7 @@ func WithJournal(j *Journal) ManagerOption {
 type recovered struct {
 	recs     []*taskRecord
 	workers  map[string]WorkerStats
+	holds    map[string]heldKey // Unique keys whose tasks' records are gone
 	paused   []string
 	revoked  map[string]time.Time
 	lastRuns map[string]time.Time // periodic tasks' last runs
@@ -47,6 +48,9 @@ func (m *Manager) loadRecovery() (*recovered, error) {
 		return nil, err
 	}
 	if st.workers, err = j.loadWorkers(); err != nil {
+		return nil, err
+	}
+	if st.holds, err = j.loadHolds(); err != nil {
 		return nil, err
 	}
 	if st.paused, err = j.loadPaused(); err != nil {
@@ -71,6 +75,12 @@ func (m *Manager) loadRecovery() (*recovered, error) {
 func (m *Manager) restore(st *recovered, lost string, adopt bool) {
 	for name, w := range st.workers {
 		m.history[name] = w // a worker that comes back continues its numbers
+	}
+	now := time.Now()
+	for k, h := range st.holds {
+		if now.Before(h.Until) {
+			m.unique[k] = uniqueHold{task: h.Task, until: h.Until, gone: true}
+		}
 	}
 	for _, typ := range st.paused {
 		m.paused[typ] = true

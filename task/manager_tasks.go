@@ -483,6 +483,7 @@ func (m *Manager) expireOldest(n int, now time.Time) {
 		e.t.kept = false // not unkeep: no compaction while this walks the queue
 		m.kept--
 		delete(m.tasks, e.t.task.ID)
+		m.recordGone(e.t)
 		if m.cfg.journal != nil {
 			m.jdelete = append(m.jdelete, journalDelete{id: e.t.task.ID, seq: e.t.seq})
 			m.queueFlush()

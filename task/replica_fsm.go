@@ -158,11 +158,12 @@ func (j *Journal) decodeEntry(data []byte) (journalWrite, error) {
 
 // checkEntryPut refuses a put of a replicated entry that no manager
 // makes: the manager's own records of the meta bucket (paused types,
-// revoked grants, periodic tasks' last runs) and the records of layers
-// above it (their own buckets) are the only ones.
+// revoked grants, periodic tasks' last runs, Unique keys that outlive
+// their tasks) and the records of layers above it (their own buckets) are
+// the only ones.
 func checkEntryPut(p batchPut) error {
 	if p.Bucket == string(bucketMeta) {
-		for _, k := range [][]byte{keyPaused, keyRevoked, keyPeriodic} {
+		for _, k := range [][]byte{keyPaused, keyRevoked, keyPeriodic, keyUnique} {
 			if bytes.Equal(p.Key, k) {
 				return nil
 			}

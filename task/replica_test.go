@@ -669,6 +669,7 @@ func TestReplicatedEntryPuts(t *testing.T) {
 		{batchPut{Bucket: "meta", Key: keyPaused, Value: []byte{0x90}}, true},
 		{batchPut{Bucket: "meta", Key: keyRevoked, Value: []byte{0x80}}, true},
 		{batchPut{Bucket: "meta", Key: keyPeriodic, Value: []byte{0x80}}, true},
+		{batchPut{Bucket: "meta", Key: keyUnique, Value: []byte{0x80}}, true},
 		{batchPut{Bucket: "playground/graph", Key: []byte("k"), Value: []byte("v")}, true},
 		{batchPut{Bucket: "meta", Key: keyVersion, Value: []byte("ceylon-journal/0")}, false},
 		{batchPut{Bucket: "meta", Key: keyWorkspc, Value: []byte("another")}, false},
@@ -754,5 +755,31 @@ func TestReplicatedGrantsOfAnyManager(t *testing.T) {
 	rs.leader(first)
 	if err := c.Submit(ctx, messages.Task{ID: "p2", Type: "nobody-runs"}); err != nil {
 		t.Fatalf("submit at the next leader with the first leader's grant: %v", err)
+	}
+}
+
+// A Unique key whose task was deleted on the leader is still held at the
+// next leader.
+func TestReplicatedUniqueKeyOutlivesItsTask(t *testing.T) {
+	t.Parallel()
+	rs := startReplicas(t, 3)
+	first := rs.leader()
+	ctx := testutil.Context(t)
+	m := rs.mgrs[first]
+	if err := m.Submit(ctx, messages.Task{ID: "u1", Type: "nobody-runs"}, Unique("k", time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Cancel(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Delete(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	next := rs.leader(first)
+	if err := rs.mgrs[next].Submit(ctx, messages.Task{ID: "u2", Type: "nobody-runs"}, Unique("k", time.Hour)); !errors.Is(err, ErrDuplicateUnique) {
+		t.Fatalf("at the next leader, the key of a deleted task: %v, want ErrDuplicateUnique", err)
 	}
 }

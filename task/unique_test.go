@@ -53,3 +53,42 @@ func TestUniqueTasks(t *testing.T) {
 		t.Fatalf("another key: %v", err)
 	}
 }
+
+// A Unique key outlives its task's record: deleted, or expired by the
+// retention, the task no longer is in the journal, and a restarted manager
+// still refuses the key until its ttl ends.
+func TestUniqueKeyOutlivesItsRecord(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "j.db")
+	j := openJournal(t, path)
+	m := startManager(t, WithJournal(j), WithRetention(time.Millisecond))
+	ctx := testutil.Context(t)
+	for _, id := range []string{"deleted", "expired"} {
+		if err := m.Submit(ctx, messages.Task{ID: id, Type: "nobody-runs"}, Unique("k-"+id, time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Cancel(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Delete(ctx, "deleted"); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, "the expired task's record gone", func() bool {
+		recs, err := j.loadTasks()
+		return err == nil && len(recs) == 0
+	})
+	if err := m.Update(ctx, func(*Tx) error { return nil }); err != nil { // all before it is durable
+		t.Fatal(err)
+	}
+	if err := m.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	_ = j.Close()
+	m2 := startManager(t, WithJournal(openJournal(t, path)))
+	for _, id := range []string{"deleted", "expired"} {
+		if err := m2.Submit(ctx, messages.Task{ID: id + "-again", Type: "nobody-runs"}, Unique("k-"+id, time.Hour)); !errors.Is(err, ErrDuplicateUnique) {
+			t.Fatalf("k-%s, held by a task whose record is gone, after a restart: %v, want ErrDuplicateUnique", id, err)
+		}
+	}
+}
