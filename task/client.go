@@ -177,8 +177,9 @@ func (c *Client) anotherAdmin(not peer.ID) peer.ID {
 }
 
 // follow moves the client on from a manager that is not the leader (or did
-// not answer): to the leader it named, if the client trusts it, or else to
-// the next manager it knows.
+// not answer): to the leader it named (a manager the client trusts vouches
+// for the leader of its group, so a client that joined one standby reaches
+// the leader too), or else to the next manager it knows.
 func (c *Client) follow(from peer.ID, leader string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -186,11 +187,13 @@ func (c *Client) follow(from peer.ID, leader string) {
 	if c.manager != from {
 		return // moved on already
 	}
-	if id, err := peer.ParseID(leader); err == nil {
-		if _, ok := c.admins[id]; ok {
-			c.setManager(id)
-			return
-		}
+	if id, err := peer.ParseID(leader); err == nil && id != from {
+		c.admins[id] = struct{}{}
+		c.setManager(id)
+		return
+	}
+	if leader == "" && !c.a.JoinedThrough(from) {
+		delete(c.admins, from) // a leader it was told of, gone: it is not vouched for any more
 	}
 	if next := c.anotherAdmin(from); next != "" {
 		c.setManager(next)

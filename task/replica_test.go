@@ -783,3 +783,44 @@ func TestReplicatedUniqueKeyOutlivesItsTask(t *testing.T) {
 		t.Fatalf("at the next leader, the key of a deleted task: %v, want ErrDuplicateUnique", err)
 	}
 }
+
+// A client that joined one standby only reaches the leader: the standby
+// names it, and the client trusts whom a manager it trusts names.
+func TestClientThroughAStandbyFindsTheLeader(t *testing.T) {
+	t.Parallel()
+	rs := startReplicas(t, 3)
+	first := rs.leader()
+	standby := (first + 1) % 3
+	ctx := testutil.Context(t)
+	pa, err := agent.New("producer", append([]agent.Option{agent.WithWorkspace(rs.ws), agent.WithJoin(rs.mgrs[standby].Addrs()[0])}, replicaNet...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClient(pa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pa.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pa.Stop() })
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := c.Submit(ctx, messages.Task{ID: "c1", Type: "nobody-runs"}); err != nil {
+		t.Fatalf("submit through a standby: %v", err)
+	}
+	if err := c.Cancel(ctx, "c1"); err != nil {
+		t.Fatalf("cancel through a standby: %v", err)
+	}
+	if in, err := rs.mgrs[first].Task(ctx, "c1"); err != nil || in.Status != StatusCancelled {
+		t.Fatalf("c1 at the leader: %v %v", in.Status, err)
+	}
+	// The leader goes: the client comes back to the managers it knows.
+	if err := rs.mgrs[first].Stop(); err != nil {
+		t.Fatal(err)
+	}
+	rs.leader(first)
+	if err := c.Submit(ctx, messages.Task{ID: "c2", Type: "nobody-runs"}); err != nil {
+		t.Fatalf("submit after the leader it was told of left: %v", err)
+	}
+}
