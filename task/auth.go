@@ -122,6 +122,9 @@ func (m *Manager) onGrantPresent(ctx agent.Context, gp messages.GrantPresent) er
 			err = fmt.Errorf("%w: %q", ErrGrantRevoked, g.ID)
 			if g.Expires.After(m.auth.revoked[g.ID]) { // a copy that lives longer stays revoked
 				m.auth.revoked[g.ID] = g.Expires
+				if err := m.journalRevoked(); err != nil {
+					m.agent.Logger().Error("revocation not journaled", "grant", g.ID, "err", err)
+				}
 			}
 		}
 		if err != nil {
@@ -268,13 +271,8 @@ func (m *Manager) revokeGrant(id string) error {
 		m.auth.grants[pid] = slices.DeleteFunc(m.auth.grants[pid], func(g Grant) bool { return g.ID == id })
 		m.reauthorize(pid)
 	}
-	if m.cfg.journal != nil {
-		v, err := messages.MarshalValue(m.auth.revoked)
-		if err != nil {
-			return err
-		}
-		m.jputs = append(m.jputs, journalPut{bucket: string(bucketMeta), key: keyRevoked, value: v})
-		m.queueFlush()
+	if err := m.journalRevoked(); err != nil {
+		return err
 	}
 	m.agent.Logger().Info("grant revoked", "grant", id, "holders", len(holders))
 	return nil
@@ -330,4 +328,19 @@ func (m *Manager) IssueGrant(g Grant) ([]byte, error) {
 // playground's remote producers); only call it in such a handler.
 func (m *Manager) Authorize(ctx agent.Context, typ string, roles ...Role) error {
 	return m.authorize(ctx.SenderID(), typ, roles...)
+}
+
+// journalRevoked puts the revocations in the next commit. Only called in
+// the actor.
+func (m *Manager) journalRevoked() error {
+	if m.cfg.journal == nil {
+		return nil
+	}
+	v, err := messages.MarshalValue(m.auth.revoked)
+	if err != nil {
+		return err
+	}
+	m.jputs = append(m.jputs, journalPut{bucket: string(bucketMeta), key: keyRevoked, value: v})
+	m.queueFlush()
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -449,5 +450,36 @@ func TestOrphansGoOnlyToTheirWorker(t *testing.T) {
 	}
 	if info, _ := m.Task(ctx, "s0"); info.Status != StatusRunning && info.Status != StatusAssigned {
 		t.Fatalf("s0: %v", info.Status)
+	}
+}
+
+// A revoked grant presented again with a later expiry stays revoked until
+// that expiry, and the journal says so (what a restarted manager, or the
+// next leader, goes by).
+func TestLongerRevocationIsJournaled(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "j.db")
+	j := openJournal(t, path)
+	m := startManager(t, WithJournal(j), WithGrantsRequired())
+	ctx := testutil.Context(t)
+	if err := m.Revoke(ctx, "g"); err != nil {
+		t.Fatal(err)
+	}
+	pi := newIdentity(t)
+	c := startClient(t, m, pi.option())
+	far := time.Now().Add(10 * 365 * 24 * time.Hour).Truncate(time.Second)
+	late, err := m.IssueGrant(Grant{ID: "g", Subject: pi.id, Roles: []Role{RoleProducer}, Expires: far})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetGrants(ctx, late); !errors.Is(err, ErrGrantRevoked) {
+		t.Fatalf("a revoked grant's copy: %v", err)
+	}
+	if err := m.Update(ctx, func(*Tx) error { return nil }); err != nil { // all before it is durable
+		t.Fatal(err)
+	}
+	revoked, err := j.loadRevoked()
+	if err != nil || !revoked["g"].Equal(far) {
+		t.Fatalf("the journal revokes g until %v (%v), want the copy's expiry %v", revoked["g"], err, far)
 	}
 }
