@@ -3,8 +3,8 @@ package task
 import (
 	"context"
 	"errors"
-	"slices"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
