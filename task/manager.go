@@ -51,6 +51,7 @@ type Manager struct {
 	later         scheduledHeap         // StatusScheduled tasks, soonest first
 	unique        map[string]uniqueHold // Unique keys held, by key
 	uniqueSwept   time.Time
+	periodicNew   bool            // a periodic task began counting: journal it at the next sweep
 	paused        map[string]bool // task types not assigned (Pause)
 	seq           uint64
 	dirty         bool

@@ -18,7 +18,7 @@ type periodic struct {
 	name     string
 	schedule cron.Schedule
 	template messages.Task
-	last     time.Time // the fire time of the last run submitted
+	last     time.Time // the fire time of the last run submitted, or when counting began (none yet)
 	next     time.Time
 }
 
@@ -52,18 +52,22 @@ func WithPeriodic(name, spec string, template messages.Task) ManagerOption {
 var cronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
 // startPeriodic sets each periodic task's next run from its journaled last
-// run: a run missed while the manager was down is due at once. Called by
-// Start, before the actor runs.
+// run: a run missed while the manager was down is due at once. A task
+// that never ran counts from now, and that is journaled at the first
+// sweep, so that its first run, if missed by a restart or a failover, is
+// made up too. Called by Start, and by a manager taking the lead, before
+// it sweeps.
 func (m *Manager) startPeriodic(last map[string]time.Time) {
 	now := time.Now()
 	for _, p := range m.cfg.periodic {
 		p.last = last[p.name]
-		switch next := p.schedule.Next(p.last); {
-		case p.last.IsZero():
-			p.next = p.schedule.Next(now)
-		case !next.After(now):
+		if p.last.IsZero() {
+			p.last = now
+			m.periodicNew = true
+		}
+		if next := p.schedule.Next(p.last); !next.After(now) {
 			p.next = next // missed: one run now
-		default:
+		} else {
 			p.next = next
 		}
 	}
@@ -86,12 +90,11 @@ func (m *Manager) runPeriodic(now time.Time) {
 		p.next = p.schedule.Next(now)
 		fired = true
 	}
-	if fired && m.cfg.journal != nil {
+	if (fired || m.periodicNew) && m.cfg.journal != nil {
+		m.periodicNew = false
 		last := make(map[string]time.Time, len(m.cfg.periodic))
 		for _, p := range m.cfg.periodic {
-			if !p.last.IsZero() {
-				last[p.name] = p.last
-			}
+			last[p.name] = p.last
 		}
 		v, err := messages.MarshalValue(last)
 		if err != nil {

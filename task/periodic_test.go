@@ -85,3 +85,29 @@ func TestPeriodicTasks(t *testing.T) {
 		}
 	})
 }
+
+// A periodic task that never ran counts from its manager's first start,
+// journaled: a first run missed while the manager was down is made up as
+// later ones are (it used to count from each start, so a manager down
+// across the first due time skipped that run).
+func TestPeriodicFirstRunIsMadeUp(t *testing.T) {
+	onMemnet(t, func(t *testing.T, _ *memnet.Network, on agent.Option) {
+		dir := t.TempDir()
+		path, key := filepath.Join(dir, "cron.db"), filepath.Join(dir, "key")
+		cronJob := WithPeriodic("hourly", "@every 1h", messages.Task{Type: "job"})
+		j := openJournal(t, path)
+		m1 := startManager(t, on, WithJournal(j), agent.WithIdentityFile(key), WithTick(10*time.Millisecond), cronJob)
+		time.Sleep(59 * time.Minute) // virtual time
+		if err := m1.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		_ = j.Close()
+		time.Sleep(2 * time.Minute) // down across the first due time
+		m2 := startManager(t, on, WithJournal(openJournal(t, path)), agent.WithIdentityFile(key), WithTick(10*time.Millisecond), cronJob)
+		ctx := testutil.Context(t)
+		testutil.Eventually(t, "the missed first run made up", func() bool {
+			tasks, err := m2.Tasks(ctx)
+			return err == nil && len(tasks) == 1 && strings.HasPrefix(tasks[0].Task.ID, "hourly@")
+		})
+	})
+}
