@@ -196,8 +196,12 @@ func (p *Playground) rebuild(r *task.Recovery) error {
 		n.attempts = info.Attempts
 		ready = append(ready, p.apply(nil, n, info.Result, ev)...)
 	}
-	// Hand over what is ready and not already the manager's.
+	// Hand over what is ready and not already the manager's, but not a
+	// task whose cancel was replayed after its dependency released it.
 	for _, s := range ready {
+		if p.nodes[s.Task.ID].state.final() {
+			continue
+		}
 		if _, known := r.Task(s.Task.ID); !known {
 			p.resume = append(p.resume, s)
 		}

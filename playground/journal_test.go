@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ceylon-go/ceylon/task"
@@ -101,5 +102,70 @@ func TestJournalErrorsAtNew(t *testing.T) {
 	}
 	if _, err := New(WithJournal(path)); !errors.Is(err, task.ErrJournalCorrupt) {
 		t.Fatalf("corrupt journal: %v", err)
+	}
+}
+
+// A task cancelled while it waited for its dependency stays cancelled
+// after a restart, and does not run: the replay released it when its
+// dependency's result came back, before its cancel, and it was handed to
+// the manager all the same.
+func TestCancelledWaitingTaskDoesNotRunAfterARestart(t *testing.T) {
+	t.Parallel()
+	journal := filepath.Join(t.TempDir(), "pg.db")
+	var bRuns atomic.Int32
+	gate := make(chan struct{})
+	started := make(chan struct{}, 1)
+	h := func(ctx context.Context, r *Request) ([]byte, error) {
+		switch r.Task.ID {
+		case "a":
+			started <- struct{}{}
+			<-gate
+		case "b":
+			bRuns.Add(1)
+		}
+		return Encode(1)
+	}
+	// One at a time: after the restart, whatever was handed over runs
+	// before a task added then.
+	ws := []Worker{{Name: "w", Processor: "x", Handler: h, Concurrency: 1}}
+	ctx := testCtx(t)
+	start := func() *Playground {
+		p, err := New(WithWorkspace("pg-cancel-restart"), WithJournal(journal))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Start(ctx, ws...); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p1 := start()
+	if _, err := p1.AddTasks(ctx, Task{ID: "a", Type: "x"}, Task{ID: "b", Type: "x", Dependencies: []string{"a"}}); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	if err := p1.Cancel(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	close(gate)
+	if _, err := p1.Wait(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p1.Wait(ctx, "b"); !errors.Is(err, ErrCancelled) {
+		t.Fatalf("b: %v, want ErrCancelled", err)
+	}
+	if err := p1.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	p2 := start()
+	defer p2.Stop()
+	if _, err := p2.AddTasks(ctx, Task{ID: "after", Type: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p2.Wait(ctx, "after"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p2.Wait(ctx, "b"); !errors.Is(err, ErrCancelled) || bRuns.Load() != 0 {
+		t.Fatalf("b after the restart: %v, ran %d times; want ErrCancelled, never run", err, bRuns.Load())
 	}
 }
