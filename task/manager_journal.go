@@ -129,6 +129,9 @@ func (m *Manager) restore(st *recovered, lost string, adopt bool) {
 			}
 		case r.Status == StatusScheduled:
 			m.later.add(t) // the sweep releases it at its time, or at once
+		case r.Status == StatusRetrying && !r.RetryAt.IsZero():
+			t.retryAt = r.RetryAt
+			m.retryLater = append(m.retryLater, t) // the sweep releases it at its time, or at once
 		case adopt && (r.Status == StatusAssigned || r.Status == StatusRunning) && len(t.attempts) > 0 &&
 			t.attempts[len(t.attempts)-1].Attempt == t.attempt && t.attempts[len(t.attempts)-1].EndedAt.IsZero():
 			m.orphan(t, t.attempts[len(t.attempts)-1].Worker)
@@ -144,6 +147,7 @@ func (m *Manager) restore(st *recovered, lost string, adopt bool) {
 		}
 	}
 	slices.SortFunc(m.expiring, func(a, b finishedEntry) int { return a.at.Compare(b.at) })
+	slices.SortFunc(m.retryLater, func(a, b *taskState) int { return a.retryAt.Compare(b.retryAt) })
 	if len(st.recs) > 0 {
 		m.agent.Logger().Info("resumed from journal", "tasks", len(st.recs), "pending", m.ready.n)
 	}
@@ -172,6 +176,7 @@ func record(t *taskState) *taskRecord {
 		Status: t.status, Attempt: t.attempt, Retries: t.retries, Lost: t.lost,
 		Attempts: slices.Clone(t.attempts), Result: t.result, FinishedAt: t.finishedAt,
 		NotBefore: t.notBefore, UniqueKey: t.uniqueKey, UniqueUntil: t.uniqueUntil, Trace: t.trace, Priority: t.priority,
+		RetryAt: t.retryAt,
 	}
 }
 

@@ -29,6 +29,7 @@ type taskState struct {
 	lastWorker      string       // worker of the last failed attempt
 	submittedAt     time.Time
 	notBefore       time.Time // ProcessAt: not assigned before
+	retryAt         time.Time // retrying: due again then
 	uniqueKey       string    // Unique: the key it holds
 	progress        float64   // the running attempt's last report
 	progressMessage string

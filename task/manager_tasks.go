@@ -259,7 +259,7 @@ func (m *Manager) attemptFailed(t *taskState, reason string, final bool, r *mess
 	t.retries++
 	if !final && t.retries <= t.policy.MaxRetries {
 		delay := t.policy.retryDelay(t.retries)
-		t.status = StatusRetrying
+		t.status, t.retryAt = StatusRetrying, time.Now().Add(delay)
 		m.totals.retried.Add(1)
 		m.journalTask(t)
 		m.emit(Event{Type: EventRetrying, TaskID: t.task.ID, Attempt: t.attempt, Worker: t.lastWorker, Err: reason, Delay: delay})
@@ -268,7 +268,7 @@ func (m *Manager) attemptFailed(t *taskState, reason string, final bool, r *mess
 			// finds its task dropped: the rebuilt one is queued already.)
 			if t.status == StatusRetrying && m.tasks[t.task.ID] == t {
 				t.stopRetry = nil
-				t.status = StatusPending
+				t.status, t.retryAt = StatusPending, time.Time{}
 				m.ready.push(t)
 				m.markDirty()
 			}

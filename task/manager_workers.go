@@ -319,6 +319,7 @@ func (m *Manager) sweep() {
 			m.markDirty()
 		}
 	}
+	m.releaseRetries(now)
 	for _, t := range m.inflight {
 		switch {
 		case !t.ackDeadline.IsZero() && now.After(t.ackDeadline):

@@ -37,8 +37,9 @@ type taskRecord struct {
 	NotBefore   time.Time            `msgpack:"not_before,omitempty"`
 	UniqueKey   string               `msgpack:"unique_key,omitempty"`
 	UniqueUntil time.Time            `msgpack:"unique_until,omitempty"`
-	Trace       string               `msgpack:"trace,omitempty"` // the submit span's W3C traceparent
-	Priority    int                  `msgpack:"prio,omitempty"`  // the task's, or its type's when it has none (HandlerOptions.Priority)
+	Trace       string               `msgpack:"trace,omitempty"`    // the submit span's W3C traceparent
+	Priority    int                  `msgpack:"prio,omitempty"`     // the task's, or its type's when it has none (HandlerOptions.Priority)
+	RetryAt     time.Time            `msgpack:"retry_at,omitempty"` // when a retrying task is due again
 }
 
 // workerTable is worker statistics by name: in a commit, those of the

@@ -409,8 +409,8 @@ func (z journalBatch) Msgsize() (s int) {
 func (z taskRecord) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(16)
-	var zb0001Mask uint16 /* 16 bits */
+	zb0001Len := uint32(17)
+	var zb0001Mask uint32 /* 17 bits */
 	_ = zb0001Mask
 	if z.Inputs.IsZero() {
 		zb0001Len--
@@ -459,6 +459,10 @@ func (z taskRecord) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.Priority == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x8000
+	}
+	if z.RetryAt == (time.Time{}) {
+		zb0001Len--
+		zb0001Mask |= 0x10000
 	}
 	// variable map header, size zb0001Len
 	o = msgp.AppendMapHeader(o, zb0001Len)
@@ -563,6 +567,11 @@ func (z taskRecord) MarshalMsg(b []byte) (o []byte, err error) {
 			// string "prio"
 			o = append(o, 0xa4, 0x70, 0x72, 0x69, 0x6f)
 			o = msgp.AppendInt(o, z.Priority)
+		}
+		if (zb0001Mask & 0x10000) == 0 { // if not omitted
+			// string "retry_at"
+			o = append(o, 0xa8, 0x72, 0x65, 0x74, 0x72, 0x79, 0x5f, 0x61, 0x74)
+			o = msgp.AppendTimeExt(o, z.RetryAt)
 		}
 	}
 	return
@@ -711,6 +720,12 @@ func (z *taskRecord) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Priority")
 				return
 			}
+		case "retry_at":
+			z.RetryAt, bts, err = msgp.ReadTimeBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "RetryAt")
+				return
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -735,7 +750,7 @@ func (z taskRecord) Msgsize() (s int) {
 	} else {
 		s += z.Result.Msgsize()
 	}
-	s += 9 + msgp.TimeSize + 11 + msgp.TimeSize + 11 + msgp.StringPrefixSize + len(z.UniqueKey) + 13 + msgp.TimeSize + 6 + msgp.StringPrefixSize + len(z.Trace) + 5 + msgp.IntSize
+	s += 9 + msgp.TimeSize + 11 + msgp.TimeSize + 11 + msgp.StringPrefixSize + len(z.UniqueKey) + 13 + msgp.TimeSize + 6 + msgp.StringPrefixSize + len(z.Trace) + 5 + msgp.IntSize + 9 + msgp.TimeSize
 	return
 }
 

@@ -34,3 +34,20 @@ func (h *scheduledHeap) due(now time.Time) []*taskState {
 	}
 	return out
 }
+
+// releaseRetries queues the restored retrying tasks that are due (a
+// retry's delay is journaled: a restart, or a new leader, does not cut it
+// short). Only called in the actor (sweep).
+func (m *Manager) releaseRetries(now time.Time) {
+	i := 0
+	for ; i < len(m.retryLater) && !m.retryLater[i].retryAt.After(now); i++ {
+		t := m.retryLater[i]
+		m.retryLater[i] = nil
+		if t.status == StatusRetrying && m.tasks[t.task.ID] == t {
+			t.status, t.retryAt = StatusPending, time.Time{}
+			m.ready.push(t)
+			m.markDirty()
+		}
+	}
+	m.retryLater = m.retryLater[i:]
+}

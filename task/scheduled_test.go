@@ -108,3 +108,51 @@ func TestDelayedTaskSurvivesARestart(t *testing.T) {
 		}
 	})
 }
+
+// A retry's delay is journaled: a task waiting out an hour's delay is not
+// run again at once by a restarted manager (nor by the next leader), but
+// at its time.
+func TestRetryDelaySurvivesARestart(t *testing.T) {
+	onMemnet(t, func(t *testing.T, _ *memnet.Network, on agent.Option) {
+		dir := t.TempDir()
+		path, key := filepath.Join(dir, "j.db"), filepath.Join(dir, "key")
+		policy := WithDefaultPolicy(Policy{Timeout: time.Minute, MaxRetries: 3, RetryInterval: time.Hour, MaxRetryInterval: time.Hour})
+		j1 := openJournal(t, path)
+		m1 := startManager(t, on, WithJournal(j1), agent.WithIdentityFile(key), policy)
+		w1 := startWorker(t, m1, "W", func(w *Worker) {
+			w.Handle("job", func(context.Context, *Job) ([]byte, error) { return nil, errors.New("boom") })
+		}, on)
+		ctx := testutil.Context(t)
+		if err := m1.Submit(ctx, messages.Task{ID: "r", Type: "job", Description: "fails once"}); err != nil {
+			t.Fatal(err)
+		}
+		m1.awaitEvent(t, "the retry", func(ev Event) bool { return ev.Type == EventRetrying })
+		failed := time.Now()
+		if err := m1.Update(ctx, func(*Tx) error { return nil }); err != nil { // the retry is durable
+			t.Fatal(err)
+		}
+		_ = w1.Stop()
+		if err := m1.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		_ = j1.Close()
+
+		m2 := startManager(t, on, WithJournal(openJournal(t, path)), agent.WithIdentityFile(key), policy)
+		ran := make(chan time.Time, 1)
+		startWorker(t, m2, "W2", func(w *Worker) {
+			w.Handle("job", func(context.Context, *Job) ([]byte, error) { ran <- time.Now(); return nil, nil })
+		}, on)
+		select {
+		case at := <-ran:
+			t.Fatalf("the retry ran %v after the failure, its delay an hour", at.Sub(failed))
+		case <-time.After(30 * time.Minute): // virtual time
+		}
+		if info, err := m2.Task(context.Background(), "r"); err != nil || info.Status != StatusRetrying { // (ctx has run out in virtual time)
+			t.Fatalf("after the restart, half way through the delay: %v %v, want retrying", info.Status, err)
+		}
+		at := <-ran
+		if d := at.Sub(failed); d < time.Hour || d > time.Hour+time.Minute {
+			t.Fatalf("the retry ran %v after the failure, want an hour", d)
+		}
+	})
+}
