@@ -52,6 +52,7 @@ type Manager struct {
 	unique        map[string]uniqueHold // Unique keys held, by key
 	uniqueSwept   time.Time
 	periodicNew   bool            // a periodic task began counting: journal it at the next sweep
+	holdsDirty    bool            // the Unique holds whose tasks' records are gone changed (unique.go)
 	retryLater    []*taskState    // restored retrying tasks, by the time they are due again
 	paused        map[string]bool // task types not assigned (Pause)
 	seq           uint64

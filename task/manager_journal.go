@@ -227,6 +227,9 @@ func (m *Manager) flushJournal() {
 		m.schedule() // while jflushQd holds, its records queue no flush of their own
 	}
 	m.jflushQd = false
+	if m.holdsDirty {
+		m.journalHolds()
+	}
 	dirty, after, deletes, puts := m.jbuf, m.jafter, m.jdelete, m.jputs
 	m.jbuf, m.jafter, m.jdelete, m.jputs = nil, nil, nil, nil
 	if len(dirty) == 0 && len(after) == 0 && len(deletes) == 0 && len(puts) == 0 {

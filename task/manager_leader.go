@@ -120,7 +120,7 @@ func (m *Manager) dropState(err error) {
 	m.priorities = map[string]int{}
 	m.history = map[string]WorkerStats{}
 	m.ready = readyQueues{}
-	m.later, m.retryLater = nil, nil
+	m.later, m.retryLater, m.holdsDirty = nil, nil, false
 	m.unique = map[string]uniqueHold{}
 	m.orphans = map[string][]orphan{}
 	m.paused = map[string]bool{}

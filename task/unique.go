@@ -44,7 +44,7 @@ func (m *Manager) expireUnique(now time.Time) {
 		}
 	}
 	if gone {
-		m.journalHolds()
+		m.holdsChanged()
 	}
 }
 
@@ -59,15 +59,24 @@ func (m *Manager) recordGone(t *taskState) {
 	}
 	h.gone = true
 	m.unique[t.uniqueKey] = h
-	m.journalHolds()
+	m.holdsChanged()
 }
 
-// journalHolds puts the holds whose tasks' records are gone in the next
-// commit. Only called in the actor.
-func (m *Manager) journalHolds() {
+// holdsChanged notes that the holds whose tasks' records are gone changed:
+// they are journaled once, in the next commit, however many changed.
+// Only called in the actor.
+func (m *Manager) holdsChanged() {
 	if m.cfg.journal == nil {
 		return
 	}
+	m.holdsDirty = true
+	m.queueFlush()
+}
+
+// journalHolds puts the holds whose tasks' records are gone in the commit
+// being made (flushJournal). Only called in the actor.
+func (m *Manager) journalHolds() {
+	m.holdsDirty = false
 	held := map[string]heldKey{}
 	for k, h := range m.unique {
 		if h.gone {
@@ -80,7 +89,6 @@ func (m *Manager) journalHolds() {
 		return
 	}
 	m.jputs = append(m.jputs, journalPut{bucket: string(bucketMeta), key: keyUnique, value: v})
-	m.queueFlush()
 }
 
 // loadHolds reads the Unique holds whose tasks' records are gone.

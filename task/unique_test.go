@@ -60,10 +60,21 @@ func TestUniqueTasks(t *testing.T) {
 func TestUniqueKeyOutlivesItsRecord(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "j.db")
-	j := openJournal(t, path)
-	m := startManager(t, WithJournal(j), WithRetention(time.Millisecond))
 	ctx := testutil.Context(t)
-	for _, id := range []string{"deleted", "expired"} {
+	life := func(opts ...any) (*testManager, *Journal) {
+		j := openJournal(t, path)
+		return startManager(t, append([]any{WithJournal(j)}, opts...)...), j
+	}
+	stop := func(m *testManager, j *Journal) {
+		if err := m.Update(ctx, func(*Tx) error { return nil }); err != nil { // all before it is durable
+			t.Fatal(err)
+		}
+		if err := m.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		_ = j.Close()
+	}
+	submitAndCancel := func(m *testManager, id string) {
 		if err := m.Submit(ctx, messages.Task{ID: id, Type: "nobody-runs"}, Unique("k-"+id, time.Hour)); err != nil {
 			t.Fatal(err)
 		}
@@ -71,23 +82,22 @@ func TestUniqueKeyOutlivesItsRecord(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	m, j := life()
+	submitAndCancel(m, "deleted")
 	if err := m.Delete(ctx, "deleted"); err != nil {
 		t.Fatal(err)
 	}
+	stop(m, j)
+	m, j = life(WithRetention(time.Millisecond))
+	submitAndCancel(m, "expired")
 	testutil.Eventually(t, "the expired task's record gone", func() bool {
 		recs, err := j.loadTasks()
 		return err == nil && len(recs) == 0
 	})
-	if err := m.Update(ctx, func(*Tx) error { return nil }); err != nil { // all before it is durable
-		t.Fatal(err)
-	}
-	if err := m.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	_ = j.Close()
-	m2 := startManager(t, WithJournal(openJournal(t, path)))
+	stop(m, j)
+	m, _ = life()
 	for _, id := range []string{"deleted", "expired"} {
-		if err := m2.Submit(ctx, messages.Task{ID: id + "-again", Type: "nobody-runs"}, Unique("k-"+id, time.Hour)); !errors.Is(err, ErrDuplicateUnique) {
+		if err := m.Submit(ctx, messages.Task{ID: id + "-again", Type: "nobody-runs"}, Unique("k-"+id, time.Hour)); !errors.Is(err, ErrDuplicateUnique) {
 			t.Fatalf("k-%s, held by a task whose record is gone, after a restart: %v, want ErrDuplicateUnique", id, err)
 		}
 	}
