@@ -635,36 +635,6 @@ func TestFollowersStandSoonerWhenTheLeaderGoes(t *testing.T) {
 	})
 }
 
-// A type paused on the leader is paused on every replica, and stays so
-// when the lead passes on. (Pausing once made every replica refuse the
-// entry, as a write to the manager's meta bucket, and leave its group.)
-func TestReplicatedPauseSurvivesFailover(t *testing.T) {
-	t.Parallel()
-	rs := startReplicas(t, 3)
-	first := rs.leader()
-	ctx := testutil.Context(t)
-	if err := rs.mgrs[first].Pause(ctx, "held"); err != nil {
-		t.Fatalf("pause on the leader: %v", err)
-	}
-	for i, m := range rs.mgrs {
-		testutil.Eventually(t, fmt.Sprintf("manager-%d's journal with the pause", i), func() bool {
-			paused, err := m.cfg.journal.loadPaused()
-			return err == nil && slices.Equal(paused, []string{"held"})
-		})
-		if m.rep.Load().left.Load() {
-			t.Fatalf("manager-%d left its group", i)
-		}
-	}
-	if err := rs.mgrs[first].Stop(); err != nil {
-		t.Fatal(err)
-	}
-	next := rs.leader(first)
-	paused, err := rs.mgrs[next].Paused(ctx)
-	if err != nil || !slices.Equal(paused, []string{"held"}) {
-		t.Fatalf("paused at the next leader, manager-%d: %v %v", next, paused, err)
-	}
-}
-
 // A replicated entry may put only the manager's own meta records and
 // layers' buckets.
 func TestReplicatedEntryPuts(t *testing.T) {
@@ -690,35 +660,6 @@ func TestReplicatedEntryPuts(t *testing.T) {
 		_, err = j.decodeEntry(data)
 		if got := err == nil; got != c.ok || !c.ok && !errors.Is(err, ErrReplicaEntry) {
 			t.Errorf("put to %s/%s: %v, want accepted %v", c.put.Bucket, c.put.Key, err, c.ok)
-		}
-	}
-}
-
-// A Cancel that returned is in the log: the next leader has the task
-// cancelled, even when the leader's process dies right after (no
-// hand-over). Cancel used to return before its commit.
-func TestReplicatedCancelSurvivesTheLeader(t *testing.T) {
-	t.Parallel()
-	rs := startReplicas(t, 3)
-	first := rs.leader()
-	ctx := testutil.Context(t)
-	m := rs.mgrs[first]
-	const n = 30
-	for i := range n {
-		if err := m.Submit(ctx, messages.Task{ID: fmt.Sprint("k", i), Type: "nobody-runs"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := range n {
-		if err := m.Cancel(ctx, fmt.Sprint("k", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	_ = m.Agent().Stop() // the process dies: no hand-over
-	next := rs.leader(first)
-	for i := range n {
-		if in, err := rs.mgrs[next].Task(ctx, fmt.Sprint("k", i)); err != nil || in.Status != StatusCancelled {
-			t.Fatalf("k%d, cancelled at the first leader, at the next: %v %v", i, in.Status, err)
 		}
 	}
 }
@@ -765,32 +706,6 @@ func TestReplicatedGrantsOfAnyManager(t *testing.T) {
 	}
 }
 
-// A Unique key whose task was deleted on the leader is still held at the
-// next leader.
-func TestReplicatedUniqueKeyOutlivesItsTask(t *testing.T) {
-	t.Parallel()
-	rs := startReplicas(t, 3)
-	first := rs.leader()
-	ctx := testutil.Context(t)
-	m := rs.mgrs[first]
-	if err := m.Submit(ctx, messages.Task{ID: "u1", Type: "nobody-runs"}, Unique("k", time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Cancel(ctx, "u1"); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Delete(ctx, "u1"); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	next := rs.leader(first)
-	if err := rs.mgrs[next].Submit(ctx, messages.Task{ID: "u2", Type: "nobody-runs"}, Unique("k", time.Hour)); !errors.Is(err, ErrDuplicateUnique) {
-		t.Fatalf("at the next leader, the key of a deleted task: %v, want ErrDuplicateUnique", err)
-	}
-}
-
 // A client that joined one standby only reaches the leader: the standby
 // names it, and the client trusts whom a manager it trusts names.
 func TestClientThroughAStandbyFindsTheLeader(t *testing.T) {
@@ -829,5 +744,62 @@ func TestClientThroughAStandbyFindsTheLeader(t *testing.T) {
 	rs.leader(first)
 	if err := c.Submit(ctx, messages.Task{ID: "c2", Type: "nobody-runs"}); err != nil {
 		t.Fatalf("submit after the leader it was told of left: %v", err)
+	}
+}
+
+// What an operator did on the leader holds at the next leader, when the
+// leader's process dies right after the calls returned (no hand-over): a
+// paused type (pausing once made every replica refuse the entry, as a
+// write to the manager's meta bucket, and leave its group), cancels (a
+// Cancel returned before its commit, so the next leader had them
+// pending), and a Unique key whose task was deleted (the keys were rebuilt
+// from task records only).
+func TestReplicatedStateSurvivesALeaderCrash(t *testing.T) {
+	t.Parallel()
+	rs := startReplicas(t, 3)
+	first := rs.leader()
+	ctx := testutil.Context(t)
+	m := rs.mgrs[first]
+	if err := m.Pause(ctx, "held"); err != nil {
+		t.Fatalf("pause on the leader: %v", err)
+	}
+	const n = 20
+	for i := range n {
+		if err := m.Submit(ctx, messages.Task{ID: fmt.Sprint("k", i), Type: "nobody-runs"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		if err := m.Cancel(ctx, fmt.Sprint("k", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Submit(ctx, messages.Task{ID: "u1", Type: "nobody-runs"}, Unique("key", time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Cancel(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Delete(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rs.mgrs {
+		if r.rep.Load().left.Load() {
+			t.Fatalf("manager-%d left its group", i)
+		}
+	}
+	_ = m.Agent().Stop() // the process dies: no hand-over
+	next := rs.leader(first)
+	paused, err := rs.mgrs[next].Paused(ctx)
+	if err != nil || !slices.Equal(paused, []string{"held"}) {
+		t.Fatalf("paused at the next leader, manager-%d: %v %v", next, paused, err)
+	}
+	for i := range n {
+		if in, err := rs.mgrs[next].Task(ctx, fmt.Sprint("k", i)); err != nil || in.Status != StatusCancelled {
+			t.Fatalf("k%d, cancelled at the first leader, at the next: %v %v", i, in.Status, err)
+		}
+	}
+	if err := rs.mgrs[next].Submit(ctx, messages.Task{ID: "u2", Type: "nobody-runs"}, Unique("key", time.Hour)); !errors.Is(err, ErrDuplicateUnique) {
+		t.Fatalf("at the next leader, the key of a deleted task: %v, want ErrDuplicateUnique", err)
 	}
 }
