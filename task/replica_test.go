@@ -138,6 +138,24 @@ func (rs *replicaSet) leader(down ...int) int {
 	return idx
 }
 
+// client starts a producer of the group's workspace joined to joins.
+func (rs *replicaSet) client(t *testing.T, joins []string, aopts []agent.Option, opts ...ClientOption) *Client {
+	t.Helper()
+	pa, err := agent.New("producer", append(append([]agent.Option{agent.WithWorkspace(rs.ws), agent.WithJoin(joins...)}, replicaNet...), aopts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClient(pa, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pa.Start(testutil.Context(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pa.Stop() })
+	return c
+}
+
 func containsInt(s []int, v int) bool {
 	for _, x := range s {
 		if x == v {
@@ -682,18 +700,7 @@ func TestReplicatedGrantsOfAnyManager(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pa, err := agent.New("producer", append([]agent.Option{agent.WithWorkspace(rs.ws), agent.WithIdentityFile(keyPath), agent.WithJoin(rs.addrs(-1)...)}, replicaNet...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := NewClient(pa, WithClientGrants(g))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pa.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pa.Stop() })
+	c := rs.client(t, rs.addrs(-1), []agent.Option{agent.WithIdentityFile(keyPath)}, WithClientGrants(g))
 	if err := c.Submit(ctx, messages.Task{ID: "p1", Type: "nobody-runs"}); err != nil {
 		t.Fatalf("submit with the leader's grant: %v", err)
 	}
@@ -714,18 +721,7 @@ func TestClientThroughAStandbyFindsTheLeader(t *testing.T) {
 	first := rs.leader()
 	standby := (first + 1) % 3
 	ctx := testutil.Context(t)
-	pa, err := agent.New("producer", append([]agent.Option{agent.WithWorkspace(rs.ws), agent.WithJoin(rs.mgrs[standby].Addrs()[0])}, replicaNet...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := NewClient(pa)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pa.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pa.Stop() })
+	c := rs.client(t, rs.mgrs[standby].Addrs()[:1], nil)
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	if err := c.Submit(ctx, messages.Task{ID: "c1", Type: "nobody-runs"}); err != nil {
